@@ -1,0 +1,108 @@
+"""Workspace settings: read from ``portrait.toml`` by a function, never at import time."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+CONFIG_FILE = "portrait.toml"
+WAREHOUSE_FILE = "warehouse.duckdb"
+WORKSPACE_ENV = "PORTRAIT_WORKSPACE"
+
+
+class ConfigError(ValueError):
+    """``portrait.toml`` is missing or wrong; the message names the field and the fix."""
+
+
+class IngestSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = Field(
+        "UTC", description="Time zone of source timestamps that carry no offset."
+    )
+    currency: str = Field("CNY", description="Workspace currency; prices are stored in it.")
+    currency_rates: dict[str, float] = Field(
+        default_factory=dict,
+        description="Units of the workspace currency per unit of another currency.",
+    )
+    earliest_valid: str = Field(
+        "1990-01-01", description="Events dated before this are rejected as implausible."
+    )
+    max_future_hours: float = Field(
+        24.0, description="Events dated more than this ahead of now are rejected."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(
+                f"unknown time zone {v!r}; use an IANA name such as 'UTC' or 'Asia/Shanghai'"
+            ) from e
+        return v
+
+    @field_validator("currency_rates")
+    @classmethod
+    def _positive_rates(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: r for k, r in v.items() if not r > 0}
+        if bad:
+            raise ValueError(f"currency rates must be > 0, got {bad}")
+        return {k.upper(): r for k, r in v.items()}
+
+
+class ApiSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    max_batch: int = Field(10_000, description="Most records accepted in one HTTP request.")
+
+
+class Settings(BaseModel):
+    """Everything ``portrait.toml`` holds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "portrait"
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+
+def default_workspace_dir() -> Path:
+    """``$PORTRAIT_WORKSPACE`` if set, else the current folder."""
+    return Path(os.environ.get(WORKSPACE_ENV) or ".").resolve()
+
+
+def load_settings(workspace_dir: Path) -> Settings:
+    """Read and validate ``workspace_dir/portrait.toml``."""
+    path = workspace_dir / CONFIG_FILE
+    if not path.exists():
+        raise ConfigError(
+            f"{workspace_dir} is not a Portrait workspace (no {CONFIG_FILE}); "
+            f"create one with `portrait init {workspace_dir}` or pass -w DIR"
+        )
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from e
+
+
+def write_settings(workspace_dir: Path, settings: Settings) -> Path:
+    """Write ``settings`` to ``workspace_dir/portrait.toml``."""
+    path = workspace_dir / CONFIG_FILE
+    path.write_text(tomli_w.dumps(settings.model_dump()), encoding="utf-8")
+    return path

@@ -1,0 +1,1 @@
+"""Ingestion: sources, validation and cleaning, quarantine reasons."""

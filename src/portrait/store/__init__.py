@@ -1,0 +1,1 @@
+"""The warehouse layer: the only code that talks to the database."""

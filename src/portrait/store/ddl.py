@@ -1,0 +1,111 @@
+"""Warehouse tables and views, generated from the canonical model, as numbered migrations."""
+
+from __future__ import annotations
+
+from portrait.schema import CANONICAL, Table
+
+
+def create_table_sql(table: Table) -> str:
+    cols = ",\n  ".join(
+        f"{c.name} {c.sql_type}{' NOT NULL' if c.required else ''}" for c in table.columns
+    )
+    return f"CREATE TABLE IF NOT EXISTS {table.name} (\n  {cols}\n)"
+
+
+QUARANTINE_SQL = """
+CREATE TABLE IF NOT EXISTS quarantine (
+  batch_id VARCHAR NOT NULL,     -- the ingest batch that received the record
+  kind VARCHAR NOT NULL,         -- events, users or products
+  source VARCHAR,                -- file path or 'http'
+  record_index BIGINT,           -- 0-based position of the record in its source
+  reason_code VARCHAR NOT NULL,  -- machine-readable reason (see portrait.ingest.reasons)
+  detail VARCHAR,                -- the offending value or field
+  raw VARCHAR,                   -- the record as received, as JSON
+  quarantined_at TIMESTAMPTZ NOT NULL
+)"""
+
+BATCHES_SQL = """
+CREATE TABLE IF NOT EXISTS ingest_batches (
+  batch_id VARCHAR PRIMARY KEY,
+  kind VARCHAR NOT NULL,
+  source VARCHAR,
+  received BIGINT NOT NULL,
+  accepted BIGINT NOT NULL,
+  duplicates BIGINT NOT NULL,
+  quarantined BIGINT NOT NULL,
+  started_at TIMESTAMPTZ NOT NULL,
+  finished_at TIMESTAMPTZ NOT NULL
+)"""
+
+# Evidence that two identifiers belong to one person. Rows are only ever added.
+IDENTITY_LINKS_SQL = """
+CREATE TABLE IF NOT EXISTS identity_links (
+  from_kind VARCHAR NOT NULL,   -- 'anonymous' or 'user'
+  from_id VARCHAR NOT NULL,
+  to_user_id VARCHAR NOT NULL,
+  rule VARCHAR NOT NULL,        -- 'seen_together', 'same_phone', 'explicit_merge'
+  evidence VARCHAR,             -- event id, phone hash or the reason given
+  first_seen TIMESTAMPTZ,
+  batch_id VARCHAR,
+  linked_at TIMESTAMPTZ NOT NULL
+)"""
+
+# The resolved identity graph (recomputed from identity_links after each change).
+IDENTITY_MAP_SQL = """
+CREATE TABLE IF NOT EXISTS identity_map (
+  identifier VARCHAR NOT NULL,
+  id_kind VARCHAR NOT NULL,     -- 'anonymous' or 'user'
+  person_id VARCHAR NOT NULL,   -- the canonical user id of the person
+  conflict BOOLEAN NOT NULL,    -- an anonymous id seen with several people
+  PRIMARY KEY (id_kind, identifier)
+)"""
+
+API_KEYS_SQL = """
+CREATE TABLE IF NOT EXISTS api_keys (
+  key_id VARCHAR PRIMARY KEY,
+  secret_hash VARCHAR NOT NULL, -- SHA-256 of the secret; the secret itself is never stored
+  role VARCHAR NOT NULL,
+  note VARCHAR,
+  created_at TIMESTAMPTZ NOT NULL,
+  revoked_at TIMESTAMPTZ
+)"""
+
+ORDER_LINES_VIEW = """
+CREATE OR REPLACE VIEW order_lines AS
+SELECT order_id, event_id, user_id, anonymous_id, ts, product_id, quantity, price,
+       coalesce(discount, 0) AS discount, coupon_id, quantity * price AS revenue
+FROM events WHERE type = 'order'"""
+
+ORDERS_VIEW = """
+CREATE OR REPLACE VIEW orders AS
+SELECT order_id, any_value(user_id) AS user_id, any_value(anonymous_id) AS anonymous_id,
+       min(ts) AS ordered_at, count(*) AS lines, sum(quantity) AS items,
+       sum(quantity * price) AS revenue, sum(quantity * coalesce(discount, 0)) AS discount,
+       any_value(coupon_id) AS coupon_id
+FROM events WHERE type = 'order' GROUP BY order_id"""
+
+EVENTS_RESOLVED_VIEW = """
+CREATE OR REPLACE VIEW events_resolved AS
+SELECT e.*,
+       coalesce(mu.person_id, e.user_id, ma.person_id) AS person_id
+FROM events e
+LEFT JOIN identity_map mu ON mu.id_kind = 'user' AND mu.identifier = e.user_id
+LEFT JOIN identity_map ma ON ma.id_kind = 'anonymous' AND ma.identifier = e.anonymous_id"""
+
+
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (
+        1,
+        [
+            *(create_table_sql(t) for t in CANONICAL.values()),
+            QUARANTINE_SQL,
+            BATCHES_SQL,
+            IDENTITY_LINKS_SQL,
+            IDENTITY_MAP_SQL,
+            API_KEYS_SQL,
+            ORDER_LINES_VIEW,
+            ORDERS_VIEW,
+            EVENTS_RESOLVED_VIEW,
+        ],
+    ),
+]

@@ -1,0 +1,172 @@
+"""Apply one ingest batch to the warehouse, all in or all out.
+
+The staged rows come from :func:`portrait.ingest.plan.stage_query`. Inside one transaction:
+rejected rows go to ``quarantine`` with their reason and raw payload; events are appended
+unless their event_id is already stored or repeated earlier in the batch; users and products are
+upserted (columns the source does not have keep their stored values); identity links found in
+the batch are recorded; the batch and its counts are logged. A crash at any point leaves none of
+it behind.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from portrait.ingest.plan import StagePlan, q
+from portrait.schema import CANONICAL
+from portrait.store.identity_ops import record_links_from_events, record_phone_links, rebuild_map
+from portrait.store.warehouse import Warehouse
+
+
+@dataclass
+class Rejection:
+    index: int
+    reason_code: str
+    detail: str | None
+
+
+@dataclass
+class BatchResult:
+    """What happened to every record of one batch: the four counts always add up."""
+
+    batch_id: str
+    kind: str
+    source: str
+    received: int
+    accepted: int
+    duplicates: int
+    quarantined: int
+    rejections: list[Rejection] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.accepted + self.duplicates + self.quarantined != self.received:
+            raise AssertionError(f"counts do not add up for batch {self.batch_id}: {self}")
+
+
+def new_batch_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
+def apply_batch(
+    wh: Warehouse,
+    plan: StagePlan,
+    source_label: str,
+    batch_id: str | None = None,
+    keep_rejections: int = 0,
+    before_commit: object | None = None,
+) -> BatchResult:
+    """Run ``plan`` and apply its rows; return the counts. ``keep_rejections`` rejected rows
+    are returned with their reasons (the HTTP API returns all of a batch's).
+
+    ``before_commit`` (a callable) runs inside the transaction just before COMMIT; tests use it
+    to crash an ingest at the worst moment.
+    """
+    batch_id = batch_id or new_batch_id()
+    started = datetime.now(UTC)
+    kind = plan.kind
+    with wh.transaction() as con:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {plan.sql}")
+        received = con.execute("SELECT count(*) FROM _stage").fetchone()[0]
+        quarantined = con.execute(
+            "INSERT INTO quarantine SELECT ?, ?, ?, _row, _reason, _detail, _raw, ? "
+            "FROM _stage WHERE _reason IS NOT NULL",
+            [batch_id, kind, source_label, started],
+        ).fetchone()[0]
+        new_links = 0
+        if kind == "events":
+            accepted = _append_events(con, batch_id, started)
+            new_links = record_links_from_events(con, batch_id, started)
+        else:
+            accepted = _upsert_entities(con, kind, plan.present, batch_id, started)
+            if kind == "users":
+                new_links = record_phone_links(con, batch_id, started)
+                # A changed registration date can change who leads a merged person.
+                new_links += accepted if _has_user_links(con) else 0
+        if new_links:
+            rebuild_map(con)
+        rejections = []
+        if keep_rejections:
+            rows = con.execute(
+                "SELECT _row, _reason, _detail FROM _stage WHERE _reason IS NOT NULL "
+                "ORDER BY _row LIMIT ?",
+                [keep_rejections],
+            ).fetchall()
+            rejections = [Rejection(int(r[0]), r[1], r[2]) for r in rows]
+        duplicates = received - accepted - quarantined
+        finished = datetime.now(UTC)
+        con.execute(
+            "INSERT INTO ingest_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [batch_id, kind, source_label, received, accepted, duplicates, quarantined,
+             started, finished],
+        )
+        con.execute("DROP TABLE _stage")
+        if callable(before_commit):
+            before_commit()
+    return BatchResult(
+        batch_id=batch_id, kind=kind, source=source_label, received=received, accepted=accepted,
+        duplicates=duplicates, quarantined=quarantined, rejections=rejections,
+        seconds=(finished - started).total_seconds(),
+    )
+
+
+def _append_events(con, batch_id: str, now: datetime) -> int:  # noqa: ANN001
+    cols = [c.name for c in CANONICAL["events"].columns if c.name not in ("ingested_at", "batch_id")]
+    select = ", ".join(f"s.{q(c)}" for c in cols)
+    # Duplicates inside the batch are rare; only pay for the window when there are some.
+    n_valid, n_distinct = con.execute(
+        "SELECT count(*), count(DISTINCT event_id) FROM _stage WHERE _reason IS NULL"
+    ).fetchone()
+    first_only = "QUALIFY row_number() OVER (PARTITION BY s.event_id ORDER BY s._row) = 1" \
+        if n_distinct < n_valid else ""
+    return con.execute(
+        f"INSERT INTO events SELECT {select}, ?, ? FROM _stage s "
+        f"WHERE s._reason IS NULL AND NOT EXISTS "
+        f"(SELECT 1 FROM events e WHERE e.event_id = s.event_id) {first_only}",
+        [now, batch_id],
+    ).fetchone()[0]
+
+
+def _upsert_entities(con, kind: str, present: list[str], batch_id: str, now: datetime) -> int:  # noqa: ANN001
+    table = CANONICAL[kind]
+    key = table.key
+    data_cols = [c.name for c in table.columns if c.name not in ("ingested_at", "batch_id")]
+    derived = {"phone_hash": "phone"}
+    # Columns the source lacks keep the stored value; so does phone_hash without a phone.
+    merged = []
+    for c in data_cols:
+        from_source = c in present or (c in derived and derived[c] in present)
+        merged.append(f"n.{q(c)}" if from_source else f"o.{q(c)}")
+    content = ", ".join(q(c) for c in data_cols)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _merged AS "
+        f"SELECT n._row, {', '.join(f'{m} AS {q(c)}' for m, c in zip(merged, data_cols, strict=True))} "
+        f"FROM (SELECT * FROM _stage WHERE _reason IS NULL) n "
+        f"LEFT JOIN {table.name} o ON o.{q(key)} = n.{q(key)}"
+    )
+    # A row identical to the stored one (or to an earlier row of the batch) changes nothing.
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _changed AS "
+        f"SELECT * FROM _merged m WHERE NOT EXISTS (SELECT 1 FROM {table.name} o "
+        f"WHERE o.{q(key)} = m.{q(key)} AND hash(ROW({', '.join('o.' + q(c) for c in data_cols)})) "
+        f"= hash(ROW({', '.join('m.' + q(c) for c in data_cols)}))) "
+        f"QUALIFY row_number() OVER (PARTITION BY hash(ROW({content})) ORDER BY _row) = 1"
+    )
+    accepted = con.execute("SELECT count(*) FROM _changed").fetchone()[0]
+    con.execute(f"DELETE FROM {table.name} WHERE {q(key)} IN (SELECT {q(key)} FROM _changed)")
+    con.execute(
+        f"INSERT INTO {table.name} SELECT {content}, ?, ? FROM _changed "
+        f"QUALIFY row_number() OVER (PARTITION BY {q(key)} ORDER BY _row DESC) = 1",
+        [now, batch_id],
+    )
+    con.execute("DROP TABLE _merged")
+    con.execute("DROP TABLE _changed")
+    return accepted
+
+
+def _has_user_links(con) -> bool:  # noqa: ANN001
+    return con.execute(
+        "SELECT count(*) > 0 FROM identity_links WHERE from_kind = 'user'"
+    ).fetchone()[0]

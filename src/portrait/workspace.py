@@ -1,0 +1,360 @@
+"""The facade: everything the CLI, the REST API and notebooks do goes through ``Workspace``.
+
+>>> ws = Workspace.init("/tmp/shop")                      # doctest: +SKIP
+>>> ws.ingest_file("events.parquet")                      # doctest: +SKIP
+>>> ws.summary()["events"]                                # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from portrait.config import (
+    CONFIG_FILE,
+    WAREHOUSE_FILE,
+    ConfigError,
+    Settings,
+    load_settings,
+    write_settings,
+)
+from portrait.datasets.base import DatasetFiles
+from portrait.ingest.plan import SourceShape, stage_query
+from portrait.ingest.readers import SourceRelation, file_relation, json_relation
+from portrait.ingest.reasons import explain
+from portrait.schema import CANONICAL
+from portrait.security import keys
+from portrait.store import identity_ops
+from portrait.store.loader import BatchResult, apply_batch
+from portrait.store.warehouse import Warehouse
+
+Progress = Callable[[int, int], None]
+
+
+class UnknownIdentifierError(LookupError):
+    """No user, event or device carries the identifier."""
+
+
+def guess_kind(path: Path) -> str:
+    """users*/products* files hold users/products; anything else holds events."""
+    stem = path.name.lower()
+    for kind in ("users", "products"):
+        if stem.startswith(kind):
+            return kind
+    return "events"
+
+
+class Workspace:
+    """A folder with ``portrait.toml`` and an embedded warehouse."""
+
+    def __init__(self, root: Path, settings: Settings, read_only: bool = False) -> None:
+        self.root = root
+        self.settings = settings
+        self._read_only = read_only
+        self._warehouse: Warehouse | None = None
+
+    # --- opening ------------------------------------------------------------------------
+    @classmethod
+    def init(cls, root: str | Path, name: str | None = None, timezone: str | None = None,
+             currency: str | None = None) -> Workspace:
+        """Create a workspace in ``root`` (made if missing); an existing one is opened."""
+        root = Path(root).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        if not (root / CONFIG_FILE).exists():
+            settings = Settings(name=name or root.name)
+            if timezone:
+                settings.ingest = settings.ingest.model_copy(update={"timezone": timezone})
+                settings.ingest = type(settings.ingest).model_validate(settings.ingest.model_dump())
+            if currency:
+                settings.ingest = settings.ingest.model_copy(update={"currency": currency.upper()})
+            write_settings(root, settings)
+        ws = cls.open(root)
+        ws.warehouse  # noqa: B018 - creates the tables now
+        return ws
+
+    @classmethod
+    def open(cls, root: str | Path, read_only: bool = False) -> Workspace:
+        """Open an existing workspace; a clear error if ``root`` is not one."""
+        root = Path(root).resolve()
+        return cls(root, load_settings(root), read_only=read_only)
+
+    @property
+    def warehouse(self) -> Warehouse:
+        if self._warehouse is None:
+            self._warehouse = Warehouse(self.root / WAREHOUSE_FILE, read_only=self._read_only)
+        return self._warehouse
+
+    def close(self) -> None:
+        if self._warehouse is not None:
+            self._warehouse.close()
+            self._warehouse = None
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- ingest -------------------------------------------------------------------------
+    def _ingest_relation(self, rel: SourceRelation, kind: str, label: str,
+                         timezone: str | None, keep_rejections: int = 0,
+                         before_commit: Callable[[], None] | None = None) -> BatchResult:
+        if kind not in CANONICAL:
+            raise ValueError(f"unknown kind {kind!r}; use one of: events, users, products")
+        wh = self.warehouse
+        with wh.lock:
+            cols = [c for c in wh.columns_of(rel.sql) if c[0] not in rel.hidden]
+            plan = stage_query(kind, SourceShape(dict(cols)), self.settings.ingest,
+                               timezone=timezone, row_number_sql=rel.row_number_sql,
+                               source=rel.sql)
+            return apply_batch(wh, plan, label, keep_rejections=keep_rejections,
+                               before_commit=before_commit)
+
+    def ingest_file(self, path: str | Path, kind: str | None = None,
+                    timezone: str | None = None,
+                    before_commit: Callable[[], None] | None = None) -> BatchResult:
+        """Validate, clean and store one file (Parquet, CSV or JSON lines) as one batch."""
+        path = Path(path).resolve()
+        kind = kind or guess_kind(path)
+        return self._ingest_relation(file_relation(path, kind), kind, str(path), timezone,
+                                     before_commit=before_commit)
+
+    def ingest_files(self, paths: Iterable[str | Path], kind: str | None = None,
+                     timezone: str | None = None,
+                     progress: Callable[[Path, BatchResult], None] | None = None,
+                     ) -> list[BatchResult]:
+        """Ingest several files, each its own all-or-nothing batch."""
+        results = []
+        for p in paths:
+            r = self.ingest_file(p, kind, timezone)
+            results.append(r)
+            if progress:
+                progress(Path(p), r)
+        return results
+
+    def ingest_records(self, records: Sequence[Any], kind: str = "events",
+                       timezone: str | None = None, source: str = "http",
+                       keep_rejections: int = 100_000) -> BatchResult:
+        """Ingest a batch of records (dicts, or anything JSON) through the same path as files.
+
+        Each record is serialised to JSON and validated like a JSON-lines file, so a record
+        that is not an object is quarantined rather than crashing the batch.
+        """
+        lines = [orjson.dumps(r, default=str).decode() for r in records]
+        return self.ingest_json_lines(lines, kind, timezone, source, keep_rejections)
+
+    def ingest_json_lines(self, lines: Sequence[str], kind: str = "events",
+                          timezone: str | None = None, source: str = "http",
+                          keep_rejections: int = 100_000) -> BatchResult:
+        """Ingest records given as JSON texts (one record each)."""
+        name = "_json_batch"
+        wh = self.warehouse
+        with wh.lock:
+            wh.register(name, pa.table({"line": pa.array(list(lines), pa.string())}))
+            try:
+                rel = json_relation(name, "line", "row_number() OVER () - 1", kind)
+                return self._ingest_relation(rel, kind, source, timezone, keep_rejections)
+            finally:
+                wh.unregister(name)
+
+    def ingest_dataset(self, files: DatasetFiles,
+                       progress: Callable[[Path, BatchResult], None] | None = None,
+                       ) -> list[BatchResult]:
+        """Ingest an adapter's or the simulator's files, users first; attach side tables."""
+        results = []
+        for kind, path in files.in_ingest_order():
+            r = self.ingest_file(path, kind, timezone="UTC")
+            results.append(r)
+            if progress:
+                progress(path, r)
+        for name, path in files.extra.items():
+            self.warehouse.execute(
+                f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM read_parquet(?)',
+                [str(path)],
+            )
+        return results
+
+    def simulate(self, users: int = 5000, days: int = 90, seed: int = 42,
+                 progress: Progress | None = None,
+                 ingest_progress: Callable[[Path, BatchResult], None] | None = None,
+                 ) -> tuple[DatasetFiles, list[BatchResult]]:
+        """Generate a demo shop into ``sources/`` and ingest it (ground truth included)."""
+        from portrait.datasets.simulator import simulate
+
+        out = self.root / "sources" / f"simulated-u{users}-d{days}-s{seed}"
+        files = simulate(out, users=users, days=days, seed=seed, progress=progress)
+        return files, self.ingest_dataset(files, progress=ingest_progress)
+
+    def load_dataset(self, name: str, path: str | Path | None = None, full: bool = False,
+                     progress: Callable[[Path, BatchResult], None] | None = None,
+                     ) -> tuple[DatasetFiles, list[BatchResult]]:
+        """Convert a public data set into canonical files and ingest them."""
+        from portrait.datasets.registry import convert_dataset
+
+        out = self.root / "sources" / name
+        files = convert_dataset(name, out, Path(path) if path else None, full=full)
+        return files, self.ingest_dataset(files, progress=progress)
+
+    # --- reading ------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """Counts of what the warehouse holds: the main job's report."""
+        wh = self.warehouse
+        one = lambda sql: wh.fetchone(sql)[0]  # noqa: E731
+        by_type = dict(wh.fetchall("SELECT type, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC"))
+        by_reason = dict(wh.fetchall(
+            "SELECT kind || ': ' || reason_code, count(*) FROM quarantine GROUP BY 1 ORDER BY 2 DESC"
+        ))
+        batches = wh.fetchone(
+            "SELECT count(*), coalesce(sum(received), 0), coalesce(sum(accepted), 0), "
+            "coalesce(sum(duplicates), 0), coalesce(sum(quarantined), 0) FROM ingest_batches"
+        )
+        identity = wh.fetchone(
+            """SELECT
+                 (SELECT count(DISTINCT person_id) FROM identity_map WHERE id_kind = 'user'
+                    AND person_id IN (SELECT person_id FROM identity_map WHERE id_kind = 'user'
+                                      AND identifier <> person_id)),
+                 (SELECT count(*) FROM identity_map WHERE id_kind = 'user'
+                    AND identifier <> person_id),
+                 (SELECT count(*) FROM identity_map WHERE id_kind = 'anonymous'),
+                 (SELECT count(*) FROM identity_map WHERE id_kind = 'anonymous' AND conflict),
+                 (SELECT count(DISTINCT anonymous_id) FROM events WHERE user_id IS NULL
+                    AND anonymous_id NOT IN (SELECT identifier FROM identity_map
+                                             WHERE id_kind = 'anonymous'))"""
+        )
+        span = wh.fetchone("SELECT min(ts), max(ts) FROM events")
+        return {
+            "workspace": str(self.root),
+            "users": one("SELECT count(*) FROM users"),
+            "products": one("SELECT count(*) FROM products"),
+            "events": one("SELECT count(*) FROM events"),
+            "orders": one("SELECT count(DISTINCT order_id) FROM events WHERE type = 'order'"),
+            "first_event": span[0].isoformat() if span[0] else None,
+            "last_event": span[1].isoformat() if span[1] else None,
+            "events_by_type": by_type,
+            "batches": batches[0],
+            "received": batches[1],
+            "accepted": batches[2],
+            "duplicates": batches[3],
+            "quarantined": batches[4],
+            "quarantine_by_reason": by_reason,
+            "identity": {
+                "merged_people": identity[0],
+                "users_merged_into_another": identity[1],
+                "anonymous_ids_stitched": identity[2],
+                "anonymous_ids_in_conflict": identity[3],
+                "anonymous_only_visitors": identity[4],
+            },
+        }
+
+    def quarantine(self, limit: int = 50, reason: str | None = None,
+                   batch_id: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        """Quarantined records, newest first, each with a plain explanation and fix."""
+        where, params = [], []
+        for col, val in (("reason_code", reason), ("batch_id", batch_id), ("kind", kind)):
+            if val:
+                where.append(f"{col} = ?")
+                params.append(val)
+        sql = ("SELECT batch_id, kind, source, record_index, reason_code, detail, raw, "
+               "quarantined_at FROM quarantine"
+               + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY quarantined_at DESC, record_index LIMIT ?")
+        rows = self.warehouse.fetchall(sql, [*params, limit])
+        return [
+            {"batch_id": r[0], "kind": r[1], "source": r[2], "record_index": r[3],
+             "reason_code": r[4], "detail": r[5], "explanation": explain(r[4], r[5]),
+             "raw": r[6], "quarantined_at": r[7].isoformat()}
+            for r in rows
+        ]
+
+    def quarantine_counts(self) -> list[dict[str, Any]]:
+        rows = self.warehouse.fetchall(
+            "SELECT kind, reason_code, count(*) FROM quarantine GROUP BY 1, 2 ORDER BY 3 DESC"
+        )
+        return [{"kind": k, "reason_code": c, "count": n, "explanation": explain(c)}
+                for k, c, n in rows]
+
+    def batches(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self.warehouse.fetchall(
+            "SELECT batch_id, kind, source, received, accepted, duplicates, quarantined, "
+            "started_at, finished_at FROM ingest_batches ORDER BY started_at DESC LIMIT ?",
+            [limit],
+        )
+        cols = ["batch_id", "kind", "source", "received", "accepted", "duplicates",
+                "quarantined", "started_at", "finished_at"]
+        return [dict(zip(cols, r, strict=True)) for r in rows]
+
+    def table(self, name: str) -> pa.Table:
+        """A whole warehouse table or view as Arrow (for notebooks)."""
+        return self.warehouse.to_arrow(self.warehouse.table(name))
+
+    # --- identity -----------------------------------------------------------------------
+    def identity(self, identifier: str) -> dict[str, Any]:
+        """The person behind a user or anonymous id: all identifiers, links and conflicts."""
+        wh = self.warehouse
+        with wh.lock:
+            report = identity_ops.identity_report(wh.con, identifier)
+        if report is None:
+            raise UnknownIdentifierError(
+                f"no user, event or device has the id {identifier!r}; check the id "
+                "(`portrait identity show` takes a user_id or an anonymous_id)"
+            )
+        return report
+
+    def merge_users(self, user_a: str, user_b: str, reason: str = "explicit merge") -> dict:
+        """Record that two user ids are one person; returns the merged person's report."""
+        wh = self.warehouse
+        for u in (user_a, user_b):
+            if not wh.fetchone("SELECT count(*) FROM users WHERE user_id = ?", [u])[0] and \
+                    not wh.fetchone("SELECT count(*) FROM events WHERE user_id = ?", [u])[0]:
+                raise UnknownIdentifierError(f"unknown user id {u!r}: no user or event has it")
+        if user_a == user_b:
+            raise ValueError("cannot merge a user with itself")
+        with wh.transaction() as con:
+            identity_ops.add_explicit_merge(con, user_a, user_b, reason)
+            identity_ops.rebuild_map(con)
+        return self.identity(user_a)
+
+    # --- API keys -----------------------------------------------------------------------
+    def create_key(self, role: str, note: str | None = None) -> keys.NewKey:
+        """Make an API key; its token is returned once and only its hash is stored."""
+        k = keys.new_key(role)
+        self.warehouse.execute(
+            "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, NULL)",
+            [k.key_id, k.secret_hash, k.role, note, datetime.now(UTC)],
+        )
+        return k
+
+    def verify_key(self, token: str) -> str | None:
+        """The role of a valid, unrevoked token; None otherwise."""
+        parsed = keys.parse_token(token)
+        if parsed is None:
+            return None
+        row = self.warehouse.fetchone(
+            "SELECT secret_hash, role FROM api_keys WHERE key_id = ? AND revoked_at IS NULL",
+            [parsed[0]],
+        )
+        if row is None or not keys.secret_matches(parsed[1], row[0]):
+            return None
+        return row[1]
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        rows = self.warehouse.fetchall(
+            "SELECT key_id, role, note, created_at, revoked_at FROM api_keys ORDER BY created_at"
+        )
+        return [{"key_id": r[0], "role": r[1], "note": r[2], "created_at": r[3].isoformat(),
+                 "revoked_at": r[4].isoformat() if r[4] else None} for r in rows]
+
+    def revoke_key(self, key_id: str) -> None:
+        n = self.warehouse.fetchone(
+            "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL "
+            "RETURNING key_id", [datetime.now(UTC), key_id])
+        if n is None:
+            raise KeyError(f"no active key with id {key_id!r}; see `portrait keys list`")
+
+
+__all__ = ["ConfigError", "UnknownIdentifierError", "Workspace", "guess_kind"]
