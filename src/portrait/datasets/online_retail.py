@@ -135,9 +135,7 @@ def convert_online_retail(source: Path, out_dir: Path) -> DatasetFiles:
         FROM lines
         """
     ).fetchall()[0]
-    n_lines, n_cancel, n_neg_qty, n_guest, n_guest_inv, n_neg_price, n_np, n_pay, n_multi_ts = (
-        stats
-    )
+    n_lines, n_cancel, n_neg_qty, n_guest, n_guest_inv, n_neg_price, n_np, n_pay, n_multi_ts = stats
 
     users_path = out_dir / f"{NAME}-users.parquet"
     products_path = out_dir / f"{NAME}-products.parquet"

@@ -45,7 +45,7 @@ def convert_reviews_zh(source: Path, out_dir: Path) -> DatasetFiles:
     # The table keeps the file's row order, so rowid + 1 is the 1-based data row number.
     con.execute(
         f"CREATE TABLE raw AS SELECT * FROM read_csv({_sql_str(str(source))}, "
-        "all_varchar = true, header = true)"
+        "all_varchar = true, header = true, delim = ',', quote = '\"', escape = '\"')"
     )
     cols = [r[0] for r in con.sql("DESCRIBE raw").fetchall()]
     renames = {c: c.lstrip("\ufeff").strip().strip('"').lower() for c in cols}

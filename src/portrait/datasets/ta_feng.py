@@ -60,7 +60,7 @@ def convert_ta_feng(source: Path, out_dir: Path) -> DatasetFiles:
     # so rowid + 1 is the 1-based data row number within the file.
     con.execute(
         f"CREATE TABLE raw AS SELECT * FROM read_csv({_sql_str(str(source))}, "
-        "all_varchar = true, header = true)"
+        "all_varchar = true, header = true, delim = ',', quote = '\"', escape = '\"')"
     )
     # Normalise header names (a UTF-8 BOM or stray spaces/quotes around a name).
     cols = [r[0] for r in con.sql("DESCRIBE raw").fetchall()]

@@ -1,0 +1,163 @@
+"""The REST API: thin routes over the Workspace facade (OpenAPI at /docs)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import ORJSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from portrait import __version__
+from portrait.ingest.reasons import explain
+from portrait.security.keys import role_allows
+from portrait.workspace import UnknownIdentifierError, Workspace
+
+bearer = HTTPBearer(auto_error=False, description="An API key from `portrait keys create`.")
+
+
+class RejectedRecord(BaseModel):
+    index: int
+    reason_code: str
+    detail: str | None
+    message: str
+
+
+class IngestResponse(BaseModel):
+    batch_id: str
+    kind: str
+    received: int
+    accepted: int
+    duplicates: int
+    quarantined: int
+    rejected: list[RejectedRecord]
+
+
+class MergeRequest(BaseModel):
+    user_a: str
+    user_b: str
+    reason: str = "explicit merge via API"
+
+
+def create_app(workspace: Workspace) -> FastAPI:
+    """The FastAPI app serving ``workspace``."""
+    app = FastAPI(
+        title="Portrait",
+        version=__version__,
+        description="User profiles and precision marketing for e-commerce.",
+        default_response_class=ORJSONResponse,
+    )
+    app.state.workspace = workspace
+
+    def get_workspace(request: Request) -> Workspace:
+        return request.app.state.workspace
+
+    WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
+
+    def role_required(needed: str):  # noqa: ANN202
+        def check(
+            ws: WorkspaceDep,
+            creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        ) -> str:
+            if creds is None or creds.scheme.lower() != "bearer":
+                raise HTTPException(401, "missing API key: send 'Authorization: Bearer <key>' "
+                                         "(make one with `portrait keys create`)",
+                                    headers={"WWW-Authenticate": "Bearer"})
+            role = ws.verify_key(creds.credentials)
+            if role is None:
+                raise HTTPException(401, "invalid or revoked API key",
+                                    headers={"WWW-Authenticate": "Bearer"})
+            if not role_allows(role, needed):
+                raise HTTPException(403, f"this key's role {role!r} may not do this; "
+                                         f"it needs {needed!r}")
+            return role
+
+        return check
+
+    Ingester = Annotated[str, Depends(role_required("ingest"))]
+    Admin = Annotated[str, Depends(role_required("admin"))]
+
+    async def ingest(request: Request, ws: Workspace, kind: str) -> IngestResponse:
+        body = await request.body()
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as e:
+            raise HTTPException(400, f"body is not valid JSON: {e}") from e
+        if isinstance(payload, dict):
+            payload = payload.get(kind, payload.get("records"))
+        if not isinstance(payload, list):
+            raise HTTPException(
+                422, f"send a JSON array of {kind} records, or an object "
+                     f"{{\"{kind}\": [...]}}")
+        limit = ws.settings.api.max_batch
+        if len(payload) > limit:
+            raise HTTPException(413, f"{len(payload)} records in one request; the limit is "
+                                     f"{limit} (api.max_batch in portrait.toml): split it")
+        lines = [orjson.dumps(r).decode() for r in payload]
+        result = await run_in_threadpool(ws.ingest_json_lines, lines, kind)
+        return IngestResponse(
+            batch_id=result.batch_id, kind=kind, received=result.received,
+            accepted=result.accepted, duplicates=result.duplicates,
+            quarantined=result.quarantined,
+            rejected=[RejectedRecord(index=r.index, reason_code=r.reason_code, detail=r.detail,
+                                     message=explain(r.reason_code, r.detail))
+                      for r in result.rejections],
+        )
+
+    @app.get("/v1/health", tags=["meta"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.post("/v1/events", response_model=IngestResponse, tags=["ingest"])
+    async def post_events(request: Request, ws: WorkspaceDep, _: Ingester) -> IngestResponse:
+        """Ingest a batch of events (a JSON array, or ``{"events": [...]}``).
+
+        Every record is accepted, recognised as a duplicate, or quarantined with a reason;
+        ``rejected`` lists the quarantined ones by their index in the batch.
+        """
+        return await ingest(request, ws, "events")
+
+    @app.post("/v1/users", response_model=IngestResponse, tags=["ingest"])
+    async def post_users(request: Request, ws: WorkspaceDep, _: Ingester) -> IngestResponse:
+        """Ingest (upsert) a batch of users."""
+        return await ingest(request, ws, "users")
+
+    @app.post("/v1/products", response_model=IngestResponse, tags=["ingest"])
+    async def post_products(request: Request, ws: WorkspaceDep, _: Ingester) -> IngestResponse:
+        """Ingest (upsert) a batch of products."""
+        return await ingest(request, ws, "products")
+
+    @app.get("/v1/summary", tags=["admin"])
+    def summary(ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
+        return ws.summary()
+
+    @app.get("/v1/quarantine", tags=["admin"])
+    def quarantine(
+        ws: WorkspaceDep,
+        _: Admin,
+        reason: str | None = None,
+        batch_id: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    ) -> list[dict[str, Any]]:
+        return ws.quarantine(limit=limit, reason=reason, batch_id=batch_id)
+
+    @app.get("/v1/identity/{identifier}", tags=["admin"])
+    def identity(identifier: str, ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
+        try:
+            return ws.identity(identifier)
+        except UnknownIdentifierError as e:
+            raise HTTPException(404, str(e)) from e
+
+    @app.post("/v1/identity/merge", tags=["admin"])
+    def merge(body: MergeRequest, ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
+        try:
+            return ws.merge_users(body.user_a, body.user_b, body.reason)
+        except UnknownIdentifierError as e:
+            raise HTTPException(404, str(e)) from e
+        except ValueError as e:
+            raise HTTPException(422, str(e)) from e
+
+    return app
