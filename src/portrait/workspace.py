@@ -19,6 +19,7 @@ from portrait.config import (
     CONFIG_FILE,
     WAREHOUSE_FILE,
     ConfigError,
+    IngestSettings,
     Settings,
     load_settings,
     write_settings,
@@ -52,10 +53,13 @@ def guess_kind(path: Path) -> str:
 class Workspace:
     """A folder with ``portrait.toml`` and an embedded warehouse."""
 
-    def __init__(self, root: Path, settings: Settings, read_only: bool = False) -> None:
+    def __init__(self, root: Path, settings: Settings, read_only: bool = False,
+                 in_memory: bool = False) -> None:
         self.root = root
         self.settings = settings
         self._read_only = read_only
+        # An in-memory warehouse (nothing persisted): for notebooks, tests and benchmarks.
+        self._in_memory = in_memory
         self._warehouse: Warehouse | None = None
 
     # --- opening ------------------------------------------------------------------------
@@ -66,27 +70,28 @@ class Workspace:
         root = Path(root).resolve()
         root.mkdir(parents=True, exist_ok=True)
         if not (root / CONFIG_FILE).exists():
-            settings = Settings(name=name or root.name)
-            if timezone:
-                settings.ingest = settings.ingest.model_copy(update={"timezone": timezone})
-                settings.ingest = type(settings.ingest).model_validate(settings.ingest.model_dump())
-            if currency:
-                settings.ingest = settings.ingest.model_copy(update={"currency": currency.upper()})
+            ingest = {"timezone": timezone, "currency": currency.upper() if currency else None}
+            settings = Settings(
+                name=name or root.name,
+                ingest=IngestSettings(**{k: v for k, v in ingest.items() if v is not None}),
+            )
             write_settings(root, settings)
         ws = cls.open(root)
         ws.warehouse  # noqa: B018 - creates the tables now
         return ws
 
     @classmethod
-    def open(cls, root: str | Path, read_only: bool = False) -> Workspace:
+    def open(cls, root: str | Path, read_only: bool = False, in_memory: bool = False,
+             ) -> Workspace:
         """Open an existing workspace; a clear error if ``root`` is not one."""
         root = Path(root).resolve()
-        return cls(root, load_settings(root), read_only=read_only)
+        return cls(root, load_settings(root), read_only=read_only, in_memory=in_memory)
 
     @property
     def warehouse(self) -> Warehouse:
         if self._warehouse is None:
-            self._warehouse = Warehouse(self.root / WAREHOUSE_FILE, read_only=self._read_only)
+            path = None if self._in_memory else self.root / WAREHOUSE_FILE
+            self._warehouse = Warehouse(path, read_only=self._read_only)
         return self._warehouse
 
     def close(self) -> None:

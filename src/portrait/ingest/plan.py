@@ -146,7 +146,8 @@ def _timestamp(shape: SourceShape, name: str, tz: str) -> str:
         f"CASE WHEN regexp_full_match({v}, '-?[0-9]{{1,13}}') THEN "
         f"(CASE WHEN length({v}) >= 12 THEN make_timestamptz(CAST({v} AS BIGINT) * 1000) "
         f"ELSE make_timestamptz(CAST({v} AS BIGINT) * 1000000) END) "
-        f"WHEN regexp_matches({v}, '(Z|z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
+        f"WHEN regexp_matches({v}, '[0-9]:[0-9]{{2}}(:[0-9]{{2}}([.,][0-9]*)?)? ?"
+        f"(Z|z|UTC|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
         f"THEN TRY_CAST({v} AS TIMESTAMPTZ) "
         f"ELSE timezone({lit(tz)}, TRY_CAST({v} AS TIMESTAMP)) END"
     )

@@ -93,11 +93,11 @@ def json_relation(relation: str, text_column: str, row_number_sql: str, kind: st
         else:
             fields.append(f"CASE WHEN {JSON_OK} THEN json_extract_string({line}, {path}) "
                           f"END AS {q(n)}")
-    known = ", ".join(lit(n) for n in names)
+    # Merge-patching known keys with null removes them (RFC 7396), leaving only the others.
+    drop_known = lit("{" + ", ".join(f'"{n}": null' for n in names) + "}")
     extras = (
-        f"CASE WHEN {JSON_OK} THEN NULLIF(CAST(to_json(map_from_entries("
-        f"[{{'k': k, 'v': json_extract({line}, '$.\"' || k || '\"')}} "
-        f"for k in json_keys({line}) if k NOT IN ({known})])) AS VARCHAR), '{{}}') END"
+        f"CASE WHEN {JSON_OK} THEN NULLIF(CAST(json_merge_patch({line}, {drop_known}) "
+        f"AS VARCHAR), '{{}}') END"
     )
     sql = (
         f"(SELECT {JSON_TEXT}, {JSON_OK}, _n, {', '.join(fields)}, {extras} AS {JSON_EXTRAS} "

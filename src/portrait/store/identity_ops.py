@@ -32,7 +32,7 @@ def record_links_from_events(con: duckdb.DuckDBPyConnection, batch_id: str, now:
         GROUP BY s.anonymous_id, s.user_id
         """,
         [batch_id, now],
-    ).fetchone()[0]
+    ).fetchall()[0][0]
 
 
 def record_phone_links(con: duckdb.DuckDBPyConnection, batch_id: str, now: datetime) -> int:
@@ -51,7 +51,7 @@ def record_phone_links(con: duckdb.DuckDBPyConnection, batch_id: str, now: datet
                           AND l.rule = 'same_phone')
         """,
         [batch_id, now],
-    ).fetchone()[0]
+    ).fetchall()[0][0]
 
 
 def add_explicit_merge(
@@ -109,7 +109,7 @@ def identity_report(con: duckdb.DuckDBPyConnection, identifier: str) -> dict[str
     row = con.execute(
         "SELECT person_id FROM identity_map WHERE identifier = ? ORDER BY id_kind DESC LIMIT 1",
         [identifier],
-    ).fetchone()
+    ).fetchall()[0]
     if row is not None:
         person = row[0]
     else:
@@ -117,10 +117,10 @@ def identity_report(con: duckdb.DuckDBPyConnection, identifier: str) -> dict[str
             "SELECT (SELECT count(*) FROM users WHERE user_id = ?) + "
             "(SELECT count(*) FROM events WHERE user_id = ?)",
             [identifier, identifier],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         anon = con.execute(
             "SELECT count(*) FROM events WHERE anonymous_id = ?", [identifier]
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if not known and not anon:
             return None
         if not known:

@@ -3,7 +3,7 @@
 The staged rows come from :func:`portrait.ingest.plan.stage_query`. Inside one transaction:
 rejected rows go to ``quarantine`` with their reason and raw payload; events are appended
 unless their event_id is already stored or repeated earlier in the batch; users and products are
-upserted (columns the source does not have keep their stored values); identity links found in
+upserted (a value the source does not give keeps the stored one); identity links found in
 the batch are recorded; the batch and its counts are logged. A crash at any point leaves none of
 it behind.
 """
@@ -69,18 +69,18 @@ def apply_batch(
     kind = plan.kind
     with wh.transaction() as con:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {plan.sql}")
-        received = con.execute("SELECT count(*) FROM _stage").fetchone()[0]
+        received = con.execute("SELECT count(*) FROM _stage").fetchall()[0][0]
         quarantined = con.execute(
             "INSERT INTO quarantine SELECT ?, ?, ?, _row, _reason, _detail, _raw, ? "
             "FROM _stage WHERE _reason IS NOT NULL",
             [batch_id, kind, source_label, started],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         new_links = 0
         if kind == "events":
             accepted = _append_events(con, batch_id, started)
             new_links = record_links_from_events(con, batch_id, started)
         else:
-            accepted = _upsert_entities(con, kind, plan.present, batch_id, started)
+            accepted = _upsert_entities(con, kind, batch_id, started)
             if kind == "users":
                 new_links = record_phone_links(con, batch_id, started)
                 # A changed registration date can change who leads a merged person.
@@ -118,7 +118,7 @@ def _append_events(con, batch_id: str, now: datetime) -> int:  # noqa: ANN001
     # Duplicates inside the batch are rare; only pay for the window when there are some.
     n_valid, n_distinct = con.execute(
         "SELECT count(*), count(DISTINCT event_id) FROM _stage WHERE _reason IS NULL"
-    ).fetchone()
+    ).fetchall()[0]
     first_only = "QUALIFY row_number() OVER (PARTITION BY s.event_id ORDER BY s._row) = 1" \
         if n_distinct < n_valid else ""
     return con.execute(
@@ -126,19 +126,15 @@ def _append_events(con, batch_id: str, now: datetime) -> int:  # noqa: ANN001
         f"WHERE s._reason IS NULL AND NOT EXISTS "
         f"(SELECT 1 FROM events e WHERE e.event_id = s.event_id) {first_only}",
         [now, batch_id],
-    ).fetchone()[0]
+    ).fetchall()[0][0]
 
 
-def _upsert_entities(con, kind: str, present: list[str], batch_id: str, now: datetime) -> int:  # noqa: ANN001
+def _upsert_entities(con, kind: str, batch_id: str, now: datetime) -> int:  # noqa: ANN001
     table = CANONICAL[kind]
     key = table.key
     data_cols = [c.name for c in table.columns if c.name not in ("ingested_at", "batch_id")]
-    derived = {"phone_hash": "phone"}
-    # Columns the source lacks keep the stored value; so does phone_hash without a phone.
-    merged = []
-    for c in data_cols:
-        from_source = c in present or (c in derived and derived[c] in present)
-        merged.append(f"n.{q(c)}" if from_source else f"o.{q(c)}")
+    # A value the source does not give (absent column or NULL) keeps the stored value.
+    merged = [f"n.{q(c)}" if c == key else f"coalesce(n.{q(c)}, o.{q(c)})" for c in data_cols]
     content = ", ".join(q(c) for c in data_cols)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _merged AS "
@@ -154,7 +150,7 @@ def _upsert_entities(con, kind: str, present: list[str], batch_id: str, now: dat
         f"= hash(ROW({', '.join('m.' + q(c) for c in data_cols)}))) "
         f"QUALIFY row_number() OVER (PARTITION BY hash(ROW({content})) ORDER BY _row) = 1"
     )
-    accepted = con.execute("SELECT count(*) FROM _changed").fetchone()[0]
+    accepted = con.execute("SELECT count(*) FROM _changed").fetchall()[0][0]
     con.execute(f"DELETE FROM {table.name} WHERE {q(key)} IN (SELECT {q(key)} FROM _changed)")
     con.execute(
         f"INSERT INTO {table.name} SELECT {content}, ?, ? FROM _changed "
@@ -169,4 +165,4 @@ def _upsert_entities(con, kind: str, present: list[str], batch_id: str, now: dat
 def _has_user_links(con) -> bool:  # noqa: ANN001
     return con.execute(
         "SELECT count(*) > 0 FROM identity_links WHERE from_kind = 'user'"
-    ).fetchone()[0]
+    ).fetchall()[0][0]

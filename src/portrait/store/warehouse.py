@@ -27,10 +27,12 @@ class WarehouseLockedError(RuntimeError):
 class Warehouse:
     """An embedded DuckDB warehouse reached through Ibis."""
 
-    def __init__(self, path: Path, read_only: bool = False) -> None:
+    def __init__(self, path: Path | None, read_only: bool = False) -> None:
+        """Open (creating if needed) the warehouse at ``path``; ``None`` keeps it in memory."""
         self.path = path
         try:
-            self.ibis = ibis.duckdb.connect(str(path), read_only=read_only)
+            self.ibis = ibis.duckdb.connect(str(path) if path else ":memory:",
+                                            read_only=read_only)
         except duckdb.IOException as e:
             if "lock" in str(e).lower():
                 raise WarehouseLockedError(
@@ -84,7 +86,9 @@ class Warehouse:
 
     def fetchone(self, sql: str, params: list[Any] | None = None) -> tuple | None:
         with self.lock:
-            return self.con.execute(sql, params or []).fetchone()
+            # Fetch everything: DuckDB refuses new work while a result is half-read.
+            rows = self.con.execute(sql, params or []).fetchall()
+        return rows[0] if rows else None
 
     def arrow(self, sql: str, params: list[Any] | None = None) -> pa.Table:
         with self.lock:

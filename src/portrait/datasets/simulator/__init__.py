@@ -1,0 +1,10 @@
+"""The demo-shop simulator: a realistic e-commerce shop whose users have known latent traits.
+
+``simulate`` writes canonical users, products and events Parquet files plus ground-truth
+tables (the traits and personas each user was generated from), so every tag, persona and model
+can be scored against the truth.
+"""
+
+from portrait.datasets.simulator.shop import DEFAULT_START, simulate
+
+__all__ = ["DEFAULT_START", "simulate"]
