@@ -106,12 +106,12 @@ def rebuild_map(con: duckdb.DuckDBPyConnection) -> None:
 
 def identity_report(con: duckdb.DuckDBPyConnection, identifier: str) -> dict[str, Any] | None:
     """Everything known about the person behind ``identifier`` (a user or anonymous id)."""
-    row = con.execute(
+    rows = con.execute(
         "SELECT person_id FROM identity_map WHERE identifier = ? ORDER BY id_kind DESC LIMIT 1",
         [identifier],
-    ).fetchall()[0]
-    if row is not None:
-        person = row[0]
+    ).fetchall()
+    if rows:
+        person = rows[0][0]
     else:
         known = con.execute(
             "SELECT (SELECT count(*) FROM users WHERE user_id = ?) + "
