@@ -101,7 +101,7 @@ class StagePlan:
 def _text(shape: SourceShape, name: str) -> str:
     col = f"s.{q(name)}"
     if shape.is_text(name):
-        return f"NULLIF(TRIM({col}), '')"
+        return _trimmed(col)
     if shape.type_of(name).startswith(("STRUCT", "MAP", "LIST")) or shape.type_of(name).endswith("[]"):
         return f"CAST(to_json({col}) AS VARCHAR)"
     if shape.is_numeric(name) and not shape.is_integer(name):
@@ -111,11 +111,17 @@ def _text(shape: SourceShape, name: str) -> str:
     return f"CAST({col} AS VARCHAR)"
 
 
+def _trimmed(col: str) -> str:
+    # Most values need no trimming; testing the ends first avoids copying every string.
+    return (f"(CASE WHEN starts_with({col}, ' ') OR ends_with({col}, ' ') "
+            f"THEN NULLIF(TRIM({col}), '') ELSE NULLIF({col}, '') END)")
+
+
 def _raw_present(shape: SourceShape, name: str) -> str:
     """True when the source gave a non-empty value."""
     col = f"s.{q(name)}"
     if shape.is_text(name):
-        return f"NULLIF(TRIM({col}), '') IS NOT NULL"
+        return f"{_trimmed(col)} IS NOT NULL"
     return f"{col} IS NOT NULL"
 
 

@@ -32,7 +32,7 @@ from portrait.datasets.simulator.vocab import (
 )
 
 BLOCK_USERS = 2_000
-BLOCK_VISITORS = int(round(VISITOR_SHARE * BLOCK_USERS))
+BLOCK_VISITORS = round(VISITOR_SHARE * BLOCK_USERS)
 
 
 @dataclass
@@ -51,9 +51,7 @@ def simulate_block(
 ) -> BlockResult:
     """Simulate block ``index`` (``n_users`` users) of the shop."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1, index]))
-    people = draw_people(
-        rng, n_users, index * BLOCK_USERS, index * BLOCK_VISITORS, period, catalog
-    )
+    people = draw_people(rng, n_users, index * BLOCK_USERS, index * BLOCK_VISITORS, period, catalog)
     invites, invited_by = invitations(rng, people, period)
     messages, grants, clicks = campaign_messages(rng, people, period)
     sessions = plan_sessions(rng, people, period, clicks)

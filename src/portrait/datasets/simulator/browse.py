@@ -67,10 +67,14 @@ def browse(
     parts.append(_searches(rng, sessions, people, catalog, focus))
     clicked = np.flatnonzero(rng.random(n) < 0.25)
     parts.append(
-        _events(clicked, "click", SEARCH, 999, props=PROP["click"] + rng.integers(0, 3, len(clicked)))
+        _events(
+            clicked, "click", SEARCH, 999, props=PROP["click"] + rng.integers(0, 3, len(clicked))
+        )
     )
 
-    claimers = np.flatnonzero(known & (rng.random(n) < 0.01 + 0.12 * people.price_sensitivity[person] ** 2))
+    claimers = np.flatnonzero(
+        known & (rng.random(n) < 0.01 + 0.12 * people.price_sensitivity[person] ** 2)
+    )
     coupon = COUPON_INDEX["CENTER05"]
     parts.append(_events(claimers, "coupon_received", CLAIM, coupon=coupon))
     parts.append(_product_views(rng, sessions, people, catalog, period, focus))
@@ -98,7 +102,9 @@ def layout(rng: np.random.Generator, ev: Events, start: np.ndarray) -> tuple[Eve
     session = ev["session"]
     first = np.ones(len(ev), dtype=bool)
     first[1:] = session[1:] != session[:-1]
-    gaps = np.where(first, 0, (3.0 + rng.exponential(25.0, len(ev))) * US_PER_SECOND).astype(np.int64)
+    gaps = np.where(first, 0, (3.0 + rng.exponential(25.0, len(ev))) * US_PER_SECOND).astype(
+        np.int64
+    )
     elapsed = np.cumsum(gaps)
     head = np.maximum.accumulate(np.where(first, np.arange(len(ev)), 0))
     ev["ts"][:] = start[session] + elapsed - elapsed[head]
@@ -111,7 +117,11 @@ def layout(rng: np.random.Generator, ev: Events, start: np.ndarray) -> tuple[Eve
 
 
 def _searches(
-    rng: np.random.Generator, sessions: Sessions, people: People, catalog: Catalog, focus: np.ndarray
+    rng: np.random.Generator,
+    sessions: Sessions,
+    people: People,
+    catalog: Catalog,
+    focus: np.ndarray,
 ) -> Events:
     owner, pos = _within(rng.poisson(0.45, len(sessions)))
     p = sessions["person"][owner]
@@ -146,9 +156,10 @@ def _product_views(
     product = catalog.pick_by_price(rng, cat, people.price_sensitivity[p])
     u = rng.random(m)
     p_new = 0.04 + 0.5 * people.trend_seeking[p]
-    p_brand = p_new + (1.0 - p_new) * 0.85 * people.brand_loyalty[p]
+    p_brand = p_new + (1.0 - p_new) * 0.95 * people.brand_loyalty[p]
     by_brand = np.flatnonzero((u >= p_new) & (u < p_brand))
-    product[by_brand] = catalog.pick_in_brand(rng, people.favourite_brand[p[by_brand], cat[by_brand]])
+    favourite = people.favourite_brand[p[by_brand], cat[by_brand]]
+    product[by_brand] = catalog.pick_in_brand(rng, favourite, when[by_brand])
     novel = np.flatnonzero(u < p_new)
     fresh, found = catalog.pick_new(rng, cat[novel], when[novel])
     product[novel[found]] = fresh[found]
@@ -165,7 +176,9 @@ def _product_views(
     parts = [views]
 
     liked = np.flatnonzero(known & (rng.random(m) < 0.02 + 0.06 * social))
-    parts.append(_events(owner[liked], "like", PRODUCTS, pos[liked] * 8 + 1, product=product[liked]))
+    parts.append(
+        _events(owner[liked], "like", PRODUCTS, pos[liked] * 8 + 1, product=product[liked])
+    )
 
     shared = np.flatnonzero(known & (rng.random(m) < 0.003 + 0.05 * social**2))
     friend = people.community_member(rng, p[shared])
@@ -188,7 +201,10 @@ def _product_views(
     )  # fmt: skip
 
     boost = np.where(period.is_promo(when), 1.3, 1.0) * np.where(kind[owner] >= 4, 1.5, 1.0)
+    # bargain hunters put cheap-for-its-kind products in the cart, the others dear ones
+    price_taste = catalog.relative_price[product] ** (-2.0 * (people.price_sensitivity[p] - 0.4))
     p_cart = (0.07 + 0.28 * people.buy_propensity[p]) * boost * np.where(known, 1.0, 0.6)
+    p_cart *= np.clip(price_taste, 0.3, 3.0)
     carted = np.flatnonzero(rng.random(m) < p_cart)
     removed = rng.random(len(carted)) < 0.22
     quantity = 1 + rng.poisson(0.2, len(carted))
@@ -209,12 +225,12 @@ def _product_views(
 
 
 def _follows(rng: np.random.Generator, sessions: Sessions, people: People) -> Events:
-    """Logged-in visitors follow the more influential of two community members."""
+    """Logged-in visitors follow the most influential of a few community members."""
     person, start = sessions["person"], sessions["start"]
     p_follow = 0.012 + 0.04 * people.social_influence[person]
     who = np.flatnonzero((sessions["kind"] != ANONYMOUS) & (rng.random(len(sessions)) < p_follow))
-    a = people.community_member(rng, person[who])
-    b = people.community_member(rng, person[who])
-    target = np.where(people.social_influence[a] >= people.social_influence[b], a, b)
+    seen = np.stack([people.community_member(rng, person[who]) for _ in range(4)], axis=1)
+    best = np.argmax(people.social_influence[seen], axis=1)
+    target = seen[np.arange(len(who)), best]
     ok = (people.registered_at[target] < start[who]) & (target != person[who])
     return _events(who[ok], "follow", FOLLOW, target=target[ok])

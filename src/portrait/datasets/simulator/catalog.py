@@ -7,6 +7,7 @@ choices inside a range are then a ``searchsorted`` on a cumulative sum: fully ve
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 
@@ -14,9 +15,9 @@ import numpy as np
 import pyarrow as pa
 
 from portrait.datasets.base import source_schema
+from portrait.datasets.simulator.categories import CATEGORIES, N_CATEGORIES
 from portrait.datasets.simulator.clock import US_PER_DAY, Period
 from portrait.datasets.simulator.ids import prefixed
-from portrait.datasets.simulator.vocab import CATEGORIES, N_CATEGORIES
 
 NEW_ARRIVAL_DAYS = 30
 # Share of the catalog in each top category (same order as CATEGORIES).
@@ -36,16 +37,20 @@ class Catalog:
     table: pa.Table
     truth: pa.Table
     l1: np.ndarray
+    leaf: np.ndarray  # third-level category code
     brand: np.ndarray
     price: np.ndarray
+    relative_price: np.ndarray  # price / mean price of the third-level category
     launch_us: np.ndarray
     quality: np.ndarray
     cat_bounds: np.ndarray  # products of category c: [cat_bounds[c], cat_bounds[c + 1])
+    leaf_order: np.ndarray  # established products sorted by leaf
+    leaf_bounds: np.ndarray  # leaf_order[leaf_bounds[k]:leaf_bounds[k + 1]] are of leaf k
     brand_bounds: np.ndarray  # products of brand b: [brand_bounds[b], brand_bounds[b + 1])
     cat_brand_bounds: np.ndarray  # brands of category c
     cum_established: np.ndarray  # cumulative popularity, launched before the period only
     cum_all: np.ndarray  # cumulative popularity, all products
-    cum_brand: np.ndarray  # cumulative popularity of brands
+    cum_brand: np.ndarray  # cumulative popularity of brands (established products only)
     fallback: np.ndarray  # per category: its most popular established product
     new_index: np.ndarray  # new-arrival products sorted by (category, launch)
     new_key: np.ndarray
@@ -59,7 +64,10 @@ class Catalog:
     def size(self) -> int:
         return len(self.l1)
 
-    def _pick(self, rng: np.random.Generator, cum: np.ndarray, lo: np.ndarray, hi: np.ndarray):
+    def _pick(
+        self, rng: np.random.Generator, cum: np.ndarray, lo: np.ndarray, hi: np.ndarray
+    ) -> np.ndarray:
+        """A popularity-weighted index in each range [lo, hi) of the cumulative weights ``cum``."""
         target = cum[lo] + rng.random(len(lo)) * (cum[hi] - cum[lo])
         return np.clip(np.searchsorted(cum, target, side="right") - 1, lo, hi - 1)
 
@@ -70,9 +78,15 @@ class Catalog:
     def pick_by_price(
         self, rng: np.random.Generator, cat: np.ndarray, price_sensitivity: np.ndarray
     ) -> np.ndarray:
-        """Of two candidates, price-sensitive shoppers take the cheaper, others often the dearer."""
+        """A popular product, or a cheaper/dearer one of the same kind, by price sensitivity.
+
+        The alternative is a random product of the same third-level category already on sale,
+        so the preference shows in the price paid for like-for-like products.
+        """
         a = self.pick_established(rng, cat)
-        b = self.pick_established(rng, cat)
+        lo, hi = self.leaf_bounds[self.leaf[a]], self.leaf_bounds[self.leaf[a] + 1]
+        pos = lo + (rng.random(len(a)) * (hi - lo)).astype(np.int64)
+        b = np.where(hi > lo, self.leaf_order[np.minimum(pos, len(self.leaf_order) - 1)], a)
         cheap = np.where(self.price[a] <= self.price[b], a, b)
         dear = np.where(self.price[a] <= self.price[b], b, a)
         u = rng.random(len(cat))
@@ -80,9 +94,16 @@ class Catalog:
             u < price_sensitivity, cheap, np.where(u < 0.5 + price_sensitivity / 2, dear, a)
         )
 
-    def pick_in_brand(self, rng: np.random.Generator, brand: np.ndarray) -> np.ndarray:
-        """A popularity-weighted product of each brand (may not be launched yet: check)."""
-        return self._pick(rng, self.cum_all, self.brand_bounds[brand], self.brand_bounds[brand + 1])
+    def pick_in_brand(
+        self, rng: np.random.Generator, brand: np.ndarray, ts: np.ndarray
+    ) -> np.ndarray:
+        """A popularity-weighted product of each brand on sale at ``ts`` (check with guard)."""
+        lo, hi = self.brand_bounds[brand], self.brand_bounds[brand + 1]
+        product = self._pick(rng, self.cum_all, lo, hi)
+        late = self.launch_us[product] > ts
+        if late.any():
+            product[late] = self._pick(rng, self.cum_established, lo[late], hi[late])
+        return product
 
     def pick_new(
         self, rng: np.random.Generator, cat: np.ndarray, ts: np.ndarray
@@ -118,28 +139,9 @@ class Catalog:
 def build_catalog(rng: np.random.Generator, n_products: int, period: Period) -> Catalog:
     """Draw a catalog of ``n_products`` products for the shop running over ``period``."""
     leaves, brands = _tree()
-    counts = _category_counts(n_products)
-    rows: list[dict] = []
-    brand_pop = np.zeros(len(brands))
-    brand_base = 0
-    for c, top in enumerate(CATEGORIES):
-        cat_leaves = [i for i, leaf in enumerate(leaves) if leaf[0] == c]
-        nb = len(top.brands)
-        zipf = 1.0 / np.arange(1, nb + 1) ** 0.9
-        brand_pop[brand_base : brand_base + nb] = zipf / zipf.sum()
-        brand_mult = rng.lognormal(0.0, 0.35, nb)
-        leaf_of = rng.choice(cat_leaves, counts[c])
-        brand_of = brand_base + rng.choice(nb, counts[c], p=zipf / zipf.sum())
-        for leaf_index, b in zip(leaf_of, brand_of, strict=True):
-            price = leaves[leaf_index][3].price * brand_mult[b - brand_base]
-            rows.append({"leaf": int(leaf_index), "brand": int(b), "cat": c, "price": price})
-        brand_base += nb
-    rows.sort(key=lambda r: r["brand"])
-    n = len(rows)
-    leaf = np.array([r["leaf"] for r in rows])
-    brand = np.array([r["brand"] for r in rows])
-    l1 = np.array([r["cat"] for r in rows])
-    raw_price = np.array([r["price"] for r in rows]) * rng.lognormal(0.0, 0.4, n)
+    leaf, brand, l1, base_price = _assortment(rng, _category_counts(n_products), leaves)
+    n = len(leaf)
+    raw_price = base_price * rng.lognormal(0.0, 0.4, n)
     price = np.maximum(np.round(raw_price), 2.0) - 0.1  # psychological prices: 199.9
     is_new = rng.random(n) < 0.15
     is_new[np.searchsorted(l1, np.arange(N_CATEGORIES))] = False  # every category sells from day 1
@@ -147,10 +149,12 @@ def build_catalog(rng: np.random.Generator, n_products: int, period: Period) -> 
     new_launch = period.start_us + rng.uniform(-NEW_ARRIVAL_DAYS, period.days - 1, n) * US_PER_DAY
     launch = np.where(is_new, new_launch, old_launch).astype(np.int64)
     launch -= launch % 1_000_000
-    weight = rng.lognormal(0.0, 1.0, n) * brand_pop[brand]
-    quality = rng.beta(5.0, 2.0, n)
     established = launch < period.start_us
+    weight = rng.lognormal(0.0, 1.0, n)
+    brand_weight = np.bincount(brand, weights=weight * established, minlength=len(brands))
+    quality = rng.beta(5.0, 2.0, n)
     cat_bounds = np.searchsorted(l1, np.arange(N_CATEGORIES + 1))
+    leaf_order = np.flatnonzero(established)[np.argsort(leaf[established], kind="stable")]
     cum_est = np.concatenate([[0.0], np.cumsum(weight * established)])
     fallback = np.array(
         [lo + int(np.argmax((weight * established)[lo:hi])) for lo, hi in _pairs(cat_bounds)]
@@ -176,16 +180,22 @@ def build_catalog(rng: np.random.Generator, n_products: int, period: Period) -> 
         table=table,
         truth=truth,
         l1=l1,
+        leaf=leaf,
         brand=brand,
         price=price,
+        relative_price=price / (np.bincount(leaf, price) / np.maximum(np.bincount(leaf), 1))[leaf],
         launch_us=launch,
         quality=quality,
         cat_bounds=cat_bounds,
+        leaf_order=leaf_order,
+        leaf_bounds=np.searchsorted(leaf[leaf_order], np.arange(len(leaves) + 1)),
         brand_bounds=np.searchsorted(brand, np.arange(len(brands) + 1)),
-        cat_brand_bounds=np.searchsorted(np.array([b[0] for b in brands]), np.arange(N_CATEGORIES + 1)),
+        cat_brand_bounds=np.searchsorted(
+            np.array([b[0] for b in brands]), np.arange(N_CATEGORIES + 1)
+        ),
         cum_established=cum_est,
         cum_all=np.concatenate([[0.0], np.cumsum(weight)]),
-        cum_brand=np.concatenate([[0.0], np.cumsum(brand_pop)]),
+        cum_brand=np.concatenate([[0.0], np.cumsum(brand_weight)]),
         fallback=fallback,
         new_index=new_index,
         new_key=new_key_all[new_index],
@@ -197,8 +207,32 @@ def build_catalog(rng: np.random.Generator, n_products: int, period: Period) -> 
     )
 
 
+def _assortment(
+    rng: np.random.Generator, counts: np.ndarray, leaves: list[tuple]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(leaf, brand, category, base price) per product, sorted by brand.
+
+    Brands follow a Zipf law within their category; each brand has its own price level.
+    """
+    rows: list[tuple[int, int, int, float]] = []
+    brand_base = 0
+    for c, top in enumerate(CATEGORIES):
+        cat_leaves = [i for i, leaf in enumerate(leaves) if leaf[0] == c]
+        nb = len(top.brands)
+        zipf = 1.0 / np.arange(1, nb + 1) ** 0.9
+        brand_level = rng.lognormal(0.0, 0.35, nb)
+        leaf_of = rng.choice(cat_leaves, counts[c])
+        brand_of = rng.choice(nb, counts[c], p=zipf / zipf.sum())
+        for k, b in zip(leaf_of, brand_of, strict=True):
+            rows.append((brand_base + int(b), int(k), c, leaves[k][3].price * brand_level[b]))
+        brand_base += nb
+    rows.sort(key=lambda r: r[0])
+    brand, leaf, l1, price = (np.array(col) for col in zip(*rows, strict=True))
+    return leaf, brand, l1, price.astype(float)
+
+
 def _pairs(bounds: np.ndarray) -> list[tuple[int, int]]:
-    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
 
 
 def _tree() -> tuple[list[tuple], list[tuple[int, str]]]:
@@ -226,7 +260,9 @@ def _query_vocab(brands: list[tuple[int, str]]) -> tuple[list[str], np.ndarray]:
     for c, top in enumerate(CATEGORIES):
         zh = [top.zh] + [z for z, _ in top.children.values()]
         zh += [leaf.zh for _, kids in top.children.values() for leaf in kids]
-        en = [top.en.lower()] + [leaf.en.lower() for _, kids in top.children.values() for leaf in kids]
+        en = [top.en.lower()] + [
+            leaf.en.lower() for _, kids in top.children.values() for leaf in kids
+        ]
         for lang, ws in enumerate((zh, en)):
             words[c, lang] = (len(queries), len(ws))
             queries += ws

@@ -63,7 +63,7 @@ class Period:
 
     def day_fraction(self, fraction: float) -> int:
         """The day index at ``fraction`` of the period."""
-        return min(self.days - 1, max(0, int(round(fraction * self.days))))
+        return min(self.days - 1, max(0, round(fraction * self.days)))
 
 
 def sample_hours(rng: np.random.Generator, peak_hour: np.ndarray) -> np.ndarray:

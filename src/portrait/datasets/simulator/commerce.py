@@ -46,7 +46,9 @@ def checkout(
     order_of = np.full(n, -1)
     order_of[buying] = np.arange(len(buying))
     buyer = person[buying]
-    checkout_ts = end[buying] + ((5.0 + rng.exponential(40.0, len(buying))) * US_PER_SECOND).astype(np.int64)
+    checkout_ts = end[buying] + ((5.0 + rng.exponential(40.0, len(buying))) * US_PER_SECOND).astype(
+        np.int64
+    )
     checkout_ts -= checkout_ts % US_PER_SECOND
 
     line = ev.take(in_cart & (order_of[ev["session"]] >= 0))
@@ -80,7 +82,9 @@ def checkout(
         etype=T["coupon_used"], person=buyer[used], order=used, coupon=coupon[used],
         discount=np.round(coupon_amount[used], 2), session=buying[used], **common,
     )  # fmt: skip
-    pay_ts = checkout_ts + ((n_lines + 2 + rng.exponential(30.0, len(buying))) * US_PER_SECOND).astype(np.int64)
+    pay_ts = checkout_ts + (
+        (n_lines + 2 + rng.exponential(30.0, len(buying))) * US_PER_SECOND
+    ).astype(np.int64)
     pay_ts -= pay_ts % US_PER_SECOND
     local = CITY_IS_CN[people.city[buyer]]
     method = np.where(
@@ -142,7 +146,9 @@ def after_sales(
     quality = catalog.quality[lines["product"]]
     refunded = rng.random(n) < 0.02 + 0.18 * (1 - sat) ** 2 + 0.12 * (1 - quality) ** 2
     r = np.flatnonzero(refunded)
-    refund_ts = lines["ts"][r] + ((1.0 + rng.exponential(4.0, len(r))) * US_PER_DAY).astype(np.int64)
+    refund_ts = lines["ts"][r] + ((1.0 + rng.exponential(4.0, len(r))) * US_PER_DAY).astype(
+        np.int64
+    )
     reason = np.where(quality[r] < 0.55, 0, 1 + rng.integers(0, 2, len(r)))
     refunds = Events.new(
         len(r), ts=refund_ts - refund_ts % US_PER_SECOND, etype=T["refund"], person=p[r],
@@ -156,7 +162,9 @@ def after_sales(
     rating = np.rint(1 + 4 * score + rng.normal(0.0, 0.75, len(v)) - 1.2 * refunded[v])
     rating = np.clip(rating, 1, 5).astype(np.int8)
     sentiment = np.where(rating <= 2, 0, np.where(rating == 3, 1, 2))
-    review_ts = lines["ts"][v] + ((2.0 + rng.exponential(3.0, len(v))) * US_PER_DAY).astype(np.int64)
+    review_ts = lines["ts"][v] + ((2.0 + rng.exponential(3.0, len(v))) * US_PER_DAY).astype(
+        np.int64
+    )
     reviews = Events.new(
         len(v), ts=review_ts - review_ts % US_PER_SECOND, etype=T["review"], person=p[v],
         has_user=True, has_anon=True, product=lines["product"][v], order=lines["order"][v],

@@ -23,7 +23,11 @@ from portrait.datasets.simulator.vocab import (
 )
 
 # channel -> (local send hour, open rate, click rate once opened or, for sms, once sent)
-_CHANNEL_BEHAVIOUR = {"email": (10.0, 0.22, 0.30), "sms": (11.5, 0.0, 0.06), "push": (-1, 0.12, 0.45)}
+_CHANNEL_BEHAVIOUR = {
+    "email": (10.0, 0.22, 0.30),
+    "sms": (11.5, 0.0, 0.06),
+    "push": (-1, 0.12, 0.45),
+}
 COUPON_VALIDITY_US = np.array([c[2] for c in COUPONS]) * US_PER_DAY
 COUPON_PERCENT = np.array([c[1] for c in COUPONS])
 
@@ -38,9 +42,11 @@ class CouponGrants:
 
     @classmethod
     def concat(cls, parts: list[CouponGrants]) -> CouponGrants:
-        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("person", "ts", "coupon")))
+        return cls(
+            *(np.concatenate([getattr(p, f) for p in parts]) for f in ("person", "ts", "coupon"))
+        )
 
-    def events(self, people: People, campaign: np.ndarray | None = None) -> Events:
+    def events(self, campaign: np.ndarray | None = None) -> Events:
         """``coupon_received`` events for these grants."""
         n = len(self.person)
         return Events.new(
@@ -86,7 +92,9 @@ def campaign_messages(
         parts.append(_message(who, sent, "message_sent", c, ch))
         if open_rate > 0:
             opened = rng.random(len(who)) < open_rate * engaged
-            open_ts = sent[opened] + (rng.exponential(2.0, opened.sum()) * US_PER_HOUR).astype(np.int64)
+            open_ts = sent[opened] + (rng.exponential(2.0, opened.sum()) * US_PER_HOUR).astype(
+                np.int64
+            )
             parts.append(_message(who[opened], open_ts, "message_opened", c, ch))
             clicked = rng.random(len(open_ts)) < click_rate * engaged[opened]
             click_who = who[opened][clicked]
@@ -94,27 +102,37 @@ def campaign_messages(
         else:
             clicked = rng.random(len(who)) < click_rate * engaged
             click_who = who[clicked]
-            click_ts = sent[clicked] + (rng.exponential(1.0, clicked.sum()) * US_PER_HOUR).astype(np.int64)
+            click_ts = sent[clicked] + (rng.exponential(1.0, clicked.sum()) * US_PER_HOUR).astype(
+                np.int64
+            )
         click_ts -= click_ts % US_PER_SECOND
         parts.append(_message(click_who, click_ts, "message_clicked", c, ch))
         clicks.append((click_who, click_ts, np.full(len(click_who), c)))
         if coupon:
             grant = CouponGrants(who, sent + US_PER_SECOND, np.full(len(who), COUPON_INDEX[coupon]))
             grants.append(grant)
-            parts.append(grant.events(people, campaign=np.full(len(who), c)))
+            parts.append(grant.events(campaign=np.full(len(who), c)))
     joiners = users[people.registered_in_period[users]]
     welcome = CouponGrants(
-        joiners, people.registered_at[joiners] + 3 * US_PER_SECOND, np.full(len(joiners), COUPON_INDEX["NEW10"])
+        joiners,
+        people.registered_at[joiners] + 3 * US_PER_SECOND,
+        np.full(len(joiners), COUPON_INDEX["NEW10"]),
     )
     grants.append(welcome)
-    parts.append(welcome.events(people))
+    parts.append(welcome.events())
     click_arrays = tuple(np.concatenate([c[k] for c in clicks]) for k in range(3))
     return Events.concat(parts), CouponGrants.concat(grants), click_arrays  # type: ignore[return-value]
 
 
 def _message(who: np.ndarray, ts: np.ndarray, kind: str, campaign: int, channel: int) -> Events:
     return Events.new(
-        len(who), ts=ts, etype=T[kind], person=who, has_user=True, campaign=campaign, channel=channel
+        len(who),
+        ts=ts,
+        etype=T[kind],
+        person=who,
+        has_user=True,
+        campaign=campaign,
+        channel=channel,
     )
 
 

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from portrait.datasets.simulator.catalog import Catalog
+from portrait.datasets.simulator.categories import CATEGORIES, N_CATEGORIES
 from portrait.datasets.simulator.clock import US_PER_DAY, US_PER_HOUR, Period
 from portrait.datasets.simulator.vocab import (
-    CATEGORIES,
     CITIES,
-    N_CATEGORIES,
     REGISTRATION_CHANNEL_SHARES,
 )
 
@@ -107,7 +106,7 @@ def draw_people(
     catalog: Catalog,
 ) -> People:
     """Draw ``n_users`` users and their share of anonymous visitors."""
-    n_visitors = int(round(VISITOR_SHARE * n_users))
+    n_visitors = round(VISITOR_SHARE * n_users)
     n = n_users + n_visitors
     is_user = np.arange(n) < n_users
     city = rng.choice(len(CITIES), n, p=_CITY_SHARE)
@@ -139,7 +138,7 @@ def draw_people(
 
     registered_at, pre_period = _registration_times(rng, n, is_user, period)
     active_from = np.maximum(registered_at, period.start_us)
-    days_to_churn = rng.exponential(1.0, n) / churn_hazard
+    days_to_churn = np.minimum(rng.exponential(1.0, n) / churn_hazard, 100 * 365.0)
     churned_at = np.where(
         is_user, active_from + (days_to_churn * US_PER_DAY).astype(np.int64), NEVER
     )

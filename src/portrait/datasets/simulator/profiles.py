@@ -7,8 +7,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from portrait.datasets.base import source_schema
+from portrait.datasets.simulator.categories import CATEGORIES
 from portrait.datasets.simulator.clock import US_PER_DAY, US_PER_HOUR, Period
-from portrait.datasets.simulator.ids import permute, hex_ids, prefixed, scramble48
+from portrait.datasets.simulator.ids import hex_ids, permute, prefixed, scramble48
 from portrait.datasets.simulator.population import (
     CITY_IS_CN,
     CITY_TIER,
@@ -18,7 +19,6 @@ from portrait.datasets.simulator.population import (
 )
 from portrait.datasets.simulator.vocab import (
     CALLING_CODES,
-    CATEGORIES,
     CITIES,
     EMAIL_DOMAINS_CN,
     EMAIL_DOMAINS_INTL,
@@ -35,7 +35,9 @@ UTC_US = pa.timestamp("us", tz="UTC")
 PERSONA_THRESHOLD = 0.6
 PERSONAS = ("price_sensitive", "brand_loyal", "trend_seeker", "potential")
 _VISITOR_SPACE = 1 << 40
-_CITY_COUNTRY = np.array([c[2] for c in CITIES])  # device numbers of visitors never meet those of users
+_CITY_COUNTRY = np.array(
+    [c[2] for c in CITIES]
+)  # device numbers of visitors never meet those of users
 
 
 def user_ids(people: People) -> pa.Array:
@@ -87,7 +89,9 @@ def users_table(rng: np.random.Generator, people: People, period: Period, seed: 
         national = 9 * 10 ** (digits - 1) + permute(g, 10 ** (digits - 1), seed + len(code))
         numbers = pc.cast(pa.array(national), pa.string())
         here = _CITY_COUNTRY[city] == country
-        intl_phone = pc.if_else(pa.array(here), pc.binary_join_element_wise(code, numbers, " "), intl_phone)
+        intl_phone = pc.if_else(
+            pa.array(here), pc.binary_join_element_wise(code, numbers, " "), intl_phone
+        )
     own_phone = pc.if_else(pa.array(cn), cn_phone, intl_phone)
     phone = pc.take(own_phone, pa.array(source))
     dashed = pc.binary_join_element_wise(
@@ -185,7 +189,9 @@ def truth_table(people: People, invited_by: np.ndarray, brand_names: pa.Array) -
             "sessions_per_day": np.round(people.session_rate[:n], 4),
             "category_affinity": affinity_json,
             "top_category": _pick(slugs, top[:, 0]),
-            "favourite_brand": pc.take(brand_names, people.favourite_brand[np.arange(n), top[:, 0]]),
+            "favourite_brand": pc.take(
+                brand_names, people.favourite_brand[np.arange(n), top[:, 0]]
+            ),
             "peak_hour_local": np.round(peak).astype(np.int64) % 24,
             "peak_hour_utc": np.round(peak_utc).astype(np.int64) % 24,
             "city_tier": CITY_TIER[people.city[:n]].astype(np.int64),

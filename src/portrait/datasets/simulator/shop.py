@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from portrait.datasets.base import DatasetFiles, source_schema
+from portrait.datasets.base import DatasetFiles
 from portrait.datasets.simulator.block import BLOCK_USERS, block_table, simulate_block
 from portrait.datasets.simulator.catalog import build_catalog, catalog_size
 from portrait.datasets.simulator.clock import Period
@@ -110,10 +110,3 @@ def simulate(
             "coupon_used.discount is the order's total coupon discount; order.discount is per unit",
         ],
     )
-
-
-def check_schema(path: Path, kind: str) -> None:
-    """Raise ``ValueError`` if a written file's schema is not ``source_schema(kind)``."""
-    schema = pq.read_schema(path)
-    if not schema.equals(source_schema(kind)):
-        raise ValueError(f"{path} does not have the canonical {kind} schema")

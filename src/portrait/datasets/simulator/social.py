@@ -31,7 +31,9 @@ def invitations(
     reg = people.registered_at[invitee]
     sent = reg - ((2.0 + rng.exponential(24.0, len(invitee))) * US_PER_HOUR).astype(np.int64)
     early = sent < period.start_us  # invited before the period: send it during it instead
-    sent = np.where(early, period.start_us + (rng.random(len(sent)) * (reg - period.start_us)), sent)
+    sent = np.where(
+        early, period.start_us + (rng.random(len(sent)) * (reg - period.start_us)), sent
+    )
     sent = sent.astype(np.int64)
     sent -= sent % US_PER_SECOND
     cand = np.stack([people.community_member(rng, invitee) for _ in range(_CANDIDATES)], axis=1)
@@ -74,9 +76,9 @@ def answers(rng: np.random.Generator, questions: Events, people: People) -> Even
     asked = np.flatnonzero(rng.random(len(questions)) < 0.5)
     asker = questions["person"][asked]
     helper = people.community_member(rng, asker)
-    when = questions["ts"][asked] + ((2.0 + rng.exponential(20.0, len(asked))) * US_PER_HOUR).astype(
-        np.int64
-    )
+    when = questions["ts"][asked] + (
+        (2.0 + rng.exponential(20.0, len(asked))) * US_PER_HOUR
+    ).astype(np.int64)
     ok = (helper != asker) & (people.registered_at[helper] < when)
     asked, asker, helper, when = asked[ok], asker[ok], helper[ok], when[ok]
     return Events.new(
