@@ -10,6 +10,7 @@ it behind.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,6 +41,8 @@ class BatchResult:
     quarantined: int
     rejections: list[Rejection] = field(default_factory=list)
     seconds: float = 0.0
+    # Seconds spent per step (validate, quarantine, store, identity, commit): where time goes.
+    timings: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.accepted + self.duplicates + self.quarantined != self.received:
@@ -67,26 +70,32 @@ def apply_batch(
     batch_id = batch_id or new_batch_id()
     started = datetime.now(UTC)
     kind = plan.kind
+    clock = _StepClock()
     with wh.transaction() as con:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {plan.sql}")
+        clock.step("validate")
         received = con.execute("SELECT count(*) FROM _stage").fetchall()[0][0]
         quarantined = con.execute(
             "INSERT INTO quarantine SELECT ?, ?, ?, _row, _reason, _detail, _raw, ? "
             "FROM _stage WHERE _reason IS NOT NULL",
             [batch_id, kind, source_label, started],
         ).fetchall()[0][0]
+        clock.step("quarantine")
         new_links = 0
         if kind == "events":
             accepted = _append_events(con, batch_id, started)
+            clock.step("store")
             new_links = record_links_from_events(con, batch_id, started)
         else:
             accepted = _upsert_entities(con, kind, batch_id, started)
+            clock.step("store")
             if kind == "users":
                 new_links = record_phone_links(con, batch_id, started)
                 # A changed registration date can change who leads a merged person.
                 new_links += accepted if _has_user_links(con) else 0
         if new_links:
             rebuild_map(con)
+        clock.step("identity")
         rejections = []
         if keep_rejections:
             rows = con.execute(
@@ -105,11 +114,27 @@ def apply_batch(
         con.execute("DROP TABLE _stage")
         if callable(before_commit):
             before_commit()
+        clock.step("log")
+    clock.step("commit")
     return BatchResult(
         batch_id=batch_id, kind=kind, source=source_label, received=received, accepted=accepted,
         duplicates=duplicates, quarantined=quarantined, rejections=rejections,
-        seconds=(finished - started).total_seconds(),
+        seconds=clock.total(), timings=clock.steps,
     )
+
+
+class _StepClock:
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+        self.steps: dict[str, float] = {}
+
+    def step(self, name: str) -> None:
+        now = time.perf_counter()
+        self.steps[name] = round(now - self.last, 4)
+        self.last = now
+
+    def total(self) -> float:
+        return time.perf_counter() - self.start
 
 
 def _append_events(con, batch_id: str, now: datetime) -> int:  # noqa: ANN001
