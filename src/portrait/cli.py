@@ -423,7 +423,7 @@ def serve(
 def demo(
     directory: Annotated[Path, typer.Argument(help="Workspace folder for the demo shop.")] = Path(
         "demo-workspace"),
-    users: Annotated[int, typer.Option(help="Users to simulate.")] = 20_000,
+    users: Annotated[int, typer.Option(help="Users to simulate.")] = 50_000,
     days: Annotated[int, typer.Option(help="Days of activity.")] = 90,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
 ) -> None:
@@ -440,13 +440,21 @@ def demo(
             ingest_progress=lambda p, r: bar.update(t_ingest, advance=1,
                                                     description=f"ingest {p.name}"),
         )
+    from portrait.datasets.dirty import dirty_batch
+
     with ws:
+        # A feed with resent and broken records, through the same path as POST /v1/events.
+        results.append(ws.ingest_records(dirty_batch(files.events[0]), source="dirty feed"))
         s = ws.summary()
+        sample_user = ws.warehouse.fetchone(
+            "SELECT person_id FROM identity_map WHERE id_kind = 'user' "
+            "AND identifier <> person_id ORDER BY person_id LIMIT 1")
     print_batches(results)
     print_summary(s)
-    out.print(f"Done in {time.perf_counter() - started:.1f} s. Try: "
-              f"portrait -w {directory} ... e.g. `portrait identity show <user_id> -w {directory}`"
-              f", `portrait quarantine -w {directory}`.")
+    who = sample_user[0] if sample_user else "<user_id>"
+    out.print(f"Done in {time.perf_counter() - started:.1f} s. Next: "
+              f"`portrait quarantine -w {directory}`, `portrait identity show {who} "
+              f"-w {directory}`, `portrait serve -w {directory}`.")
 
 
 def main() -> None:
