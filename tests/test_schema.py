@@ -9,9 +9,27 @@ from portrait.schema import CANONICAL, EVENT_TYPES, REQUIRED_BY_TYPE, describe_m
 DOC = Path(__file__).parents[1] / "docs" / "data-model.md"
 
 REQUIRED_TYPES = {
-    "page_view", "search", "product_view", "click", "add_to_cart", "remove_from_cart", "order",
-    "payment", "refund", "review", "share", "like", "follow", "invite", "login", "register",
-    "coupon_received", "coupon_used", "message_sent", "message_opened", "message_clicked",
+    "page_view",
+    "search",
+    "product_view",
+    "click",
+    "add_to_cart",
+    "remove_from_cart",
+    "order",
+    "payment",
+    "refund",
+    "review",
+    "share",
+    "like",
+    "follow",
+    "invite",
+    "login",
+    "register",
+    "coupon_received",
+    "coupon_used",
+    "message_sent",
+    "message_opened",
+    "message_clicked",
     "survey_answer",
 }
 
@@ -20,12 +38,12 @@ def test_docs_match_the_declared_model():
     assert DOC.read_text(encoding="utf-8") == describe_markdown(), (
         "docs/data-model.md is stale: regenerate it with "
         "python -c 'from portrait.schema import describe_markdown as d; "
-        "open(\"docs/data-model.md\", \"w\").write(d())'"
+        'open("docs/data-model.md", "w").write(d())\''
     )
 
 
 def test_event_types_cover_the_product_spec():
-    assert REQUIRED_TYPES <= set(EVENT_TYPES)
+    assert set(EVENT_TYPES) >= REQUIRED_TYPES
     assert set(REQUIRED_BY_TYPE) <= set(EVENT_TYPES)
 
 
@@ -40,11 +58,21 @@ def test_warehouse_tables_have_the_canonical_columns(ws):
 
 
 def test_orders_are_derivable_from_events(ws):
-    ws.ingest_records([
-        {"event_id": f"l{i}", "user_id": "u1", "ts": "2025-03-01T10:00:00Z", "type": "order",
-         "order_id": "o1", "product_id": f"p{i}", "quantity": q, "price": p}
-        for i, (q, p) in enumerate([(2, 10.0), (1, 5.5)])
-    ])
+    ws.ingest_records(
+        [
+            {
+                "event_id": f"l{i}",
+                "user_id": "u1",
+                "ts": "2025-03-01T10:00:00Z",
+                "type": "order",
+                "order_id": "o1",
+                "product_id": f"p{i}",
+                "quantity": q,
+                "price": p,
+            }
+            for i, (q, p) in enumerate([(2, 10.0), (1, 5.5)])
+        ]
+    )
     (order,) = ws.warehouse.fetchall("SELECT order_id, user_id, lines, items, revenue FROM orders")
     assert order == ("o1", "u1", 2, 3, 25.5)
     assert ws.warehouse.fetchall("SELECT count(*) FROM order_lines")[0][0] == 2

@@ -32,8 +32,11 @@ from portrait.store.loader import BatchResult
 from portrait.store.warehouse import WarehouseLockedError
 from portrait.workspace import UnknownIdentifierError, Workspace
 
-app = typer.Typer(help="Portrait: user profiles and precision marketing for e-commerce.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Portrait: user profiles and precision marketing for e-commerce.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 identity_app = typer.Typer(help="Identity resolution: who is who.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys for the REST API.", no_args_is_help=True)
 app.add_typer(identity_app, name="identity")
@@ -44,14 +47,27 @@ err = Console(stderr=True)
 
 WorkspaceOpt = Annotated[
     Path | None,
-    typer.Option("-w", "--workspace", help="Workspace folder [default: $PORTRAIT_WORKSPACE, "
-                 "else the current folder]", show_default=False),
+    typer.Option(
+        "-w",
+        "--workspace",
+        help="Workspace folder [default: $PORTRAIT_WORKSPACE, else the current folder]",
+        show_default=False,
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
-USER_ERRORS = (ConfigError, SourceSchemaError, UnsupportedSourceError, FileNotFoundError,
-               DatasetMissingError, UnknownIdentifierError, WarehouseLockedError,
-               InvalidRoleError, KeyError, ValueError)
+USER_ERRORS = (
+    ConfigError,
+    SourceSchemaError,
+    UnsupportedSourceError,
+    FileNotFoundError,
+    DatasetMissingError,
+    UnknownIdentifierError,
+    WarehouseLockedError,
+    InvalidRoleError,
+    KeyError,
+    ValueError,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -80,14 +96,28 @@ def print_json(data: Any) -> None:
 
 
 def _bar() -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                    MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=False)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    )
 
 
 def batch_row(r: BatchResult) -> dict[str, Any]:
-    return {"batch_id": r.batch_id, "kind": r.kind, "source": r.source, "received": r.received,
-            "accepted": r.accepted, "duplicates": r.duplicates, "quarantined": r.quarantined,
-            "seconds": round(r.seconds, 3)}
+    return {
+        "batch_id": r.batch_id,
+        "kind": r.kind,
+        "source": r.source,
+        "received": r.received,
+        "accepted": r.accepted,
+        "duplicates": r.duplicates,
+        "quarantined": r.quarantined,
+        "seconds": round(r.seconds, 3),
+    }
 
 
 def print_batches(results: list[BatchResult]) -> None:
@@ -95,16 +125,25 @@ def print_batches(results: list[BatchResult]) -> None:
     for col in ("source", "kind", "received", "accepted", "duplicates", "quarantined", "s"):
         t.add_column(col, justify="left" if col in ("source", "kind") else "right")
     for r in results:
-        t.add_row(Path(r.source).name if r.source != "http" else r.source, r.kind,
-                  f"{r.received:,}", f"{r.accepted:,}", f"{r.duplicates:,}",
-                  f"{r.quarantined:,}", f"{r.seconds:.2f}")
+        t.add_row(
+            Path(r.source).name if r.source != "http" else r.source,
+            r.kind,
+            f"{r.received:,}",
+            f"{r.accepted:,}",
+            f"{r.duplicates:,}",
+            f"{r.quarantined:,}",
+            f"{r.seconds:.2f}",
+        )
     out.print(t)
     if any(r.quarantined for r in results):
         out.print("Quarantined records are kept with their reason: `portrait quarantine`.")
 
 
-def ingest_with_progress(label: str, total: int, run: Callable[[Callable], list[BatchResult]],
-                         ) -> list[BatchResult]:
+def ingest_with_progress(
+    label: str,
+    total: int,
+    run: Callable[[Callable], list[BatchResult]],
+) -> list[BatchResult]:
     with _bar() as bar:
         task = bar.add_task(label, total=total)
 
@@ -132,17 +171,22 @@ def init(
 @friendly_errors
 def ingest(
     files: Annotated[list[Path], typer.Argument(help="CSV, Parquet or JSON lines files.")],
-    kind: Annotated[str | None, typer.Option(
-        help="events, users or products [default: from the file name, else events]")] = None,
-    timezone: Annotated[str | None, typer.Option(
-        help="Time zone of timestamps without offset [default: ingest.timezone]")] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(help="events, users or products [default: from the file name, else events]"),
+    ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option(help="Time zone of timestamps without offset [default: ingest.timezone]"),
+    ] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Validate, clean and store files; bad records go to quarantine with their reason."""
     with open_ws(workspace) as ws:
         results = ingest_with_progress(
-            "ingest", len(files),
+            "ingest",
+            len(files),
             lambda step: ws.ingest_files(files, kind=kind, timezone=timezone, progress=step),
         )
     if as_json:
@@ -180,8 +224,14 @@ def quarantine(
     for c in ("batch", "source", "#", "reason", "detail", "raw"):
         t.add_column(c, overflow="fold")
     for r in rows:
-        t.add_row(r["batch_id"], Path(r["source"] or "").name, str(r["record_index"]),
-                  r["reason_code"], r["detail"] or "", (r["raw"] or "")[:120])
+        t.add_row(
+            r["batch_id"],
+            Path(r["source"] or "").name,
+            str(r["record_index"]),
+            r["reason_code"],
+            r["detail"] or "",
+            (r["raw"] or "")[:120],
+        )
     out.print(t)
 
 
@@ -232,8 +282,9 @@ def simulate(
     users: Annotated[int, typer.Option(min=1, help="Registered users to simulate.")] = 5000,
     days: Annotated[int, typer.Option(min=1, help="Days of activity.")] = 90,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same shop.")] = 42,
-    out_dir: Annotated[Path | None, typer.Option(
-        "--out", help="Only write the Parquet files here; do not ingest.")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Only write the Parquet files here; do not ingest.")
+    ] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -251,15 +302,24 @@ def simulate(
             with ws:
                 t_ingest = bar.add_task("ingest", total=None)
                 files, results = ws.simulate(
-                    users=users, days=days, seed=seed, progress=progress,
+                    users=users,
+                    days=days,
+                    seed=seed,
+                    progress=progress,
                     ingest_progress=lambda p, r: bar.update(
-                        t_ingest, description=f"ingest {p.name}", advance=1),
+                        t_ingest, description=f"ingest {p.name}", advance=1
+                    ),
                 )
     if as_json:
-        print_json({"files": {k: [str(p) for p in getattr(files, k)]
-                              for k in ("users", "products", "events")},
-                    "extra": {k: str(v) for k, v in files.extra.items()},
-                    "batches": [batch_row(r) for r in results]})
+        print_json(
+            {
+                "files": {
+                    k: [str(p) for p in getattr(files, k)] for k in ("users", "products", "events")
+                },
+                "extra": {k: str(v) for k, v in files.extra.items()},
+                "batches": [batch_row(r) for r in results],
+            }
+        )
         return
     if results:
         print_batches(results)
@@ -271,8 +331,9 @@ def simulate(
 @friendly_errors
 def load_dataset(
     name: Annotated[str, typer.Argument(help="online-retail-ii, ta-feng, cdnow or reviews-zh")],
-    path: Annotated[Path | None, typer.Option(
-        help="Data folder [default: $PORTRAIT_DATA, else ../shared/data]")] = None,
+    path: Annotated[
+        Path | None, typer.Option(help="Data folder [default: $PORTRAIT_DATA, else ../shared/data]")
+    ] = None,
     full: Annotated[bool, typer.Option(help="cdnow: the full master file.")] = False,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
@@ -281,12 +342,15 @@ def load_dataset(
     with open_ws(workspace) as ws, _bar() as bar:
         task = bar.add_task(f"convert {name}", total=None)
         files, results = ws.load_dataset(
-            name, path, full=full,
+            name,
+            path,
+            full=full,
             progress=lambda p, r: bar.update(task, description=f"ingest {p.name}", advance=1),
         )
     if as_json:
-        print_json({"dataset": name, "notes": files.notes,
-                    "batches": [batch_row(r) for r in results]})
+        print_json(
+            {"dataset": name, "notes": files.notes, "batches": [batch_row(r) for r in results]}
+        )
         return
     print_batches(results)
     for note in files.notes:
@@ -327,14 +391,21 @@ def identity_show(
     for c in ("from", "to user", "rule", "evidence", "first seen", "batch"):
         t.add_column(c, overflow="fold")
     for link in report["links"]:
-        t.add_row(f"{link['from_kind']}:{link['from_id']}", link["to_user_id"], link["rule"],
-                  str(link["evidence"] or ""), str(link["first_seen"] or ""),
-                  str(link["batch_id"] or ""))
+        t.add_row(
+            f"{link['from_kind']}:{link['from_id']}",
+            link["to_user_id"],
+            link["rule"],
+            str(link["evidence"] or ""),
+            str(link["first_seen"] or ""),
+            str(link["batch_id"] or ""),
+        )
     out.print(t)
     for c in report["conflicts"]:
-        out.print(f"[yellow]conflict:[/] device {c['anonymous_id']} was used by "
-                  f"{', '.join(c['seen_with_users'])}; those users are not merged, and its "
-                  "anonymous history goes to the first of them.")
+        out.print(
+            f"[yellow]conflict:[/] device {c['anonymous_id']} was used by "
+            f"{', '.join(c['seen_with_users'])}; those users are not merged, and its "
+            "anonymous history goes to the first of them."
+        )
 
 
 @identity_app.command("merge")
@@ -386,8 +457,9 @@ def keys_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     for c in ("key_id", "role", "note", "created_at", "revoked_at"):
         t.add_column(c)
     for r in rows:
-        t.add_row(*(str(r[c] or "") for c in ("key_id", "role", "note", "created_at",
-                                               "revoked_at")))
+        t.add_row(
+            *(str(r[c] or "") for c in ("key_id", "role", "note", "created_at", "revoked_at"))
+        )
     out.print(t)
 
 
@@ -414,15 +486,20 @@ def serve(
 
     ws = open_ws(workspace)
     ws.warehouse  # noqa: B018 - fail now, not on the first request, if it is locked
-    uvicorn.run(create_app(ws), host=host or ws.settings.api.host,
-                port=port or ws.settings.api.port, log_level="warning")
+    uvicorn.run(
+        create_app(ws),
+        host=host or ws.settings.api.host,
+        port=port or ws.settings.api.port,
+        log_level="warning",
+    )
 
 
 @app.command()
 @friendly_errors
 def demo(
     directory: Annotated[Path, typer.Argument(help="Workspace folder for the demo shop.")] = Path(
-        "demo-workspace"),
+        "demo-workspace"
+    ),
     users: Annotated[int, typer.Option(help="Users to simulate.")] = 50_000,
     days: Annotated[int, typer.Option(help="Days of activity.")] = 90,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
@@ -435,10 +512,13 @@ def demo(
         task = bar.add_task("simulate users", total=users)
         t_ingest = bar.add_task("ingest", total=3)
         files, results = ws.simulate(
-            users=users, days=days, seed=seed,
+            users=users,
+            days=days,
+            seed=seed,
             progress=lambda done, total: bar.update(task, completed=done),
-            ingest_progress=lambda p, r: bar.update(t_ingest, advance=1,
-                                                    description=f"ingest {p.name}"),
+            ingest_progress=lambda p, r: bar.update(
+                t_ingest, advance=1, description=f"ingest {p.name}"
+            ),
         )
     from portrait.datasets.dirty import dirty_batch
 
@@ -448,13 +528,16 @@ def demo(
         s = ws.summary()
         sample_user = ws.warehouse.fetchone(
             "SELECT person_id FROM identity_map WHERE id_kind = 'user' "
-            "AND identifier <> person_id ORDER BY person_id LIMIT 1")
+            "AND identifier <> person_id ORDER BY person_id LIMIT 1"
+        )
     print_batches(results)
     print_summary(s)
     who = sample_user[0] if sample_user else "<user_id>"
-    out.print(f"Done in {time.perf_counter() - started:.1f} s. Next: "
-              f"`portrait quarantine -w {directory}`, `portrait identity show {who} "
-              f"-w {directory}`, `portrait serve -w {directory}`.")
+    out.print(
+        f"Done in {time.perf_counter() - started:.1f} s. Next: "
+        f"`portrait quarantine -w {directory}`, `portrait identity show {who} "
+        f"-w {directory}`, `portrait serve -w {directory}`."
+    )
 
 
 def main() -> None:

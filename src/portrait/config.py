@@ -22,9 +22,7 @@ class ConfigError(ValueError):
 class IngestSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    timezone: str = Field(
-        "UTC", description="Time zone of source timestamps that carry no offset."
-    )
+    timezone: str = Field("UTC", description="Time zone of source timestamps that carry no offset.")
     currency: str = Field("CNY", description="Workspace currency; prices are stored in it.")
     currency_rates: dict[str, float] = Field(
         default_factory=dict,

@@ -53,8 +53,9 @@ def guess_kind(path: Path) -> str:
 class Workspace:
     """A folder with ``portrait.toml`` and an embedded warehouse."""
 
-    def __init__(self, root: Path, settings: Settings, read_only: bool = False,
-                 in_memory: bool = False) -> None:
+    def __init__(
+        self, root: Path, settings: Settings, read_only: bool = False, in_memory: bool = False
+    ) -> None:
         self.root = root
         self.settings = settings
         self._read_only = read_only
@@ -64,8 +65,13 @@ class Workspace:
 
     # --- opening ------------------------------------------------------------------------
     @classmethod
-    def init(cls, root: str | Path, name: str | None = None, timezone: str | None = None,
-             currency: str | None = None) -> Workspace:
+    def init(
+        cls,
+        root: str | Path,
+        name: str | None = None,
+        timezone: str | None = None,
+        currency: str | None = None,
+    ) -> Workspace:
         """Create a workspace in ``root`` (made if missing); an existing one is opened."""
         root = Path(root).resolve()
         root.mkdir(parents=True, exist_ok=True)
@@ -81,8 +87,12 @@ class Workspace:
         return ws
 
     @classmethod
-    def open(cls, root: str | Path, read_only: bool = False, in_memory: bool = False,
-             ) -> Workspace:
+    def open(
+        cls,
+        root: str | Path,
+        read_only: bool = False,
+        in_memory: bool = False,
+    ) -> Workspace:
         """Open an existing workspace; a clear error if ``root`` is not one."""
         root = Path(root).resolve()
         return cls(root, load_settings(root), read_only=read_only, in_memory=in_memory)
@@ -106,33 +116,53 @@ class Workspace:
         self.close()
 
     # --- ingest -------------------------------------------------------------------------
-    def _ingest_relation(self, rel: SourceRelation, kind: str, label: str,
-                         timezone: str | None, keep_rejections: int = 0,
-                         before_commit: Callable[[], None] | None = None) -> BatchResult:
+    def _ingest_relation(
+        self,
+        rel: SourceRelation,
+        kind: str,
+        label: str,
+        timezone: str | None,
+        keep_rejections: int = 0,
+        before_commit: Callable[[], None] | None = None,
+    ) -> BatchResult:
         if kind not in CANONICAL:
             raise ValueError(f"unknown kind {kind!r}; use one of: events, users, products")
         wh = self.warehouse
         with wh.lock:
             cols = [c for c in wh.columns_of(rel.sql) if c[0] not in rel.hidden]
-            plan = stage_query(kind, SourceShape(dict(cols)), self.settings.ingest,
-                               timezone=timezone, row_number_sql=rel.row_number_sql,
-                               source=rel.sql)
-            return apply_batch(wh, plan, label, keep_rejections=keep_rejections,
-                               before_commit=before_commit)
+            plan = stage_query(
+                kind,
+                SourceShape(dict(cols)),
+                self.settings.ingest,
+                timezone=timezone,
+                row_number_sql=rel.row_number_sql,
+                source=rel.sql,
+            )
+            return apply_batch(
+                wh, plan, label, keep_rejections=keep_rejections, before_commit=before_commit
+            )
 
-    def ingest_file(self, path: str | Path, kind: str | None = None,
-                    timezone: str | None = None,
-                    before_commit: Callable[[], None] | None = None) -> BatchResult:
+    def ingest_file(
+        self,
+        path: str | Path,
+        kind: str | None = None,
+        timezone: str | None = None,
+        before_commit: Callable[[], None] | None = None,
+    ) -> BatchResult:
         """Validate, clean and store one file (Parquet, CSV or JSON lines) as one batch."""
         path = Path(path).resolve()
         kind = kind or guess_kind(path)
-        return self._ingest_relation(file_relation(path, kind), kind, str(path), timezone,
-                                     before_commit=before_commit)
+        return self._ingest_relation(
+            file_relation(path, kind), kind, str(path), timezone, before_commit=before_commit
+        )
 
-    def ingest_files(self, paths: Iterable[str | Path], kind: str | None = None,
-                     timezone: str | None = None,
-                     progress: Callable[[Path, BatchResult], None] | None = None,
-                     ) -> list[BatchResult]:
+    def ingest_files(
+        self,
+        paths: Iterable[str | Path],
+        kind: str | None = None,
+        timezone: str | None = None,
+        progress: Callable[[Path, BatchResult], None] | None = None,
+    ) -> list[BatchResult]:
         """Ingest several files, each its own all-or-nothing batch."""
         results = []
         for p in paths:
@@ -142,9 +172,14 @@ class Workspace:
                 progress(Path(p), r)
         return results
 
-    def ingest_records(self, records: Sequence[Any], kind: str = "events",
-                       timezone: str | None = None, source: str = "http",
-                       keep_rejections: int = 100_000) -> BatchResult:
+    def ingest_records(
+        self,
+        records: Sequence[Any],
+        kind: str = "events",
+        timezone: str | None = None,
+        source: str = "http",
+        keep_rejections: int = 100_000,
+    ) -> BatchResult:
         """Ingest a batch of records (dicts, or anything JSON) through the same path as files.
 
         Each record is serialised to JSON and validated like a JSON-lines file, so a record
@@ -153,9 +188,14 @@ class Workspace:
         lines = [orjson.dumps(r, default=str).decode() for r in records]
         return self.ingest_json_lines(lines, kind, timezone, source, keep_rejections)
 
-    def ingest_json_lines(self, lines: Sequence[str], kind: str = "events",
-                          timezone: str | None = None, source: str = "http",
-                          keep_rejections: int = 100_000) -> BatchResult:
+    def ingest_json_lines(
+        self,
+        lines: Sequence[str],
+        kind: str = "events",
+        timezone: str | None = None,
+        source: str = "http",
+        keep_rejections: int = 100_000,
+    ) -> BatchResult:
         """Ingest records given as JSON texts (one record each)."""
         name = "_json_batch"
         wh = self.warehouse
@@ -167,9 +207,11 @@ class Workspace:
             finally:
                 wh.unregister(name)
 
-    def ingest_dataset(self, files: DatasetFiles,
-                       progress: Callable[[Path, BatchResult], None] | None = None,
-                       ) -> list[BatchResult]:
+    def ingest_dataset(
+        self,
+        files: DatasetFiles,
+        progress: Callable[[Path, BatchResult], None] | None = None,
+    ) -> list[BatchResult]:
         """Ingest an adapter's or the simulator's files, users first; attach side tables."""
         results = []
         for kind, path in files.in_ingest_order():
@@ -184,10 +226,14 @@ class Workspace:
             )
         return results
 
-    def simulate(self, users: int = 5000, days: int = 90, seed: int = 42,
-                 progress: Progress | None = None,
-                 ingest_progress: Callable[[Path, BatchResult], None] | None = None,
-                 ) -> tuple[DatasetFiles, list[BatchResult]]:
+    def simulate(
+        self,
+        users: int = 5000,
+        days: int = 90,
+        seed: int = 42,
+        progress: Progress | None = None,
+        ingest_progress: Callable[[Path, BatchResult], None] | None = None,
+    ) -> tuple[DatasetFiles, list[BatchResult]]:
         """Generate a demo shop into ``sources/`` and ingest it (ground truth included)."""
         from portrait.datasets.simulator import simulate
 
@@ -195,9 +241,13 @@ class Workspace:
         files = simulate(out, users=users, days=days, seed=seed, progress=progress)
         return files, self.ingest_dataset(files, progress=ingest_progress)
 
-    def load_dataset(self, name: str, path: str | Path | None = None, full: bool = False,
-                     progress: Callable[[Path, BatchResult], None] | None = None,
-                     ) -> tuple[DatasetFiles, list[BatchResult]]:
+    def load_dataset(
+        self,
+        name: str,
+        path: str | Path | None = None,
+        full: bool = False,
+        progress: Callable[[Path, BatchResult], None] | None = None,
+    ) -> tuple[DatasetFiles, list[BatchResult]]:
         """Convert a public data set into canonical files and ingest them."""
         from portrait.datasets.registry import convert_dataset
 
@@ -211,9 +261,12 @@ class Workspace:
         wh = self.warehouse
         one = lambda sql: wh.fetchone(sql)[0]  # noqa: E731
         by_type = dict(wh.fetchall("SELECT type, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC"))
-        by_reason = dict(wh.fetchall(
-            "SELECT kind || ': ' || reason_code, count(*) FROM quarantine GROUP BY 1 ORDER BY 2 DESC"
-        ))
+        by_reason = dict(
+            wh.fetchall(
+                "SELECT kind || ': ' || reason_code, count(*) FROM quarantine "
+                "GROUP BY 1 ORDER BY 2 DESC"
+            )
+        )
         batches = wh.fetchone(
             "SELECT count(*), coalesce(sum(received), 0), coalesce(sum(accepted), 0), "
             "coalesce(sum(duplicates), 0), coalesce(sum(quarantined), 0) FROM ingest_batches"
@@ -256,23 +309,38 @@ class Workspace:
             },
         }
 
-    def quarantine(self, limit: int = 50, reason: str | None = None,
-                   batch_id: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+    def quarantine(
+        self,
+        limit: int = 50,
+        reason: str | None = None,
+        batch_id: str | None = None,
+        kind: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Quarantined records, newest first, each with a plain explanation and fix."""
         where, params = [], []
         for col, val in (("reason_code", reason), ("batch_id", batch_id), ("kind", kind)):
             if val:
                 where.append(f"{col} = ?")
                 params.append(val)
-        sql = ("SELECT batch_id, kind, source, record_index, reason_code, detail, raw, "
-               "quarantined_at FROM quarantine"
-               + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY quarantined_at DESC, record_index LIMIT ?")
+        sql = (
+            "SELECT batch_id, kind, source, record_index, reason_code, detail, raw, "
+            "quarantined_at FROM quarantine"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY quarantined_at DESC, record_index LIMIT ?"
+        )
         rows = self.warehouse.fetchall(sql, [*params, limit])
         return [
-            {"batch_id": r[0], "kind": r[1], "source": r[2], "record_index": r[3],
-             "reason_code": r[4], "detail": r[5], "explanation": explain(r[4], r[5]),
-             "raw": r[6], "quarantined_at": r[7].isoformat()}
+            {
+                "batch_id": r[0],
+                "kind": r[1],
+                "source": r[2],
+                "record_index": r[3],
+                "reason_code": r[4],
+                "detail": r[5],
+                "explanation": explain(r[4], r[5]),
+                "raw": r[6],
+                "quarantined_at": r[7].isoformat(),
+            }
             for r in rows
         ]
 
@@ -280,8 +348,9 @@ class Workspace:
         rows = self.warehouse.fetchall(
             "SELECT kind, reason_code, count(*) FROM quarantine GROUP BY 1, 2 ORDER BY 3 DESC"
         )
-        return [{"kind": k, "reason_code": c, "count": n, "explanation": explain(c)}
-                for k, c, n in rows]
+        return [
+            {"kind": k, "reason_code": c, "count": n, "explanation": explain(c)} for k, c, n in rows
+        ]
 
     def batches(self, limit: int = 20) -> list[dict[str, Any]]:
         rows = self.warehouse.fetchall(
@@ -289,8 +358,17 @@ class Workspace:
             "started_at, finished_at FROM ingest_batches ORDER BY started_at DESC LIMIT ?",
             [limit],
         )
-        cols = ["batch_id", "kind", "source", "received", "accepted", "duplicates",
-                "quarantined", "started_at", "finished_at"]
+        cols = [
+            "batch_id",
+            "kind",
+            "source",
+            "received",
+            "accepted",
+            "duplicates",
+            "quarantined",
+            "started_at",
+            "finished_at",
+        ]
         return [dict(zip(cols, r, strict=True)) for r in rows]
 
     def table(self, name: str) -> pa.Table:
@@ -314,8 +392,10 @@ class Workspace:
         """Record that two user ids are one person; returns the merged person's report."""
         wh = self.warehouse
         for u in (user_a, user_b):
-            if not wh.fetchone("SELECT count(*) FROM users WHERE user_id = ?", [u])[0] and \
-                    not wh.fetchone("SELECT count(*) FROM events WHERE user_id = ?", [u])[0]:
+            if (
+                not wh.fetchone("SELECT count(*) FROM users WHERE user_id = ?", [u])[0]
+                and not wh.fetchone("SELECT count(*) FROM events WHERE user_id = ?", [u])[0]
+            ):
                 raise UnknownIdentifierError(f"unknown user id {u!r}: no user or event has it")
         if user_a == user_b:
             raise ValueError("cannot merge a user with itself")
@@ -351,13 +431,23 @@ class Workspace:
         rows = self.warehouse.fetchall(
             "SELECT key_id, role, note, created_at, revoked_at FROM api_keys ORDER BY created_at"
         )
-        return [{"key_id": r[0], "role": r[1], "note": r[2], "created_at": r[3].isoformat(),
-                 "revoked_at": r[4].isoformat() if r[4] else None} for r in rows]
+        return [
+            {
+                "key_id": r[0],
+                "role": r[1],
+                "note": r[2],
+                "created_at": r[3].isoformat(),
+                "revoked_at": r[4].isoformat() if r[4] else None,
+            }
+            for r in rows
+        ]
 
     def revoke_key(self, key_id: str) -> None:
         n = self.warehouse.fetchone(
             "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL "
-            "RETURNING key_id", [datetime.now(UTC), key_id])
+            "RETURNING key_id",
+            [datetime.now(UTC), key_id],
+        )
         if n is None:
             raise KeyError(f"no active key with id {key_id!r}; see `portrait keys list`")
 

@@ -24,12 +24,17 @@ def write_events(path: Path) -> None:
     ids = np.arange(N)
     start = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp() * 1e6)
     users = pa.array([None if i % BAD_EVERY == 0 else f"u{i % 5000}" for i in ids])
-    pq.write_table(pa.table({
-        "event_id": pa.array([f"e{i}" for i in ids]),
-        "user_id": users,
-        "ts": pa.array(start + ids * 1_000_000, pa.timestamp("us", tz="UTC")),
-        "type": pa.array(["page_view"] * N),
-    }), path)
+    pq.write_table(
+        pa.table(
+            {
+                "event_id": pa.array([f"e{i}" for i in ids]),
+                "user_id": users,
+                "ts": pa.array(start + ids * 1_000_000, pa.timestamp("us", tz="UTC")),
+                "type": pa.array(["page_view"] * N),
+            }
+        ),
+        path,
+    )
 
 
 CHILD = textwrap.dedent("""
@@ -45,8 +50,11 @@ CHILD = textwrap.dedent("""
 
 
 def run_child(ws_dir: Path, data: Path, mode: str, kill_after: float | None) -> str:
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(ws_dir), str(data), mode],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(ws_dir), str(data), mode],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "started"
     if kill_after is not None:
@@ -60,14 +68,15 @@ def state(ws_dir: Path) -> tuple[int, int, int]:
     with Workspace.open(ws_dir) as ws:
         return ws.warehouse.fetchone(
             "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM quarantine), "
-            "(SELECT count(*) FROM ingest_batches)")
+            "(SELECT count(*) FROM ingest_batches)"
+        )
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("mode", "kill_after"), [("at-commit", None), ("timed", 0.3),
-                                                  ("timed", 1.0)])
-def test_killed_ingest_is_all_or_nothing_and_reingest_is_exactly_once(tmp_path, mode,
-                                                                      kill_after):
+@pytest.mark.parametrize(
+    ("mode", "kill_after"), [("at-commit", None), ("timed", 0.3), ("timed", 1.0)]
+)
+def test_killed_ingest_is_all_or_nothing_and_reingest_is_exactly_once(tmp_path, mode, kill_after):
     data = tmp_path / "events.parquet"
     write_events(data)
     ws_dir = tmp_path / "ws"

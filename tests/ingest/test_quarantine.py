@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import event
 
+from conftest import event
 from portrait.ingest.plan import SourceSchemaError
-from portrait.ingest.reasons import REASONS, explain
 from portrait.ingest.readers import UnsupportedSourceError
+from portrait.ingest.reasons import REASONS, explain
 
 FUTURE = (datetime.now(UTC) + timedelta(days=3)).isoformat()
 
@@ -56,15 +56,18 @@ def test_each_bad_event_is_quarantined_with_its_reason(ws, record, code):
     assert REASONS[code].fix in q["explanation"]
 
 
-@pytest.mark.parametrize(("record", "code"), [
-    ({"gender": "F"}, "missing_user_id"),
-    ({"user_id": "u", "registered_at": "not a date"}, "bad_timestamp"),
-    ({"user_id": "u", "registered_at": FUTURE}, "implausible_timestamp"),
-    ({"user_id": "u", "birth_date": "31/31/1990"}, "wrong_type"),
-    ({"user_id": "u", "birth_date": "2090-01-01"}, "implausible_birth_date"),
-    ({"user_id": "u", "birth_date": "1800-01-01"}, "implausible_birth_date"),
-    ({"user_id": "u", "attributes": "oops"}, "bad_json"),
-])
+@pytest.mark.parametrize(
+    ("record", "code"),
+    [
+        ({"gender": "F"}, "missing_user_id"),
+        ({"user_id": "u", "registered_at": "not a date"}, "bad_timestamp"),
+        ({"user_id": "u", "registered_at": FUTURE}, "implausible_timestamp"),
+        ({"user_id": "u", "birth_date": "31/31/1990"}, "wrong_type"),
+        ({"user_id": "u", "birth_date": "2090-01-01"}, "implausible_birth_date"),
+        ({"user_id": "u", "birth_date": "1800-01-01"}, "implausible_birth_date"),
+        ({"user_id": "u", "attributes": "oops"}, "bad_json"),
+    ],
+)
 def test_each_bad_user_is_quarantined_with_its_reason(ws, record, code):
     r = ws.ingest_records([record], kind="users")
     assert r.quarantined == 1
@@ -107,11 +110,14 @@ def test_json_lines_with_malformed_lines_lose_nothing(ws, tmp_path):
 
 
 def test_parquet_rows_are_numbered_for_quarantine(ws, tmp_path):
-    table = pa.table({
-        "event_id": ["a", "b", "c"], "user_id": ["u", None, "u"],
-        "ts": pa.array([datetime(2025, 1, 1, tzinfo=UTC)] * 3, pa.timestamp("us", tz="UTC")),
-        "type": ["page_view", "page_view", "page_view"],
-    })
+    table = pa.table(
+        {
+            "event_id": ["a", "b", "c"],
+            "user_id": ["u", None, "u"],
+            "ts": pa.array([datetime(2025, 1, 1, tzinfo=UTC)] * 3, pa.timestamp("us", tz="UTC")),
+            "type": ["page_view", "page_view", "page_view"],
+        }
+    )
     pq.write_table(table, tmp_path / "e.parquet")
     r = ws.ingest_file(tmp_path / "e.parquet")
     assert r.quarantined == 1
@@ -137,8 +143,11 @@ def test_a_source_without_required_columns_is_refused_clearly(ws, tmp_path):
 def test_a_failing_batch_leaves_nothing_behind(ws, tmp_path):
     ws.ingest_records([event(event_id="before")])
     path = tmp_path / "events.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in [event(event_id="lost"),
-                                                       event(user_id=None, event_id="bad")]))
+    path.write_text(
+        "\n".join(
+            json.dumps(r) for r in [event(event_id="lost"), event(user_id=None, event_id="bad")]
+        )
+    )
 
     def boom() -> None:
         raise RuntimeError("crash just before commit")
@@ -147,7 +156,8 @@ def test_a_failing_batch_leaves_nothing_behind(ws, tmp_path):
         ws.ingest_file(path, before_commit=boom)
     counts = ws.warehouse.fetchone(
         "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM quarantine), "
-        "(SELECT count(*) FROM ingest_batches)")
+        "(SELECT count(*) FROM ingest_batches)"
+    )
     assert counts == (1, 0, 1)
     r = ws.ingest_file(path)
     assert (r.accepted, r.quarantined) == (1, 1)

@@ -57,22 +57,27 @@ def create_app(workspace: Workspace) -> FastAPI:
 
     WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 
-    def role_required(needed: str):  # noqa: ANN202
+    def role_required(needed: str):
         def check(
             ws: WorkspaceDep,
             creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
         ) -> str:
             if creds is None or creds.scheme.lower() != "bearer":
-                raise HTTPException(401, "missing API key: send 'Authorization: Bearer <key>' "
-                                         "(make one with `portrait keys create`)",
-                                    headers={"WWW-Authenticate": "Bearer"})
+                raise HTTPException(
+                    401,
+                    "missing API key: send 'Authorization: Bearer <key>' "
+                    "(make one with `portrait keys create`)",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
             role = ws.verify_key(creds.credentials)
             if role is None:
-                raise HTTPException(401, "invalid or revoked API key",
-                                    headers={"WWW-Authenticate": "Bearer"})
+                raise HTTPException(
+                    401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"}
+                )
             if not role_allows(role, needed):
-                raise HTTPException(403, f"this key's role {role!r} may not do this; "
-                                         f"it needs {needed!r}")
+                raise HTTPException(
+                    403, f"this key's role {role!r} may not do this; it needs {needed!r}"
+                )
             return role
 
         return check
@@ -90,21 +95,33 @@ def create_app(workspace: Workspace) -> FastAPI:
             payload = payload.get(kind, payload.get("records"))
         if not isinstance(payload, list):
             raise HTTPException(
-                422, f"send a JSON array of {kind} records, or an object "
-                     f"{{\"{kind}\": [...]}}")
+                422, f'send a JSON array of {kind} records, or an object {{"{kind}": [...]}}'
+            )
         limit = ws.settings.api.max_batch
         if len(payload) > limit:
-            raise HTTPException(413, f"{len(payload)} records in one request; the limit is "
-                                     f"{limit} (api.max_batch in portrait.toml): split it")
+            raise HTTPException(
+                413,
+                f"{len(payload)} records in one request; the limit is "
+                f"{limit} (api.max_batch in portrait.toml): split it",
+            )
         lines = [orjson.dumps(r).decode() for r in payload]
         result = await run_in_threadpool(ws.ingest_json_lines, lines, kind)
         return IngestResponse(
-            batch_id=result.batch_id, kind=kind, received=result.received,
-            accepted=result.accepted, duplicates=result.duplicates,
+            batch_id=result.batch_id,
+            kind=kind,
+            received=result.received,
+            accepted=result.accepted,
+            duplicates=result.duplicates,
             quarantined=result.quarantined,
-            rejected=[RejectedRecord(index=r.index, reason_code=r.reason_code, detail=r.detail,
-                                     message=explain(r.reason_code, r.detail))
-                      for r in result.rejections],
+            rejected=[
+                RejectedRecord(
+                    index=r.index,
+                    reason_code=r.reason_code,
+                    detail=r.detail,
+                    message=explain(r.reason_code, r.detail),
+                )
+                for r in result.rejections
+            ],
         )
 
     @app.get("/v1/health", tags=["meta"])

@@ -47,8 +47,13 @@ def conform(kind: str, columns: dict[str, pa.Array | list]) -> pa.Table:
     arrays = []
     for f in schema:
         v = columns.get(f.name)
-        arrays.append(pa.nulls(n, f.type) if v is None else pa.array(v, type=f.type)
-                      if not isinstance(v, pa.Array | pa.ChunkedArray) else v.cast(f.type))
+        arrays.append(
+            pa.nulls(n, f.type)
+            if v is None
+            else pa.array(v, type=f.type)
+            if not isinstance(v, pa.Array | pa.ChunkedArray)
+            else v.cast(f.type)
+        )
     return pa.Table.from_arrays(arrays, schema=schema)
 
 

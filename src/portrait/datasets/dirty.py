@@ -32,9 +32,21 @@ SPOILERS: list[tuple[float, str, str]] = [
 def dirty_batch(events_file: Path, n: int = 2000, seed: int = 7) -> list[Any]:
     """``n`` records derived from events in ``events_file``, spoiled as in ``SPOILERS``."""
     rng = np.random.default_rng(seed)
-    table = pq.read_table(events_file, columns=["event_id", "user_id", "anonymous_id", "ts",
-                                                "type", "product_id", "quantity", "price",
-                                                "order_id", "query"])
+    table = pq.read_table(
+        events_file,
+        columns=[
+            "event_id",
+            "user_id",
+            "anonymous_id",
+            "ts",
+            "type",
+            "product_id",
+            "quantity",
+            "price",
+            "order_id",
+            "query",
+        ],
+    )
     picks = rng.choice(table.num_rows, size=min(n, table.num_rows), replace=False)
     rows = table.take(picks).to_pylist()
     kinds = rng.choice(len(SPOILERS), size=len(rows), p=[s[0] for s in SPOILERS])

@@ -30,8 +30,21 @@ from portrait.config import IngestSettings
 from portrait.schema import CANONICAL, EVENT_TYPES, OPEN_MAP_COLUMN, REQUIRED_BY_TYPE
 from portrait.schema.tables import SYSTEM_COLUMNS, Column
 
-NUMERIC_PREFIXES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
-                    "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")
+NUMERIC_PREFIXES = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "FLOAT",
+    "DOUBLE",
+    "DECIMAL",
+    "REAL",
+)
 INTEGER_PREFIXES = NUMERIC_PREFIXES[:8]
 CURRENCY_COLUMN = "currency"
 # A JSON source (JSON lines, HTTP) arrives with these columns beside the extracted fields.
@@ -102,19 +115,25 @@ def _text(shape: SourceShape, name: str) -> str:
     col = f"s.{q(name)}"
     if shape.is_text(name):
         return _trimmed(col)
-    if shape.type_of(name).startswith(("STRUCT", "MAP", "LIST")) or shape.type_of(name).endswith("[]"):
+    if shape.type_of(name).startswith(("STRUCT", "MAP", "LIST")) or shape.type_of(name).endswith(
+        "[]"
+    ):
         return f"CAST(to_json({col}) AS VARCHAR)"
     if shape.is_numeric(name) and not shape.is_integer(name):
         # 12345.0 read from a float column is an id like 12345, not "12345.0".
-        return (f"CASE WHEN {col} = trunc({col}) THEN CAST(CAST({col} AS HUGEINT) AS VARCHAR) "
-                f"ELSE CAST({col} AS VARCHAR) END")
+        return (
+            f"CASE WHEN {col} = trunc({col}) THEN CAST(CAST({col} AS HUGEINT) AS VARCHAR) "
+            f"ELSE CAST({col} AS VARCHAR) END"
+        )
     return f"CAST({col} AS VARCHAR)"
 
 
 def _trimmed(col: str) -> str:
     # Most values need no trimming; testing the ends first avoids copying every string.
-    return (f"(CASE WHEN starts_with({col}, ' ') OR ends_with({col}, ' ') "
-            f"THEN NULLIF(TRIM({col}), '') ELSE NULLIF({col}, '') END)")
+    return (
+        f"(CASE WHEN starts_with({col}, ' ') OR ends_with({col}, ' ') "
+        f"THEN NULLIF(TRIM({col}), '') ELSE NULLIF({col}, '') END)"
+    )
 
 
 def _raw_present(shape: SourceShape, name: str) -> str:
@@ -133,7 +152,9 @@ def _number(shape: SourceShape, name: str, integer: bool) -> str:
         return f"CAST({col} AS {'BIGINT' if integer else 'DOUBLE'})"
     as_double = f"TRY_CAST(NULLIF(TRIM(CAST({col} AS VARCHAR)), '') AS DOUBLE)"
     if integer:
-        return f"CASE WHEN {as_double} = trunc({as_double}) THEN TRY_CAST({as_double} AS BIGINT) END"
+        return (
+            f"CASE WHEN {as_double} = trunc({as_double}) THEN TRY_CAST({as_double} AS BIGINT) END"
+        )
     return f"CASE WHEN isfinite({as_double}) THEN {as_double} END"
 
 
@@ -145,8 +166,11 @@ def _timestamp(shape: SourceShape, name: str, tz: str) -> str:
     if t.startswith("TIMESTAMP") or t == "DATE":
         return f"timezone({lit(tz)}, CAST({col} AS TIMESTAMP))"
     if shape.is_numeric(name):
-        return (f"CASE WHEN abs({col}) >= 100000000000 THEN make_timestamptz(CAST({col} * 1000 AS BIGINT)) "
-                f"ELSE make_timestamptz(CAST({col} * 1000000 AS BIGINT)) END")
+        return (
+            f"CASE WHEN abs({col}) >= 100000000000 "
+            f"THEN make_timestamptz(CAST({col} * 1000 AS BIGINT)) "
+            f"ELSE make_timestamptz(CAST({col} * 1000000 AS BIGINT)) END"
+        )
     v = f"NULLIF(TRIM(CAST({col} AS VARCHAR)), '')"
     return (
         f"CASE WHEN regexp_full_match({v}, '-?[0-9]{{1,13}}') THEN "
@@ -178,14 +202,18 @@ def _open_map(shape: SourceShape, name: str, extras: list[str]) -> tuple[str, st
     if shape.has(JSON_EXTRAS):
         # JSON sources carry their non-canonical keys as one ready-made object.
         guarded = f"CASE WHEN {valid} THEN {base} END" if valid else base
-        base = (f"CAST(json_merge_patch(coalesce({guarded}, '{{}}'), "
-                f"coalesce(s.{JSON_EXTRAS}, '{{}}')) AS VARCHAR)")
+        base = (
+            f"CAST(json_merge_patch(coalesce({guarded}, '{{}}'), "
+            f"coalesce(s.{JSON_EXTRAS}, '{{}}')) AS VARCHAR)"
+        )
         return f"NULLIF({base}, '{{}}')", valid
     if extras:
         pairs = ", ".join(f"{lit(x)}, s.{q(x)}" for x in extras)
         guarded = f"CASE WHEN {valid} THEN {base} END" if valid else base
-        base = (f"CAST(json_merge_patch(coalesce({guarded}, '{{}}'), "
-                f"CAST(json_object({pairs}) AS JSON)) AS VARCHAR)")
+        base = (
+            f"CAST(json_merge_patch(coalesce({guarded}, '{{}}'), "
+            f"CAST(json_object({pairs}) AS JSON)) AS VARCHAR)"
+        )
     return base, valid
 
 
@@ -234,8 +262,11 @@ def stage_query(
     if kind == "events":
         missing = [c for c in ("ts", "type") if not shape.has(c)]
         if missing or not (shape.has("user_id") or shape.has("anonymous_id")):
-            need = missing + ([] if shape.has("user_id") or shape.has("anonymous_id")
-                              else ["user_id or anonymous_id"])
+            need = missing + (
+                []
+                if shape.has("user_id") or shape.has("anonymous_id")
+                else ["user_id or anonymous_id"]
+            )
             raise SourceSchemaError(
                 f"the events source lacks {', '.join(need)} (it has: {', '.join(shape.columns)});"
                 " rename the source columns to the canonical names (see `portrait schema`)"
@@ -246,7 +277,8 @@ def stage_query(
     canonical_names = {c.name for c in table.columns}
     map_col = OPEN_MAP_COLUMN[kind]
     extras = [
-        c for c in shape.columns
+        c
+        for c in shape.columns
         if c not in canonical_names and c != CURRENCY_COLUMN and not c.startswith("_")
     ]
     typed: dict[str, str] = {}
@@ -259,9 +291,14 @@ def stage_query(
 
     t_cols = [f"{expr} AS {q(name)}" for name, expr in typed.items()]
     if shape.has(CURRENCY_COLUMN):
-        t_cols.append(f"upper(NULLIF(TRIM(CAST(s.{q(CURRENCY_COLUMN)} AS VARCHAR)), '')) AS _currency")
-    t_cols += [f"({_raw_present(shape, c)}) AS {q('_has_' + c)}" for c in shape.columns
-               if c in canonical_names and c not in SYSTEM_COLUMNS]
+        t_cols.append(
+            f"upper(NULLIF(TRIM(CAST(s.{q(CURRENCY_COLUMN)} AS VARCHAR)), '')) AS _currency"
+        )
+    t_cols += [
+        f"({_raw_present(shape, c)}) AS {q('_has_' + c)}"
+        for c in shape.columns
+        if c in canonical_names and c not in SYSTEM_COLUMNS
+    ]
     t_cols += [f"CAST(s.{q(c)} AS VARCHAR) AS {q('_raw_' + c)}" for c in _keeps_raw(shape, kind)]
     if shape.has(JSON_TEXT):
         raw_src = f"s.{JSON_TEXT}"
@@ -269,8 +306,11 @@ def stage_query(
         checks.insert(0, Check(f"(NOT {JSON_OK})", "not_an_object", "left(_src, 200)"))
         raw_json = "_src"
     else:
-        raw_src = "{" + ", ".join(
-            f"{lit(c)}: s.{q(c)}" for c in shape.columns if not c.startswith("_")) + "}"
+        raw_src = (
+            "{"
+            + ", ".join(f"{lit(c)}: s.{q(c)}" for c in shape.columns if not c.startswith("_"))
+            + "}"
+        )
         raw_json = "CAST(to_json(_src) AS VARCHAR)"
     t_cols.append(f"{raw_src} AS _src")
     reason = "CASE " + " ".join(f"WHEN {c.condition} THEN {lit(c.code)}" for c in checks) + " END"
@@ -290,8 +330,12 @@ SELECT _row,
   _reason, _detail,
   CASE WHEN _reason IS NOT NULL THEN {raw_json} END AS _raw
 FROM c"""
-    return StagePlan(kind=kind, sql=sql, present=[c for c in shape.columns if c in canonical_names],
-                     extras=extras)
+    return StagePlan(
+        kind=kind,
+        sql=sql,
+        present=[c for c in shape.columns if c in canonical_names],
+        extras=extras,
+    )
 
 
 def _can_be_wrong_type(shape: SourceShape, col: Column) -> bool:
@@ -300,14 +344,19 @@ def _can_be_wrong_type(shape: SourceShape, col: Column) -> bool:
         return False
     if shape.is_text(col.name):
         return True
-    return col.sql_type == "BIGINT" and shape.is_numeric(col.name) and not shape.is_integer(col.name)
+    return (
+        col.sql_type == "BIGINT" and shape.is_numeric(col.name) and not shape.is_integer(col.name)
+    )
 
 
 def _keeps_raw(shape: SourceShape, kind: str) -> list[str]:
     """Source columns whose raw text a check may quote in its detail."""
     table = CANONICAL[kind]
-    cols = [c.name for c in table.columns
-            if c.name not in SYSTEM_COLUMNS and _can_be_wrong_type(shape, c)]
+    cols = [
+        c.name
+        for c in table.columns
+        if c.name not in SYSTEM_COLUMNS and _can_be_wrong_type(shape, c)
+    ]
     name = OPEN_MAP_COLUMN[kind]
     if shape.has(name) and shape.is_text(name):
         cols.append(name)
@@ -326,7 +375,8 @@ def _wrong_type_checks(shape: SourceShape, canonical: list[Column]) -> list[Chec
             code="bad_timestamp" if col.sql_type == "TIMESTAMPTZ" else "wrong_type",
             detail=f"{lit(col.name + ' = ')} || left({q('_raw_' + col.name)}, 200)",
         )
-        for col in canonical if _can_be_wrong_type(shape, col)
+        for col in canonical
+        if _can_be_wrong_type(shape, col)
     ]
 
 
@@ -335,26 +385,32 @@ def _json_check(shape: SourceShape, kind: str) -> list[Check]:
     if not shape.has(name) or not shape.is_text(name):
         return []
     v = f"NULLIF(TRIM({q('_raw_' + name)}), '')"
-    return [Check(
-        condition=f"({v} IS NOT NULL AND NOT {_json_object_test(v)})",
-        code="bad_json",
-        detail=f"{lit(name + ' = ')} || left({v}, 200)",
-    )]
+    return [
+        Check(
+            condition=f"({v} IS NOT NULL AND NOT {_json_object_test(v)})",
+            code="bad_json",
+            detail=f"{lit(name + ' = ')} || left({v}, 200)",
+        )
+    ]
 
 
 def _currency_check(shape: SourceShape, settings: IngestSettings) -> list[Check]:
     if not shape.has(CURRENCY_COLUMN):
         return []
     known = [settings.currency.upper(), *settings.currency_rates]
-    return [Check(
-        condition=f"(_currency IS NOT NULL AND _currency NOT IN ({', '.join(lit(k) for k in known)}))",
-        code="unknown_currency",
-        detail="'currency = ' || _currency",
-    )]
+    known_sql = ", ".join(map(lit, known))
+    return [
+        Check(
+            condition=f"(_currency IS NOT NULL AND _currency NOT IN ({known_sql}))",
+            code="unknown_currency",
+            detail="'currency = ' || _currency",
+        )
+    ]
 
 
-def _checks(kind: str, shape: SourceShape, settings: IngestSettings, now: datetime,
-            extras: list[str]) -> list[Check]:
+def _checks(
+    kind: str, shape: SourceShape, settings: IngestSettings, now: datetime, extras: list[str]
+) -> list[Check]:
     table = CANONICAL[kind]
     canonical = [c for c in table.columns if c.name not in SYSTEM_COLUMNS]
     earliest = lit(settings.earliest_valid)
@@ -372,38 +428,65 @@ def _checks(kind: str, shape: SourceShape, settings: IngestSettings, now: dateti
             Check("(NOT _has_ts)", "missing_timestamp", "NULL"),
         ]
         checks += _wrong_type_checks(shape, canonical)
-        checks += [Check(plausible("ts"), "implausible_timestamp", "'ts = ' || CAST(ts AS VARCHAR)")]
+        checks += [
+            Check(plausible("ts"), "implausible_timestamp", "'ts = ' || CAST(ts AS VARCHAR)")
+        ]
         checks += _currency_check(shape, settings)
         checks += [
             Check("(price < 0)", "negative_price", "'price = ' || CAST(price AS VARCHAR)"),
-            Check("(discount < 0 OR discount > coalesce(price, discount))", "bad_discount",
-                  "'discount = ' || CAST(discount AS VARCHAR)"),
-            Check("(quantity = 0 OR (quantity < 0 AND lower(type) <> 'order'))", "bad_quantity",
-                  "'quantity = ' || CAST(quantity AS VARCHAR)"),
-            Check("(rating NOT BETWEEN 1 AND 5)", "bad_rating",
-                  "'rating = ' || CAST(rating AS VARCHAR)"),
+            Check(
+                "(discount < 0 OR discount > coalesce(price, discount))",
+                "bad_discount",
+                "'discount = ' || CAST(discount AS VARCHAR)",
+            ),
+            Check(
+                "(quantity = 0 OR (quantity < 0 AND lower(type) <> 'order'))",
+                "bad_quantity",
+                "'quantity = ' || CAST(quantity AS VARCHAR)",
+            ),
+            Check(
+                "(rating NOT BETWEEN 1 AND 5)",
+                "bad_rating",
+                "'rating = ' || CAST(rating AS VARCHAR)",
+            ),
         ]
         for etype, fields in REQUIRED_BY_TYPE.items():
             for f in fields:
-                checks.append(Check(f"(lower(type) = {lit(etype)} AND {q(f)} IS NULL)",
-                                    "missing_field", lit(f"{etype} needs {f}")))
+                checks.append(
+                    Check(
+                        f"(lower(type) = {lit(etype)} AND {q(f)} IS NULL)",
+                        "missing_field",
+                        lit(f"{etype} needs {f}"),
+                    )
+                )
     else:
         key = table.key
         checks.append(Check(f"({q(key)} IS NULL)", f"missing_{key}", "NULL"))
         checks += _wrong_type_checks(shape, canonical)
         for col in canonical:
             if col.sql_type == "TIMESTAMPTZ" and shape.has(col.name):
-                checks.append(Check(plausible(col.name), "implausible_timestamp",
-                                    f"'{col.name} = ' || CAST({q(col.name)} AS VARCHAR)"))
+                checks.append(
+                    Check(
+                        plausible(col.name),
+                        "implausible_timestamp",
+                        f"'{col.name} = ' || CAST({q(col.name)} AS VARCHAR)",
+                    )
+                )
         if kind == "users" and shape.has("birth_date"):
-            checks.append(Check(
-                f"(birth_date > CAST({lit(now.date().isoformat())} AS DATE) OR "
-                f"birth_date < CAST({lit(now.date().replace(year=now.year - 120).isoformat())} AS DATE))",
-                "implausible_birth_date", "'birth_date = ' || CAST(birth_date AS VARCHAR)"))
+            oldest = now.date().replace(year=now.year - 120)
+            checks.append(
+                Check(
+                    f"(birth_date > CAST({lit(now.date().isoformat())} AS DATE) OR "
+                    f"birth_date < CAST({lit(oldest.isoformat())} AS DATE))",
+                    "implausible_birth_date",
+                    "'birth_date = ' || CAST(birth_date AS VARCHAR)",
+                )
+            )
         if kind == "products":
             checks += _currency_check(shape, settings)
-            checks.append(Check("(price < 0)", "negative_price",
-                                "'price = ' || CAST(price AS VARCHAR)"))
+            checks.append(
+                Check("(price < 0)", "negative_price", "'price = ' || CAST(price AS VARCHAR)")
+            )
     checks += _json_check(shape, kind)
     return checks
 
@@ -415,8 +498,9 @@ def _rate_expr(shape: SourceShape, settings: IngestSettings) -> str:
     return f"(CASE _currency {whens} ELSE 1.0 END)"
 
 
-def _clean_outputs(kind: str, shape: SourceShape, settings: IngestSettings,
-                   canonical: list[Column]) -> dict[str, str]:
+def _clean_outputs(
+    kind: str, shape: SourceShape, settings: IngestSettings, canonical: list[Column]
+) -> dict[str, str]:
     out = {c.name: q(c.name) for c in canonical}
     rate = _rate_expr(shape, settings)
     if rate != "1.0":
@@ -429,7 +513,7 @@ def _clean_outputs(kind: str, shape: SourceShape, settings: IngestSettings,
         out["quantity"] = f"CASE WHEN {is_return} THEN -quantity ELSE quantity END"
         out["properties"] = (
             f"CASE WHEN {is_return} THEN CAST(json_merge_patch(coalesce(properties, '{{}}'), "
-            f"'{{\"cleaned\": \"negative_quantity_order\"}}') AS VARCHAR) ELSE properties END"
+            f'\'{{"cleaned": "negative_quantity_order"}}\') AS VARCHAR) ELSE properties END'
         )
         content = ", ".join(
             f"coalesce(CAST({q(c.name)} AS VARCHAR), '')" for c in canonical if c.name != "event_id"
@@ -451,7 +535,5 @@ def _clean_outputs(kind: str, shape: SourceShape, settings: IngestSettings,
         out["email"] = "lower(email)"
         out["language"] = "lower(left(language, 2))"
         digits = "regexp_replace(phone, '[^0-9]', '', 'g')"
-        out["phone_hash"] = (
-            f"CASE WHEN length({digits}) >= 5 THEN sha256(right({digits}, 11)) END"
-        )
+        out["phone_hash"] = f"CASE WHEN length({digits}) >= 5 THEN sha256(right({digits}, 11)) END"
     return out

@@ -16,9 +16,14 @@ from portrait.schema import CANONICAL
 from portrait.schema.tables import SYSTEM_COLUMNS
 
 FORMATS = {
-    ".parquet": "parquet", ".pq": "parquet",
-    ".csv": "csv", ".tsv": "csv", ".txt": "csv",
-    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
 }
 COMPRESSIONS = (".gz", ".zst")
 
@@ -68,13 +73,19 @@ def file_relation(path: Path, kind: str) -> SourceRelation:
             "strict_mode = false, null_padding = true)",
             row_number_sql="row_number() OVER () - 1",
         )
-    lines = (f"read_csv({p}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\\x01', "
-             "quote = '', escape = '', auto_detect = false)")
+    lines = (
+        f"read_csv({p}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\\x01', "
+        "quote = '', escape = '', auto_detect = false)"
+    )
     return json_relation(lines, "line", "row_number() OVER () - 1", kind)
 
 
-def json_relation(relation: str, text_column: str, row_number_sql: str, kind: str,
-                  ) -> SourceRelation:
+def json_relation(
+    relation: str,
+    text_column: str,
+    row_number_sql: str,
+    kind: str,
+) -> SourceRelation:
     """Records of ``kind`` held as JSON text, one per row of ``relation``.
 
     The canonical fields of ``kind`` are extracted as text (absent keys give NULL), all other
@@ -88,11 +99,14 @@ def json_relation(relation: str, text_column: str, row_number_sql: str, kind: st
     for n in names:
         path = lit(f'$."{n}"')
         if n in ("properties", "attributes"):
-            fields.append(f"CASE WHEN {JSON_OK} THEN CAST(json_extract({line}, {path}) AS VARCHAR) "
-                          f"END AS {q(n)}")
+            fields.append(
+                f"CASE WHEN {JSON_OK} THEN CAST(json_extract({line}, {path}) AS VARCHAR) "
+                f"END AS {q(n)}"
+            )
         else:
-            fields.append(f"CASE WHEN {JSON_OK} THEN json_extract_string({line}, {path}) "
-                          f"END AS {q(n)}")
+            fields.append(
+                f"CASE WHEN {JSON_OK} THEN json_extract_string({line}, {path}) END AS {q(n)}"
+            )
     # Merge-patching known keys with null removes them (RFC 7396), leaving only the others.
     drop_known = lit("{" + ", ".join(f'"{n}": null' for n in names) + "}")
     extras = (

@@ -19,9 +19,7 @@ _REASONS = [
         "send the logged-in user_id or the device/cookie id as anonymous_id",
     ),
     Reason("missing_user_id", "the user record has no user_id", "give every user a user_id"),
-    Reason(
-        "missing_product_id", "the record has no product_id", "give every product a product_id"
-    ),
+    Reason("missing_product_id", "the record has no product_id", "give every product a product_id"),
     Reason("missing_type", "the event has no type", "set type to one of the event types"),
     Reason(
         "unknown_event_type",
@@ -75,7 +73,7 @@ _REASONS = [
     Reason(
         "bad_json",
         "properties/attributes is not a JSON object",
-        "send properties as a JSON object, e.g. {\"colour\": \"red\"}",
+        'send properties as a JSON object, e.g. {"colour": "red"}',
     ),
     Reason(
         "implausible_birth_date",

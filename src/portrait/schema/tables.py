@@ -76,7 +76,9 @@ USERS = Table(
         _c("city", pa.string(), "VARCHAR", "City of residence."),
         _c("region", pa.string(), "VARCHAR", "Province/state/region or area code."),
         _c("country", pa.string(), "VARCHAR", "Country."),
-        _c("channel", pa.string(), "VARCHAR", "Registration channel (web, app, mini-program, ...)."),
+        _c(
+            "channel", pa.string(), "VARCHAR", "Registration channel (web, app, mini-program, ...)."
+        ),
         _c("language", pa.string(), "VARCHAR", "Preferred language for messages: zh or en."),
         _c("phone", pa.string(), "VARCHAR", "Phone number as given.", pii=True),
         _c("email", pa.string(), "VARCHAR", "E-mail address as given.", pii=True),

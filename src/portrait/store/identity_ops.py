@@ -78,10 +78,12 @@ def rebuild_map(con: duckdb.DuckDBPyConnection) -> None:
         ).fetchall()
         rank = {u: ((0, r.isoformat()) if r is not None else (1,)) for u, r in rows}
     person = merge_users(user_links, rank)
-    user_map = pa.table({
-        "identifier": pa.array(list(person), pa.string()),
-        "person_id": pa.array(list(person.values()), pa.string()),
-    })
+    user_map = pa.table(
+        {
+            "identifier": pa.array(list(person), pa.string()),
+            "person_id": pa.array(list(person.values()), pa.string()),
+        }
+    )
     con.register("_user_map", user_map)
     try:
         con.execute("DELETE FROM identity_map")
@@ -124,10 +126,21 @@ def identity_report(con: duckdb.DuckDBPyConnection, identifier: str) -> dict[str
         if not known and not anon:
             return None
         if not known:
-            return {"person_id": None, "identifier": identifier, "anonymous_only": True,
-                    "identifiers": [{"identifier": identifier, "kind": "anonymous",
-                                     "events": anon, "conflict": False}],
-                    "links": [], "conflicts": []}
+            return {
+                "person_id": None,
+                "identifier": identifier,
+                "anonymous_only": True,
+                "identifiers": [
+                    {
+                        "identifier": identifier,
+                        "kind": "anonymous",
+                        "events": anon,
+                        "conflict": False,
+                    }
+                ],
+                "links": [],
+                "conflicts": [],
+            }
         person = identifier
     members = con.execute(
         "SELECT identifier, id_kind, conflict FROM identity_map WHERE person_id = ? "
@@ -136,13 +149,15 @@ def identity_report(con: duckdb.DuckDBPyConnection, identifier: str) -> dict[str
     ).fetchall()
     users = [m[0] for m in members if m[1] == "user"]
     anons = [m[0] for m in members if m[1] == "anonymous"]
-    counts = dict(con.execute(
-        "SELECT 'user:' || user_id, count(*) FROM events WHERE user_id IN "
-        "(SELECT unnest(?::VARCHAR[])) GROUP BY 1 UNION ALL "
-        "SELECT 'anonymous:' || anonymous_id, count(*) FROM events WHERE anonymous_id IN "
-        "(SELECT unnest(?::VARCHAR[])) GROUP BY 1",
-        [users, anons or [""]],
-    ).fetchall())
+    counts = dict(
+        con.execute(
+            "SELECT 'user:' || user_id, count(*) FROM events WHERE user_id IN "
+            "(SELECT unnest(?::VARCHAR[])) GROUP BY 1 UNION ALL "
+            "SELECT 'anonymous:' || anonymous_id, count(*) FROM events WHERE anonymous_id IN "
+            "(SELECT unnest(?::VARCHAR[])) GROUP BY 1",
+            [users, anons or [""]],
+        ).fetchall()
+    )
     links = con.execute(
         "SELECT from_kind, from_id, to_user_id, rule, evidence, first_seen, batch_id, linked_at "
         "FROM identity_links WHERE from_id IN (SELECT unnest(?::VARCHAR[])) "
@@ -160,14 +175,25 @@ def identity_report(con: duckdb.DuckDBPyConnection, identifier: str) -> dict[str
         "identifier": identifier,
         "anonymous_only": False,
         "identifiers": [
-            {"identifier": m[0], "kind": m[1], "conflict": bool(m[2]),
-             "events": counts.get(f"{m[1]}:{m[0]}", 0)}
+            {
+                "identifier": m[0],
+                "kind": m[1],
+                "conflict": bool(m[2]),
+                "events": counts.get(f"{m[1]}:{m[0]}", 0),
+            }
             for m in members
         ],
         "links": [
-            {"from_kind": r[0], "from_id": r[1], "to_user_id": r[2], "rule": r[3],
-             "evidence": r[4], "first_seen": r[5].isoformat() if r[5] else None,
-             "batch_id": r[6], "linked_at": r[7].isoformat()}
+            {
+                "from_kind": r[0],
+                "from_id": r[1],
+                "to_user_id": r[2],
+                "rule": r[3],
+                "evidence": r[4],
+                "first_seen": r[5].isoformat() if r[5] else None,
+                "batch_id": r[6],
+                "linked_at": r[7].isoformat(),
+            }
             for r in links
         ],
         "conflicts": [{"anonymous_id": c[0], "seen_with_users": list(c[1])} for c in conflicts],

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from portrait.ingest.plan import StagePlan, q
 from portrait.schema import CANONICAL
-from portrait.store.identity_ops import record_links_from_events, record_phone_links, rebuild_map
+from portrait.store.identity_ops import rebuild_map, record_links_from_events, record_phone_links
 from portrait.store.warehouse import Warehouse
 
 
@@ -108,8 +108,17 @@ def apply_batch(
         finished = datetime.now(UTC)
         con.execute(
             "INSERT INTO ingest_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [batch_id, kind, source_label, received, accepted, duplicates, quarantined,
-             started, finished],
+            [
+                batch_id,
+                kind,
+                source_label,
+                received,
+                accepted,
+                duplicates,
+                quarantined,
+                started,
+                finished,
+            ],
         )
         con.execute("DROP TABLE _stage")
         if callable(before_commit):
@@ -117,9 +126,16 @@ def apply_batch(
         clock.step("log")
     clock.step("commit")
     return BatchResult(
-        batch_id=batch_id, kind=kind, source=source_label, received=received, accepted=accepted,
-        duplicates=duplicates, quarantined=quarantined, rejections=rejections,
-        seconds=clock.total(), timings=clock.steps,
+        batch_id=batch_id,
+        kind=kind,
+        source=source_label,
+        received=received,
+        accepted=accepted,
+        duplicates=duplicates,
+        quarantined=quarantined,
+        rejections=rejections,
+        seconds=clock.total(),
+        timings=clock.steps,
     )
 
 
@@ -137,8 +153,10 @@ class _StepClock:
         return time.perf_counter() - self.start
 
 
-def _append_events(con, batch_id: str, now: datetime) -> int:  # noqa: ANN001
-    cols = [c.name for c in CANONICAL["events"].columns if c.name not in ("ingested_at", "batch_id")]
+def _append_events(con, batch_id: str, now: datetime) -> int:
+    cols = [
+        c.name for c in CANONICAL["events"].columns if c.name not in ("ingested_at", "batch_id")
+    ]
     select = ", ".join(f"s.{q(c)}" for c in cols)
     # Repeated ids inside the batch are rare: find them first (a narrow aggregate), so the
     # insert itself is a plain filter plus an anti-join against the stored ids.
@@ -158,16 +176,17 @@ def _append_events(con, batch_id: str, now: datetime) -> int:  # noqa: ANN001
     return inserted
 
 
-def _upsert_entities(con, kind: str, batch_id: str, now: datetime) -> int:  # noqa: ANN001
+def _upsert_entities(con, kind: str, batch_id: str, now: datetime) -> int:
     table = CANONICAL[kind]
     key = table.key
     data_cols = [c.name for c in table.columns if c.name not in ("ingested_at", "batch_id")]
     # A value the source does not give (absent column or NULL) keeps the stored value.
     merged = [f"n.{q(c)}" if c == key else f"coalesce(n.{q(c)}, o.{q(c)})" for c in data_cols]
+    select_merged = ", ".join(f"{m} AS {q(c)}" for m, c in zip(merged, data_cols, strict=True))
     content = ", ".join(q(c) for c in data_cols)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _merged AS "
-        f"SELECT n._row, {', '.join(f'{m} AS {q(c)}' for m, c in zip(merged, data_cols, strict=True))} "
+        f"SELECT n._row, {select_merged} "
         f"FROM (SELECT * FROM _stage WHERE _reason IS NULL) n "
         f"LEFT JOIN {table.name} o ON o.{q(key)} = n.{q(key)}"
     )
@@ -191,7 +210,7 @@ def _upsert_entities(con, kind: str, batch_id: str, now: datetime) -> int:  # no
     return accepted
 
 
-def _has_user_links(con) -> bool:  # noqa: ANN001
+def _has_user_links(con) -> bool:
     return con.execute(
         "SELECT count(*) > 0 FROM identity_links WHERE from_kind = 'user'"
     ).fetchall()[0][0]

@@ -31,8 +31,7 @@ class Warehouse:
         """Open (creating if needed) the warehouse at ``path``; ``None`` keeps it in memory."""
         self.path = path
         try:
-            self.ibis = ibis.duckdb.connect(str(path) if path else ":memory:",
-                                            read_only=read_only)
+            self.ibis = ibis.duckdb.connect(str(path) if path else ":memory:", read_only=read_only)
         except duckdb.IOException as e:
             if "lock" in str(e).lower():
                 raise WarehouseLockedError(
@@ -54,14 +53,18 @@ class Warehouse:
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
                 "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ DEFAULT now())"
             )
-            done = {r[0] for r in self.con.execute("SELECT version FROM schema_migrations").fetchall()}
+            done = {
+                r[0] for r in self.con.execute("SELECT version FROM schema_migrations").fetchall()
+            }
             for version, statements in MIGRATIONS:
                 if version in done:
                     continue
                 with self.transaction():
                     for stmt in statements:
                         self.con.execute(stmt)
-                    self.con.execute("INSERT INTO schema_migrations (version) VALUES (?)", [version])
+                    self.con.execute(
+                        "INSERT INTO schema_migrations (version) VALUES (?)", [version]
+                    )
 
     # --- execution ----------------------------------------------------------------------
     @contextmanager
