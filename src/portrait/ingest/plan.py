@@ -287,6 +287,8 @@ def stage_query(
             typed[col.name], _ = _open_map(shape, col.name, extras)
         else:
             typed[col.name] = _typed(shape, col, tz)
+    if kind == "events" and shape.has("type"):
+        typed["type"] = f"lower({typed['type']})"
     checks = _checks(kind, shape, settings, now, extras)
 
     t_cols = [f"{expr} AS {q(name)}" for name, expr in typed.items()]
@@ -294,10 +296,11 @@ def stage_query(
         t_cols.append(
             f"upper(NULLIF(TRIM(CAST(s.{q(CURRENCY_COLUMN)} AS VARCHAR)), '')) AS _currency"
         )
+    # Whether the source gave a value: needed only where a value can fail to convert.
     t_cols += [
         f"({_raw_present(shape, c)}) AS {q('_has_' + c)}"
-        for c in shape.columns
-        if c in canonical_names and c not in SYSTEM_COLUMNS
+        for c in [*_keeps_raw(shape, kind), "ts"]
+        if shape.has(c) and c != map_col and (c != "ts" or kind == "events")
     ]
     t_cols += [f"CAST(s.{q(c)} AS VARCHAR) AS {q('_raw_' + c)}" for c in _keeps_raw(shape, kind)]
     if shape.has(JSON_TEXT):
@@ -424,7 +427,7 @@ def _checks(
         checks += [
             Check("(user_id IS NULL AND anonymous_id IS NULL)", "missing_identity", "NULL"),
             Check("(type IS NULL)", "missing_type", "NULL"),
-            Check(f"(lower(type) NOT IN ({types}))", "unknown_event_type", "'type = ' || type"),
+            Check(f"(type NOT IN ({types}))", "unknown_event_type", "'type = ' || type"),
             Check("(NOT _has_ts)", "missing_timestamp", "NULL"),
         ]
         checks += _wrong_type_checks(shape, canonical)
@@ -440,7 +443,7 @@ def _checks(
                 "'discount = ' || CAST(discount AS VARCHAR)",
             ),
             Check(
-                "(quantity = 0 OR (quantity < 0 AND lower(type) <> 'order'))",
+                "(quantity = 0 OR (quantity < 0 AND type <> 'order'))",
                 "bad_quantity",
                 "'quantity = ' || CAST(quantity AS VARCHAR)",
             ),
@@ -454,7 +457,7 @@ def _checks(
             for f in fields:
                 checks.append(
                     Check(
-                        f"(lower(type) = {lit(etype)} AND {q(f)} IS NULL)",
+                        f"(type = {lit(etype)} AND {q(f)} IS NULL)",
                         "missing_field",
                         lit(f"{etype} needs {f}"),
                     )
@@ -508,8 +511,8 @@ def _clean_outputs(
             if money in out:
                 out[money] = f"{q(money)} * {rate}"
     if kind == "events":
-        is_return = "(lower(type) = 'order' AND quantity < 0)"
-        out["type"] = f"CASE WHEN {is_return} THEN 'refund' ELSE lower(type) END"
+        is_return = "(type = 'order' AND quantity < 0)"
+        out["type"] = f"CASE WHEN {is_return} THEN 'refund' ELSE type END"
         out["quantity"] = f"CASE WHEN {is_return} THEN -quantity ELSE quantity END"
         out["properties"] = (
             f"CASE WHEN {is_return} THEN CAST(json_merge_patch(coalesce(properties, '{{}}'), "

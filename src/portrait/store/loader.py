@@ -158,21 +158,31 @@ def _append_events(con, batch_id: str, now: datetime) -> int:
         c.name for c in CANONICAL["events"].columns if c.name not in ("ingested_at", "batch_id")
     ]
     select = ", ".join(f"s.{q(c)}" for c in cols)
-    # Repeated ids inside the batch are rare: find them first (a narrow aggregate), so the
-    # insert itself is a plain filter plus an anti-join against the stored ids.
+    # Repeated ids inside a batch are rare. Find them cheaply (group 64-bit hashes, then
+    # check the few candidates exactly) and drop all but the first occurrence by row number,
+    # so the insert itself is a filter plus an anti-join against the stored ids.
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _repeats AS SELECT event_id, min(_row) AS first_row "
-        "FROM _stage WHERE _reason IS NULL GROUP BY event_id HAVING count(*) > 1"
+        """
+        CREATE OR REPLACE TEMP TABLE _later_repeats AS
+        WITH candidates AS (
+          SELECT hash(event_id) AS h FROM _stage WHERE _reason IS NULL
+          GROUP BY 1 HAVING count(*) > 1),
+        rows AS (
+          SELECT s._row, s.event_id FROM _stage s SEMI JOIN candidates c
+          ON hash(s.event_id) = c.h WHERE s._reason IS NULL)
+        SELECT _row FROM rows
+        QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _row) > 1
+        """
     )
+    has_repeats = con.execute("SELECT count(*) > 0 FROM _later_repeats").fetchall()[0][0]
+    skip_repeats = "AND s._row NOT IN (SELECT _row FROM _later_repeats)" if has_repeats else ""
     inserted = con.execute(
         f"INSERT INTO events SELECT {select}, ?, ? FROM _stage s "
-        f"WHERE s._reason IS NULL "
-        f"AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id) "
-        f"AND NOT EXISTS (SELECT 1 FROM _repeats r WHERE r.event_id = s.event_id "
-        f"AND r.first_row <> s._row)",
+        f"WHERE s._reason IS NULL {skip_repeats} "
+        f"AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id)",
         [now, batch_id],
     ).fetchall()[0][0]
-    con.execute("DROP TABLE _repeats")
+    con.execute("DROP TABLE _later_repeats")
     return inserted
 
 
