@@ -124,6 +124,7 @@ class Workspace:
         timezone: str | None,
         keep_rejections: int = 0,
         before_commit: Callable[[], None] | None = None,
+        want_accepted_rows: bool = False,
     ) -> BatchResult:
         if kind not in CANONICAL:
             raise ValueError(f"unknown kind {kind!r}; use one of: events, users, products")
@@ -139,7 +140,12 @@ class Workspace:
                 source=rel.sql,
             )
             return apply_batch(
-                wh, plan, label, keep_rejections=keep_rejections, before_commit=before_commit
+                wh,
+                plan,
+                label,
+                keep_rejections=keep_rejections,
+                before_commit=before_commit,
+                want_accepted_rows=want_accepted_rows,
             )
 
     def ingest_file(
@@ -195,6 +201,7 @@ class Workspace:
         timezone: str | None = None,
         source: str = "http",
         keep_rejections: int = 100_000,
+        want_accepted_rows: bool = False,
     ) -> BatchResult:
         """Ingest records given as JSON texts (one record each)."""
         name = "_json_batch"
@@ -203,7 +210,14 @@ class Workspace:
             wh.register(name, pa.table({"line": pa.array(list(lines), pa.string())}))
             try:
                 rel = json_relation(name, "line", "row_number() OVER () - 1", kind)
-                return self._ingest_relation(rel, kind, source, timezone, keep_rejections)
+                return self._ingest_relation(
+                    rel,
+                    kind,
+                    source,
+                    timezone,
+                    keep_rejections,
+                    want_accepted_rows=want_accepted_rows,
+                )
             finally:
                 wh.unregister(name)
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import ORJSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from portrait import __version__
+from portrait.api.batcher import GroupCommitter
 from portrait.ingest.reasons import explain
 from portrait.security.keys import role_allows
 from portrait.workspace import UnknownIdentifierError, Workspace
@@ -44,7 +47,15 @@ class MergeRequest(BaseModel):
 
 def create_app(workspace: Workspace) -> FastAPI:
     """The FastAPI app serving ``workspace``."""
+    committer = GroupCommitter(workspace)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        committer.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Portrait",
         version=__version__,
         description="User profiles and precision marketing for e-commerce.",
@@ -105,7 +116,7 @@ def create_app(workspace: Workspace) -> FastAPI:
                 f"{limit} (api.max_batch in portrait.toml): split it",
             )
         lines = [orjson.dumps(r).decode() for r in payload]
-        result = await run_in_threadpool(ws.ingest_json_lines, lines, kind)
+        result = await asyncio.wrap_future(committer.submit(kind, lines))
         return IngestResponse(
             batch_id=result.batch_id,
             kind=kind,

@@ -43,6 +43,8 @@ class BatchResult:
     seconds: float = 0.0
     # Seconds spent per step (validate, quarantine, store, identity, commit): where time goes.
     timings: dict[str, float] = field(default_factory=dict)
+    # Positions of the accepted records, when asked for (to split a combined HTTP batch).
+    accepted_rows: list[int] | None = None
 
     def __post_init__(self) -> None:
         if self.accepted + self.duplicates + self.quarantined != self.received:
@@ -60,12 +62,15 @@ def apply_batch(
     batch_id: str | None = None,
     keep_rejections: int = 0,
     before_commit: object | None = None,
+    want_accepted_rows: bool = False,
 ) -> BatchResult:
     """Run ``plan`` and apply its rows; return the counts. ``keep_rejections`` rejected rows
     are returned with their reasons (the HTTP API returns all of a batch's).
 
-    ``before_commit`` (a callable) runs inside the transaction just before COMMIT; tests use it
-    to crash an ingest at the worst moment.
+    ``want_accepted_rows`` also returns the positions of the accepted records (a second
+    pass over the batch: meant for small batches). ``before_commit`` (a callable) runs
+    inside the transaction just before COMMIT; tests use it to crash an ingest at the worst
+    moment.
     """
     batch_id = batch_id or new_batch_id()
     started = datetime.now(UTC)
@@ -83,11 +88,13 @@ def apply_batch(
         clock.step("quarantine")
         new_links = 0
         if kind == "events":
-            accepted = _append_events(con, batch_id, started)
+            accepted, accepted_rows = _append_events(con, batch_id, started, want_accepted_rows)
             clock.step("store")
             new_links = record_links_from_events(con, batch_id, started)
         else:
-            accepted = _upsert_entities(con, kind, batch_id, started)
+            accepted, accepted_rows = _upsert_entities(
+                con, kind, batch_id, started, want_accepted_rows
+            )
             clock.step("store")
             if kind == "users":
                 new_links = record_phone_links(con, batch_id, started)
@@ -136,6 +143,7 @@ def apply_batch(
         rejections=rejections,
         seconds=clock.total(),
         timings=clock.steps,
+        accepted_rows=accepted_rows,
     )
 
 
@@ -153,7 +161,9 @@ class _StepClock:
         return time.perf_counter() - self.start
 
 
-def _append_events(con, batch_id: str, now: datetime) -> int:
+def _append_events(
+    con, batch_id: str, now: datetime, want_rows: bool
+) -> tuple[int, list[int] | None]:
     cols = [
         c.name for c in CANONICAL["events"].columns if c.name not in ("ingested_at", "batch_id")
     ]
@@ -176,17 +186,23 @@ def _append_events(con, batch_id: str, now: datetime) -> int:
     )
     has_repeats = con.execute("SELECT count(*) > 0 FROM _later_repeats").fetchall()[0][0]
     skip_repeats = "AND s._row NOT IN (SELECT _row FROM _later_repeats)" if has_repeats else ""
-    inserted = con.execute(
-        f"INSERT INTO events SELECT {select}, ?, ? FROM _stage s "
+    keep = (
         f"WHERE s._reason IS NULL {skip_repeats} "
-        f"AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id)",
-        [now, batch_id],
+        f"AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id)"
+    )
+    rows = None
+    if want_rows:
+        rows = [r[0] for r in con.execute(f"SELECT s._row FROM _stage s {keep}").fetchall()]
+    inserted = con.execute(
+        f"INSERT INTO events SELECT {select}, ?, ? FROM _stage s {keep}", [now, batch_id]
     ).fetchall()[0][0]
     con.execute("DROP TABLE _later_repeats")
-    return inserted
+    return inserted, rows
 
 
-def _upsert_entities(con, kind: str, batch_id: str, now: datetime) -> int:
+def _upsert_entities(
+    con, kind: str, batch_id: str, now: datetime, want_rows: bool
+) -> tuple[int, list[int] | None]:
     table = CANONICAL[kind]
     key = table.key
     data_cols = [c.name for c in table.columns if c.name not in ("ingested_at", "batch_id")]
@@ -209,6 +225,9 @@ def _upsert_entities(con, kind: str, batch_id: str, now: datetime) -> int:
         f"QUALIFY row_number() OVER (PARTITION BY hash(ROW({content})) ORDER BY _row) = 1"
     )
     accepted = con.execute("SELECT count(*) FROM _changed").fetchall()[0][0]
+    rows = None
+    if want_rows:
+        rows = [r[0] for r in con.execute("SELECT _row FROM _changed").fetchall()]
     con.execute(f"DELETE FROM {table.name} WHERE {q(key)} IN (SELECT {q(key)} FROM _changed)")
     con.execute(
         f"INSERT INTO {table.name} SELECT {content}, ?, ? FROM _changed "
@@ -217,7 +236,7 @@ def _upsert_entities(con, kind: str, batch_id: str, now: datetime) -> int:
     )
     con.execute("DROP TABLE _merged")
     con.execute("DROP TABLE _changed")
-    return accepted
+    return accepted, rows
 
 
 def _has_user_links(con) -> bool:
