@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from portrait.schema import source_columns
 
@@ -76,3 +78,16 @@ class DatasetFiles:
 
 class DatasetMissingError(FileNotFoundError):
     """A public data set's files are not where they were looked for."""
+
+
+def sql_str(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def write_canonical(con: duckdb.DuckDBPyConnection, kind: str, query: str, path: Path) -> int:
+    """Run ``query`` and write its rows as a canonical ``kind`` Parquet file; return the count."""
+    tbl = con.sql(query).to_arrow_table()
+    out = conform(kind, {name: tbl.column(name) for name in tbl.column_names})
+    pq.write_table(out, path)
+    return out.num_rows

@@ -15,27 +15,16 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-import pyarrow.parquet as pq
 
-from portrait.datasets.base import DatasetFiles, DatasetMissingError, conform
+from portrait.datasets.base import DatasetFiles, DatasetMissingError
+from portrait.datasets.base import sql_str as _sql_str
+from portrait.datasets.base import write_canonical as _write
 
 NAME = "cdnow"
 FOLDER = "cdnow"
 SAMPLE_FILE = "CDNOW_sample.txt"
 MASTER_FILE = "CDNOW_master.txt"
 SOURCE_TZ = "America/New_York"
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _write(con: duckdb.DuckDBPyConnection, kind: str, query: str, path: Path) -> int:
-    """Run ``query`` and write its rows as a canonical ``kind`` Parquet file; return the count."""
-    tbl = con.sql(query).to_arrow_table()
-    out = conform(kind, {name: tbl.column(name) for name in tbl.column_names})
-    pq.write_table(out, path)
-    return out.num_rows
 
 
 def _load(con: duckdb.DuckDBPyConnection, source: Path) -> tuple[int, int]:

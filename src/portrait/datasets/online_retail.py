@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import duckdb
-import pyarrow.parquet as pq
 
-from portrait.datasets.base import DatasetFiles, conform
+from portrait.datasets.base import DatasetFiles
+from portrait.datasets.base import sql_str as _sql_str
+from portrait.datasets.base import write_canonical as _write
 
 NAME = "online-retail-ii"
 FOLDER = "online_retail_ii"
@@ -58,18 +59,6 @@ REQUIRED_COLUMNS = (
     "Customer ID",
     "Country",
 )
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _write(con: duckdb.DuckDBPyConnection, kind: str, query: str, path: Path) -> int:
-    """Run ``query`` and write its rows as a canonical ``kind`` Parquet file; return the count."""
-    tbl = con.sql(query).to_arrow_table()
-    out = conform(kind, {name: tbl.column(name) for name in tbl.column_names})
-    pq.write_table(out, path)
-    return out.num_rows
 
 
 def convert_online_retail(source: Path, out_dir: Path) -> DatasetFiles:
