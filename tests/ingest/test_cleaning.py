@@ -198,10 +198,12 @@ def test_user_upsert_counts_identical_rows_as_duplicates_and_keeps_absent_column
 
 
 def test_last_row_of_a_batch_wins_for_the_same_user(ws):
-    r = ws.ingest_records(
-        [{"user_id": "u1", "city": "A"}, {"user_id": "u1", "city": "B"}], kind="users"
-    )
-    assert r.received == r.accepted + r.duplicates + r.quarantined
+    batch = [{"user_id": "u1", "city": "A"}, {"user_id": " u1", "city": "B"}]
+    r = ws.ingest_records(batch, kind="users")
+    assert (r.accepted, r.duplicates) == (1, 1)
+    assert stored(ws, "SELECT city FROM users") == [("B",)]
+    again = ws.ingest_records(batch, kind="users")
+    assert (again.accepted, again.duplicates) == (0, 2)
     assert stored(ws, "SELECT city FROM users") == [("B",)]
 
 

@@ -210,30 +210,28 @@ def _upsert_entities(
     merged = [f"n.{q(c)}" if c == key else f"coalesce(n.{q(c)}, o.{q(c)})" for c in data_cols]
     select_merged = ", ".join(f"{m} AS {q(c)}" for m, c in zip(merged, data_cols, strict=True))
     content = ", ".join(q(c) for c in data_cols)
+    # Within a batch the last row of a key wins; earlier rows of that key change nothing in
+    # the end and count as duplicates, so re-sending a batch is idempotent.
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _merged AS "
         f"SELECT n._row, {select_merged} "
-        f"FROM (SELECT * FROM _stage WHERE _reason IS NULL) n "
+        f"FROM (SELECT * FROM _stage WHERE _reason IS NULL "
+        f"QUALIFY row_number() OVER (PARTITION BY {q(key)} ORDER BY _row DESC) = 1) n "
         f"LEFT JOIN {table.name} o ON o.{q(key)} = n.{q(key)}"
     )
-    # A row identical to the stored one (or to an earlier row of the batch) changes nothing.
+    # A final row identical to the stored one changes nothing either.
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _changed AS "
         f"SELECT * FROM _merged m WHERE NOT EXISTS (SELECT 1 FROM {table.name} o "
         f"WHERE o.{q(key)} = m.{q(key)} AND hash(ROW({', '.join('o.' + q(c) for c in data_cols)})) "
-        f"= hash(ROW({', '.join('m.' + q(c) for c in data_cols)}))) "
-        f"QUALIFY row_number() OVER (PARTITION BY hash(ROW({content})) ORDER BY _row) = 1"
+        f"= hash(ROW({', '.join('m.' + q(c) for c in data_cols)})))"
     )
     accepted = con.execute("SELECT count(*) FROM _changed").fetchall()[0][0]
     rows = None
     if want_rows:
         rows = [r[0] for r in con.execute("SELECT _row FROM _changed").fetchall()]
     con.execute(f"DELETE FROM {table.name} WHERE {q(key)} IN (SELECT {q(key)} FROM _changed)")
-    con.execute(
-        f"INSERT INTO {table.name} SELECT {content}, ?, ? FROM _changed "
-        f"QUALIFY row_number() OVER (PARTITION BY {q(key)} ORDER BY _row DESC) = 1",
-        [now, batch_id],
-    )
+    con.execute(f"INSERT INTO {table.name} SELECT {content}, ?, ? FROM _changed", [now, batch_id])
     con.execute("DROP TABLE _merged")
     con.execute("DROP TABLE _changed")
     return accepted, rows
