@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -81,7 +82,7 @@ def friendly_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except USER_ERRORS as e:
             msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-            err.print(f"[bold red]error:[/] {msg}", highlight=False)
+            err.print(f"[bold red]error:[/] {escape(msg)}", highlight=False)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -156,13 +157,22 @@ def ingest_with_progress(
 @app.command()
 @friendly_errors
 def init(
-    directory: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")],
+    directory: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Folder to create the workspace in [default: -w, else "
+            "$PORTRAIT_WORKSPACE, else the current folder]",
+            show_default=False,
+        ),
+    ] = None,
     name: Annotated[str | None, typer.Option(help="Workspace name.")] = None,
     timezone: Annotated[str | None, typer.Option(help="Time zone of naive source times.")] = None,
     currency: Annotated[str | None, typer.Option(help="Workspace currency.")] = None,
+    workspace: WorkspaceOpt = None,
 ) -> None:
     """Create a workspace: portrait.toml and an embedded DuckDB warehouse."""
-    ws = Workspace.init(directory, name=name, timezone=timezone, currency=currency)
+    target = directory or workspace or default_workspace_dir()
+    ws = Workspace.init(target, name=name, timezone=timezone, currency=currency)
     out.print(f"Workspace ready at {ws.root} (settings in {ws.root / 'portrait.toml'}).")
     ws.close()
 
@@ -497,15 +507,21 @@ def serve(
 @app.command()
 @friendly_errors
 def demo(
-    directory: Annotated[Path, typer.Argument(help="Workspace folder for the demo shop.")] = Path(
-        "demo-workspace"
-    ),
+    directory: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Workspace folder for the demo shop [default: -w, else demo-workspace]",
+            show_default=False,
+        ),
+    ] = None,
     users: Annotated[int, typer.Option(help="Users to simulate.")] = 50_000,
     days: Annotated[int, typer.Option(help="Days of activity.")] = 90,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    workspace: WorkspaceOpt = None,
 ) -> None:
     """The main job: create a workspace, simulate a shop, ingest it and summarise it."""
     started = time.perf_counter()
+    directory = directory or workspace or Path("demo-workspace")
     ws = Workspace.init(directory, name="demo-shop")
     out.print(f"[bold]Portrait demo[/]: workspace {ws.root}")
     with ws, _bar() as bar:

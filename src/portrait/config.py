@@ -19,6 +19,17 @@ class ConfigError(ValueError):
     """``portrait.toml`` is missing or wrong; the message names the field and the fix."""
 
 
+def check_timezone(name: str) -> str:
+    """``name`` if it is an IANA time zone, else a ValueError saying what to use."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise ValueError(
+            f"unknown time zone {name!r}; use an IANA name such as 'UTC' or 'Asia/Shanghai'"
+        ) from e
+    return name
+
+
 class IngestSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -38,13 +49,7 @@ class IngestSettings(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError) as e:
-            raise ValueError(
-                f"unknown time zone {v!r}; use an IANA name such as 'UTC' or 'Asia/Shanghai'"
-            ) from e
-        return v
+        return check_timezone(v)
 
     @field_validator("currency_rates")
     @classmethod

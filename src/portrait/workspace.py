@@ -21,6 +21,7 @@ from portrait.config import (
     ConfigError,
     IngestSettings,
     Settings,
+    check_timezone,
     load_settings,
     write_settings,
 )
@@ -39,6 +40,14 @@ Progress = Callable[[int, int], None]
 
 class UnknownIdentifierError(LookupError):
     """No user, event or device carries the identifier."""
+
+
+def check_kind_and_zone(kind: str, timezone: str | None) -> None:
+    """Refuse an unknown kind or time zone before anything is read."""
+    if kind not in CANONICAL:
+        raise ValueError(f"unknown kind {kind!r}; use one of: events, users, products")
+    if timezone is not None:
+        check_timezone(timezone)
 
 
 def guess_kind(path: Path) -> str:
@@ -126,8 +135,6 @@ class Workspace:
         before_commit: Callable[[], None] | None = None,
         want_accepted_rows: bool = False,
     ) -> BatchResult:
-        if kind not in CANONICAL:
-            raise ValueError(f"unknown kind {kind!r}; use one of: events, users, products")
         wh = self.warehouse
         with wh.lock:
             cols = [c for c in wh.columns_of(rel.sql) if c[0] not in rel.hidden]
@@ -158,6 +165,7 @@ class Workspace:
         """Validate, clean and store one file (Parquet, CSV or JSON lines) as one batch."""
         path = Path(path).resolve()
         kind = kind or guess_kind(path)
+        check_kind_and_zone(kind, timezone)
         return self._ingest_relation(
             file_relation(path, kind), kind, str(path), timezone, before_commit=before_commit
         )
@@ -204,6 +212,7 @@ class Workspace:
         want_accepted_rows: bool = False,
     ) -> BatchResult:
         """Ingest records given as JSON texts (one record each)."""
+        check_kind_and_zone(kind, timezone)
         name = "_json_batch"
         wh = self.warehouse
         with wh.lock:

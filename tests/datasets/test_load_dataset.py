@@ -19,7 +19,7 @@ def need(name: str) -> None:
 @pytest.mark.slow
 def test_online_retail_loads_with_bad_debt_lines_quarantined(ws):
     need("online-retail-ii")
-    files, results = ws.load_dataset("online-retail-ii")
+    _, results = ws.load_dataset("online-retail-ii")
     by_kind = {r.kind: r for r in results}
     events = by_kind["events"]
     # 525,461 lines + 24,224 invoice payments; the 3 "Adjust bad debt" lines and their

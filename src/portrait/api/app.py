@@ -1,6 +1,7 @@
 """The REST API: thin routes over the Workspace facade (OpenAPI at /docs)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: FastAPI resolves the dependency aliases
+# defined inside create_app() from live annotations.
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -9,7 +10,6 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import ORJSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
@@ -59,7 +59,6 @@ def create_app(workspace: Workspace) -> FastAPI:
         title="Portrait",
         version=__version__,
         description="User profiles and precision marketing for e-commerce.",
-        default_response_class=ORJSONResponse,
     )
     app.state.workspace = workspace
 

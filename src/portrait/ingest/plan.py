@@ -51,6 +51,9 @@ CURRENCY_COLUMN = "currency"
 JSON_TEXT = "_json"
 JSON_OK = "_json_ok"
 JSON_EXTRAS = "_extras"
+JSON_INTERNAL = frozenset({JSON_TEXT, JSON_OK, JSON_EXTRAS})
+# The record's position, named so that no source column (say "_row") can clash with it.
+ROW_ALIAS = "__portrait_row"
 
 
 class SourceSchemaError(ValueError):
@@ -279,7 +282,7 @@ def stage_query(
     extras = [
         c
         for c in shape.columns
-        if c not in canonical_names and c != CURRENCY_COLUMN and not c.startswith("_")
+        if c not in canonical_names and c != CURRENCY_COLUMN and c not in JSON_INTERNAL
     ]
     typed: dict[str, str] = {}
     for col in canonical:
@@ -311,7 +314,7 @@ def stage_query(
     else:
         raw_src = (
             "{"
-            + ", ".join(f"{lit(c)}: s.{q(c)}" for c in shape.columns if not c.startswith("_"))
+            + ", ".join(f"{lit(c)}: s.{q(c)}" for c in shape.columns if c not in JSON_INTERNAL)
             + "}"
         )
         raw_json = "CAST(to_json(_src) AS VARCHAR)"
@@ -321,9 +324,9 @@ def stage_query(
     out_cols = _clean_outputs(kind, shape, settings, canonical)
     select_t = ",\n    ".join(t_cols)
     sql = f"""
-WITH s AS (SELECT {row_number_sql} AS _row, * FROM {source}),
+WITH s AS (SELECT {row_number_sql} AS {ROW_ALIAS}, * FROM {source}),
 t AS (
-  SELECT s._row,
+  SELECT s.{ROW_ALIAS} AS _row,
     {select_t}
   FROM s
 ),

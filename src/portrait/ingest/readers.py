@@ -73,11 +73,14 @@ def file_relation(path: Path, kind: str) -> SourceRelation:
             "strict_mode = false, null_padding = true)",
             row_number_sql="row_number() OVER () - 1",
         )
+    # Lines are numbered before blank ones are skipped, so record_index is the line number
+    # (0-based); a blank line is not a record, as in CSV.
     lines = (
+        f"(SELECT * FROM (SELECT line, row_number() OVER () - 1 AS _line FROM "
         f"read_csv({p}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\\x01', "
-        "quote = '', escape = '', auto_detect = false)"
+        "quote = '', escape = '', auto_detect = false)) WHERE trim(coalesce(line, '')) <> '')"
     )
-    return json_relation(lines, "line", "row_number() OVER () - 1", kind)
+    return json_relation(lines, "line", "_line", kind)
 
 
 def json_relation(
@@ -100,8 +103,9 @@ def json_relation(
         path = lit(f'$."{n}"')
         if n in ("properties", "attributes"):
             fields.append(
-                f"CASE WHEN {JSON_OK} THEN CAST(json_extract({line}, {path}) AS VARCHAR) "
-                f"END AS {q(n)}"
+                # A JSON null is "no properties", not the text 'null'.
+                f"CASE WHEN {JSON_OK} THEN NULLIF(CAST(json_extract({line}, {path}) AS VARCHAR), "
+                f"'null') END AS {q(n)}"
             )
         else:
             fields.append(
