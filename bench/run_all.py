@@ -7,16 +7,22 @@ import sys
 import time
 from pathlib import Path
 
-BENCHES = ["bench_simulator.py", "bench_ingest.py", "bench_http.py"]
+BENCHES = [
+    ["bench_simulator.py"],
+    ["bench_ingest.py"],
+    ["bench_http.py", "--concurrency", "8"],
+    ["bench_http.py", "--concurrency", "16"],
+]
 
 
 def main() -> int:
     here = Path(__file__).parent
     failed = []
-    for name in BENCHES:
+    for script, *args in BENCHES:
+        name = " ".join([script, *args])
         print(f"\n=== {name} ===", flush=True)
         t0 = time.perf_counter()
-        rc = subprocess.call([sys.executable, str(here / name)])
+        rc = subprocess.call([sys.executable, str(here / script), *args])
         print(f"=== {name}: exit {rc}, {time.perf_counter() - t0:.0f} s ===", flush=True)
         if rc:
             failed.append(name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -61,9 +62,12 @@ def split_outcome(result: BatchResult, sizes: list[int]) -> list[RequestOutcome]
 class GroupCommitter:
     """One writer thread that ingests waiting requests together."""
 
-    def __init__(self, workspace: Workspace, max_records: int = 20_000) -> None:
+    def __init__(
+        self, workspace: Workspace, max_records: int = 20_000, linger: float = 0.02
+    ) -> None:
         self.workspace = workspace
         self.max_records = max_records
+        self.linger = linger
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="portrait-ingest", daemon=True)
         self._thread.start()
@@ -85,16 +89,18 @@ class GroupCommitter:
             if first is None:
                 return
             group, n = [first], len(first.lines)
+            # Linger briefly for more requests: a commit costs ~50 ms whatever its size.
+            deadline = time.monotonic() + self.linger
             while n < self.max_records:
                 try:
-                    nxt = self._queue.get_nowait()
+                    nxt = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
                 if nxt is None or nxt.kind != first.kind:
-                    carry = nxt
                     if nxt is None:
-                        self._queue.put(None)
-                        carry = None
+                        self._queue.put(None)  # finish this group, then stop
+                    else:
+                        carry = nxt
                     break
                 group.append(nxt)
                 n += len(nxt.lines)

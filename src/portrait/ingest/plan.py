@@ -54,6 +54,7 @@ JSON_EXTRAS = "_extras"
 JSON_INTERNAL = frozenset({JSON_TEXT, JSON_OK, JSON_EXTRAS})
 # The record's position, named so that no source column (say "_row") can clash with it.
 ROW_ALIAS = "__portrait_row"
+US = "\x1f"  # separates a reason code from its detail inside the stage query
 
 
 class SourceSchemaError(ValueError):
@@ -319,8 +320,16 @@ def stage_query(
         )
         raw_json = "CAST(to_json(_src) AS VARCHAR)"
     t_cols.append(f"{raw_src} AS _src")
-    reason = "CASE " + " ".join(f"WHEN {c.condition} THEN {lit(c.code)}" for c in checks) + " END"
-    detail = "CASE " + " ".join(f"WHEN {c.condition} THEN {c.detail}" for c in checks) + " END"
+    # One CASE chain gives "code<US>detail" for the first failing check: a single pass over
+    # the conditions (and half the expressions to plan, which small HTTP batches notice).
+    verdict = (
+        "CASE "
+        + " ".join(
+            f"WHEN {c.condition} THEN {lit(c.code + US)} || coalesce({c.detail}, '')"
+            for c in checks
+        )
+        + " END"
+    )
     out_cols = _clean_outputs(kind, shape, settings, canonical)
     select_t = ",\n    ".join(t_cols)
     sql = f"""
@@ -330,11 +339,12 @@ t AS (
     {select_t}
   FROM s
 ),
-c AS (SELECT t.*, {reason} AS _reason, {detail} AS _detail FROM t)
+c AS (SELECT t.*, {verdict} AS _verdict FROM t)
 SELECT _row,
   {", ".join(f"{expr} AS {q(name)}" for name, expr in out_cols.items())},
-  _reason, _detail,
-  CASE WHEN _reason IS NOT NULL THEN {raw_json} END AS _raw
+  split_part(_verdict, {lit(US)}, 1) AS _reason,
+  NULLIF(substr(_verdict, strpos(_verdict, {lit(US)}) + 1), '') AS _detail,
+  CASE WHEN _verdict IS NOT NULL THEN {raw_json} END AS _raw
 FROM c"""
     return StagePlan(
         kind=kind,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from portrait.ingest.plan import JSON_EXTRAS, JSON_OK, JSON_TEXT, lit, q
-from portrait.schema import CANONICAL
+from portrait.schema import CANONICAL, OPEN_MAP_COLUMN
 from portrait.schema.tables import SYSTEM_COLUMNS
 
 FORMATS = {
@@ -98,29 +98,33 @@ def json_relation(
     names = [c.name for c in CANONICAL[kind].columns if c.name not in SYSTEM_COLUMNS]
     names.append("currency")
     line = q(text_column)
-    fields = []
-    for n in names:
-        path = lit(f'$."{n}"')
-        if n in ("properties", "attributes"):
-            fields.append(
-                # A JSON null is "no properties", not the text 'null'.
-                f"CASE WHEN {JSON_OK} THEN NULLIF(CAST(json_extract({line}, {path}) AS VARCHAR), "
-                f"'null') END AS {q(n)}"
-            )
-        else:
-            fields.append(
-                f"CASE WHEN {JSON_OK} THEN json_extract_string({line}, {path}) END AS {q(n)}"
-            )
+    # One parse per record: json_transform reads every field at once (numbers and objects
+    # arrive as their JSON text, JSON nulls and absent keys as NULL).
+    spec = lit(
+        "{"
+        + ", ".join(
+            f'"{n}": "{"JSON" if n in OPEN_MAP_COLUMN.values() else "VARCHAR"}"' for n in names
+        )
+        + "}"
+    )
+    fields = [
+        f"CAST(_j.{q(n)} AS VARCHAR) AS {q(n)}"
+        if n in OPEN_MAP_COLUMN.values()
+        else f"_j.{q(n)} AS {q(n)}"
+        for n in names
+    ]
     # Merge-patching known keys with null removes them (RFC 7396), leaving only the others.
     drop_known = lit("{" + ", ".join(f'"{n}": null' for n in names) + "}")
     extras = (
-        f"CASE WHEN {JSON_OK} THEN NULLIF(CAST(json_merge_patch({line}, {drop_known}) "
+        f"CASE WHEN {JSON_OK} THEN NULLIF(CAST(json_merge_patch({JSON_TEXT}, {drop_known}) "
         f"AS VARCHAR), '{{}}') END"
     )
     sql = (
         f"(SELECT {JSON_TEXT}, {JSON_OK}, _n, {', '.join(fields)}, {extras} AS {JSON_EXTRAS} "
-        f"FROM (SELECT {line}, {line} AS {JSON_TEXT}, {row_number_sql} AS _n, "
+        f"FROM (SELECT {JSON_TEXT}, {JSON_OK}, _n, "
+        f"CASE WHEN {JSON_OK} THEN json_transform({JSON_TEXT}, {spec}) END AS _j "
+        f"FROM (SELECT {line} AS {JSON_TEXT}, {row_number_sql} AS _n, "
         f"CASE WHEN json_valid({line}) THEN json_type({line}) = 'OBJECT' ELSE false END "
-        f"AS {JSON_OK} FROM {relation}))"
+        f"AS {JSON_OK} FROM {relation})))"
     )
     return SourceRelation(sql=sql, row_number_sql="_n", hidden=("_n",))
