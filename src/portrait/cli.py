@@ -92,6 +92,11 @@ def open_ws(workspace: Path | None) -> Workspace:
     return Workspace.open(workspace or default_workspace_dir())
 
 
+def _short(text: str, width: int = 16) -> str:
+    """Long evidence (a phone hash) shortened for a table; --json shows it whole."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
 
@@ -405,7 +410,7 @@ def identity_show(
             f"{link['from_kind']}:{link['from_id']}",
             link["to_user_id"],
             link["rule"],
-            str(link["evidence"] or ""),
+            _short(str(link["evidence"] or "")),
             str(link["first_seen"] or ""),
             str(link["batch_id"] or ""),
         )
