@@ -70,6 +70,8 @@ class Workspace:
         self._read_only = read_only
         # An in-memory warehouse (nothing persisted): for notebooks, tests and benchmarks.
         self._in_memory = in_memory
+        # Bumped when a key is revoked, so that caches of valid keys (the API's) forget.
+        self.keys_version = 0
         self._warehouse: Warehouse | None = None
 
     # --- opening ------------------------------------------------------------------------
@@ -473,6 +475,7 @@ class Workspace:
         )
         if n is None:
             raise KeyError(f"no active key with id {key_id!r}; see `portrait keys list`")
+        self.keys_version += 1
 
 
 __all__ = ["ConfigError", "UnknownIdentifierError", "Workspace", "guess_kind"]

@@ -4,6 +4,8 @@
 # defined inside create_app() from live annotations.
 
 import asyncio
+import hashlib
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -45,9 +47,36 @@ class MergeRequest(BaseModel):
     reason: str = "explicit merge via API"
 
 
+class KeyCache:
+    """Valid keys remembered for a minute, so that authenticating a request does not wait
+    for the warehouse while a commit holds it. Revoking a key through the served Workspace
+    clears it; the CLI cannot revoke while a server holds the warehouse (DuckDB has one
+    writer), and a restart starts with an empty cache."""
+
+    def __init__(self, ttl: float = 60.0) -> None:
+        self.ttl = ttl
+        self._roles: dict[str, tuple[str, float]] = {}
+        self._version = 0
+
+    def role(self, ws: Workspace, token: str) -> str | None:
+        if ws.keys_version != self._version:
+            self._roles.clear()
+            self._version = ws.keys_version
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        hit = self._roles.get(digest)
+        now = time.monotonic()
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        role = ws.verify_key(token)
+        if role is not None:
+            self._roles[digest] = (role, now + self.ttl)
+        return role
+
+
 def create_app(workspace: Workspace) -> FastAPI:
     """The FastAPI app serving ``workspace``."""
     committer = GroupCommitter(workspace)
+    keys_cache = KeyCache()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -79,7 +108,7 @@ def create_app(workspace: Workspace) -> FastAPI:
                     "(make one with `portrait keys create`)",
                     headers={"WWW-Authenticate": "Bearer"},
                 )
-            role = ws.verify_key(creds.credentials)
+            role = keys_cache.role(ws, creds.credentials)
             if role is None:
                 raise HTTPException(
                     401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"}
