@@ -170,3 +170,33 @@ def test_merge_errors_are_clear(ws):
         ws.merge_users("u1", "u1")
     with pytest.raises(UnknownIdentifierError, match="ghost"):
         ws.identity("ghost")
+
+
+def test_incremental_refresh_matches_a_full_rebuild(ws):
+    import random
+
+    from portrait.store.identity_ops import rebuild_map
+
+    rng = random.Random(5)
+    ws.ingest_records(
+        [{"user_id": f"u{i}", "phone": f"1380000{i % 4:04d}"} for i in range(12)], kind="users"
+    )
+    for b in range(6):
+        batch = [
+            event(
+                event_id=f"b{b}-{i}",
+                user_id=rng.choice([None, f"u{rng.randrange(12)}"]),
+                anonymous_id=f"d{rng.randrange(15)}",
+                ts=f"2025-03-0{1 + b}T10:{i:02d}:00Z",
+            )
+            for i in range(20)
+        ]
+        ws.ingest_records(batch)
+        if b == 2:
+            ws.merge_users("u1", "u2")
+    query = "SELECT * FROM identity_map ORDER BY id_kind, identifier"
+    incremental = ws.warehouse.fetchall(query)
+    with ws.warehouse.transaction() as con:
+        rebuild_map(con)
+    assert ws.warehouse.fetchall(query) == incremental
+    assert any(kind == "anonymous" for _, kind, _, _ in incremental)

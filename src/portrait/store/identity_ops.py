@@ -106,6 +106,37 @@ def rebuild_map(con: duckdb.DuckDBPyConnection) -> None:
         con.unregister("_user_map")
 
 
+def refresh_anonymous(con: duckdb.DuckDBPyConnection, batch_id: str) -> None:
+    """Re-resolve only the anonymous ids that gained links in ``batch_id``.
+
+    Events never add user-to-user links, so the people stay as they are and only the devices
+    seen in the batch need their person again; a full rebuild per HTTP commit would grow with
+    every device ever seen.
+    """
+    touched = (
+        "SELECT DISTINCT from_id FROM identity_links WHERE batch_id = ? AND from_kind = 'anonymous'"
+    )
+    con.execute(
+        f"DELETE FROM identity_map WHERE id_kind = 'anonymous' AND identifier IN ({touched})",
+        [batch_id],
+    )
+    con.execute(
+        f"""
+        INSERT INTO identity_map
+        WITH a AS (
+          SELECT l.from_id AS anon, coalesce(m.person_id, l.to_user_id) AS person,
+                 min(coalesce(l.first_seen, l.linked_at)) AS first_seen
+          FROM identity_links l
+          LEFT JOIN identity_map m ON m.id_kind = 'user' AND m.identifier = l.to_user_id
+          WHERE l.from_kind = 'anonymous' AND l.from_id IN ({touched})
+          GROUP BY 1, 2)
+        SELECT anon, 'anonymous', arg_min(person, first_seen), count(*) > 1
+        FROM a GROUP BY anon
+        """,
+        [batch_id],
+    )
+
+
 def identity_report(con: duckdb.DuckDBPyConnection, identifier: str) -> dict[str, Any] | None:
     """Everything known about the person behind ``identifier`` (a user or anonymous id)."""
     rows = con.execute(

@@ -17,7 +17,12 @@ from datetime import UTC, datetime
 
 from portrait.ingest.plan import StagePlan, q
 from portrait.schema import CANONICAL
-from portrait.store.identity_ops import rebuild_map, record_links_from_events, record_phone_links
+from portrait.store.identity_ops import (
+    rebuild_map,
+    record_links_from_events,
+    record_phone_links,
+    refresh_anonymous,
+)
 from portrait.store.warehouse import Warehouse
 
 
@@ -100,7 +105,9 @@ def apply_batch(
                 new_links = record_phone_links(con, batch_id, started)
                 # A changed registration date can change who leads a merged person.
                 new_links += accepted if _has_user_links(con) else 0
-        if new_links:
+        if new_links and kind == "events":
+            refresh_anonymous(con, batch_id)
+        elif new_links:
             rebuild_map(con)
         clock.step("identity")
         rejections = []
