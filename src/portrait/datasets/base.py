@@ -91,3 +91,40 @@ def write_canonical(con: duckdb.DuckDBPyConnection, kind: str, query: str, path:
     out = conform(kind, {name: tbl.column(name) for name in tbl.column_names})
     pq.write_table(out, path)
     return out.num_rows
+
+
+def converter(out_dir: Path) -> duckdb.DuckDBPyConnection:
+    """A scratch in-memory DuckDB (UTC) for a conversion, with ``out_dir`` created.
+
+    Conversions read source files and write canonical files; they never touch a warehouse.
+    """
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def load_text_csv(
+    con: duckdb.DuckDBPyConnection,
+    source: Path,
+    required: tuple[str, ...],
+    what: str,
+    upper: bool,
+) -> str:
+    """Read a CSV (optionally gzipped) as text into table ``raw`` (file order kept, so
+    rowid + 1 is the 1-based data row number); return a SELECT list renaming its columns to
+    their normalised names (BOM, spaces and quotes stripped; upper or lower case).
+
+    Raises ValueError naming the missing columns when the file is not a ``what`` file.
+    """
+    con.execute(
+        f"CREATE TABLE raw AS SELECT * FROM read_csv({sql_str(str(source))}, "
+        "all_varchar = true, header = true, delim = ',', quote = '\"', escape = '\"')"
+    )
+    cols = [r[0] for r in con.sql("DESCRIBE raw").fetchall()]
+    clean = [c.lstrip("\ufeff").strip().strip('"') for c in cols]
+    renames = dict(zip(cols, (c.upper() if upper else c.lower() for c in clean), strict=True))
+    missing = [c for c in required if c not in renames.values()]
+    if missing:
+        raise ValueError(f"{source} is not {what}: missing columns {missing} (has {cols})")
+    return ", ".join(f'"{old}" AS "{new}"' for old, new in renames.items())

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from portrait.datasets.base import DatasetFiles, DatasetMissingError
+from portrait.datasets.base import DatasetFiles, DatasetMissingError, converter
 from portrait.datasets.base import sql_str as _sql_str
 from portrait.datasets.base import write_canonical as _write
 
@@ -115,9 +115,7 @@ def convert_cdnow(source: Path, out_dir: Path) -> DatasetFiles:
     t0 = time.perf_counter()
     source = Path(source)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
+    con = converter(out_dir)
     n_ids, n_header = _load(con, source)
     con.execute(
         f"""

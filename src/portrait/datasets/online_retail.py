@@ -11,9 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import duckdb
-
-from portrait.datasets.base import DatasetFiles
+from portrait.datasets.base import DatasetFiles, converter
 from portrait.datasets.base import sql_str as _sql_str
 from portrait.datasets.base import write_canonical as _write
 
@@ -66,9 +64,7 @@ def convert_online_retail(source: Path, out_dir: Path) -> DatasetFiles:
     t0 = time.perf_counter()
     source = Path(source)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
+    con = converter(out_dir)
     src = _sql_str(str(source))
     cols = [r[0] for r in con.sql(f"DESCRIBE SELECT * FROM read_parquet({src})").fetchall()]
     missing = [c for c in REQUIRED_COLUMNS if c not in cols]

@@ -9,10 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import duckdb
-
-from portrait.datasets.base import DatasetFiles
-from portrait.datasets.base import sql_str as _sql_str
+from portrait.datasets.base import DatasetFiles, converter, load_text_csv
 from portrait.datasets.base import write_canonical as _write
 
 NAME = "reviews-zh"
@@ -28,23 +25,10 @@ def convert_reviews_zh(source: Path, out_dir: Path) -> DatasetFiles:
     t0 = time.perf_counter()
     source = Path(source)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    # The table keeps the file's row order, so rowid + 1 is the 1-based data row number.
-    con.execute(
-        f"CREATE TABLE raw AS SELECT * FROM read_csv({_sql_str(str(source))}, "
-        "all_varchar = true, header = true, delim = ',', quote = '\"', escape = '\"')"
+    con = converter(out_dir)
+    select = load_text_csv(
+        con, source, REQUIRED_COLUMNS, "an online_shopping_10_cats file", upper=False
     )
-    cols = [r[0] for r in con.sql("DESCRIBE raw").fetchall()]
-    renames = {c: c.lstrip("\ufeff").strip().strip('"').lower() for c in cols}
-    missing = [c for c in REQUIRED_COLUMNS if c not in renames.values()]
-    if missing:
-        raise ValueError(
-            f"{source} is not an online_shopping_10_cats file: missing columns {missing} "
-            f"(has {cols})"
-        )
-    select = ", ".join(f'"{old}" AS "{new}"' for old, new in renames.items())
     bom = "chr(65279)"
     con.execute(
         f"""

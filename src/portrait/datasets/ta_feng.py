@@ -9,9 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import duckdb
-
-from portrait.datasets.base import DatasetFiles
+from portrait.datasets.base import DatasetFiles, converter, load_text_csv
 from portrait.datasets.base import sql_str as _sql_str
 from portrait.datasets.base import write_canonical as _write
 
@@ -42,22 +40,9 @@ def convert_ta_feng(source: Path, out_dir: Path) -> DatasetFiles:
     t0 = time.perf_counter()
     source = Path(source)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    # Read every column as VARCHAR (ids are zero-padded); the table keeps the file's row order,
-    # so rowid + 1 is the 1-based data row number within the file.
-    con.execute(
-        f"CREATE TABLE raw AS SELECT * FROM read_csv({_sql_str(str(source))}, "
-        "all_varchar = true, header = true, delim = ',', quote = '\"', escape = '\"')"
-    )
-    # Normalise header names (a UTF-8 BOM or stray spaces/quotes around a name).
-    cols = [r[0] for r in con.sql("DESCRIBE raw").fetchall()]
-    renames = {c: c.lstrip("\ufeff").strip().strip('"').upper() for c in cols}
-    missing = [c for c in REQUIRED_COLUMNS if c not in renames.values()]
-    if missing:
-        raise ValueError(f"{source} is not a Ta-Feng file: missing columns {missing} (has {cols})")
-    select = ", ".join(f'"{old}" AS "{new}"' for old, new in renames.items())
+    con = converter(out_dir)
+    # Every column as VARCHAR: ids are zero-padded.
+    select = load_text_csv(con, source, REQUIRED_COLUMNS, "a Ta-Feng file", upper=True)
     con.execute(f"CREATE TABLE src AS SELECT rowid + 1 AS line, {select} FROM raw ORDER BY rowid")
     con.execute("DROP TABLE raw")
     con.execute(
