@@ -278,7 +278,26 @@ class Workspace:
 
         out = self.root / "sources" / name
         files = convert_dataset(name, out, Path(path) if path else None, full=full)
+        others = self._other_sources(out)
+        if others:
+            files.notes.insert(
+                0,
+                (
+                    f"warning: this workspace also holds {', '.join(others)}; public data sets "
+                    "reuse the same ids (e.g. CDNOW's and Online Retail's customer numbers "
+                    "overlap), so use one workspace per data set"
+                ),
+            )
         return files, self.ingest_dataset(files, progress=progress)
+
+    def _other_sources(self, out: Path) -> list[str]:
+        """Names of other data sets or simulated shops already ingested here."""
+        rows = self.warehouse.fetchall(
+            "SELECT DISTINCT source FROM ingest_batches WHERE starts_with(source, ?)",
+            [str(self.root / "sources") + "/"],
+        )
+        names = {Path(r[0]).parent.name for r in rows}
+        return sorted(names - {out.name})
 
     # --- reading ------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:

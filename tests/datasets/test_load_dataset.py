@@ -40,5 +40,21 @@ def test_cdnow_sample_loads_completely(ws):
     need("cdnow")
     _, results = ws.load_dataset("cdnow")
     assert {r.kind: (r.received, r.quarantined) for r in results} == {
-        "users": (2_357, 0), "events": (6_919 * 2, 0)}
+        "users": (2_357, 0),
+        "events": (6_919 * 2, 0),
+    }
     assert ws.summary()["orders"] == 6_919
+
+
+def test_loading_a_second_data_set_warns_that_ids_overlap(ws, tmp_path):
+    from portrait.datasets.simulator import simulate
+
+    ws.ingest_dataset(simulate(ws.root / "sources" / "simulated-shop", users=50, days=5))
+    raw = tmp_path / "cdnow"
+    raw.mkdir()
+    (raw / "CDNOW_sample.txt").write_text(" 00004 0001 19970101  2   29.33\n")
+    files, _ = ws.load_dataset("cdnow", path=raw)
+    assert files.notes[0].startswith("warning: this workspace also holds simulated-shop")
+    again, _ = ws.load_dataset("cdnow", path=raw)
+    assert again.notes[0].startswith("warning: this workspace also holds simulated-shop")
+    assert "cdnow" not in again.notes[0]
