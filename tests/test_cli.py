@@ -589,3 +589,14 @@ def test_the_installed_command_runs():
     assert proc.returncode == 0, proc.stderr
     for command in ("ingest", "quarantine", "serve", "keys", "identity"):
         assert command in proc.stdout
+
+
+def test_batches_lists_the_ingest_log(wsdir: Path, tmp_path: Path):
+    path = tmp_path / "events.csv"
+    path.write_text(EVENTS_CSV)
+    [ingested] = ok_json("ingest", path, "-w", wsdir)
+    [logged] = ok_json("batches", "-w", wsdir)
+    assert logged["batch_id"] == ingested["batch_id"]
+    assert logged["received"] == logged["accepted"] + logged["duplicates"] + logged["quarantined"]
+    table = ok("batches", "-w", wsdir).stdout
+    assert "Ingest batches (newest 1)" in table and "events" in table

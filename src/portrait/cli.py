@@ -252,6 +252,35 @@ def quarantine(
 
 @app.command()
 @friendly_errors
+def batches(
+    limit: Annotated[int, typer.Option(help="Most batches to list, newest first.")] = 20,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The ingest log: every batch with its received/accepted/duplicate/quarantined counts."""
+    with open_ws(workspace) as ws:
+        rows = ws.batches(limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    t = Table(title=f"Ingest batches (newest {len(rows)})")
+    for c in ("batch_id", "kind", "source", "received", "accepted", "duplicates", "quarantined"):
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(
+            r["batch_id"],
+            r["kind"],
+            Path(r["source"] or "").name,
+            f"{r['received']:,}",
+            f"{r['accepted']:,}",
+            f"{r['duplicates']:,}",
+            f"{r['quarantined']:,}",
+        )
+    out.print(t)
+
+
+@app.command()
+@friendly_errors
 def summary(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """What the warehouse holds: users, events by type, quarantine, identity merges."""
     with open_ws(workspace) as ws:

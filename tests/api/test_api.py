@@ -529,3 +529,18 @@ def test_identity_merge_errors(api: Api, body: dict[str, str], status: int):
     api.post("/v1/users", [{"user_id": "alice"}])
     r = api.client.post("/v1/identity/merge", json=body, headers=api.admin)
     assert r.status_code == status, r.text
+
+
+def test_batches_log_lists_each_batch_with_its_counts(api: Api):
+    body = api.post("/v1/events", mixed_batch())
+    r = api.client.get("/v1/batches", headers=api.admin)
+    assert r.status_code == 200, r.text
+    (batch,) = r.json()
+    assert batch["batch_id"] == body["batch_id"]
+    assert (batch["received"], batch["accepted"], batch["duplicates"], batch["quarantined"]) == (
+        body["received"],
+        body["accepted"],
+        body["duplicates"],
+        body["quarantined"],
+    )
+    assert api.client.get("/v1/batches", headers=api.ingest).status_code == 403

@@ -190,6 +190,13 @@ def create_app(workspace: Workspace) -> FastAPI:
     def summary(ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
         return ws.summary()
 
+    @app.get("/v1/batches", tags=["admin"])
+    def batches(
+        ws: WorkspaceDep, _: Admin, limit: Annotated[int, Query(ge=1, le=10_000)] = 100
+    ) -> list[dict[str, Any]]:
+        """The ingest log, newest first, with each batch's counts."""
+        return ws.batches(limit=limit)
+
     @app.get("/v1/quarantine", tags=["admin"])
     def quarantine(
         ws: WorkspaceDep,
