@@ -24,82 +24,43 @@ Cleaning rules (each has a known-answer test in tests/ingest/test_cleaning.py):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from portrait.config import IngestSettings
-from portrait.schema import CANONICAL, EVENT_TYPES, OPEN_MAP_COLUMN, REQUIRED_BY_TYPE
+from portrait.ingest.checks import Check, build_checks, keeps_raw
+from portrait.ingest.sql import (
+    CURRENCY_COLUMN,
+    JSON_EXTRAS,
+    JSON_INTERNAL,
+    JSON_OK,
+    JSON_TEXT,
+    ROW_ALIAS,
+    US,
+    SourceShape,
+    lit,
+    open_map_expr,
+    present_expr,
+    q,
+    typed_expr,
+)
+from portrait.schema import CANONICAL, OPEN_MAP_COLUMN
 from portrait.schema.tables import SYSTEM_COLUMNS, Column
 
-NUMERIC_PREFIXES = (
-    "TINYINT",
-    "SMALLINT",
-    "INTEGER",
-    "BIGINT",
-    "HUGEINT",
-    "UTINYINT",
-    "USMALLINT",
-    "UINTEGER",
-    "UBIGINT",
-    "FLOAT",
-    "DOUBLE",
-    "DECIMAL",
-    "REAL",
-)
-INTEGER_PREFIXES = NUMERIC_PREFIXES[:8]
-CURRENCY_COLUMN = "currency"
-# A JSON source (JSON lines, HTTP) arrives with these columns beside the extracted fields.
-JSON_TEXT = "_json"
-JSON_OK = "_json_ok"
-JSON_EXTRAS = "_extras"
-JSON_INTERNAL = frozenset({JSON_TEXT, JSON_OK, JSON_EXTRAS})
-# The record's position, named so that no source column (say "_row") can clash with it.
-ROW_ALIAS = "__portrait_row"
-US = "\x1f"  # separates a reason code from its detail inside the stage query
+__all__ = [
+    "JSON_EXTRAS",
+    "JSON_OK",
+    "JSON_TEXT",
+    "SourceSchemaError",
+    "SourceShape",
+    "StagePlan",
+    "lit",
+    "q",
+    "stage_query",
+]
 
 
 class SourceSchemaError(ValueError):
     """A source lacks a column without which none of its records can be used."""
-
-
-def q(name: str) -> str:
-    """Quote an identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(value: str) -> str:
-    """Quote a string literal."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-@dataclass
-class SourceShape:
-    """The columns a source relation has, with their DuckDB types."""
-
-    columns: dict[str, str]
-
-    def has(self, name: str) -> bool:
-        return name in self.columns
-
-    def type_of(self, name: str) -> str:
-        return self.columns[name].upper()
-
-    def is_text(self, name: str) -> bool:
-        return self.type_of(name) in ("VARCHAR", "JSON") or self.type_of(name).startswith("VARCHAR")
-
-    def is_numeric(self, name: str) -> bool:
-        return self.type_of(name).startswith(NUMERIC_PREFIXES)
-
-    def is_integer(self, name: str) -> bool:
-        return self.type_of(name).startswith(INTEGER_PREFIXES)
-
-
-@dataclass
-class Check:
-    """A rejection rule: a SQL condition over the typed columns, a reason code, a detail."""
-
-    condition: str
-    code: str
-    detail: str
 
 
 @dataclass
@@ -113,131 +74,6 @@ class StagePlan:
 
 
 # --- typed expressions --------------------------------------------------------------------
-
-
-def _text(shape: SourceShape, name: str) -> str:
-    col = f"s.{q(name)}"
-    if shape.is_text(name):
-        return _trimmed(col)
-    if shape.type_of(name).startswith(("STRUCT", "MAP", "LIST")) or shape.type_of(name).endswith(
-        "[]"
-    ):
-        return f"CAST(to_json({col}) AS VARCHAR)"
-    if shape.is_numeric(name) and not shape.is_integer(name):
-        # 12345.0 read from a float column is an id like 12345, not "12345.0".
-        return (
-            f"CASE WHEN {col} = trunc({col}) THEN CAST(CAST({col} AS HUGEINT) AS VARCHAR) "
-            f"ELSE CAST({col} AS VARCHAR) END"
-        )
-    return f"CAST({col} AS VARCHAR)"
-
-
-def _trimmed(col: str) -> str:
-    # Most values need no trimming; testing the ends first avoids copying every string.
-    return (
-        f"(CASE WHEN starts_with({col}, ' ') OR ends_with({col}, ' ') "
-        f"THEN NULLIF(TRIM({col}), '') ELSE NULLIF({col}, '') END)"
-    )
-
-
-def _raw_present(shape: SourceShape, name: str) -> str:
-    """True when the source gave a non-empty value."""
-    col = f"s.{q(name)}"
-    if shape.is_text(name):
-        return f"{_trimmed(col)} IS NOT NULL"
-    return f"{col} IS NOT NULL"
-
-
-def _number(shape: SourceShape, name: str, integer: bool) -> str:
-    col = f"s.{q(name)}"
-    if shape.is_numeric(name):
-        if integer and not shape.is_integer(name):
-            return f"CASE WHEN {col} = trunc({col}) THEN CAST({col} AS BIGINT) END"
-        return f"CAST({col} AS {'BIGINT' if integer else 'DOUBLE'})"
-    as_double = f"TRY_CAST(NULLIF(TRIM(CAST({col} AS VARCHAR)), '') AS DOUBLE)"
-    if integer:
-        return (
-            f"CASE WHEN {as_double} = trunc({as_double}) THEN TRY_CAST({as_double} AS BIGINT) END"
-        )
-    return f"CASE WHEN isfinite({as_double}) THEN {as_double} END"
-
-
-def _timestamp(shape: SourceShape, name: str, tz: str) -> str:
-    col = f"s.{q(name)}"
-    t = shape.type_of(name)
-    if t.startswith("TIMESTAMP WITH TIME ZONE") or t == "TIMESTAMPTZ":
-        return col
-    if t.startswith("TIMESTAMP") or t == "DATE":
-        return f"timezone({lit(tz)}, CAST({col} AS TIMESTAMP))"
-    if shape.is_numeric(name):
-        return (
-            f"CASE WHEN abs({col}) >= 100000000000 "
-            f"THEN make_timestamptz(CAST({col} * 1000 AS BIGINT)) "
-            f"ELSE make_timestamptz(CAST({col} * 1000000 AS BIGINT)) END"
-        )
-    v = f"NULLIF(TRIM(CAST({col} AS VARCHAR)), '')"
-    return (
-        f"CASE WHEN regexp_full_match({v}, '-?[0-9]{{1,13}}') THEN "
-        f"(CASE WHEN length({v}) >= 12 THEN make_timestamptz(CAST({v} AS BIGINT) * 1000) "
-        f"ELSE make_timestamptz(CAST({v} AS BIGINT) * 1000000) END) "
-        f"WHEN regexp_matches({v}, '[0-9]:[0-9]{{2}}(:[0-9]{{2}}([.,][0-9]*)?)? ?"
-        f"(Z|z|UTC|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
-        f"THEN TRY_CAST({v} AS TIMESTAMPTZ) "
-        f"ELSE timezone({lit(tz)}, TRY_CAST({v} AS TIMESTAMP)) END"
-    )
-
-
-def _date(shape: SourceShape, name: str) -> str:
-    col = f"s.{q(name)}"
-    t = shape.type_of(name)
-    if t == "DATE" or t.startswith("TIMESTAMP"):
-        return f"CAST({col} AS DATE)"
-    return f"TRY_CAST(NULLIF(TRIM(CAST({col} AS VARCHAR)), '') AS DATE)"
-
-
-def _open_map(shape: SourceShape, name: str, extras: list[str]) -> tuple[str, str | None]:
-    """(expression, validity condition) for the JSON properties/attributes column."""
-    base = "NULL"
-    valid = None
-    if shape.has(name):
-        base = _text(shape, name)
-        if shape.is_text(name):
-            valid = f"({base} IS NULL OR {_json_object_test(base)})"
-    if shape.has(JSON_EXTRAS):
-        # JSON sources carry their non-canonical keys as one ready-made object.
-        guarded = f"CASE WHEN {valid} THEN {base} END" if valid else base
-        base = (
-            f"CAST(json_merge_patch(coalesce({guarded}, '{{}}'), "
-            f"coalesce(s.{JSON_EXTRAS}, '{{}}')) AS VARCHAR)"
-        )
-        return f"NULLIF({base}, '{{}}')", valid
-    if extras:
-        pairs = ", ".join(f"{lit(x)}, s.{q(x)}" for x in extras)
-        guarded = f"CASE WHEN {valid} THEN {base} END" if valid else base
-        base = (
-            f"CAST(json_merge_patch(coalesce({guarded}, '{{}}'), "
-            f"CAST(json_object({pairs}) AS JSON)) AS VARCHAR)"
-        )
-    return base, valid
-
-
-def _typed(shape: SourceShape, col: Column, tz: str) -> str:
-    if not shape.has(col.name):
-        return f"CAST(NULL AS {col.sql_type})"
-    if col.sql_type == "VARCHAR":
-        return _text(shape, col.name)
-    if col.sql_type == "DOUBLE":
-        return _number(shape, col.name, integer=False)
-    if col.sql_type == "BIGINT":
-        return _number(shape, col.name, integer=True)
-    if col.sql_type == "TIMESTAMPTZ":
-        return _timestamp(shape, col.name, tz)
-    if col.sql_type == "DATE":
-        return _date(shape, col.name)
-    raise AssertionError(f"no typing rule for {col.sql_type}")
-
-
-# --- the query ----------------------------------------------------------------------------
 
 
 def stage_query(
@@ -288,12 +124,12 @@ def stage_query(
     typed: dict[str, str] = {}
     for col in canonical:
         if col.name == map_col:
-            typed[col.name], _ = _open_map(shape, col.name, extras)
+            typed[col.name], _ = open_map_expr(shape, col.name, extras)
         else:
-            typed[col.name] = _typed(shape, col, tz)
+            typed[col.name] = typed_expr(shape, col, tz)
     if kind == "events" and shape.has("type"):
         typed["type"] = f"lower({typed['type']})"
-    checks = _checks(kind, shape, settings, now, extras)
+    checks = build_checks(kind, shape, settings, now, extras)
 
     t_cols = [f"{expr} AS {q(name)}" for name, expr in typed.items()]
     if shape.has(CURRENCY_COLUMN):
@@ -302,11 +138,11 @@ def stage_query(
         )
     # Whether the source gave a value: needed only where a value can fail to convert.
     t_cols += [
-        f"({_raw_present(shape, c)}) AS {q('_has_' + c)}"
-        for c in [*_keeps_raw(shape, kind), "ts"]
+        f"({present_expr(shape, c)}) AS {q('_has_' + c)}"
+        for c in [*keeps_raw(shape, kind), "ts"]
         if shape.has(c) and c != map_col and (c != "ts" or kind == "events")
     ]
-    t_cols += [f"CAST(s.{q(c)} AS VARCHAR) AS {q('_raw_' + c)}" for c in _keeps_raw(shape, kind)]
+    t_cols += [f"CAST(s.{q(c)} AS VARCHAR) AS {q('_raw_' + c)}" for c in keeps_raw(shape, kind)]
     if shape.has(JSON_TEXT):
         raw_src = f"s.{JSON_TEXT}"
         t_cols.append(f"s.{JSON_OK} AS {JSON_OK}")
@@ -352,159 +188,6 @@ FROM c"""
         present=[c for c in shape.columns if c in canonical_names],
         extras=extras,
     )
-
-
-def _can_be_wrong_type(shape: SourceShape, col: Column) -> bool:
-    """Only text sources, and floats bound for integer columns, can fail to convert."""
-    if not shape.has(col.name) or col.sql_type == "VARCHAR":
-        return False
-    if shape.is_text(col.name):
-        return True
-    return (
-        col.sql_type == "BIGINT" and shape.is_numeric(col.name) and not shape.is_integer(col.name)
-    )
-
-
-def _keeps_raw(shape: SourceShape, kind: str) -> list[str]:
-    """Source columns whose raw text a check may quote in its detail."""
-    table = CANONICAL[kind]
-    cols = [
-        c.name
-        for c in table.columns
-        if c.name not in SYSTEM_COLUMNS and _can_be_wrong_type(shape, c)
-    ]
-    name = OPEN_MAP_COLUMN[kind]
-    if shape.has(name) and shape.is_text(name):
-        cols.append(name)
-    return cols
-
-
-def _json_object_test(v: str) -> str:
-    # json_type() raises on malformed text, so test validity first.
-    return f"(CASE WHEN json_valid({v}) THEN json_type({v}) = 'OBJECT' ELSE false END)"
-
-
-def _wrong_type_checks(shape: SourceShape, canonical: list[Column]) -> list[Check]:
-    return [
-        Check(
-            condition=f"({q('_has_' + col.name)} AND {q(col.name)} IS NULL)",
-            code="bad_timestamp" if col.sql_type == "TIMESTAMPTZ" else "wrong_type",
-            detail=f"{lit(col.name + ' = ')} || left({q('_raw_' + col.name)}, 200)",
-        )
-        for col in canonical
-        if _can_be_wrong_type(shape, col)
-    ]
-
-
-def _json_check(shape: SourceShape, kind: str) -> list[Check]:
-    name = OPEN_MAP_COLUMN[kind]
-    if not shape.has(name) or not shape.is_text(name):
-        return []
-    v = f"NULLIF(TRIM({q('_raw_' + name)}), '')"
-    return [
-        Check(
-            condition=f"({v} IS NOT NULL AND NOT {_json_object_test(v)})",
-            code="bad_json",
-            detail=f"{lit(name + ' = ')} || left({v}, 200)",
-        )
-    ]
-
-
-def _currency_check(shape: SourceShape, settings: IngestSettings) -> list[Check]:
-    if not shape.has(CURRENCY_COLUMN):
-        return []
-    known = [settings.currency.upper(), *settings.currency_rates]
-    known_sql = ", ".join(map(lit, known))
-    return [
-        Check(
-            condition=f"(_currency IS NOT NULL AND _currency NOT IN ({known_sql}))",
-            code="unknown_currency",
-            detail="'currency = ' || _currency",
-        )
-    ]
-
-
-def _checks(
-    kind: str, shape: SourceShape, settings: IngestSettings, now: datetime, extras: list[str]
-) -> list[Check]:
-    table = CANONICAL[kind]
-    canonical = [c for c in table.columns if c.name not in SYSTEM_COLUMNS]
-    earliest = lit(settings.earliest_valid)
-    latest = lit((now + timedelta(hours=settings.max_future_hours)).isoformat())
-    plausible = lambda col: (  # noqa: E731
-        f"({q(col)} < CAST({earliest} AS TIMESTAMPTZ) OR {q(col)} > CAST({latest} AS TIMESTAMPTZ))"
-    )
-    checks: list[Check] = []
-    if kind == "events":
-        types = ", ".join(lit(t) for t in EVENT_TYPES)
-        checks += [
-            Check("(user_id IS NULL AND anonymous_id IS NULL)", "missing_identity", "NULL"),
-            Check("(type IS NULL)", "missing_type", "NULL"),
-            Check(f"(type NOT IN ({types}))", "unknown_event_type", "'type = ' || type"),
-            Check("(NOT _has_ts)", "missing_timestamp", "NULL"),
-        ]
-        checks += _wrong_type_checks(shape, canonical)
-        checks += [
-            Check(plausible("ts"), "implausible_timestamp", "'ts = ' || CAST(ts AS VARCHAR)")
-        ]
-        checks += _currency_check(shape, settings)
-        checks += [
-            Check("(price < 0)", "negative_price", "'price = ' || CAST(price AS VARCHAR)"),
-            Check(
-                "(discount < 0 OR discount > coalesce(price, discount))",
-                "bad_discount",
-                "'discount = ' || CAST(discount AS VARCHAR)",
-            ),
-            Check(
-                "(quantity = 0 OR (quantity < 0 AND type <> 'order'))",
-                "bad_quantity",
-                "'quantity = ' || CAST(quantity AS VARCHAR)",
-            ),
-            Check(
-                "(rating NOT BETWEEN 1 AND 5)",
-                "bad_rating",
-                "'rating = ' || CAST(rating AS VARCHAR)",
-            ),
-        ]
-        for etype, fields in REQUIRED_BY_TYPE.items():
-            for f in fields:
-                checks.append(
-                    Check(
-                        f"(type = {lit(etype)} AND {q(f)} IS NULL)",
-                        "missing_field",
-                        lit(f"{etype} needs {f}"),
-                    )
-                )
-    else:
-        key = table.key
-        checks.append(Check(f"({q(key)} IS NULL)", f"missing_{key}", "NULL"))
-        checks += _wrong_type_checks(shape, canonical)
-        for col in canonical:
-            if col.sql_type == "TIMESTAMPTZ" and shape.has(col.name):
-                checks.append(
-                    Check(
-                        plausible(col.name),
-                        "implausible_timestamp",
-                        f"'{col.name} = ' || CAST({q(col.name)} AS VARCHAR)",
-                    )
-                )
-        if kind == "users" and shape.has("birth_date"):
-            oldest = now.date().replace(year=now.year - 120)
-            checks.append(
-                Check(
-                    f"(birth_date > CAST({lit(now.date().isoformat())} AS DATE) OR "
-                    f"birth_date < CAST({lit(oldest.isoformat())} AS DATE))",
-                    "implausible_birth_date",
-                    "'birth_date = ' || CAST(birth_date AS VARCHAR)",
-                )
-            )
-        if kind == "products":
-            checks += _currency_check(shape, settings)
-            checks.append(
-                Check("(price < 0)", "negative_price", "'price = ' || CAST(price AS VARCHAR)")
-            )
-    checks += _json_check(shape, kind)
-    return checks
 
 
 def _rate_expr(shape: SourceShape, settings: IngestSettings) -> str:
