@@ -1,0 +1,18 @@
+"""The ``portrait`` command: thin commands over the Workspace facade."""
+
+from __future__ import annotations
+
+from portrait.cli import core, data  # noqa: F401 - importing them registers their commands
+from portrait.cli.app import app
+from portrait.cli.identity import identity_app
+from portrait.cli.keys import keys_app
+
+app.add_typer(identity_app, name="identity")
+app.add_typer(keys_app, name="keys")
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

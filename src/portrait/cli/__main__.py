@@ -1,0 +1,5 @@
+"""`python -m portrait.cli`."""
+
+from portrait.cli import main
+
+main()

@@ -1,0 +1,176 @@
+"""What every command shares: consoles, options, error handling, progress, output."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import orjson
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from portrait.config import ConfigError, default_workspace_dir
+from portrait.datasets.base import DatasetMissingError
+from portrait.ingest.plan import SourceSchemaError
+from portrait.ingest.readers import UnsupportedSourceError
+from portrait.security.keys import InvalidRoleError
+from portrait.store.loader import BatchResult
+from portrait.store.warehouse import WarehouseLockedError
+from portrait.workspace import UnknownIdentifierError, Workspace
+
+out = Console()
+err = Console(stderr=True)
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "-w",
+        "--workspace",
+        help="Workspace folder [default: $PORTRAIT_WORKSPACE, else the current folder]",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+USER_ERRORS = (
+    ConfigError,
+    SourceSchemaError,
+    UnsupportedSourceError,
+    FileNotFoundError,
+    DatasetMissingError,
+    UnknownIdentifierError,
+    WarehouseLockedError,
+    InvalidRoleError,
+    KeyError,
+    ValueError,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(fn: F) -> F:
+    """Print a user error as one clear line and exit 2, instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as e:
+            msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+            err.print(f"[bold red]error:[/] {escape(msg)}", highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_ws(workspace: Path | None) -> Workspace:
+    return Workspace.open(workspace or default_workspace_dir())
+
+
+def shorten(text: str, width: int = 16) -> str:
+    """Long evidence (a phone hash) shortened for a table; --json shows it whole."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+def batch_row(r: BatchResult) -> dict[str, Any]:
+    return {
+        "batch_id": r.batch_id,
+        "kind": r.kind,
+        "source": r.source,
+        "received": r.received,
+        "accepted": r.accepted,
+        "duplicates": r.duplicates,
+        "quarantined": r.quarantined,
+        "seconds": round(r.seconds, 3),
+    }
+
+
+def print_batches(results: list[BatchResult]) -> None:
+    t = Table(title="Ingest batches")
+    for col in ("source", "kind", "received", "accepted", "duplicates", "quarantined", "s"):
+        t.add_column(col, justify="left" if col in ("source", "kind") else "right")
+    for r in results:
+        t.add_row(
+            Path(r.source).name if r.source != "http" else r.source,
+            r.kind,
+            f"{r.received:,}",
+            f"{r.accepted:,}",
+            f"{r.duplicates:,}",
+            f"{r.quarantined:,}",
+            f"{r.seconds:.2f}",
+        )
+    out.print(t)
+    if any(r.quarantined for r in results):
+        out.print("Quarantined records are kept with their reason: `portrait quarantine`.")
+
+
+def ingest_with_progress(
+    label: str,
+    total: int,
+    run: Callable[[Callable], list[BatchResult]],
+) -> list[BatchResult]:
+    with progress_bar() as bar:
+        task = bar.add_task(label, total=total)
+
+        def step(path: Path, r: BatchResult) -> None:
+            bar.update(task, advance=1, description=f"{label}: {path.name}")
+
+        return run(step)
+
+
+def print_summary(s: dict[str, Any]) -> None:
+    t = Table(title=f"Portrait workspace {s['workspace']}", show_header=False)
+    t.add_column("what")
+    t.add_column("count", justify="right")
+    for k in ("users", "products", "events", "orders"):
+        t.add_row(k, f"{s[k]:,}")
+    t.add_row("period", f"{s['first_event']} .. {s['last_event']}")
+    t.add_row("records received", f"{s['received']:,}")
+    t.add_row("  accepted", f"{s['accepted']:,}")
+    t.add_row("  duplicates", f"{s['duplicates']:,}")
+    t.add_row("  quarantined", f"{s['quarantined']:,}")
+    for k, v in s["identity"].items():
+        t.add_row(k.replace("_", " "), f"{v:,}")
+    out.print(t)
+    t = Table(title="Events by type")
+    t.add_column("type")
+    t.add_column("events", justify="right")
+    for k, v in s["events_by_type"].items():
+        t.add_row(k, f"{v:,}")
+    out.print(t)
+    if s["quarantine_by_reason"]:
+        t = Table(title="Quarantine by reason")
+        t.add_column("reason")
+        t.add_column("records", justify="right")
+        for k, v in s["quarantine_by_reason"].items():
+            t.add_row(k, f"{v:,}")
+        out.print(t)

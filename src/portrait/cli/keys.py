@@ -1,0 +1,65 @@
+"""`portrait keys ...`: API keys for the REST API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from portrait.cli.common import (
+    JsonOpt,
+    WorkspaceOpt,
+    friendly_errors,
+    open_ws,
+    out,
+    print_json,
+)
+
+keys_app = typer.Typer(help="API keys for the REST API.", no_args_is_help=True)
+
+
+@keys_app.command("create")
+@friendly_errors
+def keys_create(
+    role: Annotated[str, typer.Option(help="ingest (may send data) or admin (everything).")],
+    note: Annotated[str | None, typer.Option(help="What the key is for.")] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make an API key. The token is shown once; only its hash is stored."""
+    with open_ws(workspace) as ws:
+        k = ws.create_key(role, note)
+    if as_json:
+        print_json({"key_id": k.key_id, "role": k.role, "token": k.token})
+    else:
+        out.print(f"key {k.key_id} ({k.role}); token, shown only now:")
+        print(k.token)
+
+
+@keys_app.command("list")
+@friendly_errors
+def keys_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """List API keys (never their secrets)."""
+    with open_ws(workspace) as ws:
+        rows = ws.list_keys()
+    if as_json:
+        print_json(rows)
+        return
+    t = Table(title="API keys")
+    for c in ("key_id", "role", "note", "created_at", "revoked_at"):
+        t.add_column(c)
+    for r in rows:
+        t.add_row(
+            *(str(r[c] or "") for c in ("key_id", "role", "note", "created_at", "revoked_at"))
+        )
+    out.print(t)
+
+
+@keys_app.command("revoke")
+@friendly_errors
+def keys_revoke(key_id: str, workspace: WorkspaceOpt = None) -> None:
+    """Revoke an API key."""
+    with open_ws(workspace) as ws:
+        ws.revoke_key(key_id)
+    out.print(f"key {key_id} revoked.")
