@@ -93,6 +93,66 @@ LEFT JOIN identity_map mu ON mu.id_kind = 'user' AND mu.identifier = e.user_id
 LEFT JOIN identity_map ma ON ma.id_kind = 'anonymous' AND ma.identifier = e.anonymous_id"""
 
 
+# Profiles (tag engine): snapshots per build date, the build log, tag versions, statistics.
+PROFILE_TABLES_SQL = [
+    "CREATE SCHEMA IF NOT EXISTS snapshots",
+    """CREATE TABLE IF NOT EXISTS tag_builds (
+  build_id VARCHAR PRIMARY KEY,
+  as_of DATE NOT NULL,              -- the profile uses events before local midnight of this day
+  as_of_epoch BIGINT NOT NULL,
+  timezone VARCHAR NOT NULL,
+  backend VARCHAR NOT NULL,         -- duckdb or pyspark
+  mode VARCHAR NOT NULL,            -- full or incremental
+  catalog_fingerprint VARCHAR NOT NULL,
+  snapshot VARCHAR NOT NULL,        -- the table holding this build's profile
+  persons BIGINT NOT NULL,
+  recomputed BIGINT NOT NULL,       -- persons whose facts were computed (all, when full)
+  events_seen BIGINT NOT NULL,      -- events stored when the build started
+  last_batch VARCHAR,               -- latest ingest batch included
+  identity_digest VARCHAR,          -- digest of the identity map the build used
+  started_at TIMESTAMPTZ NOT NULL,
+  finished_at TIMESTAMPTZ NOT NULL,
+  seconds DOUBLE NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS tag_versions (
+  tag_id VARCHAR NOT NULL,
+  version INTEGER NOT NULL,
+  fingerprint VARCHAR NOT NULL,
+  definition VARCHAR NOT NULL,      -- the definition (JSON) this version computes
+  created_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (tag_id, version)
+)""",
+    """CREATE TABLE IF NOT EXISTS tag_build_tags (
+  build_id VARCHAR NOT NULL,
+  tag_id VARCHAR NOT NULL,
+  version INTEGER NOT NULL,
+  PRIMARY KEY (build_id, tag_id)
+)""",
+    """CREATE TABLE IF NOT EXISTS tag_stats (
+  build_id VARCHAR NOT NULL,
+  tag_id VARCHAR NOT NULL,
+  persons BIGINT NOT NULL,
+  non_null BIGINT NOT NULL,
+  coverage DOUBLE NOT NULL,
+  mean DOUBLE,
+  stddev DOUBLE,
+  min DOUBLE,
+  p50 DOUBLE,
+  max DOUBLE,
+  distribution VARCHAR,             -- JSON {value: share} for enum, bool and text tags
+  PRIMARY KEY (build_id, tag_id)
+)""",
+    """CREATE TABLE IF NOT EXISTS model_scores (
+  person_id VARCHAR NOT NULL,
+  tag_id VARCHAR NOT NULL,          -- a model tag of the catalog
+  value VARCHAR,                    -- the score, as text (cast to the tag's type on build)
+  model VARCHAR NOT NULL,
+  scored_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (person_id, tag_id)
+)""",
+]
+
+
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (
         1,
@@ -108,4 +168,5 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             EVENTS_RESOLVED_VIEW,
         ],
     ),
+    (2, PROFILE_TABLES_SQL),
 ]

@@ -1,0 +1,1 @@
+"""The built-in tag catalog: YAML files read by portrait.tags.catalog."""

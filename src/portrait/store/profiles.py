@@ -1,0 +1,184 @@
+"""Profile storage: build snapshots, the build log, tag versions and per-build tag statistics.
+
+A build writes one wide table per build date, ``snapshots.profile_YYYYMMDD`` (one row per
+person, one column per tag), and points the ``profile`` view at the latest build. The engine
+hands over flat columns (epoch seconds for times, ``tag__k0``/``tag__w0`` for top-N lists);
+``snapshot_select`` turns them into the stored types. ``tag_values`` is the long view of the
+current profile: one row per (person, tag) with a value, and the version that produced it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from portrait.store.warehouse import Warehouse
+from portrait.tags.model import TagDef
+
+NUMERIC = {"int", "float", "timestamp"}
+CATEGORICAL = {"enum", "bool", "text"}
+
+
+def snapshot_name(as_of_text: str) -> str:
+    return "snapshots.profile_" + as_of_text.replace("-", "")
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def snapshot_select(tags: Sequence[TagDef], relation: str) -> str:
+    """SELECT turning the engine's flat columns into stored types (lists, timestamps)."""
+    cols = ["person_id"]
+    for t in tags:
+        if t.type == "top":
+            n = t.fact.n if t.fact else 0
+            items = ", ".join(
+                f"{{'key': {_q(f'{t.id}__k{i}')}, 'weight': CAST({_q(f'{t.id}__w{i}')} AS DOUBLE)}}"
+                for i in range(n)
+            )
+            cols.append(
+                f"CASE WHEN {_q(f'{t.id}__k0')} IS NULL THEN NULL "
+                f"ELSE list_filter([{items}], lambda x: x.key IS NOT NULL) END AS {_q(t.id)}"
+            )
+        elif t.type == "timestamp":
+            cols.append(f"to_timestamp(CAST({_q(t.id)} AS BIGINT)) AS {_q(t.id)}")
+        else:
+            sql_type = {
+                "bool": "BOOLEAN",
+                "int": "BIGINT",
+                "float": "DOUBLE",
+                "enum": "VARCHAR",
+                "text": "VARCHAR",
+                "date": "DATE",
+            }[t.type]
+            cols.append(f"CAST({_q(t.id)} AS {sql_type}) AS {_q(t.id)}")
+    return f"SELECT {', '.join(cols)} FROM {relation}"
+
+
+def flat_select(tags: Sequence[TagDef], relation: str, fact_ids: set[str]) -> str:
+    """The inverse of ``snapshot_select`` for fact tags: a stored snapshot as engine columns."""
+    cols = ["person_id"]
+    for t in tags:
+        if t.id not in fact_ids:
+            continue
+        if t.type == "top":
+            n = t.fact.n if t.fact else 0
+            for i in range(n):
+                cols.append(f"{_q(t.id)}[{i + 1}].key AS {_q(f'{t.id}__k{i}')}")
+                cols.append(f"{_q(t.id)}[{i + 1}].weight AS {_q(f'{t.id}__w{i}')}")
+        elif t.type == "timestamp":
+            cols.append(f"CAST(epoch({_q(t.id)}) AS BIGINT) AS {_q(t.id)}")
+        else:
+            cols.append(_q(t.id))
+    return f"SELECT {', '.join(cols)} FROM {relation}"
+
+
+def record_versions(wh: Warehouse, tags: Sequence[TagDef], build_id: str, now: Any) -> dict:
+    """Give each changed definition a new version; link the build to the versions it used."""
+    current = {
+        r[0]: (r[1], r[2])
+        for r in wh.fetchall(
+            "SELECT tag_id, max(version), arg_max(fingerprint, version) FROM tag_versions "
+            "GROUP BY tag_id"
+        )
+    }
+    used: dict[str, int] = {}
+    for t in tags:
+        version, fp = current.get(t.id, (0, None))
+        if fp != t.fingerprint:
+            version += 1
+            wh.execute(
+                "INSERT INTO tag_versions VALUES (?, ?, ?, ?, ?)",
+                [t.id, version, t.fingerprint, json.dumps(t.definition(), ensure_ascii=False), now],
+            )
+        used[t.id] = version
+    wh.con.executemany(
+        "INSERT INTO tag_build_tags VALUES (?, ?, ?)", [[build_id, k, v] for k, v in used.items()]
+    )
+    return used
+
+
+def point_current(wh: Warehouse, tags: Sequence[TagDef], snapshot: str, build_id: str) -> None:
+    """Point ``profile`` and ``tag_values`` at a build's snapshot."""
+    wh.execute(f"CREATE OR REPLACE VIEW profile AS SELECT * FROM {snapshot}")
+    parts = []
+    for t in tags:
+        value = (
+            f"CAST(to_json({_q(t.id)}) AS VARCHAR)"
+            if t.type == "top"
+            else f"CAST({_q(t.id)} AS VARCHAR)"
+        )
+        parts.append(
+            f"SELECT person_id, '{t.id}' AS tag_id, {value} AS value FROM {snapshot} "
+            f"WHERE {_q(t.id)} IS NOT NULL"
+        )
+    body = (
+        " UNION ALL ".join(parts)
+        if parts
+        else "SELECT NULL AS person_id, NULL AS tag_id, NULL AS value"
+    )
+    wh.execute(
+        "CREATE OR REPLACE VIEW tag_values AS "
+        f"SELECT v.person_id, v.tag_id, v.value, b.version, '{build_id}' AS build_id "
+        f"FROM ({body}) v JOIN tag_build_tags b ON b.build_id = '{build_id}' AND b.tag_id = v.tag_id"
+    )
+
+
+def compute_stats(wh: Warehouse, tags: Sequence[TagDef], snapshot: str, build_id: str) -> None:
+    """Coverage and distribution of every tag of a snapshot, in a few passes."""
+    persons = wh.fetchone(f"SELECT count(*) FROM {snapshot}")[0]
+    aggs = []
+    for t in tags:
+        c = _q(t.id)
+        if t.type == "top":
+            aggs.append(f"count({c})")
+            aggs += ["NULL", "NULL", "NULL", "NULL", "NULL"]
+            continue
+        aggs.append(f"count({c})")
+        if t.type in NUMERIC:
+            x = f"epoch({c})" if t.type == "timestamp" else f"CAST({c} AS DOUBLE)"
+            aggs += [f"avg({x})", f"stddev_samp({x})", f"min({x})", f"median({x})", f"max({x})"]
+        else:
+            aggs += ["NULL", "NULL", "NULL", "NULL", "NULL"]
+    row = wh.fetchone(f"SELECT {', '.join(aggs) or '1'} FROM {snapshot}") if tags else ()
+    records = []
+    for i, t in enumerate(tags):
+        non_null, mean, sd, lo, med, hi = row[i * 6 : i * 6 + 6]
+        dist = None
+        if t.type in CATEGORICAL and non_null:
+            dist = _distribution(wh, snapshot, _q(t.id), non_null)
+        elif t.type == "top" and non_null:
+            dist = _distribution(wh, snapshot, f"{_q(t.id)}[1].key", non_null)
+        cov = non_null / persons if persons else 0.0
+        records.append([build_id, t.id, persons, non_null, cov, mean, sd, lo, med, hi, dist])
+    wh.con.executemany("INSERT INTO tag_stats VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", records)
+
+
+def _distribution(wh: Warehouse, snapshot: str, expr: str, non_null: int, k: int = 12) -> str:
+    rows = wh.fetchall(
+        f"SELECT CAST({expr} AS VARCHAR) AS v, count(*) AS n FROM {snapshot} "
+        f"WHERE {expr} IS NOT NULL GROUP BY 1 ORDER BY n DESC, v LIMIT {k}"
+    )
+    return json.dumps({str(v): round(n / non_null, 6) for v, n in rows}, ensure_ascii=False)
+
+
+def drop_old_snapshots(wh: Warehouse, keep: int) -> list[str]:
+    """Drop snapshot tables beyond the ``keep`` most recent build dates."""
+    rows = wh.fetchall(
+        "SELECT snapshot, max(finished_at) AS f FROM tag_builds GROUP BY snapshot ORDER BY f DESC"
+    )
+    dropped = []
+    existing = {
+        r[0]
+        for r in wh.fetchall(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+            "WHERE table_schema = 'snapshots'"
+        )
+    }
+    for snapshot, _ in rows[keep:]:
+        if snapshot in existing:
+            wh.execute(f"DROP TABLE {snapshot}")
+            dropped.append(snapshot)
+    return dropped

@@ -1,0 +1,313 @@
+"""Build profiles: run the compiled catalog on DuckDB (or Spark) and store a dated snapshot.
+
+A build is *full* (every person's facts computed) or *incremental*: when the previous build used
+the same catalog and time zone, only persons touched since then are recomputed — persons with
+newly ingested events or user records, persons whose events crossed a window edge between the
+two build dates, and persons whose identity changed. Rules (stage 2) always run over everyone,
+because scores compare a person with the whole population. Either way the result is the same.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import ibis
+import ibis.expr.types as ir
+
+from portrait.store import profiles as store
+from portrait.store.warehouse import Warehouse
+from portrait.tags.catalog import Catalog
+from portrait.tags.compile import (
+    IBIS_TYPE,
+    Sources,
+    compile_facts,
+    compile_rules,
+)
+from portrait.tags.sources import DAY, AsOf, event_source, user_source, utc_offsets
+
+Progress = Callable[[str], None]
+INCREMENTAL_LIMIT = 0.5  # recompute everything when more than this share of persons changed
+BACKENDS = ("duckdb", "pyspark")
+
+
+class BuildError(RuntimeError):
+    """A build cannot run as asked (bad date, unknown backend, nothing to build from)."""
+
+
+@dataclass
+class BuildResult:
+    build_id: str
+    as_of: str
+    backend: str
+    mode: str
+    persons: int
+    recomputed: int
+    tags: int
+    seconds: float
+    snapshot: str
+    events: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def default_as_of(wh: Warehouse, timezone: str) -> date:
+    """The day after the latest event (local date): the profile then covers every event."""
+    row = wh.fetchone("SELECT max(ts) FROM events")
+    last = row[0] if row else None
+    if last is None:
+        return datetime.now(UTC).astimezone(ZoneInfo(timezone)).date()
+    return last.astimezone(ZoneInfo(timezone)).date() + timedelta(days=1)
+
+
+def _sources(con: Any, offsets: list[tuple[int, int]], scores: bool = True) -> Sources:
+    t = con.table
+    return Sources(
+        events=event_source(t("events"), t("products"), t("identity_map"), offsets),
+        users=user_source(t("users"), t("identity_map")),
+        scores=t("model_scores") if scores else None,
+    )
+
+
+def normalized_facts(catalog: Catalog, facts: ir.Table) -> ir.Table:
+    """Fact columns cast to their stored types, so fresh and stored facts can be combined."""
+    cols: dict[str, ir.Value] = {"person_id": facts.person_id.cast("string")}
+    for t in catalog:
+        if t.fact is None:
+            continue
+        if t.type == "top":
+            for i in range(t.fact.n):
+                cols[f"{t.id}__k{i}"] = facts[f"{t.id}__k{i}"].cast("string")
+                cols[f"{t.id}__w{i}"] = facts[f"{t.id}__w{i}"].cast("float64")
+        else:
+            cols[t.id] = facts[t.id].cast(IBIS_TYPE[t.type])
+    return facts.select(**cols)
+
+
+class Builder:
+    """Runs builds against one warehouse."""
+
+    def __init__(self, wh: Warehouse, catalog: Catalog, timezone: str, keep: int = 30) -> None:
+        self.wh = wh
+        self.catalog = catalog
+        self.timezone = timezone
+        self.keep = keep
+
+    def run(
+        self,
+        as_of: date | None = None,
+        backend: str = "duckdb",
+        full: bool = False,
+        progress: Progress | None = None,
+    ) -> BuildResult:
+        if backend not in BACKENDS:
+            raise BuildError(f"unknown backend {backend!r}; use duckdb or pyspark")
+        say = progress or (lambda _msg: None)
+        started = datetime.now(UTC)
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        day = as_of or default_as_of(self.wh, self.timezone)
+        point = AsOf.from_date(datetime(day.year, day.month, day.day), self.timezone)
+        first = self.wh.fetchone("SELECT min(ts) FROM events")[0]
+        start = int(first.timestamp()) if first is not None else point.epoch - 400 * DAY
+        offsets = utc_offsets(self.timezone, min(start, point.epoch - 400 * DAY), point.epoch)
+        build_id = (
+            f"{point.date_text.replace('-', '')}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        )
+        snapshot = store.snapshot_name(point.date_text)
+        events_seen = self.wh.fetchone("SELECT count(*) FROM events")[0]
+        last_batch = self.wh.fetchone("SELECT arg_max(batch_id, finished_at) FROM ingest_batches")[
+            0
+        ]
+
+        prev = None if full or backend != "duckdb" else self._previous(point)
+        staging = f"snapshots._staging_{uuid.uuid4().hex[:8]}"
+        tags = list(self.catalog)
+        recomputed = -1
+        if backend == "pyspark":
+            say("pyspark: exporting tables and computing")
+            from portrait.tags.spark import run_on_spark
+
+            arrow = run_on_spark(self.wh, self.catalog, point, offsets, timings)
+            tick = time.perf_counter()
+            self.wh.register("_spark_profile", arrow)
+            try:
+                self.wh.execute(
+                    f"CREATE TABLE {staging} AS " + store.snapshot_select(tags, "_spark_profile")
+                )
+            finally:
+                self.wh.unregister("_spark_profile")
+            timings["store"] = time.perf_counter() - tick
+            mode = "full"
+        else:
+            src = _sources(self.wh, offsets)
+            mode = "full"
+            affected = None
+            if prev is not None:
+                say("finding what changed since the last build")
+                tick = time.perf_counter()
+                affected = self._affected(prev, point, offsets)
+                timings["changes"] = time.perf_counter() - tick
+                population = self.wh.fetchone(f"SELECT count(*) FROM {prev['snapshot_table']}")[0]
+                if affected is not None and affected <= INCREMENTAL_LIMIT * max(population, 1):
+                    mode = "incremental"
+                    recomputed = affected
+            say(f"computing {len(tags)} tags ({mode})")
+            tick = time.perf_counter()
+            if mode == "incremental":
+                facts = self._incremental_facts(src, point, prev)
+            else:
+                facts = compile_facts(self.catalog, src, point)
+            expr = compile_rules(self.catalog, normalized_facts(self.catalog, facts), point, src)
+            sql = str(ibis.to_sql(expr, dialect="duckdb"))
+            timings["compile"] = time.perf_counter() - tick
+            tick = time.perf_counter()
+            self.wh.execute(
+                f"CREATE TABLE {staging} AS " + store.snapshot_select(tags, f"({sql}) AS p")
+            )
+            timings["compute"] = time.perf_counter() - tick
+            self.wh.execute("DROP VIEW IF EXISTS _prev_facts")
+            self.wh.execute("DROP TABLE IF EXISTS _affected")
+        persons = self.wh.fetchone(f"SELECT count(*) FROM {staging}")[0]
+        if recomputed < 0:
+            recomputed = persons
+        say("saving the snapshot and tag statistics")
+        tick = time.perf_counter()
+        identity_digest = self._save_identity()
+        with self.wh.transaction():
+            self.wh.execute(f"DROP TABLE IF EXISTS {snapshot}")
+            self.wh.execute(f"ALTER TABLE {staging} RENAME TO {snapshot.split('.')[1]}")
+            store.record_versions(self.wh, tags, build_id, started)
+            store.point_current(self.wh, tags, snapshot, build_id)
+            store.compute_stats(self.wh, tags, snapshot, build_id)
+            seconds = time.perf_counter() - t0
+            self.wh.execute(
+                "INSERT INTO tag_builds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    build_id, point.date_text, point.epoch, self.timezone, backend, mode,
+                    self.catalog.fingerprint, snapshot, persons, recomputed, events_seen,
+                    last_batch, identity_digest, started, datetime.now(UTC), seconds,
+                ],
+            )  # fmt: skip
+        timings["save"] = time.perf_counter() - tick
+        store.drop_old_snapshots(self.wh, self.keep)
+        return BuildResult(
+            build_id=build_id,
+            as_of=point.date_text,
+            backend=backend,
+            mode=mode,
+            persons=persons,
+            recomputed=recomputed,
+            tags=len(tags),
+            seconds=round(time.perf_counter() - t0, 3),
+            snapshot=snapshot,
+            events=events_seen,
+            timings={k: round(v, 3) for k, v in timings.items()},
+        )
+
+    # --- incremental ----------------------------------------------------------------------
+    def _previous(self, point: AsOf) -> dict[str, Any] | None:
+        """The latest build an incremental build may start from, if any."""
+        row = self.wh.fetchone(
+            "SELECT build_id, as_of_epoch, snapshot, catalog_fingerprint, timezone, last_batch, "
+            "started_at FROM tag_builds ORDER BY finished_at DESC LIMIT 1"
+        )
+        if row is None:
+            return None
+        build_id, epoch, snapshot, fingerprint, tz, last_batch, started = row
+        if fingerprint != self.catalog.fingerprint or tz != self.timezone or epoch > point.epoch:
+            return None
+        exists = self.wh.fetchone(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'snapshots' "
+            "AND table_name = ?",
+            [snapshot.split(".")[1]],
+        )[0]
+        if not exists:
+            return None
+        snap_build = self.wh.fetchone(
+            "SELECT build_id FROM tag_builds WHERE snapshot = ? ORDER BY finished_at DESC LIMIT 1",
+            [snapshot],
+        )[0]
+        if snap_build != build_id:
+            return None
+        batch_done = None
+        if last_batch is not None:
+            batch_done = self.wh.fetchone(
+                "SELECT finished_at FROM ingest_batches WHERE batch_id = ?", [last_batch]
+            )
+            batch_done = batch_done[0] if batch_done else None
+        return {
+            "build_id": build_id,
+            "epoch": epoch,
+            "snapshot_table": snapshot,
+            "batch_done": batch_done,
+            "started": started,
+        }
+
+    def _affected(self, prev: dict[str, Any], point: AsOf, offsets: list) -> int | None:
+        """Fill ``_affected`` with the persons whose facts may differ; return how many."""
+        windows = sorted({0, *(t.window_days or 0 for t in self.catalog if t.fact)})
+        old, new = prev["epoch"], point.epoch
+        crossings = " OR ".join(
+            f"(e.t >= {old - w * DAY} AND e.t < {new - w * DAY})" for w in windows
+        )
+        src = _sources(self.wh, offsets, scores=False)
+        events_sql = str(ibis.to_sql(src.events, dialect="duckdb"))
+        users_sql = str(ibis.to_sql(src.users, dialect="duckdb"))
+        after = prev["batch_done"]
+        new_batches = "SELECT batch_id FROM ingest_batches" + (
+            " WHERE finished_at > ?" if after is not None else ""
+        )
+        params = [after] if after is not None else []
+        self.wh.execute("DROP TABLE IF EXISTS _affected")
+        self.wh.execute(
+            f"""CREATE TEMP TABLE _affected AS
+            WITH e AS ({events_sql}), u AS ({users_sql}), nb AS ({new_batches})
+            SELECT person_id FROM e WHERE person_id IS NOT NULL AND ({crossings})
+            UNION SELECT e.person_id FROM e JOIN events ev ON ev.event_id = e.event_id
+                  WHERE e.person_id IS NOT NULL AND ev.batch_id IN (SELECT batch_id FROM nb)
+            UNION SELECT e.person_id FROM e JOIN products p ON p.product_id = e.product_id
+                  WHERE e.person_id IS NOT NULL AND p.batch_id IN (SELECT batch_id FROM nb)
+            UNION SELECT u.person_id FROM u JOIN users us ON us.user_id = u.person_id
+                  WHERE us.batch_id IN (SELECT batch_id FROM nb)
+                     OR (u.registered_t >= {old} AND u.registered_t < {new})
+            UNION SELECT person_id FROM profile_identity
+                  WHERE (id_kind, identifier, person_id) NOT IN
+                        (SELECT id_kind, identifier, person_id FROM identity_map)
+            UNION SELECT person_id FROM identity_map
+                  WHERE (id_kind, identifier, person_id) NOT IN
+                        (SELECT id_kind, identifier, person_id FROM profile_identity)""",
+            params,
+        )
+        return self.wh.fetchone("SELECT count(*) FROM _affected")[0]
+
+    def _incremental_facts(self, src: Sources, point: AsOf, prev: dict[str, Any]) -> ir.Table:
+        fact_ids = {t.id for t in self.catalog if t.fact}
+        self.wh.execute(
+            "CREATE OR REPLACE TEMP VIEW _prev_facts AS "
+            + store.flat_select(list(self.catalog), prev["snapshot_table"], fact_ids)
+        )
+        affected = self.wh.table("_affected")
+        fresh = normalized_facts(self.catalog, compile_facts(self.catalog, src, point, affected))
+        kept = normalized_facts(self.catalog, self.wh.table("_prev_facts"))
+        kept = kept.anti_join(affected, kept.person_id == affected.person_id)
+        return kept.union(fresh.select(*kept.columns), distinct=False)
+
+    def _save_identity(self) -> str:
+        """Keep the identity map this build used (the next incremental build diffs it)."""
+        self.wh.execute(
+            "CREATE OR REPLACE TABLE profile_identity AS "
+            "SELECT id_kind, identifier, person_id FROM identity_map"
+        )
+        row = self.wh.fetchone(
+            "SELECT count(*) || '-' || coalesce(bit_xor(hash(id_kind, identifier, person_id)), 0) "
+            "FROM identity_map"
+        )
+        return str(row[0])

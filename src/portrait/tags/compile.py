@@ -1,0 +1,367 @@
+"""Compile the catalog into Ibis expressions: pure, so the same expression runs on any engine.
+
+Two stages, so that an incremental build can recompute the first for some persons only:
+
+* ``compile_facts`` — one row per person: every fact tag (aggregates over the person's events
+  and their user record). Top-N tags come out flat (``tag__k0``, ``tag__w0``, ...) because Spark
+  cannot order a collected list; the store layer folds them into a list when it saves the build.
+* ``compile_rules`` — model scores joined in, then every rule computed over the fact row (and,
+  for scores, over the whole population), layer by layer in dependency order.
+
+Times are epoch seconds throughout (``timestamp`` tags too), so no engine time zone applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from portrait.tags.catalog import Catalog, layers
+from portrait.tags.model import TagDef
+from portrait.tags.sources import DAY, AsOf
+
+RANKED = ("mode", "mode_share", "top")
+ZERO_WHEN_EMPTY = {"count", "count_distinct", "distinct_days", "sum"}
+IBIS_TYPE = {
+    "bool": "boolean",
+    "int": "int64",
+    "float": "float64",
+    "enum": "string",
+    "text": "string",
+    "timestamp": "int64",
+    "date": "date",
+}
+FLOAT_DIGITS = 6  # floats are rounded so that engines summing in another order still agree
+
+
+@dataclass
+class Sources:
+    """The relations a build reads, as Ibis tables of one backend."""
+
+    events: ir.Table  # tags.sources.event_source
+    users: ir.Table  # tags.sources.user_source
+    scores: ir.Table | None = None  # model_scores: person_id, tag_id, value (string)
+
+
+def top_columns(tag: TagDef) -> list[str]:
+    """The flat columns a top-N tag is carried in between the engine and the store."""
+    n = tag.fact.n if tag.fact else 0
+    return [f"{tag.id}__{p}{i}" for i in range(n) for p in ("k", "w")]
+
+
+# --- conditions and formulas ----------------------------------------------------------------
+def param_value(tag: TagDef, value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("$"):
+        return tag.params[value[1:]]
+    if isinstance(value, list):
+        return [param_value(tag, v) for v in value]
+    return value
+
+
+def condition(tag: TagDef, cond: dict[str, Any], col: Callable[[str], ir.Value]) -> ir.BooleanValue:
+    """A condition mapping compiled to a boolean expression (null counts as false)."""
+    parts: list[ir.BooleanValue] = []
+    for key, test in cond.items():
+        if key == "any":
+            subs = [condition(tag, c, col) for c in test]
+            parts.append(ibis.or_(*subs) if len(subs) > 1 else subs[0])
+        elif key == "all":
+            parts.extend(condition(tag, c, col) for c in test)
+        elif key == "not":
+            parts.append(~condition(tag, test, col))
+        else:
+            parts.append(_test(col(key), param_value(tag, test), tag))
+    out = parts[0]
+    for p in parts[1:]:
+        out = out & p
+    return out.fill_null(False)
+
+
+def _test(value: ir.Value, test: Any, tag: TagDef) -> ir.BooleanValue:
+    if isinstance(test, dict):
+        out = None
+        for op, arg in test.items():
+            arg = param_value(tag, arg)
+            term = _op(value, op, arg)
+            out = term if out is None else out & term
+        return out
+    if isinstance(test, list):
+        return value.isin(test)
+    if test is None:
+        return value.isnull()
+    return value == test
+
+
+def _op(value: ir.Value, op: str, arg: Any) -> ir.BooleanValue:
+    match op:
+        case "eq":
+            return value.isnull() if arg is None else value == arg
+        case "ne":
+            return value.notnull() if arg is None else value != arg
+        case "gt":
+            return value > arg
+        case "ge":
+            return value >= arg
+        case "lt":
+            return value < arg
+        case "le":
+            return value <= arg
+        case "in":
+            return value.isin(arg)
+        case "not_in":
+            return ~value.isin(arg)
+        case "is_null":
+            return value.isnull() if arg else value.notnull()
+    raise ValueError(f"unknown test {op!r}")
+
+
+def formula(tag: TagDef, node: Any, col: Callable[[str], ir.Value], as_of: AsOf) -> ir.Value:
+    """A rule's ``compute`` tree compiled to an expression."""
+    if isinstance(node, bool):
+        return ibis.literal(node)
+    if isinstance(node, (int, float)):
+        return ibis.literal(node)
+    if isinstance(node, str):
+        return ibis.literal(param_value(tag, node)) if node.startswith("$") else col(node)
+    op, args = next(iter(node.items()))
+    a = [formula(tag, x, col, as_of) for x in (args if isinstance(args, list) else [args])]
+    match op:
+        case "add":
+            return _fold(a, lambda x, y: x + y)
+        case "mul":
+            return _fold(a, lambda x, y: x * y)
+        case "sub":
+            return a[0] - a[1]
+        case "neg":
+            return -a[0]
+        case "div":
+            den = a[1].cast("float64")
+            return a[0].cast("float64") / ibis.ifelse(den == 0, ibis.null("float64"), den)
+        case "coalesce":
+            return ibis.coalesce(*a)
+        case "least":
+            return ibis.least(*a)
+        case "greatest":
+            return ibis.greatest(*a)
+        case "round":
+            return a[0].round(int(args[1]))
+        case "to_float":
+            return a[0].cast("float64")
+        case "is_null":
+            return a[0].isnull()
+        case "not_null":
+            return a[0].notnull()
+        case "days_since":
+            return ((as_of.epoch - a[0]) / DAY).floor().cast("int64")
+        case "days_between":
+            return ((a[1] - a[0]) / DAY).floor().cast("int64")
+        case "age_years":
+            d = a[0]
+            later = (as_of.month * 100 + as_of.day) < (d.month() * 100 + d.day())
+            return (as_of.year - d.year() - later.cast("int64")).cast("int64")
+    raise ValueError(f"unknown operator {op!r}")
+
+
+def _fold(values: list[ir.Value], f: Callable[[Any, Any], Any]) -> ir.Value:
+    out = values[0]
+    for v in values[1:]:
+        out = f(out, v)
+    return out
+
+
+# --- stage 1: facts -------------------------------------------------------------------------
+def _window_condition(tag: TagDef, ev: ir.Table, as_of: AsOf) -> ir.BooleanValue:
+    cond = ibis.literal(True)
+    if tag.window_days is not None:
+        cond = ev.t >= as_of.epoch - tag.window_days * DAY
+    if tag.fact and tag.fact.where:
+        cond = cond & condition(tag, tag.fact.where, lambda c: ev[c])
+    return cond
+
+
+def _event_aggregate(tag: TagDef, ev: ir.Table, as_of: AsOf) -> ir.Value:
+    f = tag.fact
+    assert f is not None
+    cond = _window_condition(tag, ev, as_of)
+    of = ev[f.of] if f.of else None
+    match f.agg:
+        case "count":
+            return ev.t.count(where=cond)
+        case "count_distinct":
+            return of.nunique(where=cond)
+        case "distinct_days":
+            return ev.day.nunique(where=cond)
+        case "sum":
+            return of.sum(where=cond)
+        case "mean":
+            return of.mean(where=cond)
+        case "min":
+            return of.min(where=cond)
+        case "max":
+            return of.max(where=cond)
+        case "first":
+            return ev.t.min(where=cond)
+        case "last":
+            return ev.t.max(where=cond)
+        case "share":
+            weight = ev[f.of].cast("float64") if f.of else ev.t.notnull().cast("float64")
+            hit = condition(tag, f.share_where or {}, lambda c: ev[c])
+            num = ibis.ifelse(hit, weight, 0.0).sum(where=cond)
+            den = weight.sum(where=cond)
+            return num / ibis.ifelse(den == 0, ibis.null("float64"), den)
+    raise ValueError(f"{tag.id}: agg {f.agg!r} is not a row aggregate")
+
+
+def _ranked_keys(catalog: Catalog, ev: ir.Table, as_of: AsOf) -> ir.Table | None:
+    """Mode and top-N tags: each person's keys ranked by weight, pivoted to flat columns."""
+    ranked_tags = [t for t in catalog if t.fact and t.fact.agg in RANKED]
+    if not ranked_tags:
+        return None
+    parts = []
+    for tag in ranked_tags:
+        f = tag.fact
+        assert f is not None and f.of is not None
+        cond = _window_condition(tag, ev, as_of) & ev[f.of].notnull()
+        weight = ev[f.weight_of].cast("float64") if f.weight_of else ibis.literal(1.0)
+        rows = ev.filter(cond).select(person_id=ev.person_id, key=ev[f.of].cast("string"), w=weight)
+        grouped = rows.group_by(["person_id", "key"]).aggregate(w=rows.w.sum())
+        parts.append(grouped.mutate(tag=ibis.literal(tag.id)))
+    keyed = ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
+    keyed = keyed.filter(keyed.w > 0)
+    win = ibis.window(group_by=[keyed.tag, keyed.person_id], order_by=[keyed.w.desc(), keyed.key])
+    total = ibis.window(group_by=[keyed.tag, keyed.person_id])
+    keyed = keyed.mutate(
+        rank=ibis.row_number().over(win), share=keyed.w / keyed.w.sum().over(total)
+    )
+    keyed = keyed.filter(
+        keyed.rank < max(t.fact.n if t.fact.agg == "top" else 1 for t in ranked_tags)
+    )
+    columns: dict[str, ir.Value] = {}
+    for tag in ranked_tags:
+        is_tag = keyed.tag == tag.id
+        if tag.fact.agg == "mode":
+            key = keyed.key.max(where=is_tag & (keyed.rank == 0))
+            columns[tag.id] = key.cast("int64") if tag.type == "int" else key
+            continue
+        if tag.fact.agg == "mode_share":
+            share = keyed.share.max(where=is_tag & (keyed.rank == 0))
+            columns[tag.id] = share.round(FLOAT_DIGITS)
+            continue
+        for i in range(tag.fact.n):
+            at = is_tag & (keyed.rank == i)
+            columns[f"{tag.id}__k{i}"] = keyed.key.max(where=at)
+            columns[f"{tag.id}__w{i}"] = keyed.share.max(where=at).round(FLOAT_DIGITS)
+    return keyed.group_by("person_id").aggregate(**columns)
+
+
+def compile_facts(
+    catalog: Catalog, src: Sources, as_of: AsOf, persons: ir.Table | None = None
+) -> ir.Table:
+    """One row per person known before ``as_of`` with every fact tag (stage 1).
+
+    ``persons`` (a table with ``person_id``) limits the rows to those persons.
+    """
+    ev = src.events.filter(src.events.person_id.notnull(), src.events.t < as_of.epoch)
+    us = src.users.filter(src.users.registered_t.isnull() | (src.users.registered_t < as_of.epoch))
+    if persons is not None:
+        ev = ev.semi_join(persons, ev.person_id == persons.person_id)
+        us = us.semi_join(persons, us.person_id == persons.person_id)
+    population = ibis.union(ev.select("person_id"), us.select("person_id"), distinct=True)
+    event_tags = [
+        t for t in catalog if t.fact and t.fact.source == "events" and t.fact.agg not in RANKED
+    ]
+    user_tags = [t for t in catalog if t.fact and t.fact.source == "users"]
+    wide = population
+    if event_tags:
+        aggs = {}
+        for tag in event_tags:
+            value = _event_aggregate(tag, ev, as_of)
+            if tag.type == "float":
+                value = value.cast("float64").round(FLOAT_DIGITS)
+            aggs[tag.id] = value
+        agg = ev.group_by("person_id").aggregate(**aggs)
+        wide = wide.left_join(agg, "person_id").select(~ibis.selectors.endswith("_right"))
+    ranked = _ranked_keys(catalog, ev, as_of)
+    if ranked is not None:
+        wide = wide.left_join(ranked, "person_id").select(~ibis.selectors.endswith("_right"))
+    if user_tags:
+        vals = us.select("person_id", **{t.id: us[t.fact.of] for t in user_tags})
+        wide = wide.left_join(vals, "person_id").select(~ibis.selectors.endswith("_right"))
+    fills = {t.id: wide[t.id].fill_null(0) for t in event_tags if t.fact.agg in ZERO_WHEN_EMPTY}
+    return wide.mutate(**fills) if fills else wide
+
+
+# --- stage 2: models and rules --------------------------------------------------------------
+def compile_rules(catalog: Catalog, facts: ir.Table, as_of: AsOf, src: Sources) -> ir.Table:
+    """Model scores and every rule over the fact rows (stage 2); then types are fixed."""
+    wide = facts
+    model_tags = [t for t in catalog if t.model is not None]
+    if model_tags:
+        if src.scores is not None:
+            s = src.scores
+            pivot = s.group_by("person_id").aggregate(
+                **{t.id: s.value.max(where=s.tag_id == t.id) for t in model_tags}
+            )
+            wide = wide.left_join(pivot, "person_id").select(~ibis.selectors.endswith("_right"))
+        else:
+            wide = wide.mutate(**{t.id: ibis.null("string") for t in model_tags})
+        wide = wide.mutate(**{t.id: wide[t.id].cast(IBIS_TYPE[t.type]) for t in model_tags})
+    for layer in layers(catalog)[1:]:
+        wide = wide.mutate(**{t.id: _rule(t, wide, as_of) for t in layer})
+    keep = ["person_id"]
+    for t in catalog:
+        keep += top_columns(t) if t.type == "top" else [t.id]
+    return wide.select(*keep)
+
+
+def _rule(tag: TagDef, wide: ir.Table, as_of: AsOf) -> ir.Value:
+    r = tag.rule
+    assert r is not None
+    out_type = IBIS_TYPE[tag.type]
+
+    def col(name: str) -> ir.Value:
+        return wide[name]
+
+    if r.cases is not None:
+        branches = [
+            (condition(tag, c.when, col), ibis.literal(param_value(tag, c.then), type=out_type))
+            for c in r.cases
+        ]
+        otherwise = param_value(tag, r.otherwise)
+        return ibis.cases(*branches, else_=ibis.literal(otherwise, type=out_type))
+    if r.compute is not None:
+        value = formula(tag, r.compute, col, as_of).cast(out_type)
+        return value.round(FLOAT_DIGITS) if tag.type == "float" else value
+    if r.band is not None:
+        x = col(r.band["of"])
+        edges = param_value(tag, r.band["edges"])
+        labels = param_value(tag, r.band["labels"])
+        branches = [
+            (x < e, ibis.literal(lab, type=out_type)) for e, lab in zip(edges, labels, strict=False)
+        ]
+        return ibis.ifelse(
+            x.isnull(),
+            ibis.null(out_type),
+            ibis.cases(*branches, else_=ibis.literal(labels[-1], type=out_type)),
+        )
+    assert r.score is not None
+    x = col(r.score["of"])
+    buckets = int(param_value(tag, r.score.get("buckets", 5)))
+    order = x.desc() if r.score.get("order", "asc") == "desc" else x.asc()
+    scored = x.notnull()
+    if r.score.get("where"):
+        scored = scored & condition(tag, r.score["where"], col)
+    rank = ibis.percent_rank().over(group_by=scored, order_by=order)
+    score = ibis.least((rank * buckets).floor().cast("int64") + 1, buckets)
+    return ibis.ifelse(scored, score, ibis.null("int64")).cast(out_type)
+
+
+def compile_profile(
+    catalog: Catalog, src: Sources, as_of: AsOf, persons: ir.Table | None = None
+) -> ir.Table:
+    """Both stages: the whole profile table (one row per person) as one expression."""
+    return compile_rules(catalog, compile_facts(catalog, src, as_of, persons), as_of, src)
