@@ -122,7 +122,8 @@ def point_current(wh: Warehouse, tags: Sequence[TagDef], snapshot: str, build_id
     wh.execute(
         "CREATE OR REPLACE VIEW tag_values AS "
         f"SELECT v.person_id, v.tag_id, v.value, b.version, '{build_id}' AS build_id "
-        f"FROM ({body}) v JOIN tag_build_tags b ON b.build_id = '{build_id}' AND b.tag_id = v.tag_id"
+        f"FROM ({body}) v JOIN tag_build_tags b "
+        f"ON b.build_id = '{build_id}' AND b.tag_id = v.tag_id"
     )
 
 
