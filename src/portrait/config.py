@@ -68,6 +68,23 @@ class ApiSettings(BaseModel):
     max_batch: int = Field(10_000, description="Most records accepted in one HTTP request.")
 
 
+class ProfileSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str | None = Field(
+        None,
+        description="Shop time zone for local hours, weekdays and build dates "
+        "(default: the ingest time zone).",
+    )
+    tags_dir: str = Field("tags", description="Folder (in the workspace) of the shop's own tags.")
+    keep_snapshots: int = Field(30, ge=1, description="Profile snapshots (build dates) kept.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str | None) -> str | None:
+        return None if v is None else check_timezone(v)
+
+
 class Settings(BaseModel):
     """Everything ``portrait.toml`` holds."""
 
@@ -76,6 +93,11 @@ class Settings(BaseModel):
     name: str = "portrait"
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    profile: ProfileSettings = Field(default_factory=ProfileSettings)
+
+    @property
+    def shop_timezone(self) -> str:
+        return self.profile.timezone or self.ingest.timezone
 
 
 def default_workspace_dir() -> Path:
@@ -107,5 +129,5 @@ def load_settings(workspace_dir: Path) -> Settings:
 def write_settings(workspace_dir: Path, settings: Settings) -> Path:
     """Write ``settings`` to ``workspace_dir/portrait.toml``."""
     path = workspace_dir / CONFIG_FILE
-    path.write_text(tomli_w.dumps(settings.model_dump()), encoding="utf-8")
+    path.write_text(tomli_w.dumps(settings.model_dump(exclude_none=True)), encoding="utf-8")
     return path

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,9 @@ from portrait.security import keys
 from portrait.store import identity_ops
 from portrait.store.loader import BatchResult, apply_batch
 from portrait.store.warehouse import Warehouse
+from portrait.tags.build import BuildResult
+from portrait.tags.quality import quality_report
+from portrait.tags.service import ProfileService
 
 Progress = Callable[[int, int], None]
 
@@ -73,6 +76,7 @@ class Workspace:
         # Bumped when a key is revoked, so that caches of valid keys (the API's) forget.
         self.keys_version = 0
         self._warehouse: Warehouse | None = None
+        self._profiles: ProfileService | None = None
 
     # --- opening ------------------------------------------------------------------------
     @classmethod
@@ -116,6 +120,7 @@ class Workspace:
         return self._warehouse
 
     def close(self) -> None:
+        self._profiles = None
         if self._warehouse is not None:
             self._warehouse.close()
             self._warehouse = None
@@ -495,6 +500,58 @@ class Workspace:
         if n is None:
             raise KeyError(f"no active key with id {key_id!r}; see `portrait keys list`")
         self.keys_version += 1
+
+
+    # --- profiles (tags) ----------------------------------------------------------------
+    @property
+    def profiles(self) -> ProfileService:
+        """Profile building and reading (see ``portrait.tags.service``)."""
+        if self._profiles is None:
+            self._profiles = ProfileService(self.warehouse, self.settings, self.root)
+        return self._profiles
+
+    def build(
+        self,
+        as_of: str | date | None = None,
+        backend: str = "duckdb",
+        full: bool = False,
+        progress: Callable[[str], None] | None = None,
+    ) -> BuildResult:
+        """Compute every tag into a profile snapshot as of a date (default: after the last
+        event); incremental when only some persons changed since the last build."""
+        return self.profiles.build(as_of=as_of, backend=backend, full=full, progress=progress)
+
+    def profile(
+        self,
+        identifier: str,
+        as_of: str | date | None = None,
+        lang: str = "en",
+        include_empty: bool = False,
+    ) -> dict[str, Any]:
+        """A person's tags grouped by the hierarchy, with labels and a recent timeline."""
+        return self.profiles.profile(identifier, as_of, lang=lang, include_empty=include_empty)
+
+    def profile_table(
+        self, as_of: str | date | None = None, tags: list[str] | None = None
+    ) -> pa.Table:
+        """The profile table (one row per person) as Arrow; ``.to_pandas()`` for pandas."""
+        return self.profiles.frame(as_of, tags)
+
+    def tags(self) -> list[dict[str, Any]]:
+        """The tag catalog with versions and coverage."""
+        return self.profiles.tags()
+
+    def tag(self, tag_id: str) -> dict[str, Any]:
+        """One tag's definition, versions and statistics."""
+        return self.profiles.tag(tag_id)
+
+    def tag_quality(self, build_id: str | None = None) -> dict[str, Any]:
+        """Coverage, distributions, drift, cross-checks and (simulator) truth scores."""
+        return quality_report(self.warehouse, self.profiles.catalog, build_id)
+
+    def profile_builds(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The build log, newest first."""
+        return self.profiles.builds(limit)
 
 
 __all__ = ["ConfigError", "UnknownIdentifierError", "Workspace", "guess_kind"]

@@ -183,3 +183,137 @@ def drop_old_snapshots(wh: Warehouse, keep: int) -> list[str]:
             wh.execute(f"DROP TABLE {snapshot}")
             dropped.append(snapshot)
     return dropped
+
+
+# --- reading --------------------------------------------------------------------------------
+BUILD_COLUMNS = (
+    "build_id", "as_of", "timezone", "backend", "mode", "catalog_fingerprint", "snapshot",
+    "persons", "recomputed", "events_seen", "started_at", "finished_at", "seconds",
+)  # fmt: skip
+
+
+def builds(wh: Warehouse, limit: int = 20, as_of: str | None = None) -> list[dict[str, Any]]:
+    """Builds, newest first (only those of ``as_of`` when given)."""
+    where = "WHERE as_of = CAST(? AS DATE)" if as_of else ""
+    rows = wh.fetchall(
+        f"SELECT {', '.join(BUILD_COLUMNS)} FROM tag_builds {where} "
+        "ORDER BY finished_at DESC LIMIT ?",
+        [as_of, limit] if as_of else [limit],
+    )
+    return [dict(zip(BUILD_COLUMNS, r, strict=True)) for r in rows]
+
+
+def resolve_person(wh: Warehouse, identifier: str) -> str | None:
+    """The person behind a user id or anonymous id (the id itself when it is a person)."""
+    row = wh.fetchone(
+        "SELECT person_id FROM identity_map WHERE identifier = ? "
+        "ORDER BY id_kind = 'user' DESC LIMIT 1",
+        [identifier],
+    )
+    return row[0] if row else None
+
+
+def profile_row(wh: Warehouse, snapshot: str, person_id: str) -> dict[str, Any] | None:
+    """One person's row of a snapshot, as a dict."""
+    with wh.lock:
+        cur = wh.con.execute(f"SELECT * FROM {snapshot} WHERE person_id = ?", [person_id])
+        names = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+    return dict(zip(names, rows[0], strict=True)) if rows else None
+
+
+def recent_events(
+    wh: Warehouse, person_id: str, before_epoch: int, limit: int = 10
+) -> list[dict[str, Any]]:
+    """A person's latest events before a time, with the product's title and category."""
+    cols = ("ts", "type", "product_id", "title", "category", "quantity", "price", "query", "channel")
+    rows = wh.fetchall(
+        """SELECT e.ts, e.type, e.product_id, p.title, p.category_l1, e.quantity, e.price,
+                  e.query, e.channel
+           FROM events_resolved e LEFT JOIN products p USING (product_id)
+           WHERE e.person_id = ? AND e.ts < to_timestamp(?)
+           ORDER BY e.ts DESC LIMIT ?""",
+        [person_id, before_epoch, limit],
+    )
+    return [{k: v for k, v in zip(cols, r, strict=True) if v is not None} for r in rows]
+
+
+def stats(wh: Warehouse, build_id: str) -> dict[str, dict[str, Any]]:
+    """Per-tag statistics of a build."""
+    cols = ("persons", "non_null", "coverage", "mean", "stddev", "min", "p50", "max", "distribution")
+    rows = wh.fetchall(
+        f"SELECT tag_id, {', '.join(cols)} FROM tag_stats WHERE build_id = ?", [build_id]
+    )
+    out = {}
+    for r in rows:
+        d = dict(zip(cols, r[1:], strict=True))
+        d["distribution"] = json.loads(d["distribution"]) if d["distribution"] else None
+        out[r[0]] = d
+    return out
+
+
+def tag_versions(wh: Warehouse, tag_id: str) -> list[dict[str, Any]]:
+    rows = wh.fetchall(
+        "SELECT version, fingerprint, definition, created_at FROM tag_versions "
+        "WHERE tag_id = ? ORDER BY version DESC",
+        [tag_id],
+    )
+    return [
+        {"version": v, "fingerprint": f, "definition": json.loads(d), "created_at": c}
+        for v, f, d, c in rows
+    ]
+
+
+def build_versions(wh: Warehouse, build_id: str) -> dict[str, int]:
+    rows = wh.fetchall("SELECT tag_id, version FROM tag_build_tags WHERE build_id = ?", [build_id])
+    return dict(rows)
+
+
+def agreement(wh: Warehouse, snapshot: str, a: str, b: str) -> tuple[int, float | None]:
+    """Persons with both tags set, and the share on which they agree."""
+    n, same = wh.fetchone(
+        f"SELECT count(*), avg(CASE WHEN CAST({_q(a)} AS VARCHAR) = CAST({_q(b)} AS VARCHAR) "
+        f"THEN 1.0 ELSE 0.0 END) FROM {snapshot} WHERE {_q(a)} IS NOT NULL AND {_q(b)} IS NOT NULL"
+    )
+    return n, same
+
+
+# --- simulator ground truth -----------------------------------------------------------------
+def has_table(wh: Warehouse, name: str) -> bool:
+    return bool(
+        wh.fetchone(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+        )[0]
+    )
+
+
+def persona_confusion(
+    wh: Warehouse, snapshot: str, tag: str, label: str
+) -> tuple[int, int, int, int, int, int]:
+    """(truth users, with evidence, tp, fp, fn among those with evidence, truth positives)."""
+    return wh.fetchone(
+        f"""SELECT count(*),
+                   count(p.{_q(tag)}),
+                   count(*) FILTER (p.{_q(tag)} AND list_contains(t.personas, ?)),
+                   count(*) FILTER (p.{_q(tag)} AND NOT list_contains(t.personas, ?)),
+                   count(*) FILTER (NOT p.{_q(tag)} AND list_contains(t.personas, ?)),
+                   count(*) FILTER (list_contains(t.personas, ?))
+            FROM truth_users t JOIN {snapshot} p ON p.person_id = t.user_id""",
+        [label, label, label, label],
+    )
+
+
+def affinity_hits(
+    wh: Warehouse, snapshot: str, tag: str, min_orders: int
+) -> tuple[int, float | None, float | None]:
+    """Users with min_orders+ orders; share whose true top category is in the tag's top-N
+    list, and share for whom it is the first."""
+    return wh.fetchone(
+        f"""SELECT count(*),
+                   avg(CASE WHEN list_contains(list_transform(p.{_q(tag)}, lambda x: x.key),
+                                               t.top_category) THEN 1.0 ELSE 0.0 END),
+                   avg(CASE WHEN p.{_q(tag)}[1].key = t.top_category THEN 1.0 ELSE 0.0 END)
+            FROM truth_users t JOIN {snapshot} p ON p.person_id = t.user_id
+            WHERE p.orders_total >= ?""",
+        [min_orders],
+    )

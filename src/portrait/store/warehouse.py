@@ -41,6 +41,7 @@ class Warehouse:
             raise
         self.con: duckdb.DuckDBPyConnection = self.ibis.con
         self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("SET enable_progress_bar = false")  # the CLI shows its own
         self.lock = threading.RLock()
         if not read_only:
             self.migrate()

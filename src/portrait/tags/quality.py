@@ -1,0 +1,138 @@
+"""Tag quality: coverage, distributions, drift between builds, cross-checks, and — on the
+simulator — precision and recall of tags against the users' known latent traits."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from portrait.store import profiles as store
+from portrait.store.warehouse import Warehouse
+from portrait.tags.catalog import Catalog
+
+# Persona tags and the simulator's ground-truth labels they should find.
+PERSONA_TRUTH = {
+    "price_sensitive": "price_sensitive",
+    "brand_loyal": "brand_loyal",
+    "trend_seeker": "trend_seeker",
+}
+AFFINITY_TAG = "category_affinity"
+AFFINITY_MIN_ORDERS = 5
+TARGETS = {"persona_precision": 0.85, "persona_recall": 0.85, "affinity_top3_hit": 0.90}
+
+
+def psi(now: dict[str, float], before: dict[str, float]) -> float:
+    """Population stability index between two distributions (shares by value)."""
+    eps = 1e-4
+    total = 0.0
+    for k in set(now) | set(before):
+        a, b = max(now.get(k, 0.0), eps), max(before.get(k, 0.0), eps)
+        total += (a - b) * math.log(a / b)
+    return round(total, 6)
+
+
+def drift(now: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any] | None:
+    """How a tag moved between two builds: coverage change, mean shift (in standard
+    deviations of the earlier build) and PSI of the distribution."""
+    if before is None:
+        return None
+    out: dict[str, Any] = {"coverage_change": round(now["coverage"] - before["coverage"], 6)}
+    if now["mean"] is not None and before["mean"] is not None:
+        sd = before["stddev"] or 0.0
+        out["mean_shift_sd"] = round((now["mean"] - before["mean"]) / sd, 6) if sd > 0 else None
+    if now["distribution"] and before["distribution"]:
+        out["psi"] = psi(now["distribution"], before["distribution"])
+    return out
+
+
+def quality_report(wh: Warehouse, catalog: Catalog, build_id: str | None = None) -> dict[str, Any]:
+    """The quality report of a build (default: the latest) against the build before it."""
+    history = store.builds(wh, 1000)
+    if not history:
+        raise LookupError("no profile build yet; run `portrait build` first")
+    index = 0
+    if build_id is not None:
+        ids = [b["build_id"] for b in history]
+        if build_id not in ids:
+            raise LookupError(f"no build {build_id!r}; `portrait build --list` shows them")
+        index = ids.index(build_id)
+    build = history[index]
+    previous = history[index + 1] if index + 1 < len(history) else None
+    now = store.stats(wh, build["build_id"])
+    before = store.stats(wh, previous["build_id"]) if previous else {}
+    tags = []
+    for t in catalog:
+        s = now.get(t.id)
+        if s is None:
+            continue
+        tags.append(
+            {
+                "id": t.id,
+                "group": t.group,
+                "kind": t.kind,
+                "type": t.type,
+                "coverage": round(s["coverage"], 6),
+                "non_null": s["non_null"],
+                "summary": {k: s[k] for k in ("mean", "stddev", "min", "p50", "max")}
+                if s["mean"] is not None
+                else None,
+                "distribution": s["distribution"],
+                "drift": drift(s, before.get(t.id)),
+            }
+        )
+    checks = []
+    for t in catalog:
+        if t.cross_check and t.cross_check in catalog:
+            n, agree = store.agreement(wh, build["snapshot"], t.id, t.cross_check)
+            checks.append(
+                {"tag": t.id, "against": t.cross_check, "persons_with_both": n, "agreement": agree}
+            )
+    report = {
+        "build": {k: str(v) for k, v in build.items()},
+        "previous_build": previous["build_id"] if previous else None,
+        "tags": tags,
+        "cross_checks": checks,
+        "truth": truth_report(wh, build["snapshot"], catalog),
+    }
+    return report
+
+
+def truth_report(wh: Warehouse, snapshot: str, catalog: Catalog) -> dict[str, Any] | None:
+    """Tags scored against the simulator's ground truth (None when there is no truth)."""
+    if not store.has_table(wh, "truth_users"):
+        return None
+    personas = {}
+    for tag, label in PERSONA_TRUTH.items():
+        if tag not in catalog:
+            continue
+        users, evidence, tp, fp, fn, positives = store.persona_confusion(wh, snapshot, tag, label)
+        precision = tp / (tp + fp) if tp + fp else None
+        recall = tp / (tp + fn) if tp + fn else None
+        personas[tag] = {
+            "truth_users": users,
+            "with_evidence": evidence,
+            "evidence_share": round(evidence / users, 4) if users else None,
+            "precision": _r(precision),
+            "recall": _r(recall),
+            "recall_all_users": _r(tp / positives) if positives else None,
+            "meets_target": precision is not None
+            and recall is not None
+            and precision >= TARGETS["persona_precision"]
+            and recall >= TARGETS["persona_recall"],
+        }
+    affinity = None
+    if AFFINITY_TAG in catalog and "orders_total" in catalog:
+        n, top3, top1 = store.affinity_hits(wh, snapshot, AFFINITY_TAG, AFFINITY_MIN_ORDERS)
+        affinity = {
+            "tag": AFFINITY_TAG,
+            "users": n,
+            "min_orders": AFFINITY_MIN_ORDERS,
+            "top3_hit_rate": _r(top3),
+            "top1_hit_rate": _r(top1),
+            "meets_target": top3 is not None and top3 >= TARGETS["affinity_top3_hit"],
+        }
+    return {"targets": TARGETS, "personas": personas, "category_affinity": affinity}
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)

@@ -1,0 +1,235 @@
+"""What the facade offers on profiles: build, look up a person, describe the catalog.
+
+``Workspace`` delegates here; the CLI and the REST routes call ``Workspace``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from portrait.config import Settings
+from portrait.store import profiles as store
+from portrait.store.warehouse import Warehouse
+from portrait.tags.build import Builder, BuildResult
+from portrait.tags.catalog import Catalog, load_catalog
+from portrait.tags.model import TagDef
+from portrait.tags.sources import AsOf
+
+LANGS = ("zh", "en")
+
+
+class ProfileNotFoundError(LookupError):
+    """No profile for this id (unknown person, or no build yet)."""
+
+
+class NoBuildError(LookupError):
+    """Nothing has been built (for that date)."""
+
+
+def parse_day(text: str | date | None) -> date | None:
+    if text is None or isinstance(text, date):
+        return text
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date; write it as YYYY-MM-DD") from None
+
+
+class ProfileService:
+    """Profiles of one workspace."""
+
+    def __init__(self, wh: Warehouse, settings: Settings, root: Path) -> None:
+        self.wh = wh
+        self.settings = settings
+        self.root = root
+        self._catalog: Catalog | None = None
+
+    @property
+    def timezone(self) -> str:
+        return self.settings.shop_timezone
+
+    @property
+    def catalog(self) -> Catalog:
+        """The built-in tags plus the workspace's own (``tags/*.yaml``), loaded once."""
+        if self._catalog is None:
+            self._catalog = load_catalog(self.root / self.settings.profile.tags_dir)
+        return self._catalog
+
+    def reload_catalog(self) -> Catalog:
+        self._catalog = None
+        return self.catalog
+
+    # --- building -----------------------------------------------------------------------
+    def build(
+        self,
+        as_of: str | date | None = None,
+        backend: str = "duckdb",
+        full: bool = False,
+        progress: Callable[[str], None] | None = None,
+    ) -> BuildResult:
+        builder = Builder(
+            self.wh, self.catalog, self.timezone, keep=self.settings.profile.keep_snapshots
+        )
+        return builder.run(as_of=parse_day(as_of), backend=backend, full=full, progress=progress)
+
+    def builds(self, limit: int = 20) -> list[dict[str, Any]]:
+        return store.builds(self.wh, limit)
+
+    def _build_for(self, as_of: str | date | None) -> dict[str, Any]:
+        day = parse_day(as_of)
+        found = store.builds(self.wh, 1, day.isoformat() if day else None)
+        if not found:
+            when = f" as of {day}" if day else ""
+            hint = f" --as-of {day}" if day else ""
+            raise NoBuildError(f"no profile build{when} yet; run `portrait build{hint}` first")
+        return found[0]
+
+    # --- reading ------------------------------------------------------------------------
+    def frame(self, as_of: str | date | None = None, tags: list[str] | None = None) -> pa.Table:
+        """The profile table (one row per person) as Arrow, optionally only some tags."""
+        build = self._build_for(as_of)
+        cols = "*"
+        if tags:
+            for t in tags:
+                self.catalog.get(t)
+            cols = ", ".join(["person_id", *(f'"{t}"' for t in tags)])
+        return self.wh.arrow(f"SELECT {cols} FROM {build['snapshot']}")
+
+    def profile(
+        self,
+        identifier: str,
+        as_of: str | date | None = None,
+        lang: str = "en",
+        include_empty: bool = False,
+        timeline: int = 10,
+    ) -> dict[str, Any]:
+        """One person's tags grouped by level-1 and level-2 group, with a recent timeline."""
+        if lang not in LANGS:
+            raise ValueError(f"unknown language {lang!r}; use zh or en")
+        build = self._build_for(as_of)
+        person = store.resolve_person(self.wh, identifier) or identifier
+        row = store.profile_row(self.wh, build["snapshot"], person)
+        if row is None:
+            raise ProfileNotFoundError(
+                f"no profile for {identifier!r} in the build as of {build['as_of']}; check the "
+                "id, or run `portrait build` if the user is new"
+            )
+        versions = store.build_versions(self.wh, build["build_id"])
+        groups: dict[str, dict[str, Any]] = {}
+        empty = 0
+        for tag in self.catalog:
+            value = row.get(tag.id)
+            if value is None and not include_empty:
+                empty += 1
+                continue
+            g = groups.setdefault(tag.group, self._group_entry(tag.group, lang))
+            sub_id = tag.group2 or ""
+            sub = g["groups"].setdefault(sub_id, self._group2_entry(sub_id, lang))
+            sub["tags"].append(
+                {
+                    "id": tag.id,
+                    "label": getattr(tag, lang),
+                    "value": _plain(value),
+                    "type": tag.type,
+                    "version": versions.get(tag.id),
+                    "pii": tag.pii,
+                }
+            )
+        for g in groups.values():
+            g["groups"] = list(g["groups"].values())
+        as_of_point = AsOf.from_date(
+            datetime.combine(build["as_of"], datetime.min.time()), build["timezone"]
+        )
+        return {
+            "identifier": identifier,
+            "person_id": person,
+            "as_of": str(build["as_of"]),
+            "build_id": build["build_id"],
+            "lang": lang,
+            "empty_tags": empty,
+            "groups": list(groups.values()),
+            "timeline": [
+                {k: _plain(v) for k, v in e.items()}
+                for e in store.recent_events(self.wh, person, as_of_point.epoch, timeline)
+            ],
+        }
+
+    def _group_entry(self, group_id: str, lang: str) -> dict[str, Any]:
+        g = self.catalog.groups.get(group_id)
+        return {"id": group_id, "label": getattr(g, lang) if g else group_id, "groups": {}}
+
+    def _group2_entry(self, group_id: str, lang: str) -> dict[str, Any]:
+        labels = self.catalog.groups2.get(group_id, {})
+        return {"id": group_id or None, "label": labels.get(lang) if group_id else None, "tags": []}
+
+    # --- the catalog --------------------------------------------------------------------
+    def tags(self) -> list[dict[str, Any]]:
+        """Every tag with its group, kind, type, version and coverage in the latest build."""
+        latest = store.builds(self.wh, 1)
+        stats = store.stats(self.wh, latest[0]["build_id"]) if latest else {}
+        versions = store.build_versions(self.wh, latest[0]["build_id"]) if latest else {}
+        return [self._describe(t, stats.get(t.id), versions.get(t.id)) for t in self._ordered()]
+
+    def tag(self, tag_id: str) -> dict[str, Any]:
+        """One tag in full: definition, fingerprint, versions and latest statistics."""
+        t = self.catalog.get(tag_id)
+        latest = store.builds(self.wh, 1)
+        stats = store.stats(self.wh, latest[0]["build_id"]) if latest else {}
+        versions = store.build_versions(self.wh, latest[0]["build_id"]) if latest else {}
+        out = self._describe(t, stats.get(t.id), versions.get(t.id))
+        out.update(
+            description=t.description,
+            definition=t.definition(),
+            fingerprint=t.fingerprint,
+            file=t.file,
+            refresh=t.refresh,
+            cross_check=t.cross_check,
+            stats=stats.get(t.id),
+            versions=store.tag_versions(self.wh, tag_id),
+            depends_on=sorted(_deps(t)),
+        )
+        return out
+
+    def _ordered(self) -> list[TagDef]:
+        order = {g: i for i, g in enumerate(self.catalog.groups)}
+        return sorted(self.catalog, key=lambda t: (order.get(t.group, 99), t.group2 or "", t.id))
+
+    def _describe(self, t: TagDef, stats: dict | None, version: int | None) -> dict[str, Any]:
+        return {
+            "id": t.id,
+            "zh": t.zh,
+            "en": t.en,
+            "group": t.group,
+            "group2": t.group2,
+            "kind": t.kind,
+            "type": t.type,
+            "values": t.values,
+            "window": t.window,
+            "pii": t.pii,
+            "version": version,
+            "coverage": None if stats is None else round(stats["coverage"], 4),
+        }
+
+
+def _deps(t: TagDef) -> set[str]:
+    from portrait.tags.catalog import dependencies
+
+    return dependencies(t)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly value: dates and times as ISO text, floats rounded for display."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
