@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from portrait.cli import core, data  # noqa: F401 - importing them registers their commands
+from portrait.cli import core, data, profiles  # noqa: F401 - importing registers the commands
 from portrait.cli.app import app
 from portrait.cli.identity import identity_app
 from portrait.cli.keys import keys_app
+from portrait.cli.profiles import tags_app
 
 app.add_typer(identity_app, name="identity")
 app.add_typer(keys_app, name="keys")
+app.add_typer(tags_app, name="tags")
 
 
 def main() -> None:

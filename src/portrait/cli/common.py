@@ -29,6 +29,8 @@ from portrait.ingest.readers import UnsupportedSourceError
 from portrait.security.keys import InvalidRoleError
 from portrait.store.loader import BatchResult
 from portrait.store.warehouse import WarehouseLockedError
+from portrait.tags.build import BuildError
+from portrait.tags.spark import SparkUnavailableError
 from portrait.workspace import UnknownIdentifierError, Workspace
 
 out = Console()
@@ -56,6 +58,9 @@ USER_ERRORS = (
     InvalidRoleError,
     KeyError,
     ValueError,
+    LookupError,
+    BuildError,
+    SparkUnavailableError,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])

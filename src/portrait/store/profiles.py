@@ -226,7 +226,17 @@ def recent_events(
     wh: Warehouse, person_id: str, before_epoch: int, limit: int = 10
 ) -> list[dict[str, Any]]:
     """A person's latest events before a time, with the product's title and category."""
-    cols = ("ts", "type", "product_id", "title", "category", "quantity", "price", "query", "channel")
+    cols = (
+        "ts",
+        "type",
+        "product_id",
+        "title",
+        "category",
+        "quantity",
+        "price",
+        "query",
+        "channel",
+    )
     rows = wh.fetchall(
         """SELECT e.ts, e.type, e.product_id, p.title, p.category_l1, e.quantity, e.price,
                   e.query, e.channel
@@ -240,7 +250,17 @@ def recent_events(
 
 def stats(wh: Warehouse, build_id: str) -> dict[str, dict[str, Any]]:
     """Per-tag statistics of a build."""
-    cols = ("persons", "non_null", "coverage", "mean", "stddev", "min", "p50", "max", "distribution")
+    cols = (
+        "persons",
+        "non_null",
+        "coverage",
+        "mean",
+        "stddev",
+        "min",
+        "p50",
+        "max",
+        "distribution",
+    )
     rows = wh.fetchall(
         f"SELECT tag_id, {', '.join(cols)} FROM tag_stats WHERE build_id = ?", [build_id]
     )
@@ -281,9 +301,9 @@ def agreement(wh: Warehouse, snapshot: str, a: str, b: str) -> tuple[int, float 
 # --- simulator ground truth -----------------------------------------------------------------
 def has_table(wh: Warehouse, name: str) -> bool:
     return bool(
-        wh.fetchone(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-        )[0]
+        wh.fetchone("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name])[
+            0
+        ]
     )
 
 
