@@ -19,6 +19,7 @@ from portrait import __version__
 from portrait.api.batcher import GroupCommitter
 from portrait.ingest.reasons import explain
 from portrait.security.keys import role_allows
+from portrait.tags.build import BuildError
 from portrait.workspace import UnknownIdentifierError, Workspace
 
 bearer = HTTPBearer(auto_error=False, description="An API key from `portrait keys create`.")
@@ -45,6 +46,12 @@ class MergeRequest(BaseModel):
     user_a: str
     user_b: str
     reason: str = "explicit merge via API"
+
+
+class BuildRequest(BaseModel):
+    as_of: str | None = None  # YYYY-MM-DD; default: the day after the latest event
+    backend: str = "duckdb"
+    full: bool = False
 
 
 class KeyCache:
@@ -222,5 +229,59 @@ def create_app(workspace: Workspace) -> FastAPI:
             raise HTTPException(404, str(e)) from e
         except ValueError as e:
             raise HTTPException(422, str(e)) from e
+
+    @app.post("/v1/build", tags=["profiles"])
+    def build(body: BuildRequest, ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
+        """Compute the profile table as of a date (incremental when possible)."""
+        try:
+            return ws.build(as_of=body.as_of, backend=body.backend, full=body.full).as_dict()
+        except (ValueError, BuildError) as e:
+            raise HTTPException(422, str(e)) from e
+
+    @app.get("/v1/builds", tags=["profiles"])
+    def builds(
+        ws: WorkspaceDep, _: Admin, limit: Annotated[int, Query(ge=1, le=1000)] = 20
+    ) -> list[dict[str, Any]]:
+        """The profile build log, newest first."""
+        return ws.profile_builds(limit)
+
+    @app.get("/v1/users/{user_id}/profile", tags=["profiles"])
+    def user_profile(
+        user_id: str,
+        ws: WorkspaceDep,
+        _: Admin,
+        as_of: str | None = None,
+        lang: Annotated[str, Query(pattern="^(zh|en)$")] = "en",
+        include_empty: bool = False,
+    ) -> dict[str, Any]:
+        """A person's tags grouped by level-1 and level-2 group, with labels in ``lang``, and
+        their latest events. ``as_of`` reads the build of that date."""
+        try:
+            return ws.profile(user_id, as_of=as_of, lang=lang, include_empty=include_empty)
+        except LookupError as e:
+            raise HTTPException(404, str(e)) from e
+        except ValueError as e:
+            raise HTTPException(422, str(e)) from e
+
+    @app.get("/v1/tags", tags=["profiles"])
+    def tags(ws: WorkspaceDep, _: Admin, group: str | None = None) -> list[dict[str, Any]]:
+        """The tag catalog: each tag's group, kind, type, version and coverage."""
+        return [t for t in ws.tags() if group is None or t["group"] == group]
+
+    @app.get("/v1/tags/quality", tags=["profiles"])
+    def tags_quality(ws: WorkspaceDep, _: Admin, build_id: str | None = None) -> dict[str, Any]:
+        """Coverage, distribution and drift per tag, cross-checks and simulator truth."""
+        try:
+            return ws.tag_quality(build_id)
+        except LookupError as e:
+            raise HTTPException(404, str(e)) from e
+
+    @app.get("/v1/tags/{tag_id}", tags=["profiles"])
+    def tag(tag_id: str, ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
+        """One tag: its definition, fingerprint, versions and latest statistics."""
+        try:
+            return ws.tag(tag_id)
+        except KeyError as e:
+            raise HTTPException(404, e.args[0]) from e
 
     return app
