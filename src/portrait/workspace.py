@@ -501,7 +501,6 @@ class Workspace:
             raise KeyError(f"no active key with id {key_id!r}; see `portrait keys list`")
         self.keys_version += 1
 
-
     # --- profiles (tags) ----------------------------------------------------------------
     @property
     def profiles(self) -> ProfileService:

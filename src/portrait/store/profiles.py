@@ -237,13 +237,20 @@ def recent_events(
         "query",
         "channel",
     )
+    ids = wh.fetchall(
+        "SELECT id_kind, identifier FROM identity_map WHERE person_id = ?", [person_id]
+    )
+    users = [i for k, i in ids if k == "user"] or [person_id]
+    anons = [i for k, i in ids if k == "anonymous"] or [""]
+    # filter on the stored id columns (fast) rather than on events_resolved's computed person
     rows = wh.fetchall(
         """SELECT e.ts, e.type, e.product_id, p.title, p.category_l1, e.quantity, e.price,
                   e.query, e.channel
-           FROM events_resolved e LEFT JOIN products p USING (product_id)
-           WHERE e.person_id = ? AND e.ts < to_timestamp(?)
+           FROM events e LEFT JOIN products p USING (product_id)
+           WHERE (e.user_id IN (SELECT unnest(?)) OR e.anonymous_id IN (SELECT unnest(?)))
+             AND e.ts < to_timestamp(?)
            ORDER BY e.ts DESC LIMIT ?""",
-        [person_id, before_epoch, limit],
+        [users, anons, before_epoch, limit],
     )
     return [{k: v for k, v in zip(cols, r, strict=True) if v is not None} for r in rows]
 

@@ -184,6 +184,9 @@ class Builder:
         with self.wh.transaction():
             self.wh.execute(f"DROP TABLE IF EXISTS {snapshot}")
             self.wh.execute(f"ALTER TABLE {staging} RENAME TO {snapshot.split('.')[1]}")
+            self.wh.execute(  # point lookups by person (profile API) use this index
+                f"CREATE INDEX idx_{snapshot.split('.')[1]} ON {snapshot} (person_id)"
+            )
             store.record_versions(self.wh, tags, build_id, started)
             store.point_current(self.wh, tags, snapshot, build_id)
             store.compute_stats(self.wh, tags, snapshot, build_id)

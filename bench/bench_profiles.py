@@ -1,0 +1,239 @@
+"""Profile build speed, profile lookup latency, and builds on real data.
+
+    .venv/bin/python bench/bench_profiles.py [--users 90000] [--spark-users 5000]
+
+1. Simulates a shop of ``--users`` users (about 110 events each over 90 days: 90k users give
+   about 10M events), ingests it, and times the full catalog build on DuckDB. Baseline, in the
+   same run: a hand-written single-pass DuckDB query computing 40 comparable columns (counts,
+   distinct counts, sums, 4 top-N lists and 2 modes).
+2. The same build with ``--backend pyspark`` on a ``--spark-users`` shop, against DuckDB on
+   that same shop, reported as a ratio (Spark local mode needs minutes for 10M events here).
+3. Profile lookups: in-process ``Workspace.profile`` and ``GET /v1/users/{id}/profile`` over
+   HTTP (uvicorn), median and p99 of 300 random persons.
+4. Online Retail II and Ta-Feng (from ../shared/data, skipped when absent): build time and tag
+   coverage by group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from portrait.workspace import Workspace
+
+BASELINE_SQL = """
+WITH e AS (
+  SELECT coalesce(m.person_id, e.user_id) AS pid, e.*, p.category_l1, p.brand, p.colour,
+         epoch(e.ts) AS t
+  FROM events e LEFT JOIN identity_map m ON m.id_kind = 'user' AND m.identifier = e.user_id
+  LEFT JOIN products p USING (product_id) WHERE e.user_id IS NOT NULL AND e.ts < $asof
+), base AS (
+  SELECT pid,
+    count(DISTINCT CAST(t / 86400 AS BIGINT)) FILTER (t >= epoch($asof) - 7*86400) v7,
+    count(DISTINCT CAST(t / 86400 AS BIGINT)) FILTER (t >= epoch($asof) - 30*86400) v30,
+    count(DISTINCT CAST(t / 86400 AS BIGINT)) FILTER (t >= epoch($asof) - 90*86400) v90,
+    count(DISTINCT CAST(t / 86400 AS BIGINT)) v365,
+    count(DISTINCT order_id) FILTER (type = 'order' AND t >= epoch($asof) - 7*86400) o7,
+    count(DISTINCT order_id) FILTER (type = 'order' AND t >= epoch($asof) - 30*86400) o30,
+    count(DISTINCT order_id) FILTER (type = 'order' AND t >= epoch($asof) - 90*86400) o90,
+    count(DISTINCT order_id) FILTER (type = 'order') o_all,
+    max(t) last_visit, min(t) first_visit,
+    max(t) FILTER (type = 'order') last_order, min(t) FILTER (type = 'order') first_order,
+    count(*) FILTER (type = 'product_view' AND t >= epoch($asof) - 30*86400) pv30,
+    count(*) FILTER (type = 'search' AND t >= epoch($asof) - 30*86400) s30,
+    count(*) FILTER (type = 'add_to_cart' AND t >= epoch($asof) - 30*86400) c30,
+    count(DISTINCT product_id) FILTER (type = 'add_to_cart') carted,
+    count(DISTINCT product_id) FILTER (type = 'order') ordered,
+    sum(quantity * price) FILTER (type = 'order') spend,
+    sum(quantity * price) FILTER (type = 'order' AND t >= epoch($asof) - 30*86400) spend30,
+    sum(quantity * price) FILTER (type = 'refund') refunded,
+    sum(quantity) FILTER (type = 'order') items,
+    avg(price) FILTER (type = 'order') avg_price,
+    avg(CASE WHEN discount > 0 OR coupon_id IS NOT NULL THEN 1.0 ELSE 0.0 END)
+      FILTER (type = 'order') discount_share,
+    count(*) FILTER (type = 'review') reviews, avg(rating) FILTER (type = 'review') rating,
+    count(*) FILTER (type = 'share') shares, count(*) FILTER (type = 'invite') invites,
+    count(*) FILTER (type = 'message_sent' AND channel = 'email') email_sent,
+    count(*) FILTER (type = 'message_opened' AND channel = 'email') email_opened,
+    count(*) FILTER (type = 'message_sent' AND channel = 'sms') sms_sent,
+    count(*) FILTER (type = 'message_opened' AND channel = 'sms') sms_opened,
+    count(*) FILTER (type = 'coupon_used') coupons_used,
+    mode(hour(ts)) active_hour, mode(device) device
+  FROM e GROUP BY pid
+), keyed AS (
+  SELECT pid, 'cat' AS k, category_l1 AS v FROM e WHERE type IN ('product_view', 'order')
+  UNION ALL SELECT pid, 'brand', brand FROM e WHERE type = 'order'
+  UNION ALL SELECT pid, 'colour', colour FROM e WHERE type IN ('product_view', 'order')
+  UNION ALL SELECT pid, 'query', query FROM e WHERE type = 'search'
+), counted AS (
+  SELECT pid, k, v, count(*) AS n FROM keyed WHERE v IS NOT NULL GROUP BY ALL
+), top AS (
+  SELECT pid,
+    list(v ORDER BY n DESC, v) FILTER (k = 'cat')[1:3] top_cat,
+    list(v ORDER BY n DESC, v) FILTER (k = 'brand')[1:5] top_brand,
+    list(v ORDER BY n DESC, v) FILTER (k = 'colour')[1:3] top_colour,
+    list(v ORDER BY n DESC, v) FILTER (k = 'query')[1:5] top_query
+  FROM counted GROUP BY pid
+)
+SELECT * FROM base LEFT JOIN top USING (pid)
+"""
+
+
+def timed(fn, *args, **kw):
+    t0 = time.perf_counter()
+    out = fn(*args, **kw)
+    return out, time.perf_counter() - t0
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(p * (len(s) - 1)))]
+
+
+def build_speed(tmp: Path, users: int) -> Workspace:
+    ws = Workspace.init(tmp / "big")
+    _, sim_s = timed(ws.simulate, users=users, days=90, seed=42)
+    events = ws.warehouse.fetchone("SELECT count(*) FROM events")[0]
+    print(f"shop: {users:,} users, {events:,} events (simulated and ingested in {sim_s:.0f} s)")
+    result, _ = timed(ws.build, full=True)
+    as_of = result.as_of
+    _, base_s = timed(
+        ws.warehouse.execute,
+        "CREATE OR REPLACE TEMP TABLE baseline AS "
+        + BASELINE_SQL.replace("$asof", f"TIMESTAMPTZ '{as_of}'"),
+    )
+    ncols = len(ws.warehouse.columns_of("baseline")) - 1
+    again, _ = timed(ws.build, full=True)
+    best = min(result.seconds, again.seconds)
+    compute = min(result.timings["compute"], again.timings["compute"])
+    print(
+        f"full build, {result.tags} tags, {result.persons:,} persons: {best:.1f} s wall "
+        f"({events / best / 1e6:.2f} M events/s; compile {again.timings['compile']:.1f} s, "
+        f"query {compute:.1f} s, save+stats {again.timings['save']:.1f} s)  [best of 2]"
+    )
+    print(f"baseline hand-written DuckDB query, {ncols} columns: {base_s:.1f} s")
+    print(
+        f"ratio build / baseline: {best / base_s:.2f}x for {result.tags / ncols:.1f}x the columns"
+    )
+    t = ws.build(as_of=as_of)
+    print(f"rebuild with nothing new (incremental): {t.seconds:.1f} s, {t.recomputed} recomputed")
+    return ws
+
+
+def spark_ratio(tmp: Path, users: int) -> None:
+    if shutil.which("java") is None:
+        print("pyspark: skipped (no java on PATH)")
+        return
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        print("pyspark: skipped (pyspark not installed: pip install '.[spark]')")
+        return
+    ws = Workspace.init(tmp / "spark")
+    ws.simulate(users=users, days=90, seed=42)
+    events = ws.warehouse.fetchone("SELECT count(*) FROM events")[0]
+    duck = ws.build(full=True)
+    spark = ws.build(full=True, backend="pyspark")
+    print(
+        f"same shop ({users:,} users, {events:,} events): duckdb {duck.seconds:.1f} s, "
+        f"pyspark {spark.seconds:.1f} s (export {spark.timings.get('export', 0):.1f} s, "
+        f"spark compute {spark.timings.get('compute', 0):.1f} s): "
+        f"ratio {spark.seconds / duck.seconds:.1f}x"
+    )
+    ws.close()
+
+
+def lookups(ws: Workspace, tmp: Path) -> None:
+    persons = [r[0] for r in ws.warehouse.fetchall("SELECT person_id FROM profile")]
+    sample = random.Random(7).sample(persons, min(300, len(persons)))
+    ws.profile(sample[0])
+    inproc = [timed(ws.profile, p)[1] * 1000 for p in sample]
+    print(
+        f"profile lookup in-process: median {statistics.median(inproc):.1f} ms, "
+        f"p99 {pct(inproc, 0.99):.1f} ms ({len(sample)} persons)"
+    )
+    key = ws.create_key("admin", "bench").token
+    root = ws.root
+    ws.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "portrait.cli", "serve", "-w", str(root), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as c:
+            for _ in range(120):
+                try:
+                    if c.get("/v1/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.5)
+            c.get(f"/v1/users/{sample[0]}/profile").raise_for_status()
+            rest = []
+            for p in sample:
+                t0 = time.perf_counter()
+                c.get(f"/v1/users/{p}/profile").raise_for_status()
+                rest.append((time.perf_counter() - t0) * 1000)
+        print(
+            f"profile lookup over REST: median {statistics.median(rest):.1f} ms, "
+            f"p99 {pct(rest, 0.99):.1f} ms"
+        )
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def real_data(tmp: Path) -> None:
+    for name in ("online_retail", "ta_feng"):
+        ws = Workspace.init(tmp / name)
+        try:
+            ws.load_dataset(name)
+        except Exception as e:  # data set absent: say so and go on
+            print(f"{name}: skipped ({str(e).splitlines()[0]})")
+            ws.close()
+            continue
+        events = ws.warehouse.fetchone("SELECT count(*) FROM events")[0]
+        r = ws.build(full=True)
+        print(f"{name}: {events:,} events, {r.persons:,} persons, build {r.seconds:.1f} s")
+        by_group: dict[str, list[float]] = {}
+        for t in ws.tags():
+            by_group.setdefault(t["group"], []).append(t["coverage"] or 0.0)
+        print("  coverage by group (mean over its tags; tags with any value / all):")
+        for g, covs in by_group.items():
+            filled = sum(c > 0 for c in covs)
+            print(f"  {g:13s} {statistics.mean(covs):6.1%}   {filled}/{len(covs)} tags")
+        ws.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--users", type=int, default=90_000)
+    ap.add_argument("--spark-users", type=int, default=5_000)
+    ap.add_argument("--skip-real", action="store_true")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="portrait-bench-") as d:
+        tmp = Path(d)
+        ws = build_speed(tmp, args.users)
+        lookups(ws, tmp)
+        spark_ratio(tmp, args.spark_users)
+        if not args.skip_real:
+            real_data(tmp)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
