@@ -12,6 +12,7 @@ BENCHES = [
     ["bench_ingest.py"],
     ["bench_http.py", "--concurrency", "8"],
     ["bench_http.py", "--concurrency", "16"],
+    ["bench_profiles.py"],
 ]
 
 
