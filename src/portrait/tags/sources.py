@@ -114,6 +114,12 @@ def _offset_expr(t: ir.IntegerValue, offsets: list[tuple[int, int]]) -> ir.Integ
     return ibis.cases(*branches, else_=offsets[0][1]).cast("int64")
 
 
+def _epoch(ts: ir.TimestampValue) -> ir.IntegerValue:
+    """Whole epoch seconds, sub-seconds dropped: DuckDB's epoch() keeps them as a fraction
+    (and a cast to integer would round it), Spark's unix_timestamp() truncates."""
+    return ts.epoch_seconds().floor().cast("int64")
+
+
 def event_source(
     events: ir.Table,
     products: ir.Table,
@@ -139,12 +145,12 @@ def event_source(
         material=products.material,
         list_price=products.price,
         price_index=products.price / ibis.ifelse(cat_mean > 0, cat_mean, ibis.null()),
-        launched_t=products.launched_at.epoch_seconds(),
+        launched_t=_epoch(products.launched_at),
     )
     e = events.left_join(by_user, events.user_id == by_user.u_identifier)
     e = e.left_join(by_anon, e.anonymous_id == by_anon.a_identifier)
     e = e.left_join(prod, e.product_id == prod.p_id)
-    t = e.ts.epoch_seconds().cast("int64")
+    t = _epoch(e.ts)
     local = t + _offset_expr(t, offsets)
     day = (local / DAY).floor().cast("int64")
     return e.select(
@@ -200,7 +206,7 @@ def user_source(users: ir.Table, identity: ir.Table) -> ir.Table:
         country=u.country,
         channel=u.channel,
         language=u.language,
-        registered_t=u.registered_at.epoch_seconds().cast("int64"),
+        registered_t=_epoch(u.registered_at),
         has_phone=u.phone_hash.notnull(),
         has_email=u.email.notnull(),
     )
