@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import event
+from event_records import event
 from portrait.identity.graph import UnionFind, merge_users
 from portrait.workspace import UnknownIdentifierError
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from conftest import event
+from event_records import event
 from portrait.config import load_settings, write_settings
 from portrait.workspace import Workspace
 

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import event
+from event_records import event
 from portrait.ingest.plan import SourceSchemaError
 from portrait.ingest.readers import UnsupportedSourceError
 from portrait.ingest.reasons import REASONS, explain
