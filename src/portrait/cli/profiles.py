@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -20,7 +21,7 @@ from portrait.cli.common import (
     print_json,
 )
 
-tags_app = typer.Typer(help="The tag catalog: list, show, quality.", no_args_is_help=True)
+tags_app = typer.Typer(help="The tag catalog: list, show, quality, docs.", no_args_is_help=True)
 AsOfOpt = Annotated[
     str | None,
     typer.Option(
@@ -181,6 +182,24 @@ def tags_show(
             )
         if s["distribution"]:
             out.print("values: " + ", ".join(f"{k} {v:.1%}" for k, v in s["distribution"].items()))
+
+
+@tags_app.command("docs")
+@friendly_errors
+def tags_docs(
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Write the page to this file instead.")
+    ] = None,
+) -> None:
+    """The tag reference as Markdown (docs/tags.md): writing tag files, every built-in tag."""
+    from portrait.tags.docs import tags_markdown
+
+    text = tags_markdown()
+    if out_path is None:
+        typer.echo(text, nl=False)  # raw: a rich console would wrap long lines
+        return
+    out_path.write_text(text, encoding="utf-8")
+    err.print(f"Wrote {out_path}.")
 
 
 @tags_app.command("quality")

@@ -21,7 +21,9 @@ from portrait.tags.sources import EVENT_FIELDS, USER_FIELDS
 
 BUILTIN_PACKAGE = "portrait.catalog"
 # libyaml parses the catalog about ten times faster; its errors still give line and column.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# The section of docs/tags.md (portrait.tags.docs) that lists every field a tag file may use.
+FIELDS_SECTION = "Tag fields"
 
 
 class TagCatalogError(ValueError):
@@ -111,7 +113,7 @@ def parse_catalog(sources: Iterable[tuple[str, str]]) -> Catalog:
 
 def _parse_file(name: str, text: str) -> TagFile:
     try:
-        data = yaml.load(text, Loader=_YAML_LOADER)
+        data = yaml.load(text, Loader=YAML_LOADER)
     except yaml.YAMLError as e:
         raise TagCatalogError(f"{name}: not valid YAML: {e}") from e
     if not isinstance(data, dict):
@@ -138,7 +140,10 @@ def _problems(e: ValidationError) -> str:
         where = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "is not a known field (check the spelling; see docs/tags.md)"
+            msg = (
+                "is not a known field (check the spelling; docs/tags.md lists them under "
+                f'"{FIELDS_SECTION}")'
+            )
         out.append(f"{where}: {msg}" if where else msg)
     return "; ".join(out)
 
