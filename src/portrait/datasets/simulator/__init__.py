@@ -2,7 +2,8 @@
 
 ``simulate`` writes canonical users, products and events Parquet files plus ground-truth
 tables (the traits and personas each user was generated from), so every tag, persona and model
-can be scored against the truth.
+can be scored against the truth. Personas are latent classes whose members behave clearly
+differently (see ``population``); docs/simulator.md describes the generative model.
 """
 
 from portrait.datasets.simulator.shop import DEFAULT_START, simulate

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from portrait.datasets.simulator.catalog import Catalog
-from portrait.datasets.simulator.clock import US_PER_SECOND, Period
+from portrait.datasets.simulator.catalog import NEW_ARRIVAL_DAYS, Catalog
+from portrait.datasets.simulator.clock import US_PER_DAY, US_PER_SECOND, Period
 from portrait.datasets.simulator.events import Events, T
 from portrait.datasets.simulator.marketing import CouponGrants
 from portrait.datasets.simulator.population import People
@@ -72,9 +72,8 @@ def browse(
         )
     )
 
-    claimers = np.flatnonzero(
-        known & (rng.random(n) < 0.01 + 0.12 * people.price_sensitivity[person] ** 2)
-    )
+    # deal seekers pick up a coupon in the coupon centre on many of their visits
+    claimers = np.flatnonzero(known & (rng.random(n) < 0.01 + 0.3 * people.deal_seeking(person)))
     coupon = COUPON_INDEX["CENTER05"]
     parts.append(_events(claimers, "coupon_received", CLAIM, coupon=coupon))
     parts.append(_product_views(rng, sessions, people, catalog, period, focus))
@@ -155,8 +154,10 @@ def _product_views(
     cat = np.where(rng.random(m) < 0.6, focus[owner], people.sample_category(rng, p))
     product = catalog.pick_by_price(rng, cat, people.price_sensitivity[p])
     u = rng.random(m)
-    p_new = 0.04 + 0.5 * people.trend_seeking[p]
-    p_brand = p_new + (1.0 - p_new) * 0.95 * people.brand_loyalty[p]
+    # a view goes to a new arrival, or else to the favourite brand, or else by price
+    p_new = 0.04 + 0.6 * people.novelty_seeking(p)
+    brand_taste = 0.15 * people.brand_loyalty[p] + 0.83 * people.brand_keenness(p)
+    p_brand = p_new + (1.0 - p_new) * brand_taste
     by_brand = np.flatnonzero((u >= p_new) & (u < p_brand))
     favourite = people.favourite_brand[p[by_brand], cat[by_brand]]
     product[by_brand] = catalog.pick_in_brand(rng, favourite, when[by_brand])
@@ -205,6 +206,9 @@ def _product_views(
     price_taste = catalog.relative_price[product] ** (-2.0 * (people.price_sensitivity[p] - 0.4))
     p_cart = (0.07 + 0.28 * people.buy_propensity[p]) * boost * np.where(known, 1.0, 0.6)
     p_cart *= np.clip(price_taste, 0.3, 3.0)
+    # trend seekers buy what is new, and pass over what is not
+    is_new = catalog.launch_us[product] >= when - NEW_ARRIVAL_DAYS * US_PER_DAY
+    p_cart *= 1.0 + people.novelty_seeking(p) * np.where(is_new, 0.8, -0.5)
     carted = np.flatnonzero(rng.random(m) < p_cart)
     removed = rng.random(len(carted)) < 0.22
     quantity = 1 + rng.poisson(0.2, len(carted))

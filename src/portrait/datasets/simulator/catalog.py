@@ -54,6 +54,7 @@ class Catalog:
     fallback: np.ndarray  # per category: its most popular established product
     new_index: np.ndarray  # new-arrival products sorted by (category, launch)
     new_key: np.ndarray
+    new_by_launch: np.ndarray  # new-arrival products sorted by launch, all categories
     epoch_us: int  # launch times in new_key are relative to this
     brand_names: pa.Array
     queries: list[str]
@@ -108,16 +109,23 @@ class Catalog:
     def pick_new(
         self, rng: np.random.Generator, cat: np.ndarray, ts: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """A product of the category launched in the 30 days before ``ts``, and whether any was."""
+        """A product of the category launched in the 30 days before ``ts`` or, where the
+        category has none, of any category (the new-arrivals page); and whether any was."""
         key = cat.astype(np.int64) << 52
         since = np.maximum(ts - NEW_ARRIVAL_DAYS * US_PER_DAY - self.epoch_us, 0)
         hi = np.searchsorted(self.new_key, key + (ts - self.epoch_us), side="right")
         lo = np.searchsorted(self.new_key, key + since)
-        found = hi > lo
+        launched = self.launch_us[self.new_by_launch] - self.epoch_us
+        any_hi = np.searchsorted(launched, ts - self.epoch_us, side="right")
+        any_lo = np.searchsorted(launched, since)
+        in_cat = hi > lo
+        found = in_cat | (any_hi > any_lo)
         if not len(self.new_index):
             return np.zeros(len(cat), dtype=np.int64), found
-        pos = lo + (rng.random(len(cat)) * (hi - lo)).astype(np.int64)
-        return self.new_index[np.minimum(pos, len(self.new_index) - 1)], found
+        u = rng.random(len(cat))
+        pos = np.minimum(lo + (u * (hi - lo)).astype(np.int64), len(self.new_index) - 1)
+        any_pos = np.minimum(any_lo + (u * (any_hi - any_lo)).astype(np.int64), len(launched) - 1)
+        return np.where(in_cat, self.new_index[pos], self.new_by_launch[any_pos]), found
 
     def favourite_brands(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """Each person's favourite brand in every category, popular brands more often."""
@@ -199,6 +207,7 @@ def build_catalog(rng: np.random.Generator, n_products: int, period: Period) -> 
         fallback=fallback,
         new_index=new_index,
         new_key=new_key_all[new_index],
+        new_by_launch=np.flatnonzero(new_mask)[np.argsort(launch[new_mask], kind="stable")],
         epoch_us=epoch,
         brand_names=pa.array([name for _, name in brands]),
         queries=queries,

@@ -2,7 +2,8 @@
 
 An order is one ``order`` event per cart line still in the cart, all sharing an order number,
 then one ``payment`` for the amount paid. Discounts come from the mid-period promotion and from
-coupons the buyer holds; price-sensitive buyers reach for their coupons far more often.
+coupons the buyer holds; price-sensitive buyers use the coupons they hold, and without a coupon
+or a promotion they mostly leave the cart rather than pay full price.
 """
 
 from __future__ import annotations
@@ -43,13 +44,19 @@ def checkout(
     p_order = (0.4 + 0.6 * people.buy_propensity[person]) * np.where(promo, 1.2, 1.0)
     p_order *= np.where(sessions["campaign"] >= 0, 1.3, 1.0)
     buying = np.flatnonzero(can_buy & has_cart & (rng.random(n) < np.minimum(p_order, 0.95)))
-    order_of = np.full(n, -1)
-    order_of[buying] = np.arange(len(buying))
-    buyer = person[buying]
     checkout_ts = end[buying] + ((5.0 + rng.exponential(40.0, len(buying))) * US_PER_SECOND).astype(
         np.int64
     )
     checkout_ts -= checkout_ts % US_PER_SECOND
+    coupon = _redeem(rng, person[buying], checkout_ts, people, period, grants)
+    # bargain hunters mostly leave the cart for later when there is no deal to be had
+    deal = (coupon >= 0) | period.is_promo(checkout_ts)
+    full_price_ok = rng.random(len(buying)) >= 0.9 * people.deal_seeking(person[buying])
+    keep = deal | full_price_ok
+    buying, checkout_ts, coupon = buying[keep], checkout_ts[keep], coupon[keep]
+    order_of = np.full(n, -1)
+    order_of[buying] = np.arange(len(buying))
+    buyer = person[buying]
 
     line = ev.take(in_cart & (order_of[ev["session"]] >= 0))
     order = order_of[line["session"]]
@@ -58,7 +65,6 @@ def checkout(
     pos = np.arange(len(line)) - np.maximum.accumulate(np.where(first, np.arange(len(line)), 0))
     n_lines = np.bincount(order, minlength=len(buying))
 
-    coupon = _redeem(rng, buyer, checkout_ts, people, period, grants)
     coupon_pct = np.where(coupon >= 0, COUPON_PERCENT[np.maximum(coupon, 0)], 0.0)
     promo_pct = np.where(period.is_promo(checkout_ts), PROMOTION_PERCENT, 0.0)
     list_price = line["price"]
@@ -126,7 +132,7 @@ def _redeem(
     j = np.searchsorted(gkey, okey, side="right") - 1
     g = order[np.maximum(j, 0)]
     expires = grants.ts[g] + COUPON_VALIDITY_US[grants.coupon[g]]
-    wants = rng.random(len(buyer)) < 0.08 + 0.8 * people.price_sensitivity[buyer]
+    wants = rng.random(len(buyer)) < 0.05 + 0.95 * people.deal_seeking(buyer)
     valid = wants & (j >= 0) & (grants.person[g] == buyer) & (when < expires)
     candidates = np.flatnonzero(valid)
     by_time = candidates[np.argsort(when[candidates], kind="stable")]

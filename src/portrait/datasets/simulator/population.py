@@ -2,6 +2,20 @@
 
 Latent traits (price sensitivity, brand loyalty, ...) drive every behaviour the other modules
 draw, and are written out as ground truth so that tags and personas can be scored against them.
+
+Personas are latent classes, as marketing segments are. Each user is a member of a class or
+not, with a prior probability that depends on who they are, and membership decides the range
+the class's trait is drawn from: members from ``[PERSONA_THRESHOLD, 1]``, everyone else from
+``[0, OTHERS_MAX]``. Price-sensitive is one class (more likely in smaller cities); how a person
+chooses products is another: by brand (brand-loyal), by novelty (trend-seeker, more likely
+under 30), or neither, so nobody is both brand-loyal and a trend-seeker. Membership is the
+ground-truth persona (``truth_users.personas``); the continuous traits are ground truth too.
+
+Behaviour follows a steep curve of each trait (``_keenness``), so it separates the classes:
+the price-sensitive claim coupons, use the coupons they hold and mostly leave their cart when
+there is no deal (browse, commerce); the brand-loyal put most of their interest into the
+category of their main brand and view their favourite brands (population, browse); trend
+seekers view new arrivals and buy them rather than older products (browse).
 """
 
 from __future__ import annotations
@@ -20,6 +34,15 @@ from portrait.datasets.simulator.vocab import (
 
 NEVER = np.iinfo(np.int64).max
 COMMUNITY_SIZE = 50
+# Persona classes: members' traits lie in [PERSONA_THRESHOLD, 1], the others' in [0, OTHERS_MAX].
+PERSONA_THRESHOLD = 0.6
+OTHERS_MAX = 0.45
+# Prior class probabilities: price-sensitive by city tier (1 to 5); brand-loyal; trend-seeker
+# under 30 and from 30 (the last two exclude each other).
+PRICE_SENSITIVE_PRIOR = np.array([0.15, 0.2, 0.25, 0.3, 0.35])
+BRAND_LOYAL_PRIOR = 0.2
+TREND_SEEKER_PRIOR = (0.28, 0.12)
+BRAND_FOCUS = 0.9  # share of a brand-loyal person's interest that goes to their main brand
 VISITOR_SHARE = 0.25
 # Category appetite by declared gender (F, M, unknown), same order as CATEGORIES.
 _GENDER_TASTE = np.array(
@@ -83,6 +106,18 @@ class People:
     def registered_in_period(self) -> np.ndarray:
         return self.is_user & (self.registered_at >= self.period_start)
 
+    def deal_seeking(self, person: np.ndarray) -> np.ndarray:
+        """How much each person insists on a deal (coupon or promotion), from 0 to 1."""
+        return _keenness(self.price_sensitivity[person])
+
+    def brand_keenness(self, person: np.ndarray) -> np.ndarray:
+        """How much each person sticks to their favourite brand, from 0 to 1."""
+        return _keenness(self.brand_loyalty[person])
+
+    def novelty_seeking(self, person: np.ndarray) -> np.ndarray:
+        """How much each person goes for new arrivals, from 0 to 1."""
+        return _keenness(self.trend_seeking[person])
+
     def sample_category(self, rng: np.random.Generator, person: np.ndarray) -> np.ndarray:
         """A top category per entry, drawn from that person's affinities."""
         u = rng.random(len(person))[:, None]
@@ -121,9 +156,14 @@ def draw_people(
     device = np.where(u < desktop_share, 1, np.where(u < desktop_share + 0.09, 2, 0))
 
     tier = CITY_TIER[city]
-    price_sensitivity = np.clip(rng.beta(2.0, 2.4, n) + 0.05 * (tier - 2.5), 0.0, 1.0)
-    brand_loyalty = rng.beta(1.6, 2.4, n)
-    trend_seeking = np.clip(rng.beta(1.5, 2.6, n) + np.where(age < 30, 0.08, -0.04), 0.0, 1.0)
+    # smaller cities hold more bargain hunters; the young more trend seekers
+    price_sensitivity = _persona_trait(rng, rng.random(n) < PRICE_SENSITIVE_PRIOR[tier - 1])
+    style = rng.random(n)  # how products are chosen: by brand, by novelty, or neither
+    trend_prior = np.where(age < 30, TREND_SEEKER_PRIOR[0], TREND_SEEKER_PRIOR[1])
+    brand_loyalty = _persona_trait(rng, style < BRAND_LOYAL_PRIOR)
+    trend_seeking = _persona_trait(
+        rng, (style >= BRAND_LOYAL_PRIOR) & (style < BRAND_LOYAL_PRIOR + trend_prior)
+    )
     social_influence = rng.beta(1.0, 5.0, n)
     satisfaction = rng.beta(5.0, 2.0, n)
     buy_propensity = rng.beta(2.0, 4.0, n)
@@ -134,6 +174,11 @@ def draw_people(
     taste = _GENDER_TASTE[gender] * 0.45
     affinity = rng.gamma(taste) + 1e-3
     affinity /= affinity.sum(axis=1, keepdims=True)
+    # the brand-loyal shop for their main brand (their favourite in their top category), so
+    # that category takes most of their interest
+    top = np.argmax(affinity, axis=1)
+    focus = BRAND_FOCUS * _keenness(brand_loyalty)[:, None]
+    affinity = (1.0 - focus) * affinity + focus * (np.arange(N_CATEGORIES) == top[:, None])
     favourite_brand = catalog.favourite_brands(rng, n)
 
     registered_at, pre_period = _registration_times(rng, n, is_user, period)
@@ -186,6 +231,22 @@ def draw_people(
     )
     _make_duplicates(rng, people)
     return people
+
+
+def _keenness(trait: np.ndarray) -> np.ndarray:
+    """A steep curve of a persona trait, centred between the two classes' ranges: below 0.2
+    for non-members (near 0 for most) and above 0.8 for members."""
+    centre = (OTHERS_MAX + PERSONA_THRESHOLD) / 2
+    return 1.0 / (1.0 + np.exp(-(trait - centre) / 0.05))
+
+
+def _persona_trait(rng: np.random.Generator, member: np.ndarray) -> np.ndarray:
+    """A trait per person: class members draw it from ``[PERSONA_THRESHOLD, 1]``, the others
+    from ``[0, OTHERS_MAX]``."""
+    n = len(member)
+    high = PERSONA_THRESHOLD + (1.0 - PERSONA_THRESHOLD) * rng.beta(2.0, 1.5, n)
+    low = OTHERS_MAX * rng.beta(1.6, 2.4, n)
+    return np.where(member, high, low)
 
 
 def _peak_hours(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -15,6 +15,7 @@ from portrait.datasets.simulator.population import (
     CITY_TIER,
     COMMUNITY_SIZE,
     NEVER,
+    PERSONA_THRESHOLD,
     People,
 )
 from portrait.datasets.simulator.vocab import (
@@ -32,7 +33,6 @@ from portrait.datasets.simulator.vocab import (
 )
 
 UTC_US = pa.timestamp("us", tz="UTC")
-PERSONA_THRESHOLD = 0.6
 PERSONAS = ("price_sensitive", "brand_loyal", "trend_seeker", "potential")
 _VISITOR_SPACE = 1 << 40
 _CITY_COUNTRY = np.array(
@@ -162,6 +162,8 @@ def truth_table(people: People, invited_by: np.ndarray, brand_names: pa.Array) -
         parts += [f'{sep}"', _pick(slugs, top[:, k]), '": ', pc.cast(pa.array(weight), pa.string())]
     parts.append("}")
     affinity_json = pc.binary_join_element_wise(*parts, "")
+    # members of a persona class have their trait at or above the threshold, the others well
+    # below it, so this is class membership
     flags = np.column_stack(
         [
             people.price_sensitivity[:n] >= PERSONA_THRESHOLD,
