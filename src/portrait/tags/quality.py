@@ -9,6 +9,7 @@ from typing import Any
 from portrait.store import profiles as store
 from portrait.store.warehouse import Warehouse
 from portrait.tags.catalog import Catalog
+from portrait.tags.model import TagDef
 
 # Persona tags and the simulator's ground-truth labels they should find.
 PERSONA_TRUTH = {
@@ -98,7 +99,14 @@ def quality_report(wh: Warehouse, catalog: Catalog, build_id: str | None = None)
 
 
 def truth_report(wh: Warehouse, snapshot: str, catalog: Catalog) -> dict[str, Any] | None:
-    """Tags scored against the simulator's ground truth (None when there is no truth)."""
+    """Tags scored against the simulator's ground truth (None when there is no truth).
+
+    A persona tag is empty for persons with too little evidence (its rule's ``then: null``
+    case, e.g. fewer than ``min_orders`` orders). Precision and recall are over the truth
+    users whose tag is not empty (``with_evidence`` of them; ``population`` says which);
+    ``recall_all_users`` is the share of all true members, with evidence or not, that the tag
+    finds.
+    """
     if not store.has_table(wh, "truth_users"):
         return None
     personas = {}
@@ -108,7 +116,10 @@ def truth_report(wh: Warehouse, snapshot: str, catalog: Catalog) -> dict[str, An
         users, evidence, tp, fp, fn, positives = store.persona_confusion(wh, snapshot, tag, label)
         precision = tp / (tp + fp) if tp + fp else None
         recall = tp / (tp + fn) if tp + fn else None
+        empty_when = _empty_when(catalog.get(tag))
         personas[tag] = {
+            "population": f"truth users whose {tag} is not empty"
+            + (f" (it is empty where {empty_when})" if empty_when else ""),
             "truth_users": users,
             "with_evidence": evidence,
             "evidence_share": round(evidence / users, 4) if users else None,
@@ -132,6 +143,31 @@ def truth_report(wh: Warehouse, snapshot: str, catalog: Catalog) -> dict[str, An
             "meets_target": top3 is not None and top3 >= TARGETS["affinity_top3_hit"],
         }
     return {"targets": TARGETS, "personas": personas, "category_affinity": affinity}
+
+
+_SYMBOLS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "=", "ne": "!="}
+
+
+def _empty_when(tag: TagDef) -> str | None:
+    """The conditions under which a rule tag is empty, in words: ``orders_365d < 3``."""
+    if tag.rule is None or not tag.rule.cases:
+        return None
+    conditions = [
+        _condition_text(case.when, tag.params) for case in tag.rule.cases if case.then is None
+    ]
+    return " or ".join(conditions) or None
+
+
+def _condition_text(when: dict[str, Any], params: dict[str, Any]) -> str:
+    parts = []
+    for field, test in when.items():
+        if not isinstance(test, dict):
+            test = {"eq": test}
+        for op, value in test.items():
+            if isinstance(value, str) and value.startswith("$"):
+                value = params.get(value[1:], value)
+            parts.append(f"{field} {_SYMBOLS.get(op, op)} {value}")
+    return " and ".join(parts)
 
 
 def _r(x: float | None) -> float | None:
