@@ -149,11 +149,6 @@ def test_records_registered_after_the_build_date_are_not_seen(profiles) -> None:
     assert profiles.of("no_record", *empty) == empty
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="enum facts are copied as they are: a user record with language 'fr' gives the "
-    "enum tag `language` (values [zh, en]) the value 'fr'",
-)
 def test_enum_fact_outside_its_values_is_empty(new_shop) -> None:
     shop = new_shop()
     shop.user("fr", language="fr")

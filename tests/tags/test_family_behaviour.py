@@ -199,10 +199,6 @@ def test_daypart_band_edges(profiles, hour: int, daypart: str) -> None:
     assert profiles.of(f"at_{hour:02d}", *want) == want
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mode keys are ranked as text, so on a tie hour 10 ('10') wins over hour 9 ('9')",
-)
 def test_mode_tie_takes_the_smaller_hour(profiles) -> None:
     """Two visits at 9h and two at 10h: the tie goes to the smaller key, 9."""
     assert profiles["hour_tie"]["active_hour"] == 9
@@ -245,10 +241,6 @@ def test_person_without_visits(profiles) -> None:
     assert profiles.of("messages_only", *want) == want
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="greatest(0, NULL) is 0 in DuckDB, so a person with no cart adds gets 0.0",
-)
 def test_abandonment_is_empty_without_cart_adds(profiles) -> None:
     """The description: 'empty without cart adds'."""
     assert profiles["orders"]["carted_products_90d"] == 0
@@ -284,11 +276,6 @@ def test_local_time_in_the_shop_time_zone(new_shop) -> None:
     assert {k: got[k] for k in want} == want
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="windows start 30 x 86400 s before the build date, not at local midnight 30 days "
-    "earlier: across a DST change (London, 30 March) they start an hour early",
-)
 def test_window_starts_at_local_midnight_across_a_dst_change(new_shop) -> None:
     """Europe/London moves from UTC+0 to UTC+1 on 2025-03-30: the build date starts at
     2025-03-31T23:00Z and the 30-day window at local midnight of Mar 2 (2025-03-02T00:00Z)."""

@@ -84,11 +84,6 @@ def test_first_order_and_new_user(profiles) -> None:
     assert profiles["loyal"]["days_since_first_order"] == 250
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the prospect case needs a visit in the last 120 days, so a user who registered "
-    "10 days ago and has no events yet falls through to 'churned'",
-)
 def test_registered_user_without_events_is_a_prospect(new_shop) -> None:
     """The description: 'prospect (registered, never bought)'."""
     shop = new_shop()

@@ -131,21 +131,11 @@ def test_no_orders_is_empty(profiles) -> None:
     assert profiles.of("empty", *want) == want
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="products without a level-2 category are compared with each other: u1 (10) gets "
-    "the index 10 / mean(10, 30) = 0.5 and its buyer the band 'budget'",
-)
 def test_no_price_index_without_a_category(profiles) -> None:
     want = {"avg_price_index": None, "price_band": None}
     assert profiles.of("uncategorised", *want) == want
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mode_share divides by the units with a known brand only: 1 Alpha unit and 3 "
-    "unbranded units give 1.0",
-)
 def test_brand_concentration_counts_every_unit(profiles) -> None:
     """'Share of the units bought ... that went to the most bought brand': 1 of 4."""
     assert profiles["unbranded"]["brand_concentration"] == 0.25

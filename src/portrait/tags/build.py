@@ -258,8 +258,9 @@ class Builder:
         """Fill ``_affected`` with the persons whose facts may differ; return how many."""
         windows = sorted({0, *(t.window_days or 0 for t in self.catalog if t.fact)})
         old, new = prev["epoch"], point.epoch
+        before = AsOf.from_epoch(old, self.timezone)
         crossings = " OR ".join(
-            f"(e.t >= {old - w * DAY} AND e.t < {new - w * DAY})" for w in windows
+            f"(e.t >= {before.window_start(w)} AND e.t < {point.window_start(w)})" for w in windows
         )
         src = _sources(self.wh, offsets, scores=False)
         events_sql = str(ibis.to_sql(src.events, dialect="duckdb"))

@@ -63,7 +63,12 @@ def param_value(tag: TagDef, value: Any) -> Any:
 
 
 def condition(tag: TagDef, cond: dict[str, Any], col: Callable[[str], ir.Value]) -> ir.BooleanValue:
-    """A condition mapping compiled to a boolean expression (null counts as false)."""
+    """A condition mapping compiled to a boolean expression.
+
+    A test on an empty value is null, which filters, CASE branches and ``any`` treat as
+    false; ``not`` makes it false first, so that ``not: {x: 5}`` holds for an empty ``x``. The
+    expression is left without a blanket COALESCE so that engines can push it into scans.
+    """
     parts: list[ir.BooleanValue] = []
     for key, test in cond.items():
         if key == "any":
@@ -72,13 +77,13 @@ def condition(tag: TagDef, cond: dict[str, Any], col: Callable[[str], ir.Value])
         elif key == "all":
             parts.extend(condition(tag, c, col) for c in test)
         elif key == "not":
-            parts.append(~condition(tag, test, col))
+            parts.append(~condition(tag, test, col).fill_null(False))
         else:
             parts.append(_test(col(key), param_value(tag, test), tag))
     out = parts[0]
     for p in parts[1:]:
         out = out & p
-    return out.fill_null(False)
+    return out
 
 
 def _test(value: ir.Value, test: Any, tag: TagDef) -> ir.BooleanValue:
@@ -144,9 +149,9 @@ def formula(tag: TagDef, node: Any, col: Callable[[str], ir.Value], as_of: AsOf)
         case "coalesce":
             return ibis.coalesce(*a)
         case "least":
-            return ibis.least(*a)
+            return _null_if_any_null(a, ibis.least(*a))
         case "greatest":
-            return ibis.greatest(*a)
+            return _null_if_any_null(a, ibis.greatest(*a))
         case "round":
             return a[0].round(int(args[1]))
         case "to_float":
@@ -166,6 +171,12 @@ def formula(tag: TagDef, node: Any, col: Callable[[str], ir.Value], as_of: AsOf)
     raise ValueError(f"unknown operator {op!r}")
 
 
+def _null_if_any_null(args: list[ir.Value], value: ir.Value) -> ir.Value:
+    """Engines skip nulls in least/greatest; in a formula, like +, an unknown gives unknown."""
+    unknown = ibis.or_(*(x.isnull() for x in args))
+    return ibis.ifelse(unknown, ibis.null(value.type()), value)
+
+
 def _fold(values: list[ir.Value], f: Callable[[Any, Any], Any]) -> ir.Value:
     out = values[0]
     for v in values[1:]:
@@ -175,12 +186,14 @@ def _fold(values: list[ir.Value], f: Callable[[Any, Any], Any]) -> ir.Value:
 
 # --- stage 1: facts -------------------------------------------------------------------------
 def _window_condition(tag: TagDef, ev: ir.Table, as_of: AsOf) -> ir.BooleanValue:
-    cond = ibis.literal(True)
+    parts = []
     if tag.window_days is not None:
-        cond = ev.t >= as_of.epoch - tag.window_days * DAY
+        parts.append(ev.t >= as_of.window_start(tag.window_days))
     if tag.fact and tag.fact.where:
-        cond = cond & condition(tag, tag.fact.where, lambda c: ev[c])
-    return cond
+        parts.append(condition(tag, tag.fact.where, lambda c: ev[c]))
+    if not parts:
+        return ibis.literal(True)
+    return parts[0] & parts[1] if len(parts) == 2 else parts[0]
 
 
 def _event_aggregate(tag: TagDef, ev: ir.Table, as_of: AsOf) -> ir.Value:
@@ -191,10 +204,6 @@ def _event_aggregate(tag: TagDef, ev: ir.Table, as_of: AsOf) -> ir.Value:
     match f.agg:
         case "count":
             return ev.t.count(where=cond)
-        case "count_distinct":
-            return of.nunique(where=cond)
-        case "distinct_days":
-            return ev.day.nunique(where=cond)
         case "sum":
             return of.sum(where=cond)
         case "mean":
@@ -216,46 +225,104 @@ def _event_aggregate(tag: TagDef, ev: ir.Table, as_of: AsOf) -> ir.Value:
     raise ValueError(f"{tag.id}: agg {f.agg!r} is not a row aggregate")
 
 
-def _ranked_keys(catalog: Catalog, ev: ir.Table, as_of: AsOf) -> ir.Table | None:
-    """Mode and top-N tags: each person's keys ranked by weight, pivoted to flat columns."""
-    ranked_tags = [t for t in catalog if t.fact and t.fact.agg in RANKED]
-    if not ranked_tags:
+DISTINCT = ("count_distinct", "distinct_days")
+
+
+def _keyed_column(tag: TagDef) -> str | None:
+    """The event column a tag groups by: distinct counts and ranked (mode/top) tags."""
+    f = tag.fact
+    if f is None or f.source != "events":
         return None
-    parts = []
-    for tag in ranked_tags:
+    if f.agg == "distinct_days":
+        return "day"
+    if f.agg in DISTINCT or f.agg in RANKED:
+        return f.of
+    return None
+
+
+def _event_types(tag: TagDef) -> set[str] | None:
+    """The event types a fact is limited to by its ``where``, or None when not limited."""
+    test = (tag.fact.where or {}).get("type") if tag.fact else None
+    if isinstance(test, dict) and set(test) <= {"eq", "in"}:
+        test = test.get("eq", test.get("in"))
+    if isinstance(test, str):
+        return {test}
+    if isinstance(test, list) and all(isinstance(x, str) for x in test):
+        return set(test)
+    return None
+
+
+def _coarse_filter(tags: list[TagDef], ev: ir.Table, as_of: AsOf) -> list[ir.BooleanValue]:
+    """A cheap filter that keeps every event any of ``tags`` may read: the earliest window
+    start and the union of their event types (each tag still applies its own condition)."""
+    out: list[ir.BooleanValue] = []
+    if all(t.window_days is not None for t in tags):
+        out.append(ev.t >= min(as_of.window_start(t.window_days) for t in tags))
+    types = [_event_types(t) for t in tags]
+    if all(x is not None for x in types):
+        out.append(ev.type.isin(sorted(set().union(*types))))
+    return out
+
+
+def _keyed_pass(tags: list[TagDef], column: str, ev: ir.Table, as_of: AsOf) -> ir.Table:
+    """Every distinct-count and ranked tag over one column, in one grouping by (person, key).
+
+    Grouping the matching events by person and key once serves them all: a distinct count is
+    the number of keys a tag's condition held for, a mode or top-N ranks the keys by the tag's
+    weight. It replaces one DISTINCT aggregate (or one grouping) per tag, which engines
+    evaluate as a separate pass each (Spark expands every row once per distinct aggregate).
+    """
+    coarse = _coarse_filter(tags, ev, as_of)
+    rows = ev.filter(*coarse) if coarse else ev
+    sums: dict[str, ir.Value] = {}
+    for i, tag in enumerate(tags):
         f = tag.fact
-        assert f is not None and f.of is not None
-        cond = _window_condition(tag, ev, as_of) & ev[f.of].notnull()
-        weight = ev[f.weight_of].cast("float64") if f.weight_of else ibis.literal(1.0)
-        rows = ev.filter(cond).select(person_id=ev.person_id, key=ev[f.of].cast("string"), w=weight)
-        grouped = rows.group_by(["person_id", "key"]).aggregate(w=rows.w.sum())
-        parts.append(grouped.mutate(tag=ibis.literal(tag.id)))
-    keyed = ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
-    keyed = keyed.filter(keyed.w > 0)
-    win = ibis.window(group_by=[keyed.tag, keyed.person_id], order_by=[keyed.w.desc(), keyed.key])
-    total = ibis.window(group_by=[keyed.tag, keyed.person_id])
-    keyed = keyed.mutate(
-        rank=ibis.row_number().over(win), share=keyed.w / keyed.w.sum().over(total)
-    )
-    keyed = keyed.filter(
-        keyed.rank < max(t.fact.n if t.fact.agg == "top" else 1 for t in ranked_tags)
-    )
+        assert f is not None
+        cond = _window_condition(tag, rows, as_of)
+        if f.agg in DISTINCT:
+            sums[f"_h{i}"] = cond.any()
+        else:
+            if f.weight_of:
+                sums[f"_w{i}"] = rows[f.weight_of].cast("float64").sum(where=cond)
+            else:
+                sums[f"_w{i}"] = rows.t.count(where=cond).cast("float64")
+    g = rows.group_by(["person_id", rows[column].name("_key")]).aggregate(**sums)
+    known = g._key.notnull()
+    ranks: dict[str, ir.Value] = {}
+    for i, tag in enumerate(tags):
+        if tag.fact.agg in RANKED:
+            w = g[f"_w{i}"].fill_null(0.0)
+            # keys with no weight and the unknown key come last; ties go to the smaller key
+            ranks[f"_r{i}"] = ibis.row_number().over(
+                group_by=g.person_id, order_by=[(known & (w > 0)).desc(), w.desc(), g._key]
+            )
+            ranks[f"_w{i}"] = w
+    if ranks:
+        g = g.mutate(**ranks)
+        known = g._key.notnull()
     columns: dict[str, ir.Value] = {}
-    for tag in ranked_tags:
-        is_tag = keyed.tag == tag.id
-        if tag.fact.agg == "mode":
-            key = keyed.key.max(where=is_tag & (keyed.rank == 0))
-            columns[tag.id] = key.cast("int64") if tag.type == "int" else key
+    for i, tag in enumerate(tags):
+        f = tag.fact
+        if f.agg in DISTINCT:
+            columns[tag.id] = g._key.count(where=g[f"_h{i}"])
             continue
-        if tag.fact.agg == "mode_share":
-            share = keyed.share.max(where=is_tag & (keyed.rank == 0))
-            columns[tag.id] = share.round(FLOAT_DIGITS)
+        w, rank = g[f"_w{i}"], g[f"_r{i}"]
+        if f.agg == "mode":
+            columns[tag.id] = g._key.max(where=(rank == 0) & known & (w > 0))
             continue
-        for i in range(tag.fact.n):
-            at = is_tag & (keyed.rank == i)
-            columns[f"{tag.id}__k{i}"] = keyed.key.max(where=at)
-            columns[f"{tag.id}__w{i}"] = keyed.share.max(where=at).round(FLOAT_DIGITS)
-    return keyed.group_by("person_id").aggregate(**columns)
+        # shares: of the known keys' weight for a top-N list; of all the weight for mode_share
+        # (units of an unknown brand count against brand concentration)
+        total = w.sum(where=known) if f.agg == "top" else w.sum()
+        total = ibis.ifelse(total > 0, total, ibis.null("float64"))
+        if f.agg == "mode_share":
+            top = w.max(where=(rank == 0) & known & (w > 0))
+            columns[tag.id] = (top / total).round(FLOAT_DIGITS)
+            continue
+        for j in range(f.n):
+            at = (rank == j) & known & (w > 0)
+            columns[f"{tag.id}__k{j}"] = g._key.cast("string").max(where=at)
+            columns[f"{tag.id}__w{j}"] = (w.max(where=at) / total).round(FLOAT_DIGITS)
+    return g.group_by("person_id").aggregate(**columns)
 
 
 def compile_facts(
@@ -271,27 +338,41 @@ def compile_facts(
         ev = ev.semi_join(persons, ev.person_id == persons.person_id)
         us = us.semi_join(persons, us.person_id == persons.person_id)
     population = ibis.union(ev.select("person_id"), us.select("person_id"), distinct=True)
-    event_tags = [
-        t for t in catalog if t.fact and t.fact.source == "events" and t.fact.agg not in RANKED
-    ]
+    keyed: dict[str, list[TagDef]] = {}
+    row_tags: list[TagDef] = []
+    for t in catalog:
+        if t.fact is None or t.fact.source != "events":
+            continue
+        column = _keyed_column(t)
+        if column is None:
+            row_tags.append(t)
+        else:
+            keyed.setdefault(column, []).append(t)
+    event_tags = row_tags + [t for tags in keyed.values() for t in tags]
     user_tags = [t for t in catalog if t.fact and t.fact.source == "users"]
-    wide = population
-    if event_tags:
+    parts: list[ir.Table] = []
+    if row_tags:
         aggs = {}
-        for tag in event_tags:
+        for tag in row_tags:
             value = _event_aggregate(tag, ev, as_of)
             if tag.type == "float":
                 value = value.cast("float64").round(FLOAT_DIGITS)
             aggs[tag.id] = value
-        agg = ev.group_by("person_id").aggregate(**aggs)
-        wide = wide.left_join(agg, "person_id").select(~ibis.selectors.endswith("_right"))
-    ranked = _ranked_keys(catalog, ev, as_of)
-    if ranked is not None:
-        wide = wide.left_join(ranked, "person_id").select(~ibis.selectors.endswith("_right"))
+        parts.append(ev.group_by("person_id").aggregate(**aggs))
+    parts.extend(_keyed_pass(tags, column, ev, as_of) for column, tags in keyed.items())
     if user_tags:
-        vals = us.select("person_id", **{t.id: us[t.fact.of] for t in user_tags})
-        wide = wide.left_join(vals, "person_id").select(~ibis.selectors.endswith("_right"))
+        parts.append(us.select("person_id", **{t.id: us[t.fact.of] for t in user_tags}))
+    wide = population
+    for part in parts:
+        wide = wide.left_join(part, "person_id").select(~ibis.selectors.endswith("_right"))
     fills = {t.id: wide[t.id].fill_null(0) for t in event_tags if t.fact.agg in ZERO_WHEN_EMPTY}
+    for t in event_tags:
+        if t.fact.agg == "mode" and t.type == "int":
+            fills[t.id] = wide[t.id].cast("int64")
+    # an enum fact holds only its declared values: anything else is unknown (null)
+    for t in catalog:
+        if t.fact and t.type == "enum" and t.values:
+            fills[t.id] = ibis.ifelse(wide[t.id].isin(t.values), wide[t.id], ibis.null("string"))
     return wide.mutate(**fills) if fills else wide
 
 
@@ -354,7 +435,7 @@ def _rule(tag: TagDef, wide: ir.Table, as_of: AsOf) -> ir.Value:
     order = x.desc() if r.score.get("order", "asc") == "desc" else x.asc()
     scored = x.notnull()
     if r.score.get("where"):
-        scored = scored & condition(tag, r.score["where"], col)
+        scored = scored & condition(tag, r.score["where"], col).fill_null(False)
     rank = ibis.percent_rank().over(group_by=scored, order_by=order)
     score = ibis.least((rank * buckets).floor().cast("int64") + 1, buckets)
     return ibis.ifelse(scored, score, ibis.null("int64")).cast(out_type)

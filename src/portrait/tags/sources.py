@@ -9,7 +9,7 @@ shop's UTC offsets, so DuckDB and Spark agree to the second whatever their sessi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import ibis
@@ -86,6 +86,17 @@ class AsOf:
         local = datetime(d.year, d.month, d.day, tzinfo=ZoneInfo(timezone))
         return cls(int(local.timestamp()), d.year, d.month, d.day, timezone)
 
+    @classmethod
+    def from_epoch(cls, epoch: int, timezone: str) -> AsOf:
+        """The build date whose local midnight is ``epoch``."""
+        return cls.from_date(datetime.fromtimestamp(epoch, ZoneInfo(timezone)), timezone)
+
+    def window_start(self, days: int) -> int:
+        """Local midnight ``days`` calendar days before the build date, as epoch seconds (a
+        30-day window across a DST change is 30 local days, not 30 x 86400 seconds)."""
+        d = date(self.year, self.month, self.day) - timedelta(days=days)
+        return int(datetime(d.year, d.month, d.day, tzinfo=ZoneInfo(self.timezone)).timestamp())
+
     @property
     def date_text(self) -> str:
         return f"{self.year:04d}-{self.month:02d}-{self.day:02d}"
@@ -144,7 +155,10 @@ def event_source(
         style=products.style,
         material=products.material,
         list_price=products.price,
-        price_index=products.price / ibis.ifelse(cat_mean > 0, cat_mean, ibis.null()),
+        # no category, no peers to compare with: no index
+        price_index=ibis.ifelse(
+            products.category_l2.notnull() & (cat_mean > 0), products.price / cat_mean, ibis.null()
+        ),
         launched_t=_epoch(products.launched_at),
     )
     e = events.left_join(by_user, events.user_id == by_user.u_identifier)
