@@ -118,10 +118,11 @@ AGGREGATES = {
     "share": "Rows (or sum of `of`, if given) matching `share_where`, over all rows; empty when "
     "there are none.",
     "mode": "The most frequent value of `of` (or the one with the largest `weight_of`); a tie "
-    "goes to the value that sorts first as text.",
-    "mode_share": "The mode's share of the rows where `of` has a value (or of their `weight_of`).",
-    "top": "The `n` most frequent values of `of` (or largest `weight_of`), each with its share "
-    "as for `mode_share`.",
+    "goes to the smaller value.",
+    "mode_share": "The mode's share of all matching rows (or of their `weight_of`); rows "
+    "without a value of `of` count in the total.",
+    "top": "The `n` most frequent values of `of` (or those with the largest `weight_of`), "
+    "each with its share of the rows that have a value.",
     "distinct_days": "Distinct local calendar days with a row.",
     "first": "Time of the first row.",
     "last": "Time of the latest row.",
