@@ -198,7 +198,7 @@ def lookups(ws: Workspace, tmp: Path) -> None:
 
 
 def real_data(tmp: Path) -> None:
-    for name in ("online_retail", "ta_feng"):
+    for name in ("online-retail-ii", "ta-feng"):
         ws = Workspace.init(tmp / name)
         try:
             ws.load_dataset(name)

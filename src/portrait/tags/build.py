@@ -166,12 +166,19 @@ class Builder:
             else:
                 facts = compile_facts(self.catalog, src, point)
             expr = compile_rules(self.catalog, normalized_facts(self.catalog, facts), point, src)
-            sql = str(ibis.to_sql(expr, dialect="duckdb"))
+            sql = str(ibis.to_sql(expr, dialect="duckdb", pretty=False))
             timings["compile"] = time.perf_counter() - tick
             tick = time.perf_counter()
-            self.wh.execute(
-                f"CREATE TABLE {staging} AS " + store.snapshot_select(tags, f"({sql}) AS p")
-            )
+            # The event source is one CTE read by some thirty groupings. DuckDB would push the
+            # OR of all their filters into it and evaluate that on every event; each grouping
+            # filters its own rows anyway (measured: 10-15% of the build on 10M events).
+            self.wh.execute("SET disabled_optimizers = 'cte_filter_pusher'")
+            try:
+                self.wh.execute(
+                    f"CREATE TABLE {staging} AS " + store.snapshot_select(tags, f"({sql}) AS p")
+                )
+            finally:
+                self.wh.execute("RESET disabled_optimizers")
             timings["compute"] = time.perf_counter() - tick
             self.wh.execute("DROP VIEW IF EXISTS _prev_facts")
             self.wh.execute("DROP TABLE IF EXISTS _affected")

@@ -351,20 +351,34 @@ def compile_facts(
     event_tags = row_tags + [t for tags in keyed.values() for t in tags]
     user_tags = [t for t in catalog if t.fact and t.fact.source == "users"]
     parts: list[ir.Table] = []
-    if row_tags:
+    # Row aggregates, one grouping per set of event types: most tags read one type (orders,
+    # reviews, messages), so each grouping reads only those rows and evaluates only its own
+    # tags' filters, instead of every filter on every event.
+    by_types: dict[tuple[str, ...] | None, list[TagDef]] = {}
+    for tag in row_tags:
+        types = _event_types(tag)
+        by_types.setdefault(tuple(sorted(types)) if types else None, []).append(tag)
+    for tags in by_types.values():
+        coarse = _coarse_filter(tags, ev, as_of)
+        rows = ev.filter(*coarse) if coarse else ev
         aggs = {}
-        for tag in row_tags:
-            value = _event_aggregate(tag, ev, as_of)
+        for tag in tags:
+            value = _event_aggregate(tag, rows, as_of)
             if tag.type == "float":
                 value = value.cast("float64").round(FLOAT_DIGITS)
             aggs[tag.id] = value
-        parts.append(ev.group_by("person_id").aggregate(**aggs))
+        parts.append(rows.group_by("person_id").aggregate(**aggs))
     parts.extend(_keyed_pass(tags, column, ev, as_of) for column, tags in keyed.items())
     if user_tags:
         parts.append(us.select("person_id", **{t.id: us[t.fact.of] for t in user_tags}))
+    # one chain of joins, each part's key renamed, and a single projection at the end
     wide = population
-    for part in parts:
-        wide = wide.left_join(part, "person_id").select(~ibis.selectors.endswith("_right"))
+    keep: list[ir.Value] = [population.person_id]
+    for i, part in enumerate(parts):
+        part = part.rename({f"_p{i}": "person_id"})
+        wide = wide.left_join(part, population.person_id == part[f"_p{i}"])
+        keep.extend(part[c] for c in part.columns if c != f"_p{i}")
+    wide = wide.select(*keep)
     fills = {t.id: wide[t.id].fill_null(0) for t in event_tags if t.fact.agg in ZERO_WHEN_EMPTY}
     for t in event_tags:
         if t.fact.agg == "mode" and t.type == "int":
