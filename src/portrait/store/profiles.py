@@ -241,16 +241,29 @@ def recent_events(
         "SELECT id_kind, identifier FROM identity_map WHERE person_id = ?", [person_id]
     )
     users = [i for k, i in ids if k == "user"] or [person_id]
-    anons = [i for k, i in ids if k == "anonymous"] or [""]
-    # filter on the stored id columns (fast) rather than on events_resolved's computed person
+    anons = [i for k, i in ids if k == "anonymous"]
+    # One equality scan per stored id: DuckDB pushes `col = constant` into the scan and skips
+    # row groups by their min/max, where an IN (subquery) would join all events (300 ms on
+    # 10M events against 19 ms). UNION drops an event found by both of its ids.
+    scans = [
+        (col, ident)
+        for col, idents in (("user_id", users), ("anonymous_id", anons))
+        for ident in idents
+    ]
+    union = " UNION ".join(
+        "SELECT event_id, ts, type, product_id, quantity, price, query, channel "
+        f"FROM events WHERE {col} = ? AND ts < to_timestamp(?)"
+        for col, _ in scans
+    )
+    params: list[Any] = []
+    for _, ident in scans:
+        params += [ident, before_epoch]
     rows = wh.fetchall(
-        """SELECT e.ts, e.type, e.product_id, p.title, p.category_l1, e.quantity, e.price,
+        f"""SELECT e.ts, e.type, e.product_id, p.title, p.category_l1, e.quantity, e.price,
                   e.query, e.channel
-           FROM events e LEFT JOIN products p USING (product_id)
-           WHERE (e.user_id IN (SELECT unnest(?)) OR e.anonymous_id IN (SELECT unnest(?)))
-             AND e.ts < to_timestamp(?)
-           ORDER BY e.ts DESC LIMIT ?""",
-        [users, anons, before_epoch, limit],
+           FROM ({union}) e LEFT JOIN products p USING (product_id)
+           ORDER BY e.ts DESC, e.event_id LIMIT ?""",
+        [*params, limit],
     )
     return [{k: v for k, v in zip(cols, r, strict=True) if v is not None} for r in rows]
 
