@@ -287,42 +287,55 @@ def _keyed_pass(tags: list[TagDef], column: str, ev: ir.Table, as_of: AsOf) -> i
             else:
                 sums[f"_w{i}"] = rows.t.count(where=cond).cast("float64")
     g = rows.group_by(["person_id", rows[column].name("_key")]).aggregate(**sums)
-    known = g._key.notnull()
+    # Ranks and counts are over the known keys only, so the windows sort by weight and key
+    # alone; weightless keys rank last and are never taken.
+    k = g.filter(g._key.notnull())
     ranks: dict[str, ir.Value] = {}
     for i, tag in enumerate(tags):
         if tag.fact.agg in RANKED:
-            w = g[f"_w{i}"].fill_null(0.0)
-            # keys with no weight and the unknown key come last; ties go to the smaller key
-            ranks[f"_r{i}"] = ibis.row_number().over(
-                group_by=g.person_id, order_by=[(known & (w > 0)).desc(), w.desc(), g._key]
-            )
+            w = k[f"_w{i}"].fill_null(0.0)
             ranks[f"_w{i}"] = w
+            ranks[f"_r{i}"] = ibis.row_number().over(
+                group_by=k.person_id, order_by=[w.desc(), k._key]
+            )
     if ranks:
-        g = g.mutate(**ranks)
-        known = g._key.notnull()
+        k = k.mutate(**ranks)
     columns: dict[str, ir.Value] = {}
     for i, tag in enumerate(tags):
         f = tag.fact
         if f.agg in DISTINCT:
-            columns[tag.id] = g._key.count(where=g[f"_h{i}"])
+            columns[tag.id] = k._key.count(where=k[f"_h{i}"])
             continue
-        w, rank = g[f"_w{i}"], g[f"_r{i}"]
+        w, rank = k[f"_w{i}"], k[f"_r{i}"]
         if f.agg == "mode":
-            columns[tag.id] = g._key.max(where=(rank == 0) & known & (w > 0))
+            columns[tag.id] = k._key.max(where=(rank == 0) & (w > 0))
             continue
-        # shares: of the known keys' weight for a top-N list; of all the weight for mode_share
-        # (units of an unknown brand count against brand concentration)
-        total = w.sum(where=known) if f.agg == "top" else w.sum()
-        total = ibis.ifelse(total > 0, total, ibis.null("float64"))
+        total = w.sum()
         if f.agg == "mode_share":
-            top = w.max(where=(rank == 0) & known & (w > 0))
-            columns[tag.id] = (top / total).round(FLOAT_DIGITS)
+            columns[f"_top{i}"] = w.max(where=(rank == 0) & (w > 0))
+            columns[f"_known{i}"] = total
             continue
+        total = ibis.ifelse(total > 0, total, ibis.null("float64"))
         for j in range(f.n):
-            at = (rank == j) & known & (w > 0)
-            columns[f"{tag.id}__k{j}"] = g._key.cast("string").max(where=at)
+            at = (rank == j) & (w > 0)
+            columns[f"{tag.id}__k{j}"] = k._key.cast("string").max(where=at)
             columns[f"{tag.id}__w{j}"] = (w.max(where=at) / total).round(FLOAT_DIGITS)
-    return g.group_by("person_id").aggregate(**columns)
+    out = k.group_by("person_id").aggregate(**columns)
+    shares = [(i, t) for i, t in enumerate(tags) if t.fact.agg == "mode_share"]
+    if not shares:
+        return out
+    # mode_share is a share of all the weight: units of an unknown brand count against brand
+    # concentration, so the unknown key's weight joins the known keys' total
+    u = g.filter(g._key.isnull())
+    u = u.select(_up=u.person_id, **{f"_unknown{i}": u[f"_w{i}"] for i, _ in shares})
+    out = out.left_join(u, out.person_id == u._up)
+    values = {}
+    for i, tag in shares:
+        total = out[f"_known{i}"] + out[f"_unknown{i}"].fill_null(0.0)
+        total = ibis.ifelse(total > 0, total, ibis.null("float64"))
+        values[tag.id] = (out[f"_top{i}"] / total).round(FLOAT_DIGITS)
+    keep = [c for c in columns if not c.startswith("_")]
+    return out.select("person_id", *keep, **values)
 
 
 def compile_facts(

@@ -53,6 +53,9 @@ def spark_session(app: str = "portrait") -> Any:
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", os.environ.get("PORTRAIT_SPARK_MEMORY", "4g"))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # a profile pipelines some thirty aggregations and joins in one stage; with the
+        # default page size their hash maps exhaust a task's execution memory
+        .config("spark.buffer.pageSize", os.environ.get("PORTRAIT_SPARK_PAGE_SIZE", "2m"))
     )
     try:
         session = builder.getOrCreate()
