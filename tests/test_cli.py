@@ -600,3 +600,18 @@ def test_batches_lists_the_ingest_log(wsdir: Path, tmp_path: Path):
     assert logged["received"] == logged["accepted"] + logged["duplicates"] + logged["quarantined"]
     table = ok("batches", "-w", wsdir).stdout
     assert "Ingest batches (newest 1)" in table and "events" in table
+
+
+def test_demo_runs_the_main_job_end_to_end(tmp_path: Path):
+    """`make demo`'s command on a small shop: simulate, ingest (with a dirty feed), build every
+    tag and score the personas against the simulator's truth."""
+    d = tmp_path / "demo"
+    result = ok("demo", d, "--users", "400", "--days", "30")
+    text = flat(result.stdout)
+    assert re.search(r"Built\d+tagsfor[\d,]+personsasof", text), result.stdout
+    assert "simulatorgroundtruth" in text and "price_sensitive" in text
+    assert "portraitprofile" in text  # the next step it suggests
+    from portrait import Workspace
+
+    with Workspace.open(d) as ws:
+        assert ws.profile_builds()[0]["persons"] > 300

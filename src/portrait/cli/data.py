@@ -121,7 +121,8 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """The main job: create a workspace, simulate a shop, ingest it and summarise it."""
+    """The main job: create a workspace, simulate a shop, ingest it, summarise it and build
+    every user's profile (checked against the simulator's ground truth)."""
     started = time.perf_counter()
     directory = directory or workspace or Path("demo-workspace")
     ws = Workspace.init(directory, name="demo-shop")
@@ -150,9 +151,19 @@ def demo(
         )
     print_batches(results)
     print_summary(s)
+    from portrait.cli.profiles import build_with_spinner, print_build, print_truth
+
+    with ws:
+        # the user profile: every tag of the catalog, checked against the simulator's truth
+        result = build_with_spinner(ws)
+        truth = ws.tag_quality()["truth"]
+    print_build(result)
+    if truth:
+        print_truth(truth)
     who = sample_user[0] if sample_user else "<user_id>"
     out.print(
         f"Done in {time.perf_counter() - started:.1f} s. Next: "
+        f"`portrait profile {who} -w {directory}`, `portrait tags quality -w {directory}`, "
         f"`portrait quarantine -w {directory}`, `portrait identity show {who} "
         f"-w {directory}`, `portrait serve -w {directory}`."
     )

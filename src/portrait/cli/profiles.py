@@ -57,19 +57,23 @@ def build(
                 )  # fmt: skip
             out.print(table)
             return
-        with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err
-        ) as bar:
-            task = bar.add_task("build", total=None)
-            result = ws.build(
-                as_of=as_of,
-                backend=backend,
-                full=full,
-                progress=lambda msg: bar.update(task, description=msg),
-            )
+        result = build_with_spinner(ws, as_of=as_of, backend=backend, full=full)
     if as_json:
         print_json(result.as_dict())
         return
+    print_build(result)
+
+
+def build_with_spinner(ws: Any, **kw: Any) -> Any:
+    """``Workspace.build`` with a spinner on stderr naming the current step."""
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err
+    ) as bar:
+        task = bar.add_task("build", total=None)
+        return ws.build(progress=lambda msg: bar.update(task, description=msg), **kw)
+
+
+def print_build(result: Any) -> None:
     out.print(
         f"Built {result.tags} tags for {result.persons:,} persons as of {result.as_of} "
         f"({result.mode}, {result.backend}; {result.recomputed:,} recomputed) "
@@ -236,29 +240,36 @@ def tags_quality(
             f"cross-check {c['tag']} vs {c['against']}: {agree} agree "
             f"({c['persons_with_both']:,} persons have both)"
         )
-    truth = q["truth"]
-    if truth:
-        table = Table(
-            "persona",
-            "with evidence",
-            "precision",
-            "recall",
-            "target met",
-            title="simulator ground truth",
+    if q["truth"]:
+        print_truth(q["truth"])
+
+
+def print_truth(truth: dict[str, Any]) -> None:
+    """The simulator ground-truth report: persona precision/recall and category affinity."""
+    table = Table(
+        "persona",
+        "with evidence",
+        "precision",
+        "recall",
+        "target met",
+        title="simulator ground truth",
+    )
+    for name, r in truth["personas"].items():
+        table.add_row(
+            name,
+            f"{r['with_evidence']:,}/{r['truth_users']:,}",
+            str(r["precision"]),
+            str(r["recall"]),
+            "yes" if r["meets_target"] else "no",
         )
-        for name, r in truth["personas"].items():
-            table.add_row(
-                name,
-                f"{r['with_evidence']:,}/{r['truth_users']:,}",
-                str(r["precision"]),
-                str(r["recall"]),
-                "yes" if r["meets_target"] else "no",
-            )
-        out.print(table)
-        a = truth["category_affinity"]
-        if a:
-            out.print(
-                f"top-3 category affinity holds the true top category for "
-                f"{a['top3_hit_rate']:.1%} of {a['users']:,} users with {a['min_orders']}+ "
-                f"orders (top-1: {a['top1_hit_rate']:.1%}); target 90%"
-            )
+    out.print(table)
+    for name, r in truth["personas"].items():
+        if r.get("population"):
+            out.print(f"[dim]{name} is scored over {r['population']}[/]")
+    a = truth["category_affinity"]
+    if a:
+        out.print(
+            f"top-3 category affinity holds the true top category for "
+            f"{a['top3_hit_rate']:.1%} of {a['users']:,} users with {a['min_orders']}+ "
+            f"orders (top-1: {a['top1_hit_rate']:.1%}); target 90%"
+        )
