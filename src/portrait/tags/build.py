@@ -162,7 +162,7 @@ class Builder:
             say(f"computing {len(tags)} tags ({mode})")
             tick = time.perf_counter()
             if mode == "incremental":
-                facts = self._incremental_facts(src, point, prev)
+                facts = self._incremental_facts(src, point, prev, recomputed)
             else:
                 facts = compile_facts(self.catalog, src, point)
             expr = compile_rules(self.catalog, normalized_facts(self.catalog, facts), point, src)
@@ -299,15 +299,19 @@ class Builder:
         )
         return self.wh.fetchone("SELECT count(*) FROM _affected")[0]
 
-    def _incremental_facts(self, src: Sources, point: AsOf, prev: dict[str, Any]) -> ir.Table:
+    def _incremental_facts(
+        self, src: Sources, point: AsOf, prev: dict[str, Any], changed: int
+    ) -> ir.Table:
         fact_ids = {t.id for t in self.catalog if t.fact}
         self.wh.execute(
             "CREATE OR REPLACE TEMP VIEW _prev_facts AS "
             + store.flat_select(list(self.catalog), prev["snapshot_table"], fact_ids)
         )
+        kept = normalized_facts(self.catalog, self.wh.table("_prev_facts"))
+        if changed == 0:  # nothing to recompute: no pass over the events at all
+            return kept
         affected = self.wh.table("_affected")
         fresh = normalized_facts(self.catalog, compile_facts(self.catalog, src, point, affected))
-        kept = normalized_facts(self.catalog, self.wh.table("_prev_facts"))
         kept = kept.anti_join(affected, kept.person_id == affected.person_id)
         return kept.union(fresh.select(*kept.columns), distinct=False)
 

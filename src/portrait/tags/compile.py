@@ -456,16 +456,44 @@ def _rule(tag: TagDef, wide: ir.Table, as_of: AsOf) -> ir.Value:
             ibis.null(out_type),
             ibis.cases(*branches, else_=ibis.literal(labels[-1], type=out_type)),
         )
-    assert r.score is not None
-    x = col(r.score["of"])
+    return _score(tag, wide).cast(out_type)
+
+
+def _score(tag: TagDef, wide: ir.Table) -> ir.Value:
+    """A score rule: the population split into ``buckets`` by percent rank of ``of`` (ties
+    share a score), scored 1 to ``buckets``; higher values score higher (``order: desc``:
+    lower values do).
+
+    The percent rank is counted on the distinct values of ``of`` (how many scored persons
+    have a smaller value), and each bucket's lowest value becomes a threshold the person's
+    value is compared with: no window over the wide row, which would carry all of its
+    columns through a sort. The bucket test is in integers, so no rounding decides an edge.
+    """
+    r = tag.rule
+    assert r is not None and r.score is not None
+    x = wide[r.score["of"]]
     buckets = int(param_value(tag, r.score.get("buckets", 5)))
-    order = x.desc() if r.score.get("order", "asc") == "desc" else x.asc()
+    desc = r.score.get("order", "asc") == "desc"
     scored = x.notnull()
     if r.score.get("where"):
-        scored = scored & condition(tag, r.score["where"], col).fill_null(False)
-    rank = ibis.percent_rank().over(group_by=scored, order_by=order)
-    score = ibis.least((rank * buckets).floor().cast("int64") + 1, buckets)
-    return ibis.ifelse(scored, score, ibis.null("int64")).cast(out_type)
+        scored = scored & condition(tag, r.score["where"], lambda c: wide[c]).fill_null(False)
+    values = wide.filter(scored).select(_x=x)
+    counts = values.group_by("_x").aggregate(_c=values._x.count())
+    n = counts._c.sum().over()
+    upto = counts._c.cumsum(order_by=counts._x.desc() if desc else counts._x)
+    ranked = counts.select(_x=counts._x, _below=upto - counts._c, _n=n)
+    edges = {}
+    for k in range(1, buckets):
+        reached = (ranked._below * buckets >= k * (ranked._n - 1)) & (ranked._n > 1)
+        edges[f"_e{k}"] = ranked._x.max(where=reached) if desc else ranked._x.min(where=reached)
+    if not edges:
+        return ibis.ifelse(scored, 1, ibis.null("int64"))
+    bounds = ranked.aggregate(**edges)
+    score = ibis.literal(1, type="int64")
+    for name in edges:
+        edge = bounds[name].as_scalar()
+        score = score + (x <= edge if desc else x >= edge).fill_null(False).cast("int64")
+    return ibis.ifelse(scored, score, ibis.null("int64"))
 
 
 def compile_profile(
