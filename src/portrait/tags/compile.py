@@ -226,6 +226,7 @@ def _event_aggregate(tag: TagDef, ev: ir.Table, as_of: AsOf) -> ir.Value:
 
 
 DISTINCT = ("count_distinct", "distinct_days")
+VIEW_TYPES = ("page_view", "product_view")
 
 
 def _keyed_column(tag: TagDef) -> str | None:
@@ -371,9 +372,20 @@ def compile_facts(
     for tag in row_tags:
         types = _event_types(tag)
         by_types.setdefault(tuple(sorted(types)) if types else None, []).append(tag)
+    # Page and product views are the bulk of a clickstream: groupings that read none of them
+    # read a stream without them, so their filters see a fraction of the events.
+    rest = ev.filter(~ev.type.isin(VIEW_TYPES))
+
+    def stream(tags: list[TagDef]) -> ir.Table:
+        types = [_event_types(t) for t in tags]
+        if all(x is not None and not (x & set(VIEW_TYPES)) for x in types):
+            return rest
+        return ev
+
     for tags in by_types.values():
-        coarse = _coarse_filter(tags, ev, as_of)
-        rows = ev.filter(*coarse) if coarse else ev
+        source = stream(tags)
+        coarse = _coarse_filter(tags, source, as_of)
+        rows = source.filter(*coarse) if coarse else source
         aggs = {}
         for tag in tags:
             value = _event_aggregate(tag, rows, as_of)
@@ -381,7 +393,7 @@ def compile_facts(
                 value = value.cast("float64").round(FLOAT_DIGITS)
             aggs[tag.id] = value
         parts.append(rows.group_by("person_id").aggregate(**aggs))
-    parts.extend(_keyed_pass(tags, column, ev, as_of) for column, tags in keyed.items())
+    parts.extend(_keyed_pass(tags, column, stream(tags), as_of) for column, tags in keyed.items())
     if user_tags:
         parts.append(us.select("person_id", **{t.id: us[t.fact.of] for t in user_tags}))
     # one chain of joins, each part's key renamed, and a single projection at the end
