@@ -29,8 +29,10 @@ from portrait.datasets.base import DatasetFiles
 from portrait.ingest.plan import SourceShape, stage_query
 from portrait.ingest.readers import SourceRelation, file_relation, json_relation
 from portrait.ingest.reasons import explain
+from portrait.models.service import ModelService
 from portrait.schema import CANONICAL
 from portrait.security import keys
+from portrait.segments.service import SegmentService
 from portrait.store import identity_ops
 from portrait.store.loader import BatchResult, apply_batch
 from portrait.store.warehouse import Warehouse
@@ -77,6 +79,8 @@ class Workspace:
         self.keys_version = 0
         self._warehouse: Warehouse | None = None
         self._profiles: ProfileService | None = None
+        self._segments: SegmentService | None = None
+        self._models: ModelService | None = None
 
     # --- opening ------------------------------------------------------------------------
     @classmethod
@@ -121,6 +125,8 @@ class Workspace:
 
     def close(self) -> None:
         self._profiles = None
+        self._segments = None
+        self._models = None
         if self._warehouse is not None:
             self._warehouse.close()
             self._warehouse = None
@@ -508,6 +514,20 @@ class Workspace:
         if self._profiles is None:
             self._profiles = ProfileService(self.warehouse, self.settings, self.root)
         return self._profiles
+
+    @property
+    def segments(self) -> SegmentService:
+        """Segments over tags (see ``portrait.segments.service``)."""
+        if self._segments is None:
+            self._segments = SegmentService(self)
+        return self._segments
+
+    @property
+    def models(self) -> ModelService:
+        """Predictive models that fill model tags (see ``portrait.models.service``)."""
+        if self._models is None:
+            self._models = ModelService(self)
+        return self._models
 
     def build(
         self,

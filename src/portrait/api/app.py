@@ -16,6 +16,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from portrait import __version__
+from portrait.api import models as model_routes
+from portrait.api import segments as segment_routes
 from portrait.api.batcher import GroupCommitter
 from portrait.ingest.reasons import explain
 from portrait.security.keys import role_allows
@@ -284,4 +286,6 @@ def create_app(workspace: Workspace) -> FastAPI:
         except KeyError as e:
             raise HTTPException(404, e.args[0]) from e
 
+    segment_routes.register(app, WorkspaceDep, Admin)
+    model_routes.register(app, WorkspaceDep, Admin)
     return app

@@ -6,11 +6,15 @@ from portrait.cli import core, data, profiles  # noqa: F401 - importing register
 from portrait.cli.app import app
 from portrait.cli.identity import identity_app
 from portrait.cli.keys import keys_app
+from portrait.cli.models import models_app
 from portrait.cli.profiles import tags_app
+from portrait.cli.segments import segment_app
 
 app.add_typer(identity_app, name="identity")
 app.add_typer(keys_app, name="keys")
 app.add_typer(tags_app, name="tags")
+app.add_typer(segment_app, name="segment")
+app.add_typer(models_app, name="models")
 
 
 def main() -> None:

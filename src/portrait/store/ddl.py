@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from portrait.schema import CANONICAL, Table
+from portrait.store.models_ddl import MODEL_TABLES_SQL
+from portrait.store.segments_ddl import SEGMENT_TABLES_SQL
 
 
 def create_table_sql(table: Table) -> str:
@@ -169,4 +171,6 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         ],
     ),
     (2, PROFILE_TABLES_SQL),
+    (3, SEGMENT_TABLES_SQL),
+    (4, MODEL_TABLES_SQL),
 ]

@@ -1,0 +1,1 @@
+"""Predictive models that write model tags: churn, propensity, CLV, next purchase."""

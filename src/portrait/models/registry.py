@@ -1,0 +1,119 @@
+"""Model cards and model scores: what every trained model records and writes.
+
+A model trains on point-in-time profiles (as of a date T, labels from the window after T), is
+evaluated on a later held-out period, and writes its predictions into ``model_scores`` as values
+of model tags of the catalog (``kind: model`` with ``model: {model: NAME}``). The next profile
+build reads them like any other tag. Each run keeps a :class:`ModelCard`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pyarrow as pa
+from pydantic import BaseModel, Field
+
+from portrait.store.warehouse import Warehouse
+
+
+class ModelCard(BaseModel):
+    """What a training run learned from, how it did, and what it wrote."""
+
+    model: str  # churn, propensity, clv, next_purchase, ...
+    run_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
+    trained_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    training_seconds: float = 0.0
+    algorithm: str = ""  # e.g. "LightGBM binary", "BG/NBD + Gamma-Gamma (MLE)"
+    dataset: str = ""  # the workspace or data set it was trained on
+    data_window: dict[str, Any] = Field(default_factory=dict)  # train/label/holdout dates
+    features: list[str] = Field(default_factory=list)
+    params: dict[str, Any] = Field(default_factory=dict)  # fitted or hyper-parameters
+    metrics: dict[str, Any] = Field(default_factory=dict)  # holdout metrics, baselines beside
+    calibration: list[dict[str, Any]] = Field(default_factory=list)  # bins: predicted vs observed
+    tags_written: dict[str, int] = Field(default_factory=dict)  # model tag -> persons scored
+    notes: list[str] = Field(default_factory=list)
+
+
+def save_card(wh: Warehouse, card: ModelCard) -> None:
+    wh.execute(
+        "INSERT OR REPLACE INTO model_cards VALUES (?, ?, ?, ?, ?)",
+        [
+            card.run_id,
+            card.model,
+            card.trained_at,
+            card.training_seconds,
+            card.model_dump_json(),
+        ],
+    )
+
+
+def cards(wh: Warehouse, model: str | None = None) -> list[ModelCard]:
+    """Every stored card, newest first (only ``model``'s when given)."""
+    sql = "SELECT card FROM model_cards"
+    params: list[Any] = []
+    if model is not None:
+        sql += " WHERE model = ?"
+        params.append(model)
+    rows = wh.fetchall(sql + " ORDER BY trained_at DESC", params)
+    return [ModelCard.model_validate_json(r[0]) for r in rows]
+
+
+def latest_card(wh: Warehouse, model: str) -> ModelCard | None:
+    found = cards(wh, model)
+    return found[0] if found else None
+
+
+def write_scores(
+    wh: Warehouse,
+    model: str,
+    person_ids: Sequence[str],
+    values: Mapping[str, Sequence[Any]],
+    scored_at: datetime | None = None,
+) -> dict[str, int]:
+    """Replace the scores of ``model``'s tags: ``values`` maps a model tag to one value per
+    person of ``person_ids`` (None: no score). Returns the persons scored per tag."""
+    when = scored_at or datetime.now(UTC)
+    written: dict[str, int] = {}
+    with wh.transaction():
+        wh.execute(
+            "DELETE FROM model_scores WHERE model = ? OR tag_id IN (SELECT unnest(?))",
+            [model, list(values)],
+        )
+        for tag_id, column in values.items():
+            if len(column) != len(person_ids):
+                raise ValueError(f"{tag_id}: {len(column)} values for {len(person_ids)} persons")
+            table = pa.table(
+                {
+                    "person_id": pa.array([str(p) for p in person_ids], pa.string()),
+                    "value": pa.array(
+                        [None if v is None else _text(v) for v in column], pa.string()
+                    ),
+                }
+            )
+            wh.register("_scores_in", table)
+            try:
+                wh.execute(
+                    "INSERT INTO model_scores SELECT person_id, ?, value, ?, ? "
+                    "FROM _scores_in WHERE value IS NOT NULL",
+                    [tag_id, model, when],
+                )
+            finally:
+                wh.unregister("_scores_in")
+            written[tag_id] = len(table) - table.column("value").null_count
+    return written
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float):
+        return repr(round(value, 6))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def card_json(card: ModelCard) -> dict[str, Any]:
+    return orjson.loads(card.model_dump_json())

@@ -1,0 +1,1 @@
+"""Segments: boolean expressions over tags, evaluated on a roaring-bitmap index."""
