@@ -117,3 +117,24 @@ def _text(value: Any) -> str:
 
 def card_json(card: ModelCard) -> dict[str, Any]:
     return orjson.loads(card.model_dump_json())
+
+
+class TrainOptions(BaseModel):
+    """Options every trainer accepts; a trainer ignores those that do not apply to it."""
+
+    as_of: str | None = None  # T: train on profiles as of this date (YYYY-MM-DD)
+    calibration_end: str | None = None  # last day of the calibration period (CLV)
+    horizon_days: int | None = None  # label window after T (churn, propensity)
+    holdout_days: int | None = None  # length of the held-out evaluation period
+    time_unit: str = "D"  # D (days) or W (weeks), CLV
+    seed: int = 42
+
+
+# model name -> module defining ``train(ws, options, progress) -> ModelCard``; a trainer writes
+# its scores with ``write_scores`` and returns its card, which the service saves.
+TRAINERS: dict[str, str] = {
+    "churn": "portrait.models.churn",
+    "propensity": "portrait.models.propensity",
+    "clv": "portrait.models.clv",
+    "next-purchase": "portrait.models.next_purchase",
+}
