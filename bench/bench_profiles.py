@@ -3,7 +3,9 @@
     .venv/bin/python bench/bench_profiles.py [--users 90000] [--spark-users 5000]
 
 1. Simulates a shop of ``--users`` users (about 110 events each over 90 days: 90k users give
-   about 10M events), ingests it, and times the full catalog build on DuckDB. Baseline, in the
+   about 10M events), ingests it, and times the full catalog build on DuckDB; then the same for
+   ``--wide-users`` users over ``--wide-days`` days (1M users over 6 days: about 10M events,
+   ten per user, so ten times the persons). Baseline, in the
    same run: a hand-written single-pass DuckDB query computing 40 comparable columns (counts,
    distinct counts, sums, 4 top-N lists and 2 modes).
 2. The same build with ``--backend pyspark`` on a ``--spark-users`` shop, against DuckDB on
@@ -100,11 +102,14 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, round(p * (len(s) - 1)))]
 
 
-def build_speed(tmp: Path, users: int) -> Workspace:
-    ws = Workspace.init(tmp / "big")
-    _, sim_s = timed(ws.simulate, users=users, days=90, seed=42)
+def build_speed(tmp: Path, users: int, days: int = 90, name: str = "big") -> Workspace:
+    ws = Workspace.init(tmp / name)
+    _, sim_s = timed(ws.simulate, users=users, days=days, seed=42)
     events = ws.warehouse.fetchone("SELECT count(*) FROM events")[0]
-    print(f"shop: {users:,} users, {events:,} events (simulated and ingested in {sim_s:.0f} s)")
+    print(
+        f"shop: {users:,} users over {days} days, {events:,} events "
+        f"(simulated and ingested in {sim_s:.0f} s)"
+    )
     result, _ = timed(ws.build, full=True)
     as_of = result.as_of
     _, base_s = timed(
@@ -222,12 +227,25 @@ def real_data(tmp: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--users", type=int, default=90_000)
+    ap.add_argument("--days", type=int, default=90)
+    ap.add_argument(
+        "--wide-users",
+        type=int,
+        default=1_000_000,
+        help="also time a shop of this many users over --wide-days (about 10 events each, the "
+        "issue's '10M events, about 1M users' shape); 0 skips it",
+    )
+    ap.add_argument("--wide-days", type=int, default=6)
     ap.add_argument("--spark-users", type=int, default=5_000)
     ap.add_argument("--skip-real", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="portrait-bench-") as d:
         tmp = Path(d)
-        ws = build_speed(tmp, args.users)
+        if args.wide_users:
+            wide = build_speed(tmp, args.wide_users, args.wide_days, name="wide")
+            wide.close()
+            shutil.rmtree(tmp / "wide")
+        ws = build_speed(tmp, args.users, args.days)
         lookups(ws, tmp)
         spark_ratio(tmp, args.spark_users)
         if not args.skip_real:

@@ -1,0 +1,302 @@
+"""Learned segmentation: k-means (or a Gaussian mixture) over standardised behavioural tags.
+
+The population is every person with at least ``min_orders`` orders in the last 365 days (default
+3, the evidence the persona tags ask for: shares over one or two orders are mostly noise). By
+default the clustering features are the shopping-style tags (share bought on discount, brand
+concentration, share of new arrivals); ``features`` picks any numeric tags instead. Counts and
+money are log-transformed, then every feature is standardised (missing values take the median).
+``k`` is chosen from the data: the silhouette score (k-means, on a fixed-size sample) or the BIC
+(Gaussian mixture) over ``k_min..k_max``. Each cluster is described in plain words by the features
+whose cluster mean differs most from the population (in standard deviations) and by the favourite
+category and day part that are most over-represented in it, e.g. "high spend, high discount
+share, buys beauty, active evenings".
+
+The assignment is written as the model tag ``behaviour_cluster`` (an integer, 1..k); a build then
+fills it, and the segments ``cluster_1``..``cluster_k`` select ``behaviour_cluster = i``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, silhouette_score
+from sklearn.mixture import GaussianMixture
+
+from portrait.models.registry import ModelCard, TrainOptions, write_scores
+
+if TYPE_CHECKING:
+    from portrait.workspace import Workspace
+
+MODEL = "clusters"
+TAG = "behaviour_cluster"
+# how people shop: the behaviour the latent persona classes of PRODUCT.md show in
+STYLE_FEATURES: tuple[str, ...] = ("discount_share", "brand_concentration", "new_arrival_share")
+# (tag, transform) of the tags clusters are described by: log1p for counts and money
+DESCRIBE_FEATURES: tuple[tuple[str, str], ...] = (
+    ("orders_365d", "log"),
+    ("spend_365d", "log"),
+    ("avg_order_value", "log"),
+    ("days_since_last_order", "log"),
+    ("visits_90d", "log"),
+    ("product_views_90d", "log"),
+    ("category_breadth", "log"),
+    ("discount_share", "id"),
+    ("coupon_order_share", "id"),
+    ("brand_concentration", "id"),
+    ("new_arrival_share", "id"),
+    ("avg_price_index", "id"),
+    ("cart_abandonment_rate", "id"),
+    ("weekend_share", "id"),
+    ("refund_rate", "id"),
+)
+DESCRIBE_BY = ("favourite_category", "active_daypart")
+SILHOUETTE_SAMPLE = 4000
+FIT_SAMPLE = 50_000
+Progress = Callable[[str], None]
+
+
+class ClusterError(ValueError):
+    """Clustering cannot run as asked (no build, too few buyers, unknown feature)."""
+
+
+def _matrix(table: pa.Table, features: Sequence[tuple[str, str]]) -> tuple[np.ndarray, list[str]]:
+    cols, names = [], []
+    for tag, transform in features:
+        x = np.asarray(table.column(tag).to_numpy(zero_copy_only=False), dtype="float64")
+        if transform == "log":
+            x = np.log1p(np.clip(x, 0, None))
+        if np.all(np.isnan(x)):
+            continue  # a tag this shop does not fill (e.g. no coupons in the data)
+        med = np.nanmedian(x)
+        x = np.where(np.isnan(x), med, x)
+        sd = x.std()
+        if sd == 0:
+            continue
+        cols.append((x - x.mean()) / sd)
+        names.append(tag)
+    if not cols:
+        raise ClusterError("no feature has any spread in this profile; nothing to cluster on")
+    return np.column_stack(cols), names
+
+
+def _fit(x: np.ndarray, k: int, method: str, seed: int) -> Any:
+    if method == "gmm":
+        return GaussianMixture(k, covariance_type="diag", random_state=seed, n_init=2).fit(x)
+    return KMeans(k, n_init=4, random_state=seed).fit(x)
+
+
+def choose_k(
+    x: np.ndarray, k_min: int, k_max: int, method: str, seed: int, say: Progress
+) -> tuple[int, dict[int, float]]:
+    """The k with the best silhouette (k-means) or the lowest BIC (GMM), and every score."""
+    rng = np.random.default_rng(seed)
+    fit_rows = x if len(x) <= FIT_SAMPLE else x[rng.choice(len(x), FIT_SAMPLE, replace=False)]
+    scores: dict[int, float] = {}
+    for k in range(k_min, k_max + 1):
+        say(f"trying k={k}")
+        model = _fit(fit_rows, k, method, seed)
+        if method == "gmm":
+            scores[k] = float(model.bic(fit_rows))
+        else:
+            labels = model.predict(fit_rows)
+            scores[k] = float(
+                silhouette_score(
+                    fit_rows, labels, sample_size=min(SILHOUETTE_SAMPLE, len(fit_rows)),
+                    random_state=seed,
+                )
+            )  # fmt: skip
+    best = min(scores, key=scores.get) if method == "gmm" else max(scores, key=scores.get)
+    return best, scores
+
+
+def describe(
+    x: np.ndarray,
+    names: list[str],
+    labels: np.ndarray,
+    table: pa.Table,
+    label_of: Callable[[str], str],
+    top: int = 3,
+) -> list[dict[str, Any]]:
+    """Per cluster: size, the features that set it apart (mean in SDs) and over-represented
+    categorical tags (lift), and a plain-words description."""
+    out = []
+    extra = {c: table.column(c).to_pylist() for c in DESCRIBE_BY if c in table.column_names}
+    n = len(labels)
+    for c in sorted(set(labels.tolist())):
+        mask = labels == c
+        z = x[mask].mean(axis=0)
+        order = np.argsort(-np.abs(z))
+        distinct = [
+            {"tag": names[i], "z": round(float(z[i]), 2)} for i in order[:top] if abs(z[i]) >= 0.3
+        ]
+        words = [
+            f"{'high' if d['z'] > 0 else 'low'} {label_of(d['tag']).lower()}" for d in distinct
+        ]
+        lifts = []
+        for col, values in extra.items():
+            vals = np.array([v if v is not None else "" for v in values], dtype=object)
+            inside = vals[mask]
+            best = None
+            for v in set(inside.tolist()) - {""}:
+                share_in = float(np.mean(inside == v))
+                share_all = float(np.mean(vals == v))
+                lift = share_in / share_all if share_all else 0.0
+                if share_in >= 0.25 and lift >= 1.3 and (best is None or lift > best[2]):
+                    best = (v, share_in, lift)
+            if best is not None:
+                lifts.append(
+                    {"tag": col, "value": best[0], "share": round(best[1], 3),
+                     "lift": round(best[2], 2)}
+                )  # fmt: skip
+                words.append(
+                    f"buys {best[0]}" if col == "favourite_category" else f"active {best[0]}s"
+                )
+        out.append(
+            {
+                "cluster": int(c) + 1,
+                "size": int(mask.sum()),
+                "share": round(float(mask.sum()) / n, 4),
+                "distinguishing": distinct,
+                "over_represented": lifts,
+                "description": ", ".join(words) if words else "close to the average buyer",
+            }
+        )
+    return out
+
+
+def truth_agreement(ws: Workspace, person_ids: Sequence[str], labels: np.ndarray) -> dict | None:
+    """Adjusted Rand index of the clusters against the simulator's latent persona classes
+    (the set of classes each user belongs to), when the workspace has ``truth_users``."""
+    wh = ws.warehouse
+    has = wh.fetchone(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'truth_users'"
+    )[0]
+    if not has:
+        return None
+    rows = wh.fetchall(
+        "SELECT coalesce(m.person_id, t.user_id) AS pid, "
+        "array_to_string(list_sort(list_filter(t.personas, lambda x: x <> 'potential')), '+') "
+        "FROM truth_users t LEFT JOIN identity_map m "
+        "ON m.id_kind = 'user' AND m.identifier = t.user_id"
+    )
+    truth = {pid: cls or "none" for pid, cls in rows}
+    pairs = [
+        (truth[p], int(label)) for p, label in zip(person_ids, labels, strict=True) if p in truth
+    ]
+    if not pairs:
+        return None
+    true, pred = zip(*pairs, strict=True)
+    return {
+        "adjusted_rand_index": round(float(adjusted_rand_score(true, pred)), 4),
+        "compared": len(pairs),
+        "truth": "latent persona classes (price-sensitive x brand-loyal / trend-seeker)",
+    }
+
+
+def run(
+    ws: Workspace,
+    k: int | None = None,
+    method: str = "kmeans",
+    features: Sequence[str] | None = None,
+    k_min: int = 2,
+    k_max: int = 8,
+    seed: int = 42,
+    min_orders: int = 3,
+    progress: Progress | None = None,
+) -> ModelCard:
+    """Cluster the buyers of the latest build, write ``behaviour_cluster`` and return the card."""
+    say = progress or (lambda _m: None)
+    if method not in ("kmeans", "gmm"):
+        raise ClusterError(f"unknown method {method!r}; use kmeans or gmm")
+    if k is not None and k < 2:
+        raise ClusterError(f"--k {k}: need at least 2 clusters (or 'auto')")
+    if k_min < 2 or k_max < k_min:
+        raise ClusterError(f"k range {k_min}..{k_max}: need 2 <= k_min <= k_max")
+    tick = time.perf_counter()
+    catalog = ws.profiles.catalog
+    chosen = _features(catalog, features)
+    shown = [(t, x) for t, x in DESCRIBE_FEATURES if t in catalog]
+    wanted = sorted({t for t, _ in chosen + shown} | {"orders_365d"})
+    wanted += [c for c in DESCRIBE_BY if c in catalog]
+    table = ws.profiles.frame(tags=wanted)
+    build = ws.profiles.builds(1)[0]
+    orders = np.asarray(table.column("orders_365d").to_numpy(zero_copy_only=False), "float64")
+    table = table.filter(pa.array(np.nan_to_num(orders) >= min_orders))
+    if table.num_rows < max(50, 10 * (k or k_max)):
+        raise ClusterError(
+            f"only {table.num_rows} persons with {min_orders}+ orders in the last 365 days; "
+            "clustering "
+            f"needs at least {max(50, 10 * (k or k_max))}"
+        )
+    say(f"standardising {len(chosen)} features of {table.num_rows:,} buyers")
+    x, names = _matrix(table, chosen)
+    shown_x, shown_names = _matrix(table, shown)
+    scores: dict[int, float] = {}
+    if k is None:
+        k, scores = choose_k(x, k_min, min(k_max, table.num_rows - 1), method, seed, say)
+    say(f"fitting {method} with k={k}")
+    model = _fit(x, k, method, seed)
+    labels = np.asarray(model.predict(x))
+    # number clusters by size, largest first, so names are stable across runs
+    order = {c: i for i, c in enumerate(np.argsort(-np.bincount(labels, minlength=k)))}
+    labels = np.array([order[c] for c in labels])
+
+    def label_of(tag: str) -> str:
+        return catalog.get(tag).en.replace(", last", " in the last")
+
+    clusters = describe(shown_x, shown_names, labels, table, label_of)
+    person_ids = table.column("person_id").to_pylist()
+    truth = truth_agreement(ws, person_ids, labels)
+    written = write_scores(ws.warehouse, MODEL, person_ids, {TAG: (labels + 1).tolist()})
+    metrics: dict[str, Any] = {"k": int(k), "method": method}
+    if scores:
+        metrics["k_selection"] = {
+            "criterion": "bic (lower is better)" if method == "gmm" else "silhouette",
+            "scores": {str(kk): round(v, 4) for kk, v in scores.items()},
+        }
+    if method == "kmeans":
+        rng = np.random.default_rng(seed)
+        idx = rng.choice(len(x), min(SILHOUETTE_SAMPLE, len(x)), replace=False)
+        metrics["silhouette"] = round(float(silhouette_score(x[idx], labels[idx])), 4)
+    if truth:
+        metrics["truth"] = truth
+    return ModelCard(
+        model=MODEL,
+        algorithm="k-means (scikit-learn)" if method == "kmeans" else "Gaussian mixture (diag)",
+        dataset=str(ws.root),
+        training_seconds=round(time.perf_counter() - tick, 3),
+        data_window={"build_id": build["build_id"], "as_of": build["as_of"]},
+        features=names,
+        params={"k": int(k), "seed": seed, "clusters": clusters},
+        metrics=metrics,
+        tags_written=written,
+        notes=[
+            f"population: persons with at least {min_orders} orders in the last 365 days",
+            "counts and money log1p-transformed; every feature standardised; missing = median",
+        ],
+    )
+
+
+def _features(catalog: Any, features: Sequence[str] | None) -> list[tuple[str, str]]:
+    transforms = dict(DESCRIBE_FEATURES)
+    if not features:
+        features = [t for t in STYLE_FEATURES if t in catalog]
+    out = []
+    for tag in features:
+        if tag not in catalog:
+            raise ClusterError(f"unknown tag {tag!r} in --features; see `portrait tags list`")
+        t = catalog.get(tag)
+        if t.type not in ("int", "float", "bool"):
+            raise ClusterError(f"{tag} is a {t.type} tag; clustering needs numeric or bool tags")
+        out.append((tag, transforms.get(tag, "log" if t.type == "int" else "id")))
+    return out
+
+
+def train(ws: Workspace, options: TrainOptions, progress: Progress) -> ModelCard:
+    """Trainer contract (``portrait models train clusters``): k chosen automatically."""
+    return run(ws, seed=options.seed, progress=progress)
