@@ -4,7 +4,7 @@
 
 1. Simulates a shop of ``--users`` users (about 110 events each over 90 days: 90k users give
    about 10M events), ingests it, and times the full catalog build on DuckDB; then the same for
-   ``--wide-users`` users over ``--wide-days`` days (1M users over 6 days: about 10M events,
+   ``--wide-users`` users over ``--wide-days`` days (1M users over 2 days: about 10M events,
    ten per user, so ten times the persons). Baseline, in the
    same run: a hand-written single-pass DuckDB query computing 40 comparable columns (counts,
    distinct counts, sums, 4 top-N lists and 2 modes).
@@ -235,7 +235,7 @@ def main() -> int:
         help="also time a shop of this many users over --wide-days (about 10 events each, the "
         "issue's '10M events, about 1M users' shape); 0 skips it",
     )
-    ap.add_argument("--wide-days", type=int, default=6)
+    ap.add_argument("--wide-days", type=int, default=2)
     ap.add_argument("--spark-users", type=int, default=5_000)
     ap.add_argument("--skip-real", action="store_true")
     args = ap.parse_args()
