@@ -50,7 +50,8 @@ Progress = Callable[[str], None]
 
 
 class NextPurchaseError(ClvError):
-    """The next-purchase model cannot be trained as asked."""
+    """The next-purchase model cannot be trained as asked (a ClvError, as both read the same
+    order days and fail the same way when there are none)."""
 
 
 @dataclass(frozen=True)
@@ -246,7 +247,7 @@ def train(ws: Workspace, options: TrainOptions, progress: Progress) -> ModelCard
     daily, anonymous = order_days(ws)
     first_day = daily["day"].min().date()
     last_day = daily["day"].max().date()
-    holdout_days = options.holdout_days or DEFAULT_HOLDOUT_DAYS
+    holdout_days = DEFAULT_HOLDOUT_DAYS if options.holdout_days is None else options.holdout_days
     if holdout_days < 1:
         raise NextPurchaseError(f"holdout days {holdout_days}: need at least 1")
     default_as_of = last_day + timedelta(days=1) - timedelta(days=holdout_days)
@@ -257,18 +258,21 @@ def train(ws: Workspace, options: TrainOptions, progress: Progress) -> ModelCard
             f"as-of date {as_of} is outside the orders: choose a day after {first_day} and no "
             f"later than {after_last} (the profile as of a day sees the days before it)"
         )
+    has_holdout = as_of <= last_day
     window_end = min(last_day, as_of + timedelta(days=holdout_days - 1))
+    # the evaluated window is shorter than H when the orders end sooner
+    horizon = (window_end - as_of).days + 1 if has_holdout else holdout_days
     progress(f"fitting purchase cycles as of {as_of}")
-    # the evaluated window can be shorter than H when the orders end sooner
-    model, predicted = predict(daily, as_of, (window_end - as_of).days + 1)
+    model, predicted = predict(daily, as_of, horizon)
     metrics: dict[str, Any] = {}
     calibration: list[dict[str, Any]] = []
     notes = [
         "a purchase is a person's purchase day; gaps are days between consecutive purchase days",
-        "prediction: conditional median of a log-normal next gap given the days already "
-        "elapsed; a person's mean log gap is shrunk toward the population by empirical Bayes",
+        "prediction: median of a log-normal next gap given the days already passed without a "
+        f"purchase and given a purchase within {holdout_days} days of the as-of date; a "
+        "person's mean log gap is shrunk toward the population's by empirical Bayes",
     ]
-    if as_of <= last_day:
+    if has_holdout:
         progress(f"scoring buyers of {as_of} .. {window_end}")
         metrics, calibration = evaluate(model, predicted, daily, as_of, window_end)
     else:
@@ -291,9 +295,10 @@ def train(ws: Workspace, options: TrainOptions, progress: Progress) -> ModelCard
         data_window={
             "first_order": first_day.isoformat(),
             "as_of": as_of.isoformat(),
-            "holdout_start": as_of.isoformat() if as_of <= last_day else None,
-            "holdout_end": window_end.isoformat() if as_of <= last_day else None,
+            "holdout_start": as_of.isoformat() if has_holdout else None,
+            "holdout_end": window_end.isoformat() if has_holdout else None,
             "scored_as_of": after_last.isoformat(),
+            "horizon_days": holdout_days,
         },
         features=["days between purchase days", "days since the last purchase"],
         params={
