@@ -165,21 +165,36 @@ class Builder:
                 facts = self._incremental_facts(src, point, prev, recomputed)
             else:
                 facts = compile_facts(self.catalog, src, point)
-            expr = compile_rules(self.catalog, normalized_facts(self.catalog, facts), point, src)
-            sql = str(ibis.to_sql(expr, dialect="duckdb", pretty=False))
+            facts_sql = str(
+                ibis.to_sql(normalized_facts(self.catalog, facts), dialect="duckdb", pretty=False)
+            )
             timings["compile"] = time.perf_counter() - tick
+            # Facts first, into a table; then the rules over it. As one query, the rules'
+            # windows and bucket-edge subqueries read the facts more than once (measured on
+            # 10M events: 12-20% slower).
+            facts_table = f"_facts_{uuid.uuid4().hex[:8]}"
             tick = time.perf_counter()
             # The event source is one CTE read by some thirty groupings. DuckDB would push the
             # OR of all their filters into it and evaluate that on every event; each grouping
             # filters its own rows anyway (measured: 10-15% of the build on 10M events).
             self.wh.execute("SET disabled_optimizers = 'cte_filter_pusher'")
             try:
+                self.wh.execute(f"CREATE TEMP TABLE {facts_table} AS {facts_sql}")
+            finally:
+                self.wh.execute("RESET disabled_optimizers")
+            try:
+                compute = time.perf_counter() - tick
+                tick = time.perf_counter()
+                expr = compile_rules(self.catalog, self.wh.table(facts_table), point, src)
+                sql = str(ibis.to_sql(expr, dialect="duckdb", pretty=False))
+                timings["compile"] += time.perf_counter() - tick
+                tick = time.perf_counter()
                 self.wh.execute(
                     f"CREATE TABLE {staging} AS " + store.snapshot_select(tags, f"({sql}) AS p")
                 )
             finally:
-                self.wh.execute("RESET disabled_optimizers")
-            timings["compute"] = time.perf_counter() - tick
+                self.wh.execute(f"DROP TABLE IF EXISTS {facts_table}")
+            timings["compute"] = compute + time.perf_counter() - tick
             self.wh.execute("DROP VIEW IF EXISTS _prev_facts")
             self.wh.execute("DROP TABLE IF EXISTS _affected")
         persons = self.wh.fetchone(f"SELECT count(*) FROM {staging}")[0]
