@@ -1,0 +1,122 @@
+"""`portrait validate`: personas, clusters and models against truth and held-out data."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from portrait.cli.app import app
+from portrait.cli.common import (
+    JsonOpt,
+    WorkspaceOpt,
+    friendly_errors,
+    open_ws,
+    out,
+    print_json,
+    progress_bar,
+)
+from portrait.validate import SUITE, run_suite, workspace_report
+
+
+@app.command()
+@friendly_errors
+def validate(
+    suite: Annotated[
+        bool,
+        typer.Option(
+            "--suite",
+            help="Run the whole protocol in fresh workspaces: the simulated shop and the real "
+            "data sets that are present (Online Retail II, Ta-Feng, CDNOW).",
+        ),
+    ] = False,
+    datasets: Annotated[
+        str,
+        typer.Option(help=f"With --suite: comma-separated, of {', '.join(SUITE)}."),
+    ] = ",".join(SUITE),
+    path: Annotated[
+        Path | None, typer.Option(help="With --suite: the data root holding the data sets.")
+    ] = None,
+    workdir: Annotated[
+        Path | None,
+        typer.Option(help="With --suite: keep the workspaces here [default: a temporary folder]."),
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """How good the profiles, clusters and models are: simulator truth and held-out metrics."""
+    if suite:
+        names = [d.strip() for d in datasets.split(",") if d.strip()]
+        with (
+            tempfile.TemporaryDirectory(prefix="portrait-validate-") as tmp,
+            progress_bar() as bar,
+        ):
+            task = bar.add_task("validating", total=None)
+            reports = run_suite(
+                workdir or Path(tmp),
+                names,
+                data_root=path,
+                progress=lambda msg: bar.update(task, description=msg),
+            )
+    else:
+        with open_ws(workspace) as ws:
+            reports = {str(ws.root): workspace_report(ws)}
+    if as_json:
+        print_json(reports)
+        return
+    for name, report in reports.items():
+        print_report(name, report)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_fmt(v)}" for k, v in value.items())
+    return str(value)
+
+
+def print_report(name: str, report: dict[str, Any]) -> None:
+    out.print(f"\n[bold]{name}[/]")
+    if "skipped" in report:
+        out.print(f"  skipped: {report['skipped']}")
+        return
+    if "build" in report:
+        b = report["build"]
+        out.print(f"  profile build {b['build_id']} as of {b['as_of']}: {b['persons']:,} persons")
+    if report.get("personas"):
+        table = Table("persona", "precision", "recall", "with evidence", "target met")
+        for tag, p in report["personas"].items():
+            table.add_row(
+                tag, _fmt(p["precision"]), _fmt(p["recall"]), f"{p['with_evidence']:,}",
+                "yes" if p["meets_target"] else "no",
+            )  # fmt: skip
+        out.print(table)
+    aff = report.get("category_affinity")
+    if aff:
+        out.print(
+            f"  top-3 category affinity holds the true top category for "
+            f"{aff['top3_hit_rate']:.1%} of {aff['users']:,} users with {aff['min_orders']}+ "
+            f"orders (top-1 {aff['top1_hit_rate']:.1%})"
+        )
+    cl = report.get("clusters")
+    if cl:
+        line = f"  clusters: k={cl['k']} ({cl['method']})"
+        if cl.get("truth"):
+            line += f", adjusted Rand index vs latent classes {cl['truth']['adjusted_rand_index']}"
+        out.print(line)
+        for d in cl["descriptions"]:
+            out.print(f"    {d}")
+    models = report.get("models") or {}
+    if models:
+        table = Table("model", "metrics (held out)", "trained in")
+        for model, m in models.items():
+            shown = {k: v for k, v in m["metrics"].items() if not isinstance(v, list)}
+            table.add_row(model, _fmt(shown), f"{m['training_seconds']:.1f} s")
+        out.print(table)
+    for model, status in (report.get("trained") or {}).items():
+        if status != "trained":
+            out.print(f"  {model}: {status}")

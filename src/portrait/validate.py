@@ -1,0 +1,135 @@
+"""`portrait validate`: how good the profile, the segments and the models are, in one report.
+
+Two forms:
+
+* :func:`workspace_report` reads one workspace: persona tags and top-category affinity against
+  the simulator's ground truth (when the workspace was simulated), the learned clusters against
+  the latent persona classes (adjusted Rand index), and the held-out metrics of the latest card
+  of every trained model, each beside its baseline.
+* :func:`run_suite` runs the whole protocol in fresh workspaces under a folder: the default
+  simulated shop (5,000 users, 90 days, seed 42), Online Retail II, Ta-Feng and CDNOW (each
+  skipped, with the reason, when its files are absent), training every model that applies, and
+  returns every workspace's report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from portrait.models import clusters
+from portrait.models.registry import ModelCard, cards, save_card
+
+if TYPE_CHECKING:
+    from portrait.workspace import Workspace
+
+Progress = Callable[[str], None]
+SUITE = ("simulated", "online-retail-ii", "ta-feng", "cdnow")
+# models trained per data set by the suite (cdnow: CLV in the paper's setting only)
+SUITE_MODELS: dict[str, tuple[str, ...]] = {
+    "simulated": ("churn", "propensity", "next-purchase", "clv"),
+    "online-retail-ii": ("churn", "propensity", "next-purchase", "clv"),
+    "ta-feng": ("churn", "propensity", "next-purchase", "clv"),
+    "cdnow": ("clv",),
+}
+CDNOW_CLV = {"calibration_end": "1997-09-30", "time_unit": "W"}
+
+
+def workspace_report(ws: Workspace) -> dict[str, Any]:
+    """Truth checks and model metrics of one workspace (see the module docstring)."""
+    builds = ws.profile_builds(1)
+    report: dict[str, Any] = {"workspace": str(ws.root)}
+    if builds:
+        b = builds[0]
+        report["build"] = {k: b[k] for k in ("build_id", "as_of", "persons", "seconds")}
+        truth = ws.tag_quality().get("truth")
+        if truth:
+            report["personas"] = truth["personas"]
+            report["category_affinity"] = truth["category_affinity"]
+    latest: dict[str, ModelCard] = {}
+    for card in cards(ws.warehouse):
+        latest.setdefault(card.model, card)
+    if "clusters" in latest:
+        c = latest["clusters"]
+        report["clusters"] = {
+            "k": c.metrics.get("k"),
+            "method": c.metrics.get("method"),
+            "silhouette": c.metrics.get("silhouette"),
+            "truth": c.metrics.get("truth"),
+            "descriptions": [
+                f"cluster_{x['cluster']} ({x['size']:,}): {x['description']}"
+                for x in c.params.get("clusters", [])
+            ],
+        }
+    report["models"] = {
+        name: {
+            "run_id": card.run_id,
+            "trained_at": card.trained_at.isoformat(),
+            "training_seconds": card.training_seconds,
+            "data_window": card.data_window,
+            "metrics": card.metrics,
+        }
+        for name, card in sorted(latest.items())
+        if name != "clusters"
+    }
+    return report
+
+
+def run_suite(
+    workdir: Path,
+    datasets: Sequence[str] = SUITE,
+    data_root: Path | None = None,
+    users: int = 5000,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """The validation protocol in fresh workspaces under ``workdir`` (one folder per data set).
+    A data set whose files are absent is reported as skipped with the reason."""
+    from portrait.datasets.base import DatasetMissingError
+    from portrait.workspace import Workspace
+
+    say = progress or (lambda _m: None)
+    unknown = [d for d in datasets if d not in SUITE]
+    if unknown:
+        raise ValueError(
+            f"unknown data set(s) {', '.join(unknown)}; choose from {', '.join(SUITE)}"
+        )
+    out: dict[str, Any] = {}
+    for name in datasets:
+        tick = time.perf_counter()
+        root = Path(workdir) / name
+        if root.exists():
+            raise ValueError(f"{root} exists; validate needs a fresh folder (or remove it)")
+        ws = Workspace.init(root)
+        try:
+            say(f"{name}: loading")
+            try:
+                if name == "simulated":
+                    ws.simulate(users=users, days=90, seed=42)
+                else:
+                    ws.load_dataset(name, path=data_root)
+            except DatasetMissingError as e:
+                out[name] = {"skipped": str(e)}
+                continue
+            say(f"{name}: building profiles")
+            ws.build()
+            trained: dict[str, Any] = {}
+            for model in SUITE_MODELS[name]:
+                say(f"{name}: training {model}")
+                options = CDNOW_CLV if name == "cdnow" else {}
+                try:
+                    ws.models.train(model, progress=lambda m, n=name: say(f"{n}: {m}"), **options)
+                    trained[model] = "trained"
+                except (ValueError, LookupError, ImportError) as e:
+                    trained[model] = f"not trained: {e}"
+            if name == "simulated":
+                say(f"{name}: clustering")
+                save_card(ws.warehouse, clusters.run(ws))
+            report = workspace_report(ws)
+            report["trained"] = trained
+            report["seconds"] = round(time.perf_counter() - tick, 1)
+            out[name] = report
+        finally:
+            ws.close()
+    return out
