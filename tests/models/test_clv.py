@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import integrate
+from scipy.special import hyp2f1
 
 from portrait.datasets.base import DatasetMissingError
 from portrait.datasets.registry import locate_source
@@ -125,6 +126,25 @@ def test_probability_alive_is_one_without_repeats_and_falls_with_silence() -> No
     # a long-silent heavy buyer is almost surely gone; a huge x stays finite
     assert bg.probability_alive(400, 1.0, 300.0)[()] == pytest.approx(0.0, abs=1e-12)
     assert np.isfinite(bg.conditional_expected_purchases(52, 400, 299.0, 300.0)[()])
+
+
+def test_conditional_expectation_is_the_papers_formula_and_stays_finite() -> None:
+    r, alpha, a, b = 0.6, 3.0, 0.8, 2.5
+    bg = BGNBDParams(r, alpha, a, b)
+    x, t_x, T, t = np.array([0, 1, 5, 30]), np.array([0, 2.0, 20, 35]), 40.0, 52.0
+    z = t / (alpha + T + t)
+    paper = (  # eq. 10 as printed
+        (a + b + x - 1)
+        / (a - 1)
+        * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z))
+        * bg.probability_alive(x, t_x, T)
+    )
+    np.testing.assert_allclose(bg.conditional_expected_purchases(t, x, t_x, T), paper, rtol=1e-9)
+    # where eq. 10 as printed gives inf x 0 = nan: a heavy buyer long gone buys ~nothing
+    gone = BGNBDParams(3.96, 1.3, 13.6, 6.65).conditional_expected_purchases(
+        np.array([90.0, 365.0, 2000.0]), 243, 3.2, 3.74
+    )
+    assert np.all(np.isfinite(gone)) and np.all(gone < 1e-9)
 
 
 def test_gamma_gamma_expected_value_and_clv() -> None:

@@ -78,8 +78,7 @@ class BGNBDParams:
         """E[X(t)]: expected repeat purchases of a new customer within t of the first (eq. 7)."""
         r, alpha, a, b = self.values
         (t,) = _arrays(t)
-        hyp = hyp2f1(r, b, a + b - 1, t / (alpha + t))
-        return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp)
+        return (a + b - 1) / (a - 1) * (1 - _tail(r, alpha, a, b, t / (alpha + t), 0.0))
 
     def conditional_expected_purchases(
         self, t: ArrayLike, x: ArrayLike, t_x: ArrayLike, T: ArrayLike
@@ -87,9 +86,7 @@ class BGNBDParams:
         """E[Y(t) | x, t_x, T]: expected purchases in the next t after T (eq. 10)."""
         r, alpha, a, b = self.values
         t, x, t_x, T = _arrays(t, x, t_x, T)
-        z = t / (alpha + T + t)
-        # ((alpha + T) / (alpha + T + t)) ** (r + x) in logs: x can be large
-        head = np.exp((r + x) * np.log1p(-z)) * hyp2f1(r + x, b + x, a + b + x - 1, z)
+        head = _tail(r, alpha, a, b, t / (alpha + T + t), x)
         numerator = (a + b + x - 1) / (a - 1) * (1 - head)
         return numerator * self.probability_alive(x, t_x, T)
 
@@ -104,6 +101,16 @@ class BGNBDParams:
             + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
         )
         return np.where(repeat, 1.0 / (1.0 + np.exp(np.minimum(log_ratio, 700))), 1.0)
+
+
+def _tail(
+    r: float, alpha: float, a: float, b: float, z: np.ndarray, x: np.ndarray | float
+) -> np.ndarray:
+    """(1 - z)^(r+x) 2F1(r+x, b+x; a+b+x-1; z), the hypergeometric part of eqs. 7 and 10, by
+    Euler's transformation: (1 - z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z). The paper's form
+    overflows for heavy buyers (2F1 -> inf times (1 - z)^(r+x) -> 0); this one stays bounded
+    because its parameters do not grow with x."""
+    return (1 - z) ** (a - 1) * hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
 
 
 def bgnbd_log_likelihood(
