@@ -1,13 +1,332 @@
-"""The segment facade a Workspace exposes as ``ws.segments``."""
+"""The segment facade a Workspace exposes as ``ws.segments``.
+
+>>> expr = "gender = 'F' AND 'beauty' IN category_affinity"
+>>> ws.segments.count(expr)                                         # doctest: +SKIP
+{'count': 1234, 'path': 'bitmap', ...}
+>>> ws.segments.create("beauty_f", expr)                            # doctest: +SKIP
+>>> ws.segments.members("beauty_f", tags=["rfm_segment"]).to_pandas()   # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import itertools
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyroaring import AbstractBitMap, FrozenBitMap
+
+from portrait.segments import bitmaps as bm
+from portrait.segments import storage
+from portrait.segments.builtin import check_name
+from portrait.segments.engine import SegmentEngine
+from portrait.segments.expr import suggest
+from portrait.segments.index import ValueIndex
+from portrait.store.warehouse import Warehouse
+from portrait.tags.catalog import Catalog
 
 if TYPE_CHECKING:
     from portrait.workspace import Workspace
 
+# tags a segment's composition is shown by (those the catalog has)
+KEY_TAGS = ("gender", "age_band", "rfm_segment", "lifecycle_stage", "main_persona")
+COMPOSITION_KEYS = 50  # the most common values of a tag that a composition looks at
+EXPORT_FORMATS = {".csv": "csv", ".parquet": "parquet"}
+
+
+class SegmentNotFoundError(LookupError):
+    """No saved segment by that name."""
+
+
+class SegmentConflictError(ValueError):
+    """The name is taken (by a saved or built-in segment), or a built-in one cannot change."""
+
 
 class SegmentService:
-    def __init__(self, ws: Workspace) -> None:
-        self.ws = ws
+    """Segments of one workspace: count expressions, save, show, compare and export them."""
+
+    def __init__(
+        self,
+        ws: Workspace | None = None,
+        *,
+        warehouse: Warehouse | None = None,
+        catalog: Catalog | None = None,
+    ) -> None:
+        if ws is not None:
+            self.engine = SegmentEngine(ws.warehouse, lambda: ws.profiles.catalog)
+        elif warehouse is not None and catalog is not None:
+            self.engine = SegmentEngine(warehouse, lambda: catalog)
+        else:
+            raise TypeError("SegmentService needs a Workspace, or a warehouse and a catalog")
+        self.wh = self.engine.wh
+
+    # --- counting -------------------------------------------------------------------------
+    def count(self, expression: str, as_of: Any = None, engine: str = "auto") -> dict[str, Any]:
+        """How many persons an expression selects (and which path answered)."""
+        t0 = time.perf_counter()
+        self.engine.ready()
+        build = self.engine.build(as_of)
+        node = self.engine.parse(expression, build)
+        a = self.engine.answer(node, build, engine)
+        persons = build["persons"]
+        return {
+            "expression": expression,
+            "normalized": str(node),
+            "count": a.count,
+            "persons": persons,
+            "share": round(a.count / persons, 6) if persons else 0.0,
+            "as_of": str(build["as_of"]),
+            "build_id": build["build_id"],
+            "path": a.path,
+            "warehouse_conditions": a.warehouse_conditions,
+            "warnings": a.warnings,
+            "evaluate_ms": round(a.seconds * 1000, 3),
+            "ms": round((time.perf_counter() - t0) * 1000, 3),
+        }
+
+    # --- definitions ----------------------------------------------------------------------
+    def create(
+        self,
+        name: str,
+        expression: str,
+        description: str | None = None,
+        replace: bool = False,
+    ) -> dict[str, Any]:
+        """Save a segment; its members are stored for every indexed build from now on."""
+        check_name(name)
+        self.engine.ready()
+        node = self.engine.parse(expression)
+        existing = storage.segment_rows(self.wh, name)
+        if existing and existing[0]["builtin"]:
+            raise SegmentConflictError(f"{name!r} is a built-in segment; choose another name")
+        if existing and not replace:
+            raise SegmentConflictError(
+                f"segment {name!r} exists ({existing[0]['expression']}); delete it first or "
+                "replace it (--replace)"
+            )
+        storage.put_segment(self.wh, name, expression, str(node), description, False)
+        storage.drop_members(self.wh, name, str(node))
+        try:
+            build = self.engine.build()
+        except LookupError:
+            return self.show(name)
+        self.engine.members(self._get(name), build)
+        return self.show(name)
+
+    def delete(self, name: str) -> None:
+        """Forget a saved segment and its stored memberships (built-in ones stay)."""
+        segment = self._get(name)
+        if segment["builtin"]:
+            raise SegmentConflictError(f"{name!r} is a built-in segment and cannot be deleted")
+        storage.delete_segment(self.wh, name)
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every saved segment with its size in its latest stored membership."""
+        self.engine.ready()
+        sizes = storage.latest_sizes(self.wh)
+        return [
+            {
+                "name": s["name"],
+                "expression": s["expression"],
+                "description": s["description"],
+                "builtin": s["builtin"],
+                "size": sizes.get(s["name"], (None, None))[0],
+                "build_id": sizes.get(s["name"], (None, None))[1],
+                "created_at": s["created_at"].isoformat(),
+            }
+            for s in storage.segment_rows(self.wh)
+        ]
+
+    def _get(self, name: str) -> dict[str, Any]:
+        self.engine.ready()
+        found = storage.segment_rows(self.wh, name)
+        if not found:
+            names = [s["name"] for s in storage.segment_rows(self.wh)]
+            close = suggest(name, names)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise SegmentNotFoundError(
+                f"no segment {name!r}{hint} (`portrait segment list` shows them)"
+            )
+        return found[0]
+
+    # --- reading --------------------------------------------------------------------------
+    def show(self, name: str, by: list[str] | None = None) -> dict[str, Any]:
+        """Definition, size, composition by key tags, and growth and churn over builds."""
+        segment = self._get(name)
+        out: dict[str, Any] = {
+            k: segment[k] for k in ("name", "expression", "normalized", "description", "builtin")
+        }
+        out["created_at"] = segment["created_at"].isoformat()
+        try:
+            build = self.engine.build()
+        except LookupError:
+            return {**out, "size": None, "history": [], "composition": {}}
+        members = self.engine.members(segment, build)
+        persons = build["persons"]
+        out.update(
+            as_of=str(build["as_of"]), build_id=build["build_id"], size=len(members),
+            persons=persons, share=round(len(members) / persons, 6) if persons else 0.0,
+        )  # fmt: skip
+        out["composition"] = self._composition(members, build, by)
+        out["history"] = self._history(name)
+        last = out["history"][-1] if out["history"] else None
+        out["change"] = (
+            {"joined": last["joined"], "left": last["left"], "since": last["previous_as_of"]}
+            if last and last["previous_as_of"] is not None
+            else None
+        )
+        return out
+
+    def _composition(
+        self, members: AbstractBitMap, build: dict[str, Any], by: list[str] | None
+    ) -> dict[str, list[dict[str, Any]]]:
+        wanted = by or [t for t in KEY_TAGS if t in self.engine.catalog]
+        for t in wanted:
+            self.engine.catalog.get(t)
+        reader = self.engine.reader(build)
+        if reader is None:
+            return {}
+        size, total = len(members), len(reader.universe)
+        out: dict[str, list[dict[str, Any]]] = {}
+        for tag_id, index in reader.tags(wanted).items():
+            if not isinstance(index, ValueIndex):
+                continue  # numbers and unindexed tags: not shown by value
+            rows = []
+            for key in sorted(index.keys, key=lambda k: -index.keys[k])[:COMPOSITION_KEYS]:
+                n = members.intersection_cardinality(index.value(key))
+                if n:
+                    share, base = n / size, index.keys[key] / total
+                    rows.append({"value": key, "persons": n, "share": round(share, 4),
+                                 "lift": round(share / base, 3) if base else None})  # fmt: skip
+            rows.sort(key=lambda r: (-r["persons"], r["value"]))
+            empty = size - members.intersection_cardinality(index.notnull)
+            if empty:
+                rows.append({"value": None, "persons": empty, "share": round(empty / size, 4),
+                             "lift": None})  # fmt: skip
+            out[tag_id] = rows
+        return out
+
+    def _history(self, name: str) -> list[dict[str, Any]]:
+        rows = storage.member_history(self.wh, name)
+        out, previous = [], None
+        for r in rows:
+            current = FrozenBitMap.deserialize(r["bitmap"])
+            out.append(
+                {
+                    "build_id": r["build_id"],
+                    "as_of": str(r["as_of"]),
+                    "size": r["size"],
+                    "path": r["path"],
+                    "previous_as_of": None if previous is None else previous[0],
+                    "joined": None if previous is None else len(current - previous[1]),
+                    "left": None if previous is None else len(previous[1] - current),
+                }
+            )
+            previous = (str(r["as_of"]), current)
+        return out
+
+    def overlap(self, names: list[str], as_of: Any = None) -> dict[str, Any]:
+        """Sizes, pairwise intersections and Jaccard indexes of saved segments."""
+        if len(names) < 2:
+            raise ValueError("overlap compares two or more segments")
+        segments = [self._get(n) for n in dict.fromkeys(names)]
+        build = self.engine.build(as_of)
+        members = {s["name"]: self.engine.members(s, build) for s in segments}
+        pairs = []
+        for a, b in itertools.combinations(members, 2):
+            both = members[a].intersection_cardinality(members[b])
+            size_a, size_b = len(members[a]), len(members[b])
+            pairs.append({
+                "a": a, "b": b, "both": both,
+                "jaccard": round(members[a].jaccard_index(members[b]), 6) if size_a + size_b
+                else 0.0,
+                "share_of_a": round(both / size_a, 6) if size_a else 0.0,
+                "share_of_b": round(both / size_b, 6) if size_b else 0.0,
+            })  # fmt: skip
+        return {
+            "as_of": str(build["as_of"]),
+            "build_id": build["build_id"],
+            "segments": [{"name": n, "size": len(m)} for n, m in members.items()],
+            "union": len(bm.union(list(members.values()))),
+            "pairs": pairs,
+        }
+
+    def members(self, name: str, as_of: Any = None, tags: list[str] | None = None) -> pa.Table:
+        """The members' user ids (and ``tags``) as Arrow; ``.to_pandas()`` for pandas."""
+        segment = self._get(name)
+        build = self.engine.build(as_of)
+        tags = list(dict.fromkeys(tags or []))
+        for t in tags:
+            self._check_export_tag(t, build)
+        pids = bm.to_numpy(self.engine.members(segment, build))
+        return storage.member_rows(self.wh, build["snapshot"], pids, tags)
+
+    def _check_export_tag(self, tag: str, build: dict[str, Any]) -> None:
+        if tag not in self.engine.catalog:
+            close = suggest(tag, sorted(self.engine.catalog.by_id))
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ValueError(f"unknown tag {tag!r}{hint} (`portrait tags list` shows every tag)")
+        if tag not in storage.snapshot_columns(self.wh, build["snapshot"]):
+            raise ValueError(f"the build of {build['as_of']} has no {tag}; run `portrait build`")
+
+    def export(
+        self,
+        name: str,
+        out: str | Path,
+        tags: list[str] | None = None,
+        as_of: Any = None,
+        fmt: str | None = None,
+    ) -> dict[str, Any]:
+        """Write the members (user ids plus ``tags``) to CSV or Parquet, by ``fmt`` or the
+        file's extension."""
+        path = Path(out)
+        fmt = fmt or EXPORT_FORMATS.get(path.suffix.lower())
+        if fmt not in EXPORT_FORMATS.values():
+            raise ValueError(f"cannot tell the format of {path.name!r}: name it .csv or .parquet")
+        table = self.members(name, as_of, tags)
+        write_table(table, path, fmt)
+        build = self.engine.build(as_of)
+        return {
+            "name": name, "path": str(path), "format": fmt, "rows": table.num_rows,
+            "columns": table.column_names, "as_of": str(build["as_of"]),
+            "build_id": build["build_id"],
+        }  # fmt: skip
+
+    def index(self, as_of: Any = None) -> dict[str, Any]:
+        """What the bitmap index of a build holds: persons, tags, size, tags left out."""
+        self.engine.ready()
+        build = self.engine.build(as_of)
+        self.engine.reader(build)
+        info = storage.index_build(self.wh, build["build_id"]) or {}
+        return {
+            "build_id": build["build_id"],
+            "as_of": str(build["as_of"]),
+            "persons": info.get("persons"),
+            "tags": info.get("tags"),
+            "mib": round(info.get("bytes", 0) / 2**20, 3),
+            "seconds": info.get("seconds"),
+            "skipped": info.get("skipped", {}),
+        }
+
+
+def write_table(table: pa.Table, path: Path, fmt: str) -> None:
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, path)
+        return
+    import pyarrow.csv as pcsv
+
+    columns = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_list(column.type) or pa.types.is_struct(column.type):
+            # nested values (top-N lists) as JSON text in a CSV cell
+            column = pa.array(
+                [None if v is None else orjson.dumps(v).decode() for v in column.to_pylist()],
+                pa.string(),
+            )
+        columns.append(column if name != "user_id" else pc.cast(column, pa.string()))
+    pcsv.write_csv(pa.table(columns, names=table.column_names), path)

@@ -1,5 +1,67 @@
-"""Warehouse tables of segments (migration 3): definitions, membership snapshots, bitmap index."""
+"""Warehouse tables of segments (migration 3): definitions, membership snapshots, bitmap index.
+
+Persons get dense integer ids (``segment_person_ids``) that stay the same from build to build,
+new persons taking the next ids, so that the membership bitmaps of two builds compare directly
+(who joined, who left). Each build's index is keyed by its ``build_id`` and dropped with its
+snapshot; memberships are kept for the history.
+"""
 
 from __future__ import annotations
 
-SEGMENT_TABLES_SQL: list[str] = []
+SEGMENT_TABLES_SQL: list[str] = [
+    """CREATE TABLE IF NOT EXISTS segments (
+  name VARCHAR PRIMARY KEY,
+  expression VARCHAR NOT NULL,      -- as written
+  normalized VARCHAR NOT NULL,      -- as checked: NOT pushed down, BETWEEN spelt out
+  description VARCHAR,
+  builtin BOOLEAN NOT NULL,         -- shipped with Portrait (not deletable)
+  created_at TIMESTAMPTZ NOT NULL,
+  updated_at TIMESTAMPTZ NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS segment_person_ids (
+  person_id VARCHAR NOT NULL,
+  pid UINTEGER NOT NULL             -- dense id used in every bitmap; never reused
+)""",
+    """CREATE TABLE IF NOT EXISTS segment_index_builds (
+  build_id VARCHAR PRIMARY KEY,     -- the profile build (tag_builds) indexed
+  snapshot VARCHAR NOT NULL,
+  persons BIGINT NOT NULL,
+  universe BLOB NOT NULL,           -- bitmap of the persons of the snapshot
+  tags INTEGER NOT NULL,            -- tags indexed
+  skipped VARCHAR NOT NULL,         -- JSON {tag: reason} of tags left to the warehouse
+  bytes BIGINT NOT NULL,            -- serialized size of all bitmaps
+  seconds DOUBLE NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS segment_index_tags (
+  build_id VARCHAR NOT NULL,
+  tag_id VARCHAR NOT NULL,
+  value_type VARCHAR NOT NULL,
+  encoding VARCHAR NOT NULL,        -- values (a bitmap per value/key) or sliced (bit slices)
+  distinct_values BIGINT NOT NULL,
+  non_null BIGINT NOT NULL,
+  present BLOB NOT NULL,            -- bitmap of the persons with a value
+  dictionary BLOB,                  -- sliced: the sorted distinct values (numpy bytes)
+  dtype VARCHAR,                    -- sliced: numpy dtype of the dictionary
+  PRIMARY KEY (build_id, tag_id)
+)""",
+    """CREATE TABLE IF NOT EXISTS segment_index_bitmaps (
+  build_id VARCHAR NOT NULL,
+  tag_id VARCHAR NOT NULL,
+  part VARCHAR NOT NULL,            -- value (key = the value or list key) or slice (key = bit)
+  key VARCHAR NOT NULL,
+  cardinality BIGINT NOT NULL,
+  bitmap BLOB NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS segment_members (
+  name VARCHAR NOT NULL,
+  build_id VARCHAR NOT NULL,
+  as_of DATE NOT NULL,
+  size BIGINT NOT NULL,
+  path VARCHAR NOT NULL,            -- bitmap, bitmap+warehouse or warehouse
+  normalized VARCHAR NOT NULL,      -- the definition evaluated
+  bitmap BLOB NOT NULL,             -- the members' dense ids
+  evaluated_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (name, build_id)
+)""",
+]

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -75,7 +76,16 @@ class ProfileService:
         builder = Builder(
             self.wh, self.catalog, self.timezone, keep=self.settings.profile.keep_snapshots
         )
-        return builder.run(as_of=parse_day(as_of), backend=backend, full=full, progress=progress)
+        result = builder.run(as_of=parse_day(as_of), backend=backend, full=full, progress=progress)
+        from portrait.segments.engine import SegmentEngine  # imports this module
+
+        tick = time.perf_counter()  # the segment index and saved segments' members
+        SegmentEngine(self.wh, lambda: self.catalog).after_build(
+            result.build_id, result.snapshot, progress
+        )
+        result.timings["segments"] = round(time.perf_counter() - tick, 3)
+        result.seconds = round(result.seconds + result.timings["segments"], 3)
+        return result
 
     def builds(self, limit: int = 20) -> list[dict[str, Any]]:
         return store.builds(self.wh, limit)

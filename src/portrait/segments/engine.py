@@ -1,0 +1,224 @@
+"""Answer expressions on one build: by the bitmap index, the warehouse, or both.
+
+``SegmentEngine`` holds a warehouse and a tag catalog (no Workspace), so that the profile build
+can refresh the index and the saved segments' memberships right after it stores a snapshot.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyroaring import AbstractBitMap
+
+from portrait.segments import bitmaps as bm
+from portrait.segments import storage
+from portrait.segments.builtin import builtin_segments
+from portrait.segments.evaluate import Evaluator
+from portrait.segments.expr import (
+    LIKE_OPS,
+    Node,
+    SegmentExpressionError,
+    conditions,
+    parse_segment,
+    suggest,
+    tags_of,
+)
+from portrait.segments.index import ValueIndex, value_key
+from portrait.segments.indexer import IndexReader, build_index, index_or_build
+from portrait.segments.sql import condition_sql, where_sql
+from portrait.store import profiles as profile_store
+from portrait.store.warehouse import Warehouse
+from portrait.tags.catalog import Catalog
+from portrait.tags.service import NoBuildError, parse_day
+
+ENGINES = ("auto", "bitmap", "warehouse")
+READERS_KEPT = 2  # builds whose loaded index stays in memory
+
+
+@dataclass
+class Answer:
+    """The persons an expression selects in one build, and how they were found."""
+
+    build: dict[str, Any]
+    count: int
+    path: str
+    members: AbstractBitMap | None = None
+    warehouse_conditions: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class SegmentEngine:
+    def __init__(self, wh: Warehouse, catalog: Callable[[], Catalog]) -> None:
+        self.wh = wh
+        self._catalog = catalog
+        self._readers: OrderedDict[str, IndexReader] = OrderedDict()
+        self._columns: dict[str, set[str]] = {}
+        self._ready = False
+        self._can_write: bool | None = None
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog()
+
+    def ready(self) -> None:
+        """Tables exist and the built-in segments are stored (once per engine)."""
+        if self._ready:
+            return
+        if not self._writable():  # read-only: use what is stored
+            self._ready = True
+            return
+        storage.ensure_tables(self.wh)
+        stored = {s["name"]: s for s in storage.segment_rows(self.wh)}
+        for b in builtin_segments():
+            node = parse_segment(b.expression, self.catalog.by_id)
+            s = stored.get(b.name)
+            current = s is not None and s["builtin"] and s["normalized"] == str(node)
+            if not current or s["description"] != b.description:
+                storage.put_segment(self.wh, b.name, b.expression, str(node), b.description, True)
+                storage.drop_members(self.wh, b.name, str(node))
+        self._ready = True
+
+    # --- builds ---------------------------------------------------------------------------
+    def build(self, as_of: Any = None) -> dict[str, Any]:
+        day = parse_day(as_of)
+        found = profile_store.builds(self.wh, 1, day.isoformat() if day else None)
+        if not found:
+            when = f" as of {day}" if day else ""
+            hint = f" --as-of {day}" if day else ""
+            raise NoBuildError(f"no profile build{when} yet; run `portrait build{hint}` first")
+        return found[0]
+
+    def reader(self, build: dict[str, Any], make: bool = True) -> IndexReader | None:
+        build_id = build["build_id"]
+        if build_id in self._readers:
+            self._readers.move_to_end(build_id)
+            return self._readers[build_id]
+        reader = IndexReader.open(self.wh, build_id)
+        if reader is None and make:
+            reader = index_or_build(self.wh, list(self.catalog), build)
+        if reader is not None:
+            self._readers[build_id] = reader
+            while len(self._readers) > READERS_KEPT:
+                self._readers.popitem(last=False)
+        return reader
+
+    def parse(self, expression: str, build: dict[str, Any] | None = None) -> Node:
+        node = parse_segment(expression, self.catalog.by_id)
+        if build is not None:
+            columns = self._columns.get(build["build_id"])
+            if columns is None:
+                columns = storage.snapshot_columns(self.wh, build["snapshot"])
+                self._columns[build["build_id"]] = columns
+            missing = [t for t in tags_of(node) if t not in columns]
+            if missing:
+                raise SegmentExpressionError(
+                    f"the build of {build['as_of']} has no {', '.join(missing)} (added to the "
+                    "catalog after it); run `portrait build` to compute it"
+                )
+        return node
+
+    # --- answering ------------------------------------------------------------------------
+    def answer(
+        self, node: Node, build: dict[str, Any], engine: str = "auto", members: bool = False
+    ) -> Answer:
+        """Count (and, with ``members``, list) the persons ``node`` selects in ``build``."""
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; use auto, bitmap or warehouse")
+        t0 = time.perf_counter()
+        if engine == "warehouse" and not members:
+            n = storage.count_where(self.wh, build["snapshot"], where_sql(node))
+            return Answer(build, n, "warehouse", seconds=time.perf_counter() - t0)
+        reader = self.reader(build, make=self._writable())
+        if reader is None:
+            if engine == "bitmap" or members:
+                raise LookupError(
+                    f"the build of {build['as_of']} has no segment index and this workspace is "
+                    "open read-only; run `portrait build` to make one"
+                )
+            n = storage.count_where(self.wh, build["snapshot"], where_sql(node))
+            return Answer(build, n, "warehouse", seconds=time.perf_counter() - t0)
+        indexes = reader.tags(tags_of(node))
+        if engine == "bitmap":
+            unserved = [
+                str(c) for c in conditions(node) if c.op in LIKE_OPS or indexes[c.tag] is None
+            ]
+            if unserved:
+                raise ValueError(
+                    f"the bitmap index cannot answer {'; '.join(unserved)} (LIKE, or a tag with "
+                    "too many distinct values to index); use engine auto or warehouse"
+                )
+
+        def fallback(c: Any) -> AbstractBitMap:
+            where = condition_sql(c, prefix="s.")
+            return bm.from_sorted(storage.pids_where(self.wh, build["snapshot"], where))
+
+        result = Evaluator(indexes, reader.universe, fallback).run(node)
+        return Answer(
+            build, len(result.members), result.path, result.members if members else None,
+            result.warehouse_conditions, self._warnings(node, indexes),
+            time.perf_counter() - t0,
+        )  # fmt: skip
+
+    def _warnings(self, node: Node, indexes: dict[str, Any]) -> list[str]:
+        """Text values and list keys that no person has (often a typo)."""
+        out = []
+        for c in conditions(node):
+            index = indexes.get(c.tag)
+            if c.type not in ("text", "top") or not isinstance(index, ValueIndex):
+                continue
+            if c.op not in ("eq", "ne", "in", "not_in", "has", "not_has"):
+                continue
+            for v in c.values:
+                key = value_key(v)
+                if key not in index.keys:
+                    close = suggest(key, sorted(index.keys, key=lambda k: -index.keys[k])[:2000])
+                    hint = f"; close: {', '.join(repr(k) for k in close)}" if close else ""
+                    out.append(f"no person has {key!r} in {c.tag} in this build{hint}")
+        return out
+
+    def _writable(self) -> bool:
+        if self._can_write is None:
+            mode = self.wh.fetchone("SELECT current_setting('access_mode')")[0]
+            self._can_write = str(mode).lower() != "read_only"
+        return self._can_write
+
+    # --- memberships ----------------------------------------------------------------------
+    def members(self, segment: dict[str, Any], build: dict[str, Any]) -> AbstractBitMap:
+        """A saved segment's members in a build: stored, or evaluated and stored now."""
+        stored = storage.members_of(self.wh, segment["name"], build["build_id"])
+        if stored is not None:
+            return stored
+        node = self.parse(segment["expression"], build)
+        answer = self.answer(node, build, members=True)
+        assert answer.members is not None
+        storage.save_members(
+            self.wh, segment["name"], build, answer.members, answer.path, str(node)
+        )
+        return answer.members
+
+    def after_build(
+        self, build_id: str, snapshot: str, progress: Callable[[str], None] | None = None
+    ) -> dict[str, Any]:
+        """Index a new build and store every saved segment's members in it."""
+        say = progress or (lambda _msg: None)
+        self.ready()
+        say("indexing tags for segments")
+        report = build_index(self.wh, list(self.catalog), build_id, snapshot)
+        build = next(b for b in profile_store.builds(self.wh, 5) if b["build_id"] == build_id)
+        say("segment memberships")
+        tick = time.perf_counter()
+        skipped = {}
+        for segment in storage.segment_rows(self.wh):
+            try:
+                self.members(segment, build)
+            except (SegmentExpressionError, LookupError) as e:
+                skipped[segment["name"]] = str(e)
+        out = report.as_dict()
+        out["memberships_seconds"] = round(time.perf_counter() - tick, 3)
+        out["segments_skipped"] = skipped
+        return out

@@ -1,0 +1,146 @@
+"""Build a profile build's bitmap index, and read it back for evaluation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pyroaring import FrozenBitMap
+
+from portrait.segments import bitmaps as bm
+from portrait.segments import storage
+from portrait.segments.index import (
+    BuiltTag,
+    NotIndexableError,
+    SlicedIndex,
+    TagIndex,
+    ValueIndex,
+    build_tag,
+)
+from portrait.store.warehouse import Warehouse
+from portrait.tags.model import TagDef
+
+COLUMNS_PER_READ = 16  # tag columns fetched per query (bounds memory on wide, tall snapshots)
+
+
+@dataclass
+class IndexReport:
+    build_id: str
+    persons: int
+    tags: int
+    skipped: dict[str, str]
+    bytes: int
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "build_id": self.build_id,
+            "persons": self.persons,
+            "tags": self.tags,
+            "skipped": self.skipped,
+            "mib": round(self.bytes / 2**20, 3),
+            "seconds": round(self.seconds, 3),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+
+def build_index(wh: Warehouse, tags: Sequence[TagDef], build_id: str, snapshot: str) -> IndexReport:
+    """Index every tag of ``snapshot`` that is in ``tags`` and store it under ``build_id``."""
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    storage.ensure_tables(wh)
+    storage.assign_ids(wh, snapshot)
+    rows, pids = storage.snapshot_ids(wh, snapshot)
+    order = None if np.all(pids[1:] > pids[:-1]) else np.argsort(pids, kind="stable")
+    ids = pids if order is None else pids[order]
+    universe = bm.from_sorted(ids)
+    timings["ids"] = time.perf_counter() - t0
+
+    present = storage.snapshot_columns(wh, snapshot)
+    wanted = [t for t in tags if t.id in present]
+    built: list[BuiltTag] = []
+    skipped: dict[str, str] = {}
+    tick = time.perf_counter()
+    for start in range(0, len(wanted), COLUMNS_PER_READ):
+        chunk = wanted[start : start + COLUMNS_PER_READ]
+        table = storage.read_columns(wh, snapshot, [t.id for t in chunk])
+        if not np.array_equal(table.column("r").to_numpy(), rows):
+            raise RuntimeError(f"the rows of {snapshot} changed while it was being indexed")
+        for t in chunk:
+            column = table.column(t.id)
+            if order is not None:
+                column = column.take(order)
+            try:
+                built.append(build_tag(t.id, t.type, column, ids))
+            except NotIndexableError as e:
+                skipped[t.id] = str(e)
+    timings["bitmaps"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    seconds = time.perf_counter() - t0
+    size = storage.write_index(wh, build_id, snapshot, universe, built, skipped, seconds)
+    timings["store"] = time.perf_counter() - tick
+    for stale in storage.stale_indexes(wh):
+        storage.drop_index(wh, stale)
+    return IndexReport(
+        build_id, len(universe), len(built), skipped, size, time.perf_counter() - t0, timings
+    )
+
+
+class IndexReader:
+    """A stored index, loaded tag by tag as expressions need them (and kept in memory)."""
+
+    def __init__(self, wh: Warehouse, build_id: str, universe: FrozenBitMap) -> None:
+        self.wh = wh
+        self.build_id = build_id
+        self.universe = universe
+        self._tags: dict[str, TagIndex | None] = {}
+
+    @classmethod
+    def open(cls, wh: Warehouse, build_id: str) -> IndexReader | None:
+        info = storage.index_build(wh, build_id)
+        return None if info is None else cls(wh, build_id, info["universe"])
+
+    def tags(self, tag_ids: Sequence[str]) -> dict[str, TagIndex | None]:
+        """The index of each tag; None for a tag the build did not index."""
+        missing = [t for t in tag_ids if t not in self._tags]
+        if missing:
+            headers = storage.index_tags(self.wh, self.build_id, missing)
+            for tag_id in missing:
+                head = headers.get(tag_id)
+                self._tags[tag_id] = None if head is None else self._open(tag_id, head)
+        return {t: self._tags[t] for t in tag_ids}
+
+    def _open(self, tag_id: str, head: dict[str, Any]) -> TagIndex:
+        if head["encoding"] == "sliced":
+            slices = storage.index_bitmaps(self.wh, self.build_id, tag_id, "slice")
+            return SlicedIndex(
+                tag_id, head["value_type"], head["notnull"], head["values"],
+                [slices[str(i)] for i in range(len(slices))],
+            )  # fmt: skip
+
+        def load(keys: list[str]) -> dict[str, FrozenBitMap]:
+            return storage.index_bitmaps(self.wh, self.build_id, tag_id, "value", keys)
+
+        keys = storage.index_keys(self.wh, self.build_id, tag_id)
+        return ValueIndex(tag_id, head["value_type"], head["notnull"], keys, load)
+
+
+def index_or_build(
+    wh: Warehouse,
+    tags: Sequence[TagDef],
+    build: dict[str, Any],
+    say: Callable[[str], None] | None = None,
+) -> IndexReader:
+    """The build's index, made now if the build has none (one made before segments existed)."""
+    reader = IndexReader.open(wh, build["build_id"])
+    if reader is None:
+        if say:
+            say(f"indexing the build of {build['as_of']} (made before it had a segment index)")
+        build_index(wh, tags, build["build_id"], build["snapshot"])
+        reader = IndexReader.open(wh, build["build_id"])
+        assert reader is not None
+    return reader
