@@ -299,6 +299,11 @@ def test_trainer_fits_scores_the_holdout_and_writes_both_tags(ws: Workspace) -> 
     assert holdout["customers"] == card.metrics["customers"] == 400
     assert holdout["correlation"] > 0.3
     assert abs(holdout["total_error_pct"]) < 30
+    # the data follow the model: it beats extrapolating each customer's past rate
+    assert holdout["mae"] < holdout["baseline_mae"]
+    assert holdout["revenue"]["mae"] < holdout["revenue"]["baseline_mae"]
+    key = card.metrics["key"]
+    assert (key["model"], key["baseline"]) == (holdout["mae"], holdout["baseline_mae"])
     assert card.calibration and sum(b["customers"] for b in card.calibration) == 400
     assert card.tags_written == {"expected_purchases_90d": 400, "predicted_clv": 400}
     stored = latest_card(ws.warehouse, "clv")
@@ -379,6 +384,7 @@ def test_cdnow_week_78_forecast_is_about_4_percent_under_the_actual(cdnow_card) 
     assert holdout["cumulative_repeat_actual"] == 2457 + 1882
     assert -5.0 < holdout["cumulative_error_pct"] < -3.0
     assert holdout["correlation"] > 0.5
+    assert holdout["mae"] < holdout["baseline_mae"]  # past rate x 39 weeks
 
 
 @pytest.mark.realdata

@@ -204,6 +204,13 @@ def evaluate(
             100 * (mae["model"] / max(mae[best_baseline], 1e-9) - 1), 1
         ),
     }
+    metrics["key"] = {
+        "name": "MAE in days, buyers in the window",
+        "model": mae["model"],
+        "baseline": mae[best_baseline],
+        "baseline_name": best_baseline,
+        "naive_baseline": mae["baseline_last_plus_median_gap"],
+    }
     return metrics, _calibration(predicted, scored, t0)
 
 
