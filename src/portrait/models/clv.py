@@ -468,7 +468,7 @@ def order_days(ws: Workspace) -> tuple[pd.DataFrame, int]:
     number of order lines whose person is unknown (anonymous, never stitched).
     """
     wh = ws.warehouse
-    frame = wh.arrow(
+    rows = wh.fetchall(
         """
         SELECT person_id, CAST(timezone(?, ts) AS DATE) AS day,
                coalesce(sum(quantity * price), 0)::DOUBLE AS value
@@ -477,7 +477,8 @@ def order_days(ws: Workspace) -> tuple[pd.DataFrame, int]:
         GROUP BY 1, 2
         """,
         [ws.settings.shop_timezone],
-    ).to_pandas()
+    )
+    frame = pd.DataFrame(rows, columns=["person_id", "day", "value"])
     (anonymous,) = wh.fetchone(
         "SELECT count(*) FROM events_resolved WHERE type = 'order' AND person_id IS NULL"
     )
