@@ -194,6 +194,8 @@ class _Reader:
                 same = And if is_and else Or
                 parts.extend(part.parts if isinstance(part, same) else [part])
             return And(tuple(parts)) if is_and else Or(tuple(parts))
+        if e.args.get("negate"):  # sqlglot marks some negations on the node: x NOT LIKE 'a%'
+            negate = not negate
         if type(e) in COMPARE:
             return self.compare(e, COMPARE[type(e)], negate)
         if isinstance(e, exp.Between):
@@ -237,7 +239,7 @@ class _Reader:
                 f"{tag.id} IS NULL or {tag.id} IS NOT NULL"
             )
         if tag.type == "top":
-            raise SegmentExpressionError(_list_tag_hint(tag, _sql(e)))
+            raise SegmentExpressionError(_list_tag_hint(tag, _sql(e), right))
         if op not in ("eq", "ne") and tag.type not in NUMERIC_TYPES:
             raise SegmentExpressionError(
                 f"{SYMBOL[op]} does not apply to {tag.id} ({_a(tag.type)} tag: its values have "
@@ -275,7 +277,7 @@ class _Reader:
             return Cond(tag.id, tag.type, "not_has" if negate else "has", (key,))
         tag = self.tag(subject, context=_sql(e))
         if tag.type == "top":
-            raise SegmentExpressionError(_list_tag_hint(tag, _sql(e)))
+            raise SegmentExpressionError(_list_tag_hint(tag, _sql(e), items[0] if items else None))
         if not items:
             raise SegmentExpressionError(f"{_sql(e)!r}: IN needs at least one value")
         values: list[Any] = []
@@ -465,8 +467,9 @@ def _example(tag: TagDef) -> str:
     return f"{tag.id} = 'some value'"
 
 
-def _list_tag_hint(tag: TagDef, text: str) -> str:
+def _list_tag_hint(tag: TagDef, text: str, key: exp.Expression | None = None) -> str:
+    k = _sql(key) if isinstance(key, exp.Literal) and key.is_string else "'some_key'"
     return (
         f"{text!r}: {tag.id} is a top-N list of keys; test membership as "
-        f"'some_key' IN {tag.id} (or 'some_key' NOT IN {tag.id}, {tag.id} IS NULL)"
+        f"{k} IN {tag.id} (or {k} NOT IN {tag.id}, {tag.id} IS NULL)"
     )

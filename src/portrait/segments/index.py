@@ -227,5 +227,11 @@ def _build_lists(tag: str, column: Any, ids: np.ndarray) -> BuiltTag:
     return BuiltTag(tag, "top", "values", bm.from_sorted(ids[valid]), parts, distinct=len(parts))
 
 
-def as_frozen(bitmap: AbstractBitMap) -> FrozenBitMap:
-    return bitmap if isinstance(bitmap, FrozenBitMap) else FrozenBitMap(bitmap)
+def from_built(b: BuiltTag) -> TagIndex:
+    """A freshly built tag index, ready to evaluate (without a round trip through storage)."""
+    if b.encoding == "sliced":
+        assert b.values is not None
+        return SlicedIndex(b.tag, b.value_type, b.notnull, b.values, [p[2] for p in b.parts])
+    found = {key: bitmap for _, key, bitmap in b.parts}
+    keys = {key: len(bitmap) for key, bitmap in found.items()}
+    return ValueIndex(b.tag, b.value_type, b.notnull, keys, lambda ks: {k: found[k] for k in ks})

@@ -155,14 +155,15 @@ def drop_index(wh: Warehouse, build_id: str) -> None:
 
 
 def stale_indexes(wh: Warehouse) -> list[str]:
-    """Indexed builds whose snapshot is gone or now holds a later build of the same date."""
+    """Indexed builds whose snapshot is gone or now holds a later build of the same date (an
+    index of a table no build made, as benchmarks and tests make, stays while the table does)."""
     rows = wh.fetchall(
         """SELECT i.build_id FROM segment_index_builds i
            LEFT JOIN (SELECT snapshot, arg_max(build_id, finished_at) AS latest
                       FROM tag_builds GROUP BY snapshot) b ON b.snapshot = i.snapshot
            LEFT JOIN information_schema.tables t
              ON t.table_schema || '.' || t.table_name = i.snapshot
-           WHERE b.latest IS DISTINCT FROM i.build_id OR t.table_name IS NULL"""
+           WHERE b.latest <> i.build_id OR t.table_name IS NULL"""
     )
     return [r[0] for r in rows]
 
