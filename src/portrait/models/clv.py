@@ -667,7 +667,9 @@ def train(ws: Workspace, options: TrainOptions, progress: Progress) -> ModelCard
             notes.append(f"{late:,} persons whose first order is in the holdout are not scored")
         progress("refitting on every order for the scores")
         scoring = rfm_summary(daily, last_day, unit_days)
-        score_bg, score_gg, _ = _fit_both(scoring)
+        score_bg, score_gg, score_problem = _fit_both(scoring)
+        if score_problem:
+            notes.append(f"predicted_clv not written (refit on every order): {score_problem}")
     else:
         scoring, score_bg, score_gg = summary, bg, gg
         notes.append("no holdout: the calibration end is the last order day")
