@@ -261,7 +261,9 @@ def test_rfm_summary_counts_purchase_days_and_repeat_values() -> None:
 
 
 # --- the trainer on a small simulated shop -------------------------------------------------
-def _bgnbd_shop(ws: Workspace, persons: int = 400, seed: int = 5) -> None:
+def _bgnbd_shop(
+    ws: Workspace, persons: int = 400, seed: int = 5, fixed_price: float | None = None
+) -> None:
     """Orders of persons who buy as the BG/NBD and Gamma-Gamma models say (days as the unit):
     first purchases over 60 days from 2024-01-01, observed to 2024-12-31."""
     rng = np.random.default_rng(seed)
@@ -275,7 +277,7 @@ def _bgnbd_shop(ws: Workspace, persons: int = 400, seed: int = 5) -> None:
         n = 0
         while t < end:
             when = start + timedelta(days=t)
-            price = round(float(rng.gamma(5.0, 1 / nu[i])), 2)
+            price = fixed_price or round(float(rng.gamma(5.0, 1 / nu[i])), 2)
             records.append(
                 {"event_id": f"o{i}-{n}", "user_id": f"u{i:04d}", "ts": when.isoformat() + "Z",
                  "type": "order", "order_id": f"o{i}-{n}", "quantity": 1, "price": price}
@@ -320,6 +322,14 @@ def test_trainer_fits_scores_the_holdout_and_writes_both_tags(ws: Workspace) -> 
     assert weekly.metrics["holdout"]["predicted_total"] == pytest.approx(
         holdout["predicted_total"], rel=1e-3
     )
+
+
+def test_without_varying_spend_only_the_expected_purchases_are_written(ws: Workspace) -> None:
+    _bgnbd_shop(ws, persons=80, fixed_price=10.0)
+    card = ws.models.train("clv")
+    assert card.tags_written == {"expected_purchases_90d": 80}
+    assert card.params["gamma_gamma"] is None
+    assert any("predicted_clv not written" in n and "varying spend" in n for n in card.notes)
 
 
 def test_trainer_errors_are_clear(ws: Workspace) -> None:
