@@ -105,3 +105,41 @@ def test_a_workspace_without_builds_says_to_build(tmp_path: Path) -> None:
             clusters.run(ws)
     finally:
         ws.close()
+
+
+def test_segment_cluster_command_saves_the_clusters_as_segments(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from portrait.cli import app
+
+    root = tmp_path_factory.mktemp("cluster-cli") / "ws"
+    ws = Workspace.init(root)
+    ws.simulate(users=1500, days=60, seed=11)
+    ws.build()
+    ws.close()
+    runner = CliRunner()
+    first = runner.invoke(
+        app, ["segment", "cluster", "--k", "4", "--workspace", str(root), "--json"]
+    )
+    assert first.exit_code == 0, first.output
+    made = json.loads(first.stdout)
+    assert [c["segment"] for c in made["clusters"]] == [f"cluster_{i}" for i in range(1, 5)]
+    ws = Workspace.open(root)
+    try:
+        for c in made["clusters"]:
+            counted = ws.segments.count(f"behaviour_cluster = {c['cluster']}")
+            assert counted["count"] == c["size"]
+            assert ws.segments.show(c["segment"])["description"] == c["description"]
+    finally:
+        ws.close()
+    again = runner.invoke(
+        app, ["segment", "cluster", "--k", "2", "--workspace", str(root), "--json"]
+    )
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["removed_segments"] == ["cluster_3", "cluster_4"]
+    bad = runner.invoke(app, ["segment", "cluster", "--k", "many", "--workspace", str(root)])
+    assert bad.exit_code == 2 and "'many'" in bad.output

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portrait.cli import core, data, profiles, validate  # noqa: F401 - importing registers
+from portrait.cli import clusters, core, data, profiles, validate  # noqa: F401 - registers
 from portrait.cli.app import app
 from portrait.cli.identity import identity_app
 from portrait.cli.keys import keys_app

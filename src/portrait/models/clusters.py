@@ -27,7 +27,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 
-from portrait.models.registry import ModelCard, TrainOptions, write_scores
+from portrait.models.registry import ModelCard, TrainOptions, save_card, write_scores
 
 if TYPE_CHECKING:
     from portrait.workspace import Workspace
@@ -300,3 +300,49 @@ def _features(catalog: Any, features: Sequence[str] | None) -> list[tuple[str, s
 def train(ws: Workspace, options: TrainOptions, progress: Progress) -> ModelCard:
     """Trainer contract (``portrait models train clusters``): k chosen automatically."""
     return run(ws, seed=options.seed, progress=progress)
+
+
+def cluster_segments(
+    ws: Workspace,
+    k: int | None = None,
+    method: str = "kmeans",
+    features: Sequence[str] | None = None,
+    min_orders: int = 3,
+    k_max: int = 8,
+    seed: int = 42,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """``portrait segment cluster``: cluster, store the card, rebuild the profile so that
+    ``behaviour_cluster`` is filled, and save the segments ``cluster_1``..``cluster_k``
+    (replacing those of an earlier run; one left over from a larger k is deleted)."""
+    say = progress or (lambda _m: None)
+    card = run(
+        ws, k=k, method=method, features=features, min_orders=min_orders, k_max=k_max,
+        seed=seed, progress=say,
+    )  # fmt: skip
+    save_card(ws.warehouse, card)
+    say("rebuilding the profile with the clusters")
+    ws.build(progress=say)
+    found = card.params["clusters"]
+    for c in found:
+        name = f"cluster_{c['cluster']}"
+        say(f"saving segment {name}")
+        ws.segments.create(
+            name, f"{TAG} = {c['cluster']}", description=c["description"], replace=True
+        )
+        c["segment"] = name
+    stale = {
+        s["name"]
+        for s in ws.segments.list()
+        if s["name"].startswith("cluster_") and s["expression"].startswith(TAG)
+    } - {c["segment"] for c in found}
+    for name in sorted(stale):
+        ws.segments.delete(name)
+    return {
+        "run_id": card.run_id,
+        "population": sum(c["size"] for c in found),
+        "metrics": card.metrics,
+        "features": card.features,
+        "clusters": found,
+        "removed_segments": sorted(stale),
+    }
