@@ -329,7 +329,8 @@ def test_without_varying_spend_only_the_expected_purchases_are_written(ws: Works
     card = ws.models.train("clv")
     assert card.tags_written == {"expected_purchases_90d": 80}
     assert card.params["gamma_gamma"] is None
-    assert any("predicted_clv not written" in n and "varying spend" in n for n in card.notes)
+    # (two orders on one day make a 20.0 transaction: spend barely varies, the fit runs away)
+    assert any(n.startswith("predicted_clv not written: Gamma-Gamma") for n in card.notes)
 
 
 def test_trainer_errors_are_clear(ws: Workspace) -> None:
