@@ -33,7 +33,7 @@ def snapshot_select(tags: Sequence[TagDef], relation: str) -> str:
     cols = ["person_id"]
     for t in tags:
         if t.type == "top":
-            n = t.fact.n if t.fact else 0
+            n = t.top_n
             items = ", ".join(
                 f"{{'key': {_q(f'{t.id}__k{i}')}, 'weight': CAST({_q(f'{t.id}__w{i}')} AS DOUBLE)}}"
                 for i in range(n)
@@ -64,7 +64,7 @@ def flat_select(tags: Sequence[TagDef], relation: str, fact_ids: set[str]) -> st
         if t.id not in fact_ids:
             continue
         if t.type == "top":
-            n = t.fact.n if t.fact else 0
+            n = t.top_n
             for i in range(n):
                 cols.append(f"{_q(t.id)}[{i + 1}].key AS {_q(f'{t.id}__k{i}')}")
                 cols.append(f"{_q(t.id)}[{i + 1}].weight AS {_q(f'{t.id}__w{i}')}")

@@ -49,8 +49,7 @@ class Sources:
 
 def top_columns(tag: TagDef) -> list[str]:
     """The flat columns a top-N tag is carried in between the engine and the store."""
-    n = tag.fact.n if tag.fact else 0
-    return [f"{tag.id}__{p}{i}" for i in range(n) for p in ("k", "w")]
+    return [f"{tag.id}__{p}{i}" for i in range(tag.top_n) for p in ("k", "w")]
 
 
 # --- conditions and formulas ----------------------------------------------------------------
@@ -421,21 +420,33 @@ def compile_rules(catalog: Catalog, facts: ir.Table, as_of: AsOf, src: Sources) 
     wide = facts
     model_tags = [t for t in catalog if t.model is not None]
     if model_tags:
+        # a top-N model tag is scored as its flat columns (tag__k0, tag__w0, ...), one row each
+        columns = {c: (t, c) for t in model_tags for c in _model_columns(t)}
         if src.scores is not None:
             s = src.scores
             pivot = s.group_by("person_id").aggregate(
-                **{t.id: s.value.max(where=s.tag_id == t.id) for t in model_tags}
+                **{c: s.value.max(where=s.tag_id == c) for c in columns}
             )
             wide = wide.left_join(pivot, "person_id").select(~ibis.selectors.endswith("_right"))
         else:
-            wide = wide.mutate(**{t.id: ibis.null("string") for t in model_tags})
-        wide = wide.mutate(**{t.id: wide[t.id].cast(IBIS_TYPE[t.type]) for t in model_tags})
+            wide = wide.mutate(**{c: ibis.null("string") for c in columns})
+        wide = wide.mutate(**{c: wide[c].cast(_model_type(t, c)) for c, (t, _) in columns.items()})
     for layer in layers(catalog)[1:]:
         wide = wide.mutate(**{t.id: _rule(t, wide, as_of) for t in layer})
     keep = ["person_id"]
     for t in catalog:
         keep += top_columns(t) if t.type == "top" else [t.id]
     return wide.select(*keep)
+
+
+def _model_columns(tag: TagDef) -> list[str]:
+    return top_columns(tag) if tag.type == "top" else [tag.id]
+
+
+def _model_type(tag: TagDef, column: str) -> str:
+    if tag.type != "top":
+        return IBIS_TYPE[tag.type]
+    return "string" if column.rsplit("__", 1)[1].startswith("k") else "float64"
 
 
 def _rule(tag: TagDef, wide: ir.Table, as_of: AsOf) -> ir.Value:

@@ -244,7 +244,9 @@ def _rules() -> list[str]:
         "",
         "A model tag (`model: {model: <name>}`) is filled from the `model_scores` table "
         "(person, tag, value as text) that a trained model writes; a build casts the value to "
-        "the tag's type. Until the model has scored a person, the tag is empty for them.",
+        "the tag's type. Until the model has scored a person, the tag is empty for them. "
+        "A `top` model tag (e.g. categories with their purchase probabilities) is written as "
+        "one row per key and per weight, tagged `<tag>__k0`, `<tag>__w0`, `<tag>__k1`, ...",
         "",
     ]
     return lines
@@ -338,6 +340,8 @@ def _type(tag: TagDef) -> str:
         return "`enum` (" + ", ".join(f"`{v}`" for v in tag.values or []) + ")"
     if tag.type == "top" and tag.fact is not None:
         return f"`top` ({tag.fact.n} keys with their shares)"
+    if tag.type == "top":
+        return f"`top` ({tag.top_n} keys with their weights)"
     return f"`{tag.type}`"
 
 

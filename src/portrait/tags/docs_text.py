@@ -106,6 +106,7 @@ FIELD_DOCS = {
     "cases[].then": "The value (or `$param`) when it holds; `null` leaves the tag empty.",
     # model
     "model.model": "The model that writes the scores (churn, clv, ...).",
+    "model.n": "For type `top`: how many keys the model writes (1 to 20, default 5).",
 }
 
 AGGREGATES = {

@@ -163,6 +163,7 @@ class ModelDef(Strict):
     """Filled from the ``model_scores`` table, which a trained model writes."""
 
     model: str
+    n: int | None = Field(None, ge=1, le=20)  # for type top: how many keys (default 5)
 
 
 class TagDef(Strict):
@@ -216,7 +217,18 @@ class TagDef(Strict):
             raise ValueError(f"agg {self.fact.agg!r} gives {allowed}, not {self.type!r}")
         if self.window and not (self.fact and self.fact.source == "events"):
             raise ValueError("`window` applies to facts over events only")
+        if self.model is not None and self.model.n is not None and self.type != "top":
+            raise ValueError("`model.n` applies to type top only")
         return self
+
+    @property
+    def top_n(self) -> int:
+        """How many keys a ``top`` tag holds (a fact's ``n``, or a model's, default 5)."""
+        if self.fact is not None:
+            return self.fact.n
+        if self.model is not None:
+            return self.model.n or 5
+        return 0
 
     @property
     def window_days(self) -> int | None:
