@@ -75,24 +75,32 @@ def write_scores(
     scored_at: datetime | None = None,
 ) -> dict[str, int]:
     """Replace the scores of ``model``'s tags: ``values`` maps a model tag to one value per
-    person of ``person_ids`` (None: no score). Returns the persons scored per tag."""
+    person of ``person_ids`` (None: no score). Returns the persons scored per tag.
+
+    The value of a ``top`` model tag is a list of (key, weight) pairs, best first; it is
+    stored as the flat columns the tag engine reads, ``<tag>__k0``, ``<tag>__w0``, ...
+    """
     when = scored_at or datetime.now(UTC)
+    ids = pa.array([str(p) for p in person_ids], pa.string())
+    columns: dict[str, list[Any]] = {}
     written: dict[str, int] = {}
+    for tag_id, column in values.items():
+        if len(column) != len(person_ids):
+            raise ValueError(f"{tag_id}: {len(column)} values for {len(person_ids)} persons")
+        if any(isinstance(v, list | tuple) for v in column):
+            columns.update(_flat_top(tag_id, column))
+            written[tag_id] = sum(1 for v in column if v)
+        else:
+            columns[tag_id] = list(column)
+            written[tag_id] = sum(1 for v in column if _text(v) is not None)
     with wh.transaction():
         wh.execute(
             "DELETE FROM model_scores WHERE model = ? OR tag_id IN (SELECT unnest(?))",
-            [model, list(values)],
+            [model, list(columns)],
         )
-        for tag_id, column in values.items():
-            if len(column) != len(person_ids):
-                raise ValueError(f"{tag_id}: {len(column)} values for {len(person_ids)} persons")
+        for tag_id, column in columns.items():
             table = pa.table(
-                {
-                    "person_id": pa.array([str(p) for p in person_ids], pa.string()),
-                    "value": pa.array(
-                        [None if v is None else _text(v) for v in column], pa.string()
-                    ),
-                }
+                {"person_id": ids, "value": pa.array([_text(v) for v in column], pa.string())}
             )
             wh.register("_scores_in", table)
             try:
@@ -103,11 +111,23 @@ def write_scores(
                 )
             finally:
                 wh.unregister("_scores_in")
-            written[tag_id] = len(table) - table.column("value").null_count
     return written
 
 
-def _text(value: Any) -> str:
+def _flat_top(tag_id: str, column: Sequence[Any]) -> dict[str, list[Any]]:
+    """A top tag's (key, weight) lists as the columns ``tag__k0``, ``tag__w0``, ..."""
+    n = max((len(v) for v in column if v), default=0)
+    out: dict[str, list[Any]] = {}
+    for i in range(n):
+        entries = [v[i] if v is not None and i < len(v) else None for v in column]
+        out[f"{tag_id}__k{i}"] = [None if e is None else e[0] for e in entries]
+        out[f"{tag_id}__w{i}"] = [None if e is None else float(e[1]) for e in entries]
+    return out
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN
+        return None
     if isinstance(value, float):
         return repr(round(value, 6))
     if isinstance(value, bool):
@@ -128,6 +148,7 @@ class TrainOptions(BaseModel):
     holdout_days: int | None = None  # length of the held-out evaluation period
     time_unit: str = "D"  # D (days) or W (weeks), CLV
     seed: int = 42
+    features: list[str] | None = None  # tags to learn from (churn, propensity; default: all)
 
 
 # model name -> module defining ``train(ws, options, progress) -> ModelCard``; a trainer writes
