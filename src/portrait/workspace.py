@@ -535,9 +535,13 @@ class Workspace:
         backend: str = "duckdb",
         full: bool = False,
         progress: Callable[[str], None] | None = None,
+        with_models: bool = False,
     ) -> BuildResult:
         """Compute every tag into a profile snapshot as of a date (default: after the last
-        event); incremental when only some persons changed since the last build."""
+        event); incremental when only some persons changed since the last build.
+        ``with_models``: then train every model and build again, so model tags are filled."""
+        if with_models:
+            return self.models.build_with_models(as_of, backend, full, progress)
         return self.profiles.build(as_of=as_of, backend=backend, full=full, progress=progress)
 
     def profile(

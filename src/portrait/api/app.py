@@ -54,6 +54,7 @@ class BuildRequest(BaseModel):
     as_of: str | None = None  # YYYY-MM-DD; default: the day after the latest event
     backend: str = "duckdb"
     full: bool = False
+    with_models: bool = False  # then train every model and build again (model tags filled)
 
 
 class KeyCache:
@@ -236,7 +237,9 @@ def create_app(workspace: Workspace) -> FastAPI:
     def build(body: BuildRequest, ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
         """Compute the profile table as of a date (incremental when possible)."""
         try:
-            return ws.build(as_of=body.as_of, backend=body.backend, full=body.full).as_dict()
+            return ws.build(
+                as_of=body.as_of, backend=body.backend, full=body.full, with_models=body.with_models
+            ).as_dict()
         except (ValueError, BuildError) as e:
             raise HTTPException(422, str(e)) from e
 

@@ -3,8 +3,55 @@
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel
+
+from portrait.models.service import ALL, NotTrainedError, UnknownModelError
+
+
+class TrainRequest(BaseModel):
+    """Options of a training run; each model reads those that apply to it."""
+
+    as_of: str | None = None  # training date T, YYYY-MM-DD
+    horizon_days: int | None = None
+    holdout_days: int | None = None
+    calibration_end: str | None = None
+    time_unit: str = "D"
+    features: list[str] | None = None
+    seed: int = 42
 
 
 def register(app: FastAPI, WorkspaceDep: Any, Admin: Any) -> None:
     """Add the models routes to `app`."""
+
+    @app.get("/v1/models", tags=["models"])
+    def list_models(ws: WorkspaceDep, _: Admin) -> list[dict[str, Any]]:
+        """The latest card of every model: when trained, headline metric, training time."""
+        return ws.models.list()
+
+    @app.get("/v1/models/{name}", tags=["models"])
+    def show_model(name: str, ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
+        """A model's latest card: data window, features, metrics beside baselines,
+        calibration, training time."""
+        try:
+            return ws.models.show(name)
+        except (UnknownModelError, NotTrainedError) as e:
+            raise HTTPException(404, str(e)) from e
+
+    @app.post("/v1/models/{name}/train", tags=["models"])
+    def train_model(
+        name: str, ws: WorkspaceDep, _: Admin, body: TrainRequest | None = None
+    ) -> dict[str, Any]:
+        """Train a model (``all``: every model; one that fails is reported, the others
+        train) and return its card, or ``{"models": [outcome, ...]}`` for ``all``."""
+        options = (body or TrainRequest()).model_dump()
+        try:
+            if name == ALL:
+                return {"models": [o.as_dict() for o in ws.models.train_all(**options)]}
+            return ws.models.train(name, **options).model_dump(mode="json")
+        except UnknownModelError as e:
+            raise HTTPException(404, str(e)) from e
+        except (ValueError, LookupError) as e:
+            raise HTTPException(422, str(e)) from e
+        except ImportError as e:
+            raise HTTPException(501, f"the {name} trainer cannot be loaded: {e}") from e

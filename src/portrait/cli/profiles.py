@@ -38,6 +38,9 @@ def build(
     as_of: AsOfOpt = None,
     backend: Annotated[str, typer.Option(help="duckdb (embedded) or pyspark.")] = "duckdb",
     full: Annotated[bool, typer.Option(help="Recompute everyone, not only what changed.")] = False,
+    with_models: Annotated[
+        bool, typer.Option(help="Then train every model and build again to fill model tags.")
+    ] = False,
     history: Annotated[bool, typer.Option("--list", help="List past builds instead.")] = False,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
@@ -57,11 +60,20 @@ def build(
                 )  # fmt: skip
             out.print(table)
             return
-        result = build_with_spinner(ws, as_of=as_of, backend=backend, full=full)
+        result = build_with_spinner(
+            ws, as_of=as_of, backend=backend, full=full, with_models=with_models
+        )
     if as_json:
         print_json(result.as_dict())
-        return
-    print_build(result)
+    else:
+        print_build(result)
+    if with_models:
+        from portrait.cli.models import print_outcomes
+
+        if not as_json:
+            print_outcomes(result.models)
+        if any(m["status"] == "failed" for m in result.models):
+            raise typer.Exit(1)
 
 
 def build_with_spinner(ws: Any, **kw: Any) -> Any:
