@@ -160,6 +160,14 @@ def train(ws: Workspace, options: TrainOptions, progress: Progress) -> ModelCard
         progress(f"profiles as of {end} (scoring)")
         now = population(ws, orders, split, end, tags, catalog, categories, labelled=False)
     fit_on, held, refit_on = (pops[d] for d in dates.values())
+    for c in list(categories):  # buyers who were not yet persons at T do not count
+        train_pos, held_pos = int(fit_on.labels[c].sum()), int(held.labels[c].sum())
+        if min(train_pos, held_pos) < MIN_POSITIVES:
+            categories.remove(c)
+            skipped.append(
+                {"category": c, "train_buyers": train_pos, "holdout_buyers": held_pos,
+                 "reason": f"fewer than {MIN_POSITIVES} buyers among the persons profiled"}
+            )  # fmt: skip
     binary.check_labels(fit_on.labels[ANY], f"training window from {split.train_at}", 20)
     binary.check_labels(held.labels[ANY], f"held-out window from {split.test_at}", 20)
     results: dict[str, dict[str, Any]] = {}
