@@ -13,6 +13,7 @@ BENCHES = [
     ["bench_http.py", "--concurrency", "8"],
     ["bench_http.py", "--concurrency", "16"],
     ["bench_profiles.py"],
+    ["bench_models.py"],
 ]
 
 

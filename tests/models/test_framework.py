@@ -121,6 +121,28 @@ def test_label_windows_take_local_days_from_t_up_to_t_plus_h(tmp_path: Path) -> 
         assert tables == []  # the temporary order table is gone
 
 
+def test_persons_the_shop_met_only_after_t_are_not_profiled_as_of_t(tmp_path: Path) -> None:
+    """A user record without a registration time exists because the person turned up at some
+    time: as of T it counts only if they had turned up before T."""
+    catalog = load_catalog()
+    tags = [catalog.get("orders_total"), catalog.get("gender")]
+    with Workspace.init(tmp_path / "ws") as ws:
+        users = [
+            {"user_id": "early", "gender": "F"},
+            {"user_id": "late", "gender": "M"},
+            {"user_id": "registered", "gender": "F", "registered_at": at(T, -3600)},
+        ]
+        assert ws.ingest_records(users, "users", timezone="UTC").accepted == 3
+        orders = [order("o1", "early", at(T, -60)), order("o2", "late", at(T, 60))]
+        assert ws.ingest_records(orders, timezone="UTC").accepted == 2
+        frame = profile_features(ws, T, tags, catalog)
+        assert sorted(frame.index) == ["early", "registered"]
+        assert frame.loc["early", "orders_total"] == 1
+        assert sorted(profile_features(ws, T + timedelta(days=1), tags, catalog).index) == [
+            "early", "late", "registered",
+        ]  # fmt: skip
+
+
 def test_temporal_split_places_the_dates_and_explains_short_data() -> None:
     first, end = date(2025, 1, 1), date(2025, 7, 1)
     s = temporal_split(first, end, 30)

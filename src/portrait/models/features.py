@@ -257,6 +257,24 @@ def identity_as_of(ws: Workspace, epoch: int) -> ir.Table:
     return j.select("identifier", "id_kind", "person_id", "conflict")
 
 
+def known_persons(ws: Workspace, day: date) -> set[str]:
+    """Persons the shop knew before ``day``: with an event before it, or registered before it.
+    A user record without a registration time (Ta-Feng's customers) counts from the person's
+    first event: such a record exists because the person turned up at some time, and a profile
+    as of T must not learn from who will turn up after T."""
+    wh = ws.warehouse
+    epoch = AsOf.from_date(datetime(day.year, day.month, day.day), ws.profiles.timezone).epoch
+    identity = identity_as_of(ws, epoch)
+    t = wh.table
+    ev = event_source(t("events"), t("products"), identity, [(-(2**62), 0)])
+    us = user_source(t("users"), identity)
+    seen = ev.filter(ev.person_id.notnull(), ev.t < epoch).select("person_id")
+    registered = us.filter(us.registered_t < epoch).select("person_id")
+    sql = ibis.to_sql(seen.union(registered, distinct=True), dialect="duckdb")
+    with wh.lock:
+        return {r[0] for r in wh.con.execute(str(sql)).fetchall()}
+
+
 def _compute_sql(ws: Workspace, day: date, catalog: Catalog, tags: Sequence[TagDef]) -> str:
     """SQL of the profile columns ``tags`` as of ``day``, computed by the tag compiler."""
     wh, tz = ws.warehouse, ws.profiles.timezone
@@ -280,9 +298,10 @@ def _compute_sql(ws: Workspace, day: date, catalog: Catalog, tags: Sequence[TagD
 def profile_features(
     ws: Workspace, day: date, tags: Sequence[TagDef], catalog: Catalog | None = None
 ) -> pd.DataFrame:
-    """The profile as of ``day`` (only events before it), one row per person indexed by
-    ``person_id``, one column per tag of ``tags``: numbers as floats, bools as 0/1, enums as
-    categoricals over the tag's declared values (the same codes at every date)."""
+    """The profile as of ``day`` (only events before it) of the persons known then
+    (``known_persons``), one row per person indexed by ``person_id``, one column per tag of
+    ``tags``: numbers as floats, bools as 0/1, enums as categoricals over the tag's declared
+    values (the same codes at every date)."""
     catalog = catalog or ws.profiles.catalog
     wh = ws.warehouse
     snapshot = _current_snapshot(ws, day, catalog)
@@ -300,6 +319,7 @@ def profile_features(
             finally:
                 wh.con.execute("RESET disabled_optimizers")
     frame = table.to_pandas().set_index("person_id")
+    frame = frame.loc[frame.index.isin(known_persons(ws, day))]
     for t in tags:
         if t.type == "enum":
             frame[t.id] = pd.Categorical(frame[t.id], categories=t.values)
