@@ -143,3 +143,26 @@ def test_segment_cluster_command_saves_the_clusters_as_segments(
     assert json.loads(again.stdout)["removed_segments"] == ["cluster_3", "cluster_4"]
     bad = runner.invoke(app, ["segment", "cluster", "--k", "many", "--workspace", str(root)])
     assert bad.exit_code == 2 and "'many'" in bad.output
+
+
+def test_rest_clusters_and_validate(shop: Workspace) -> None:
+    from fastapi.testclient import TestClient
+
+    from portrait.api.app import create_app
+
+    key = shop.create_key("admin").token
+    auth = {"Authorization": f"Bearer {key}"}
+    with TestClient(create_app(shop)) as client:
+        r = client.post("/v1/segments/cluster", json={"k": 3}, headers=auth)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert [c["segment"] for c in body["clusters"]] == ["cluster_1", "cluster_2", "cluster_3"]
+        seg = client.get("/v1/segments/cluster_1", headers=auth)
+        assert seg.status_code == 200, seg.text
+        assert client.post("/v1/segments/cluster", json={"k": 1}, headers=auth).status_code == 422
+        bad = client.post("/v1/segments/cluster", json={"features": ["gender"]}, headers=auth)
+        assert bad.status_code == 422 and "numeric" in bad.json()["detail"]
+        report = client.get("/v1/validate", headers=auth)
+        assert report.status_code == 200
+        assert report.json()["clusters"]["k"] == 3
+        assert client.get("/v1/validate").status_code == 401

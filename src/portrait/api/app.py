@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from portrait import __version__
+from portrait.api import learning as learning_routes
 from portrait.api import models as model_routes
 from portrait.api import segments as segment_routes
 from portrait.api.batcher import GroupCommitter
@@ -291,4 +292,5 @@ def create_app(workspace: Workspace) -> FastAPI:
 
     segment_routes.register(app, WorkspaceDep, Admin)
     model_routes.register(app, WorkspaceDep, Admin)
+    learning_routes.register(app, WorkspaceDep, Admin)
     return app

@@ -158,4 +158,5 @@ TRAINERS: dict[str, str] = {
     "propensity": "portrait.models.propensity",
     "clv": "portrait.models.clv",
     "next-purchase": "portrait.models.next_purchase",
+    "clusters": "portrait.models.clusters",  # also `portrait segment cluster`, which saves segments
 }
