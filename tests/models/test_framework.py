@@ -4,6 +4,7 @@ split, top-N model tags, training several models, cards, the CLI and the REST AP
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import types
 import warnings
@@ -193,6 +194,34 @@ def test_top_model_tags_are_written_flat_and_built_as_lists(tmp_path: Path) -> N
         rows = dict(wh.fetchall(f"SELECT person_id, category_propensity_30d FROM {run.snapshot}"))
     assert rows["u1"] == [{"key": "beauty", "weight": 0.7}, {"key": "books", "weight": 0.25}]
     assert rows["u2"] is None
+
+
+@pytest.mark.spark
+def test_top_model_tags_build_the_same_on_spark(tmp_path: Path) -> None:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        pytest.skip("pyspark is not installed (pip install -e '.[spark]')")
+    if shutil.which("java") is None:
+        pytest.skip("java is not on PATH (PySpark needs Java 17+)")
+    catalog = load_catalog()
+    sub = closure(catalog, [catalog.get("category_propensity_30d"), catalog.get("orders_total")])
+    with Workspace.init(tmp_path / "ws") as ws:
+        ws.ingest_records([order(f"o{i}", f"u{i}", at(T)) for i in range(3)], timezone="UTC")
+        top = [[("a", 0.5), ("b", 0.25)], [("c", 0.125)], None]
+        write_scores(
+            ws.warehouse, "propensity", ["u0", "u1", "u2"], {"category_propensity_30d": top}
+        )
+        built = {}
+        for backend in ("duckdb", "pyspark"):
+            run = Builder(ws.warehouse, sub, "UTC").run(backend=backend, full=True)
+            built[backend] = sorted(
+                ws.warehouse.fetchall(
+                    f"SELECT person_id, category_propensity_30d FROM {run.snapshot}"
+                )
+            )
+    assert built["pyspark"] == built["duckdb"]
+    assert built["duckdb"][1] == ("u1", [{"key": "c", "weight": 0.125}])
 
 
 # --- the service: several models, errors --------------------------------------------------

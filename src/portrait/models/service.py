@@ -33,11 +33,11 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 log = logging.getLogger(__name__)
 ALL = "all"
-# where the headline metric of a card sits when it has no ``metrics["key"]``
-KEY_METRICS: dict[str, tuple[str, ...]] = {
-    "clv": ("holdout", "mae"),
-    "next-purchase": ("mae_days", "model"),
-    "clusters": ("silhouette",),
+# where the headline metric of a card sits when it has no ``metrics["key"]``, first found
+KEY_METRICS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "clv": (("holdout", "mae"), ("bgnbd_log_likelihood",)),
+    "next-purchase": (("mae_days", "model"),),
+    "clusters": (("silhouette",),),
 }
 
 
@@ -87,13 +87,13 @@ def key_metric(card: ModelCard) -> dict[str, Any] | None:
     key = card.metrics.get("key")
     if isinstance(key, dict):
         return key
-    path = KEY_METRICS.get(card.model)
-    value: Any = card.metrics
-    for part in path or ():
-        value = value.get(part) if isinstance(value, dict) else None
-    if path is None or value is None:
-        return None
-    return {"name": ".".join(path), "model": value}
+    for path in KEY_METRICS.get(card.model, ()):
+        value: Any = card.metrics
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None:
+            return {"name": ".".join(path), "model": value}
+    return None
 
 
 def summary(card: ModelCard) -> dict[str, Any]:
