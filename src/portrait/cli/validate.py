@@ -112,11 +112,45 @@ def print_report(name: str, report: dict[str, Any]) -> None:
             out.print(f"    {d}")
     models = report.get("models") or {}
     if models:
-        table = Table("model", "metrics (held out)", "trained in")
+        table = Table("model", "held-out result (model vs baseline)", "trained in")
         for model, m in models.items():
-            shown = {k: v for k, v in m["metrics"].items() if not isinstance(v, list)}
-            table.add_row(model, _fmt(shown), f"{m['training_seconds']:.1f} s")
+            table.add_row(model, "\n".join(model_lines(m)), f"{m['training_seconds']:.1f} s")
         out.print(table)
     for model, status in (report.get("trained") or {}).items():
         if status != "trained":
             out.print(f"  {model}: {status}")
+
+
+def model_lines(m: dict[str, Any]) -> list[str]:
+    """The headline figures of one model card, each beside its baseline."""
+    metrics, lines = m["metrics"], []
+    key = metrics.get("key")
+    if key:
+        lines.append(f"{key['name']}: {_fmt(key['model'])} vs {_fmt(key['baseline'])}")
+    truth = metrics.get("truth") or {}
+    if "auc_vs_latent_churn" in truth:
+        t = truth["auc_vs_latent_churn"]
+        lines.append(
+            f"AUC vs the simulator's latent churn: {_fmt(t['model'])} vs {_fmt(t['baseline'])}"
+        )
+    cats = metrics.get("categories") or {}
+    if cats:
+        better = sum(1 for c in cats.values() if c.get("auc", 0) > c.get("baseline_auc", 1))
+        lines.append(f"per category: AUC above baseline in {better} of {len(cats)}")
+    hold = metrics.get("holdout") or {}
+    if "cumulative_error_pct" in hold:
+        forecast, actual = hold["cumulative_repeat_forecast"], hold["cumulative_repeat_actual"]
+        lines.append(
+            f"cumulative repeat purchases: {_fmt(forecast)} forecast vs {_fmt(actual)} actual "
+            f"({hold['cumulative_error_pct']:+.2f}%)"
+        )
+    for part in ("bgnbd", "gamma_gamma"):
+        fitted = (m.get("params") or {}).get(part)
+        if fitted:
+            shown = {k: v for k, v in fitted.items() if k != "log_likelihood"}
+            line = f"{part}: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items())
+            published = (m.get("published") or {}).get(part)
+            if published:
+                line += " (published " + ", ".join(f"{k} {v}" for k, v in published.items()) + ")"
+            lines.append(line)
+    return lines or [_fmt({k: v for k, v in metrics.items() if not isinstance(v, list | dict)})]
