@@ -280,11 +280,25 @@ def test_build_with_models_trains_then_fills_the_model_tags(fake_trainers, works
         result = ws.build(with_models=True)
         assert [m["status"] for m in result.models] == ["trained", "failed", "failed"]
         assert result.mode == "incremental"  # the second build: only the scores changed
-        assert {"first_build", "models", "second_build"} <= result.timings.keys()
+        assert {"first_build", "models", "second_build", "total"} <= result.timings.keys()
         values = ws.profile_table(tags=["churn_propensity"]).column("churn_propensity")
         assert values.null_count == 0 and set(values.to_pylist()) == {0.5}
         with pytest.raises(ValueError, match="leave out --as-of"):
             ws.build(as_of="2025-03-01", with_models=True)
+        root = str(ws.root)
+    r = CliRunner().invoke(app, ["build", "--with-models", "-w", root])
+    assert r.exit_code == 1  # failures are not hidden
+    assert "good trained" in r.stdout and "short failed" in r.output
+    assert "Models trained in" in r.stdout
+    ws = Workspace.open(root)
+    admin = {"Authorization": f"Bearer {ws.create_key('admin', 'build test').token}"}
+    try:
+        with TestClient(create_app(ws)) as client:
+            r = client.post("/v1/build", json={"with_models": True}, headers=admin)
+            assert r.status_code == 200, r.text
+            assert [m["model"] for m in r.json()["models"]] == ["good", "short", "missing"]
+    finally:
+        ws.close()
 
 
 def test_unknown_and_untrained_models_get_clear_errors(trained, workspace_copy) -> None:

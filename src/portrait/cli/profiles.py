@@ -72,6 +72,11 @@ def build(
 
         if not as_json:
             print_outcomes(result.models)
+            t = result.timings
+            out.print(
+                f"Models trained in {t['models']:.1f} s, between a build of "
+                f"{t['first_build']:.1f} s and the build above ({t['total']:.1f} s in all)."
+            )
         if any(m["status"] == "failed" for m in result.models):
             raise typer.Exit(1)
 
