@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from portrait.cli import app
 from portrait.datasets.base import DatasetFiles
-from portrait.models import registry
+from portrait.models import features, registry
 from portrait.models.features import (
     Orders,
     TrainingDataError,
@@ -79,6 +79,22 @@ def test_features_use_only_events_before_the_date(trained, tmp_path: Path) -> No
     # persons who registered after T have no profile as of T in either
     pd.testing.assert_frame_equal(seen.sort_index(), only_before.sort_index())
     assert len(seen) > 100 and seen["orders_total"].sum() > 0
+
+
+def test_a_current_build_is_read_and_gives_what_computing_gives(
+    trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = load_catalog()
+    tags = feature_tags(catalog)
+    with trained.open() as ws:
+        end = ws.profile_builds(1)[0]["as_of"]
+        assert features._current_snapshot(ws, end, catalog) is not None
+        read = profile_features(ws, end, tags, catalog)
+        monkeypatch.setattr(features, "_current_snapshot", lambda *_a: None)
+        computed = profile_features(ws, end, tags, catalog)
+        builds = ws.profile_builds(100)
+    pd.testing.assert_frame_equal(read.sort_index(), computed.sort_index())
+    assert len(builds) == 1  # training and this test left no build behind
 
 
 def test_feature_tags_leave_out_model_tags_and_what_reads_them() -> None:

@@ -307,7 +307,8 @@ def profile_features(
     snapshot = _current_snapshot(ws, day, catalog)
     if snapshot is not None:
         cols = ", ".join(f'"{t.id}"' for t in tags)
-        table = wh.con.sql(f"SELECT person_id, {cols} FROM {snapshot}").to_arrow_table()
+        with wh.lock:
+            table = wh.con.sql(f"SELECT person_id, {cols} FROM {snapshot}").to_arrow_table()
     else:
         sql = _compute_sql(ws, day, catalog, tags)
         with wh.lock:
