@@ -1,7 +1,8 @@
 """Random profile tables and random segment expressions over them (hypothesis strategies).
 
 The schema has one tag of every indexable kind: enums, a yes/no flag, an integer, a float with
-few distinct values, a timestamp, a date, free text and a top-N list, all with NULLs.
+few distinct values and one with hundreds (range-encoded steps), a timestamp, a date, free text
+and a top-N list, all with NULLs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from portrait.tags.model import TagDef
 SEGS = ["a", "b", "c", "d"]
 CITIES = ["Shanghai", "Shenzhen", "Beijing", "Hangzhou", "Chengdu"]
 KEYS = ["beauty", "books", "food", "home", "sport"]
+AMOUNTS = [i / 4 for i in range(401)]  # many distinct values: stepped bit slices
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 D0 = date(1990, 1, 1)
 
@@ -35,6 +37,7 @@ TAGS = [
     tag("flag", "bool"),
     tag("n", "int"),
     tag("x", "float"),
+    tag("amount", "float"),
     tag("t", "timestamp"),
     tag("d", "date"),
     tag("city", "text"),
@@ -43,7 +46,8 @@ TAGS = [
 CATALOG = {t.id: t for t in TAGS}
 ARROW_TYPES = {
     "g": pa.string(), "seg": pa.string(), "flag": pa.bool_(), "n": pa.int64(),
-    "x": pa.float64(), "t": pa.timestamp("us", tz="UTC"), "d": pa.date32(), "city": pa.string(),
+    "x": pa.float64(), "amount": pa.float64(), "t": pa.timestamp("us", tz="UTC"),
+    "d": pa.date32(), "city": pa.string(),
     "top": pa.list_(pa.struct([("key", pa.string()), ("weight", pa.float64())])),
 }  # fmt: skip
 
@@ -72,8 +76,9 @@ def random_profiles(rng: np.random.Generator, n: int, null_share: float = 0.2) -
         "g": pick(["F", "M", "U"]),
         "seg": pick(SEGS),
         "flag": pick([True, False]),
-        "n": pick(list(range(-2, 9))),
+        "n": pick(list(range(-2, 60))),
         "x": pick(floats),
+        "amount": pick(AMOUNTS),
         "t": pick(times),
         "d": pick(days),
         "city": pick(CITIES),
@@ -128,7 +133,10 @@ BOOL_CONDITIONS = [
 
 
 def conditions() -> st.SearchStrategy[str]:
-    ints = st.one_of(st.integers(-4, 10).map(str), st.sampled_from(["2.5", "-0.5", "1e1"]))
+    ints = st.one_of(st.integers(-4, 62).map(str), st.sampled_from(["2.5", "-0.5", "1e1"]))
+    amounts = st.one_of(
+        st.sampled_from(AMOUNTS).map(repr), st.floats(-1, 101, allow_nan=False).map(repr)
+    )
     floats = st.one_of(
         st.sampled_from(["-1.5", "0", "0.25", "0.5", "2", "3.75", "10", "-2", "0.3", "11"]),
         st.floats(-3, 12, allow_nan=False).map(lambda f: repr(round(f, 3))),
@@ -147,6 +155,7 @@ def conditions() -> st.SearchStrategy[str]:
         st.sampled_from(BOOL_CONDITIONS),
         _compare("n", ints) | _nulls("n"),
         _compare("x", floats) | _nulls("x"),
+        _compare("amount", amounts) | _nulls("amount"),
         _compare("t", times) | _nulls("t"),
         _compare("d", days) | _nulls("d"),
         st.builds(lambda k, neg: f"{k} {'NOT IN' if neg else 'IN'} top", top_key, st.booleans()),

@@ -17,7 +17,7 @@ from profiles import CATALOG, TAGS, expressions, random_profiles
 
 from portrait.segments import bitmaps as bm
 from portrait.segments.evaluate import Evaluator
-from portrait.segments.expr import parse_segment, tags_of
+from portrait.segments.expr import Cond, parse_segment, tags_of
 from portrait.segments.index import build_tag, from_built
 from portrait.segments.indexer import IndexReader, build_index
 from portrait.segments.sql import condition_sql, where_sql
@@ -35,6 +35,11 @@ def stored():
     # rows in a shuffled order, so dense ids are not the row order of a later snapshot
     wh.execute(f"CREATE TABLE {SNAPSHOT} AS SELECT * FROM _t ORDER BY hash(person_id)")
     wh.unregister("_t")
+    # half the persons already have dense ids, in another order: the rest get new ones
+    wh.execute(
+        "INSERT INTO segment_person_ids SELECT person_id, 1000 - row_number() OVER "
+        f"(ORDER BY person_id) FROM {SNAPSHOT} WHERE hash(person_id) % 2 = 0"
+    )
     report = build_index(wh, TAGS, "b1", SNAPSHOT)
     assert report.tags == len(TAGS) and not report.skipped
     reader = IndexReader.open(wh, "b1")
@@ -90,6 +95,36 @@ def test_tiny_tables_in_memory(table: pa.Table, text: str) -> None:
     result = Evaluator(indexes, universe, fallback).run(node)
     assert set(result.members) == sql(where_sql(node)), text
     con.close()
+
+
+@pytest.mark.parametrize("distinct", [1, 2, 31, 32, 500, 4000])
+def test_sliced_index_every_bound(distinct: int) -> None:
+    """Every comparison at every distinct value (and between and beyond them) against numpy,
+    with and without a set of candidates to stay within."""
+    rng = np.random.default_rng(distinct)
+    pool = np.unique(np.round(rng.uniform(-50, 1000, 3 * distinct), 2))[:distinct]
+    assert len(pool) == distinct
+    values = pool[rng.integers(0, distinct, 6000)]
+    ids = np.sort(rng.choice(10_000, 6000, replace=False)).astype(np.uint32)
+    index = from_built(build_tag("x", "float", pa.array(values), ids))
+    assert len(index.steps) == min(distinct - 1, 15) or distinct > 15
+    within = bm.from_sorted(np.sort(rng.choice(ids, 2000, replace=False)))
+    uniq = np.unique(values)
+    bounds = np.concatenate([uniq, (uniq[:-1] + uniq[1:]) / 2, [uniq[0] - 1, uniq[-1] + 1]])
+    ops = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
+           "gt": np.greater, "ge": np.greater_equal}  # fmt: skip
+    for bound in rng.choice(bounds, min(len(bounds), 120), replace=False):
+        for op, fn in ops.items():
+            c = Cond("x", "float", op, (float(bound),))
+            want = set(ids[fn(values, bound)].tolist())
+            assert set(index.select(c, None)) == want, (op, bound)
+            assert set(index.select(c, within)) == want & set(within), (op, bound)
+    for _ in range(300):  # two bounds at once (x > a AND x <= b): one pass over the index
+        (op_a, op_b), (a, b) = rng.choice(list(ops), 2), np.sort(rng.choice(bounds, 2))
+        conds = [Cond("x", "float", op_a, (float(a),)), Cond("x", "float", op_b, (float(b),))]
+        want = set(ids[ops[op_a](values, a) & ops[op_b](values, b)].tolist())
+        if op_a != "ne" and op_b != "ne":
+            assert set(index.select_all(conds, within)) == want & set(within), (conds,)
 
 
 def test_known_answers() -> None:

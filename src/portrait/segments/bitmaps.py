@@ -1,11 +1,4 @@
-"""Roaring-bitmap helpers: bitmaps from numpy arrays, and bit-sliced comparisons.
-
-A numeric tag is indexed as a *bit-sliced index* (O'Neil and Quass, 1997) over order-preserving
-codes: each distinct value gets its rank among the distinct values, and slice ``i`` holds the
-persons whose code has bit ``i`` set. ``x <= v`` becomes ``code <= c`` with ``c`` the rank of the
-largest distinct value not above ``v``, answered exactly with two or three bitmap operations per
-slice, each restricted to the persons still undecided.
-"""
+"""Roaring-bitmap helpers: bitmaps from numpy arrays, groups and range-encoded steps."""
 
 from __future__ import annotations
 
@@ -42,51 +35,24 @@ def restrict(bitmap: AbstractBitMap, within: AbstractBitMap | None) -> AbstractB
     return bitmap if within is None else bitmap & within
 
 
-def sliced_le(slices: Sequence[AbstractBitMap], start: AbstractBitMap, code: int) -> BitMap:
-    """The members of ``start`` whose code is at most ``code``."""
-    if code < 0:
-        return BitMap()
-    if code >= (1 << len(slices)) - 1:
-        return BitMap(start)
-    less = BitMap()
-    equal = BitMap(start)
-    for bit in range(len(slices) - 1, -1, -1):
-        s = slices[bit]
-        if (code >> bit) & 1:
-            less |= equal - s  # bit 0 where the bound has 1: below it from here on
-            equal &= s
-        else:
-            equal -= s
-        if not equal:
-            break
-    less |= equal
-    return less
-
-
-def sliced_eq(slices: Sequence[AbstractBitMap], start: AbstractBitMap, code: int) -> BitMap:
-    """The members of ``start`` whose code is ``code``."""
-    if code < 0 or code >= 1 << len(slices):
-        return BitMap()
-    equal = BitMap(start)
-    for bit in range(len(slices) - 1, -1, -1):
-        if (code >> bit) & 1:
-            equal &= slices[bit]
-        else:
-            equal -= slices[bit]
-        if not equal:
-            break
-    return equal
-
-
-def slices_of(codes: np.ndarray, ids: np.ndarray, bits: int) -> list[FrozenBitMap]:
-    """Slice ``i``: the ids whose code has bit ``i`` set (``ids`` sorted, aligned with codes)."""
-    return [from_sorted(ids[((codes >> bit) & 1).astype(bool)]) for bit in range(bits)]
+def steps_of(codes: np.ndarray, ids: np.ndarray, cuts: Sequence[int]) -> list[FrozenBitMap]:
+    """Step ``j``: the ids whose code is at most ``cuts[j]`` (cumulative, built bucket by
+    bucket)."""
+    bucket = np.searchsorted(np.asarray(cuts), codes, side="left")  # codes <= cuts[bucket]
+    steps: list[FrozenBitMap] = []
+    running = BitMap()
+    for part in groups_of(bucket, ids, len(cuts) + 1)[: len(cuts)]:
+        running |= part
+        steps.append(FrozenBitMap(running))
+    return steps
 
 
 def groups_of(codes: np.ndarray, ids: np.ndarray, count: int) -> list[FrozenBitMap]:
-    """Bitmap ``k``: the ids whose code is ``k`` (``ids`` sorted, aligned with ``codes``)."""
-    order = np.argsort(codes, kind="stable")  # stable: ids stay sorted within a code
-    bounds = np.searchsorted(codes[order], np.arange(count + 1))
+    """Bitmap ``k``: the ids whose code is ``k`` (``ids`` ascending, aligned with ``codes``)."""
+    small = codes.astype(np.uint8 if count <= 256 else np.uint16 if count <= 65_536 else np.int64)
+    # stable: ids stay sorted within a code (and a radix sort for 8- and 16-bit codes)
+    order = np.argsort(small, kind="stable")
+    bounds = np.searchsorted(small[order], np.arange(count + 1))
     sorted_ids = ids[order]
     return [from_sorted(sorted_ids[bounds[k] : bounds[k + 1]]) for k in range(count)]
 

@@ -4,7 +4,7 @@ Each condition is the set of persons it is true for; ``AND`` intersects and ``OR
 tree is in negation normal form, see :mod:`portrait.segments.expr`). Two things keep it fast:
 
 * an ``AND`` evaluates its cheapest parts first and hands each next part the persons still in,
-  so a range on a numeric tag (a bit-sliced comparison) only walks the candidates left;
+  so a range on a numeric tag only checks the codes of the candidates left;
 * an ``OR`` hands each next part only the persons not yet in.
 
 A condition the index cannot answer (``LIKE``, a tag with too many distinct values to index)
@@ -19,13 +19,21 @@ from dataclasses import dataclass, field
 from pyroaring import AbstractBitMap, BitMap
 
 from portrait.segments.expr import LIKE_OPS, And, Cond, Node, Or
-from portrait.segments.index import TagIndex
+from portrait.segments.index import SteppedIndex, TagIndex
 
 WAREHOUSE_COST = 1e6
 
 
 def served_by_index(c: Cond, indexes: Mapping[str, TagIndex | None]) -> bool:
     return c.op not in LIKE_OPS and indexes.get(c.tag) is not None
+
+
+@dataclass
+class _Range:
+    """Comparisons of one numeric tag inside one AND."""
+
+    index: SteppedIndex
+    conds: list[Cond]
 
 
 @dataclass
@@ -57,7 +65,29 @@ class Evaluator:
         return Evaluation(members, [str(c) for c in self._asked])
 
     # --- the tree -----------------------------------------------------------------------
-    def cost(self, node: Node) -> float:
+    def _ranges(self, parts: tuple[Node, ...]) -> list[Node | _Range]:
+        """The parts of an AND, with comparisons of one numeric tag merged into one range
+        (``x >= 500 AND x <= 2000``: one pass over the index, not two)."""
+        out: list[Node | _Range] = []
+        ranges: dict[str, _Range] = {}
+        for part in parts:
+            index = self.indexes.get(part.tag) if isinstance(part, Cond) else None
+            if (
+                isinstance(part, Cond)
+                and isinstance(index, SteppedIndex)
+                and (part.op in SteppedIndex.RANGE_OPS)
+            ):
+                if part.tag not in ranges:
+                    ranges[part.tag] = _Range(index, [])
+                    out.append(ranges[part.tag])
+                ranges[part.tag].conds.append(part)
+            else:
+                out.append(part)
+        return out
+
+    def cost(self, node: Node | _Range) -> float:
+        if isinstance(node, _Range):
+            return 4.0
         if isinstance(node, Cond):
             if node.op in ("is_null", "not_null"):
                 return 1.0
@@ -71,14 +101,17 @@ class Evaluator:
         """The persons of ``within`` (everyone when None) for whom ``node`` is true."""
         if isinstance(node, Cond):
             return self.condition(node, within)
-        parts = sorted(node.parts, key=self.cost)
         if isinstance(node, And):
             current = within
-            for part in parts:
-                current = self.eval(part, current)
+            for part in sorted(self._ranges(node.parts), key=self.cost):
+                if isinstance(part, _Range):
+                    current = part.index.select_all(part.conds, current)
+                else:
+                    current = self.eval(part, current)
                 if not current:
                     return BitMap()
-            return current if current is not None else BitMap(self.universe)
+            return current if current is not None else self.universe
+        parts = sorted(node.parts, key=self.cost)
         assert isinstance(node, Or)
         found = BitMap()
         rest = within

@@ -230,7 +230,7 @@ class _Reader:
         left, right = e.this, e.expression
         if not isinstance(left, exp.Column) and isinstance(right, exp.Column):
             left, right, op = right, left, FLIP[op]  # 30 >= days_since_x
-        tag = self.tag(left, context=_sql(e))
+        tag = self.tag(left, context=e)
         if isinstance(right, exp.Column):
             self.not_a_tag_comparison(tag, right)
         if isinstance(right, exp.Null):
@@ -249,7 +249,7 @@ class _Reader:
         return Cond(tag.id, tag.type, NEGATE[op] if negate else op, (value,))
 
     def between(self, e: exp.Between, negate: bool) -> Node:
-        tag = self.tag(e.this, context=_sql(e))
+        tag = self.tag(e.this, context=e)
         if tag.type not in NUMERIC_TYPES:
             raise SegmentExpressionError(
                 f"BETWEEN applies to numbers, dates and times; {tag.id} is {_a(tag.type)} tag"
@@ -267,7 +267,7 @@ class _Reader:
         # 'beauty' IN category_affinity (membership in a top-N list tag)
         list_side = field if field is not None else (items[0] if len(items) == 1 else None)
         if not isinstance(subject, exp.Column) and isinstance(list_side, exp.Column):
-            tag = self.tag(list_side, context=_sql(e))
+            tag = self.tag(list_side, context=e)
             if tag.type != "top":
                 raise SegmentExpressionError(
                     f"{_sql(e)!r}: 'value' IN tag tests membership in a top-N list tag, and "
@@ -275,7 +275,7 @@ class _Reader:
                 )
             key = self.text_value(tag, subject, what="a key")
             return Cond(tag.id, tag.type, "not_has" if negate else "has", (key,))
-        tag = self.tag(subject, context=_sql(e))
+        tag = self.tag(subject, context=e)
         if tag.type == "top":
             raise SegmentExpressionError(_list_tag_hint(tag, _sql(e), items[0] if items else None))
         if not items:
@@ -293,7 +293,7 @@ class _Reader:
         return Cond(tag.id, tag.type, "not_in" if negate else "in", tuple(values))
 
     def is_test(self, e: exp.Is, negate: bool) -> Node:
-        tag = self.tag(e.this, context=_sql(e))
+        tag = self.tag(e.this, context=e)
         target = e.expression
         if isinstance(target, exp.Null):
             return Cond(tag.id, tag.type, "not_null" if negate else "is_null")
@@ -310,7 +310,7 @@ class _Reader:
         )
 
     def like(self, e: exp.Expression, op: str) -> Node:
-        tag = self.tag(e.this, context=_sql(e))
+        tag = self.tag(e.this, context=e)
         if tag.type not in ("text", "enum"):
             raise SegmentExpressionError(
                 f"LIKE matches text; {tag.id} is {_a(tag.type)} tag"
@@ -322,9 +322,9 @@ class _Reader:
         return Cond(tag.id, tag.type, op, (pattern.this,))
 
     # --- names and values ---------------------------------------------------------------
-    def tag(self, e: exp.Expression, context: str | None = None) -> TagDef:
+    def tag(self, e: exp.Expression, context: exp.Expression | None = None) -> TagDef:
         if not isinstance(e, exp.Column):
-            where = f" in {context!r}" if context else ""
+            where = f" in {_sql(context)!r}" if context is not None else ""
             raise SegmentExpressionError(
                 f"expected a tag name{where}, found {_sql(e)!r}; conditions read "
                 "tag op value, e.g. orders_30d > 0"

@@ -2,9 +2,12 @@
 
 * enum, text and yes/no tags: one bitmap per value (``values`` encoding);
 * top-N list tags: one bitmap per key, the persons whose list holds the key;
-* numbers, dates and times: a bit-sliced index over the rank of each value among the distinct
-  values (``sliced`` encoding; see :mod:`portrait.segments.bitmaps`), which answers ``=``, ``<``,
-  ``<=``, ``BETWEEN`` ... exactly, whatever the values.
+* numbers, dates and times (``stepped`` encoding): each value is coded by its rank among the
+  distinct values; ``STEPS`` range-encoded bitmaps ("code at most c") cut the persons into
+  buckets of equal size, and the codes themselves are kept per person. A range condition takes
+  the buckets below its bound whole (one bitmap operation) and checks the codes of the persons
+  in the bound's bucket only: exact answers to ``=``, ``<``, ``<=``, ``BETWEEN`` ... whatever
+  the values, at the cost of a sixteenth of the candidates.
 
 Every tag also keeps the bitmap of persons with a value (``notnull``). Building works on Arrow
 columns handed over by the storage layer; nothing here reads the warehouse.
@@ -12,6 +15,7 @@ columns handed over by the storage layer; nothing here reads the warehouse.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -26,6 +30,7 @@ from portrait.segments import bitmaps as bm
 from portrait.segments.expr import Cond
 
 MAX_KEYS = 5_000  # a text or list tag with more distinct values is left to the warehouse
+STEPS = 16  # equal-count buckets of a numeric tag, each bound by a range-encoded bitmap
 EPOCH = date(1970, 1, 1)
 
 
@@ -60,53 +65,111 @@ class ValueIndex:
 
     def select(self, c: Cond, within: AbstractBitMap | None) -> AbstractBitMap:
         keys = [value_key(v) for v in c.values]
+        found = self.bitmaps(keys)
+        hits = found[0] if len(found) == 1 else bm.union(found)  # results are never mutated
         if c.op in ("eq", "in", "has"):
-            hits = bm.union(self.bitmaps(keys))
             return hits if within is None else hits & within
         if c.op in ("ne", "not_in", "not_has"):
-            base = bm.restrict(self.notnull, within)
-            return base - bm.union(self.bitmaps(keys))
+            return bm.restrict(self.notnull, within) - hits
         raise NotIndexableError(f"the index does not answer {c.op} on {self.tag}")
 
 
 @dataclass
-class SlicedIndex:
-    """A bit-sliced index over the ranks of the distinct values (kept sorted in ``values``)."""
+class SteppedIndex:
+    """A numeric tag: sorted distinct ``values``, each person's ``codes`` (rank in ``values``,
+    indexed by dense id) and ``steps[j]``, the persons whose code is at most ``cuts[j]``."""
 
     tag: str
     value_type: str
     notnull: FrozenBitMap
     values: np.ndarray
-    slices: list[FrozenBitMap]
-    encoding: str = "sliced"
+    codes: np.ndarray
+    cuts: list[int] = field(default_factory=list)
+    steps: list[FrozenBitMap] = field(default_factory=list)
+    encoding: str = "stepped"
 
     def cost(self, c: Cond) -> float:
-        return (4.0 + len(self.slices)) * max(1, len(c.values))
+        return 4.0 * max(1, len(c.values))
+
+    RANGE_OPS = frozenset({"eq", "lt", "le", "gt", "ge"})
 
     def select(self, c: Cond, within: AbstractBitMap | None) -> AbstractBitMap:
-        start = bm.restrict(self.notnull, within)
-        if c.op in ("in", "not_in"):
-            hits = bm.union([self._compare("eq", v, start) for v in c.values])
-            return hits if c.op == "in" else start - hits
-        if c.op in ("eq", "ne", "lt", "le", "gt", "ge"):
-            return self._compare(c.op, c.values[0], start)
+        if c.op in ("in", "not_in", "ne"):
+            eq = [self.between(*self.interval(Cond(c.tag, c.type, "eq", (v,))), within)
+                  for v in c.values]  # fmt: skip
+            hits = bm.union(eq)
+            return hits if c.op == "in" else bm.restrict(self.notnull, within) - hits
+        return self.select_all([c], within)
+
+    def select_all(self, conds: Sequence[Cond], within: AbstractBitMap | None) -> AbstractBitMap:
+        """The persons meeting every one of some comparisons (=, <, <=, >, >=) of this tag:
+        the intersection of their code intervals, answered in one go."""
+        lo, hi = 0, len(self.values) - 1
+        for c in conds:
+            c_lo, c_hi = self.interval(c)
+            lo, hi = max(lo, c_lo), min(hi, c_hi)
+        return self.between(lo, hi, within)
+
+    def interval(self, c: Cond) -> tuple[int, int]:
+        """The codes (inclusive; empty when lo > hi) whose values pass a comparison."""
+        x = encode_number(c.values[0], self.values.dtype)
+        last = len(self.values) - 1
+        if c.op == "eq":
+            at = int(np.searchsorted(self.values, x, side="left"))
+            found = at <= last and self.values[at] == x
+            return (at, at) if found else (1, 0)
+        if c.op in ("lt", "le"):  # up to the last value below (or at) x
+            side = "left" if c.op == "lt" else "right"
+            return 0, int(np.searchsorted(self.values, x, side=side)) - 1
+        if c.op in ("gt", "ge"):  # from the first value above (or at) x
+            side = "right" if c.op == "gt" else "left"
+            return int(np.searchsorted(self.values, x, side=side)), last
         raise NotIndexableError(f"the index does not answer {c.op} on {self.tag}")
 
-    def _compare(self, op: str, value: Any, start: AbstractBitMap) -> AbstractBitMap:
-        x = encode_number(value, self.values.dtype)
-        if op in ("eq", "ne"):
-            at = int(np.searchsorted(self.values, x, side="left"))
-            found = at < len(self.values) and self.values[at] == x
-            hits = bm.sliced_eq(self.slices, start, at) if found else BitMap()
-            return hits if op == "eq" else start - hits
-        # the largest code whose value passes `< x` (or `<= x`)
-        side = "left" if op in ("lt", "ge") else "right"
-        bound = int(np.searchsorted(self.values, x, side=side)) - 1
-        below = bm.sliced_le(self.slices, start, bound)
-        return below if op in ("lt", "le") else start - below
+    def between(self, lo: int, hi: int, within: AbstractBitMap | None) -> AbstractBitMap:
+        """The members of ``within`` whose code is in ``lo..hi``: the buckets wholly inside
+        taken as they are, the codes checked only in the buckets holding ``lo`` and ``hi``."""
+        last = len(self.values) - 1
+        lo, hi = max(lo, 0), min(hi, last)
+        if lo > hi:
+            return BitMap()
+        memo: dict[int, AbstractBitMap] = {}
+
+        def upto(j: int) -> AbstractBitMap | None:  # within, codes <= cuts[j] (None: none)
+            if j < 0:
+                return None
+            if j not in memo:
+                step = self.steps[j] if j < len(self.steps) else self.notnull
+                memo[j] = bm.restrict(step, within)
+            return memo[j]
+
+        def span(j_from: int, j_to: int) -> AbstractBitMap:  # within, buckets j_from..j_to
+            top, bottom = upto(j_to), upto(j_from - 1)
+            assert top is not None
+            return top if bottom is None else top - bottom
+
+        jl = bisect.bisect_left(self.cuts, lo)  # cuts[jl - 1] < lo <= cuts[jl]
+        jh = bisect.bisect_left(self.cuts, hi)
+        lo_whole = lo == 0 or (jl > 0 and lo == self.cuts[jl - 1] + 1)
+        hi_whole = hi == last or (jh < len(self.cuts) and hi == self.cuts[jh])
+        if lo_whole and hi_whole:
+            return span(jl, jh)
+        if jh - jl <= 1:  # one or two buckets: check them in one pass
+            return self._refine(span(jl, jh), lambda codes: (codes >= lo) & (codes <= hi))
+        parts = [span(jl + 1, jh - 1)]
+        parts.append(span(jl, jl) if lo_whole else self._refine(span(jl, jl), lambda c: c >= lo))
+        parts.append(span(jh, jh) if hi_whole else self._refine(span(jh, jh), lambda c: c <= hi))
+        return bm.union(parts)
+
+    def _refine(
+        self, inside: AbstractBitMap, test: Callable[[np.ndarray], np.ndarray]
+    ) -> AbstractBitMap:
+        """The members of ``inside`` whose code passes ``test`` (checked one by one)."""
+        ids = bm.to_numpy(inside)
+        return bm.from_sorted(ids[test(self.codes[ids])])
 
 
-TagIndex = ValueIndex | SlicedIndex
+TagIndex = ValueIndex | SteppedIndex
 
 
 def value_key(value: Any) -> str:
@@ -137,8 +200,9 @@ class BuiltTag:
     value_type: str
     encoding: str
     notnull: FrozenBitMap
-    parts: list[tuple[str, str, FrozenBitMap]]  # (part, key, bitmap): value/<key>, slice/<bit>
-    values: np.ndarray | None = None  # sorted distinct values of a numeric tag
+    parts: list[tuple[str, str, FrozenBitMap]]  # (part, key, bitmap): value/<key>, step/<cut>
+    values: np.ndarray | None = None  # a numeric tag's sorted distinct values
+    codes: np.ndarray | None = None  # and each person's rank in them, by dense id
     distinct: int = 0
 
 
@@ -166,7 +230,7 @@ def build_tag(
 ) -> BuiltTag:
     """Index one column; ``ids`` are the persons' dense ids, ascending, aligned with the rows."""
     if value_type in ("int", "float", "timestamp", "date"):
-        return _build_sliced(tag, value_type, column, ids)
+        return _build_stepped(tag, value_type, column, ids)
     if value_type == "top":
         return _build_lists(tag, column, ids)
     if value_type in ("enum", "text", "bool"):
@@ -174,25 +238,48 @@ def build_tag(
     raise NotIndexableError(f"{tag}: no index for type {value_type}")
 
 
-def _build_sliced(tag: str, value_type: str, column: Any, ids: np.ndarray) -> BuiltTag:
+def _build_stepped(tag: str, value_type: str, column: Any, ids: np.ndarray) -> BuiltTag:
     values, valid = numeric_array(column, value_type)
-    present = values[valid]
-    uniq, codes = np.unique(present, return_inverse=True)
-    bits = max(1, int(len(uniq) - 1).bit_length())
-    present_ids = ids[valid]
-    slices = bm.slices_of(codes.astype(np.uint32), present_ids, bits)
+    uniq, codes = np.unique(values[valid], return_inverse=True)
+    present = ids[valid]
+    dense = np.zeros(int(ids[-1]) + 1 if len(ids) else 0, dtype=code_dtype(len(uniq)))
+    dense[present] = codes
+    cuts = step_cuts(codes, len(uniq))
+    steps = bm.steps_of(codes, present, cuts)
     return BuiltTag(
-        tag, value_type, "sliced", bm.from_sorted(present_ids),
-        [("slice", str(i), s) for i, s in enumerate(slices)], values=uniq, distinct=len(uniq),
+        tag, value_type, "stepped", bm.from_sorted(present),
+        [("step", str(cut), step) for cut, step in zip(cuts, steps, strict=True)],
+        values=uniq, codes=dense, distinct=len(uniq),
     )  # fmt: skip
+
+
+def code_dtype(distinct: int) -> np.dtype:
+    """The smallest unsigned integer type holding ranks below ``distinct``."""
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if distinct <= np.iinfo(dtype).max + 1:
+            return np.dtype(dtype)
+    return np.dtype(np.uint64)
+
+
+def step_cuts(codes: np.ndarray, distinct: int, steps: int = STEPS) -> list[int]:
+    """Codes splitting the persons into ``steps`` buckets of about equal size (fewer when a
+    value holds many persons); the last code is never a cut (its step would be everyone)."""
+    if distinct < 2:
+        return []
+    counts = np.cumsum(np.bincount(codes, minlength=distinct))
+    targets = counts[-1] * np.arange(1, steps) / steps
+    cuts = np.unique(np.searchsorted(counts, targets, side="left"))
+    return [int(c) for c in cuts if c < distinct - 1]
 
 
 def _dictionary(column: Any) -> tuple[np.ndarray, list[str]]:
     """(codes, with -1 for no value; the distinct values as text)."""
     col = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if pa.types.is_boolean(col.type):
-        col = pc.if_else(col, "true", "false")
-    elif not pa.types.is_dictionary(col.type):
+        flags = col.fill_null(False).to_numpy(zero_copy_only=False).astype(np.int64)
+        valid = col.is_valid().to_numpy(zero_copy_only=False)
+        return np.where(valid, flags, -1), ["false", "true"]
+    if not pa.types.is_dictionary(col.type):
         col = col.cast(pa.string())
     encoded = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
     codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -229,9 +316,12 @@ def _build_lists(tag: str, column: Any, ids: np.ndarray) -> BuiltTag:
 
 def from_built(b: BuiltTag) -> TagIndex:
     """A freshly built tag index, ready to evaluate (without a round trip through storage)."""
-    if b.encoding == "sliced":
-        assert b.values is not None
-        return SlicedIndex(b.tag, b.value_type, b.notnull, b.values, [p[2] for p in b.parts])
+    if b.encoding == "stepped":
+        assert b.values is not None and b.codes is not None
+        cuts = [int(p[1]) for p in b.parts]
+        return SteppedIndex(
+            b.tag, b.value_type, b.notnull, b.values, b.codes, cuts, [p[2] for p in b.parts]
+        )
     found = {key: bitmap for _, key, bitmap in b.parts}
     keys = {key: len(bitmap) for key, bitmap in found.items()}
     return ValueIndex(b.tag, b.value_type, b.notnull, keys, lambda ks: {k: found[k] for k in ks})

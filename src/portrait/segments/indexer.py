@@ -15,7 +15,7 @@ from portrait.segments import storage
 from portrait.segments.index import (
     BuiltTag,
     NotIndexableError,
-    SlicedIndex,
+    SteppedIndex,
     TagIndex,
     ValueIndex,
     build_tag,
@@ -53,8 +53,8 @@ def build_index(wh: Warehouse, tags: Sequence[TagDef], build_id: str, snapshot: 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     storage.ensure_tables(wh)
-    storage.assign_ids(wh, snapshot)
-    rows, pids = storage.snapshot_ids(wh, snapshot)
+    first = storage.assign_ids(wh, snapshot)
+    rows, pids = storage.snapshot_ids(wh, snapshot, ids_are_rows=first)
     order = None if np.all(pids[1:] > pids[:-1]) else np.argsort(pids, kind="stable")
     ids = pids if order is None else pids[order]
     universe = bm.from_sorted(ids)
@@ -115,11 +115,12 @@ class IndexReader:
         return {t: self._tags[t] for t in tag_ids}
 
     def _open(self, tag_id: str, head: dict[str, Any]) -> TagIndex:
-        if head["encoding"] == "sliced":
-            slices = storage.index_bitmaps(self.wh, self.build_id, tag_id, "slice")
-            return SlicedIndex(
-                tag_id, head["value_type"], head["notnull"], head["values"],
-                [slices[str(i)] for i in range(len(slices))],
+        if head["encoding"] == "stepped":
+            steps = storage.index_bitmaps(self.wh, self.build_id, tag_id, "step")
+            cuts = sorted(steps, key=int)
+            return SteppedIndex(
+                tag_id, head["value_type"], head["notnull"], head["values"], head["codes"],
+                [int(c) for c in cuts], [steps[c] for c in cuts],
             )  # fmt: skip
 
         def load(keys: list[str]) -> dict[str, FrozenBitMap]:

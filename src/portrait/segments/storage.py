@@ -17,9 +17,12 @@ from pyroaring import AbstractBitMap, FrozenBitMap
 
 from portrait.segments.index import BuiltTag
 from portrait.segments.sql import quote_name
+from portrait.store import profiles as profile_store
 from portrait.store.segments_ddl import SEGMENT_TABLES_SQL
 from portrait.store.warehouse import Warehouse
 
+INDEX_TABLES = ("segment_index_builds", "segment_index_tags", "segment_index_bitmaps")
+SEGMENT_TABLES = ("segments", "segment_person_ids", "segment_members", *INDEX_TABLES)
 SEGMENT_COLUMNS = ("name", "expression", "normalized", "description", "builtin", "created_at",
                    "updated_at")  # fmt: skip
 
@@ -31,22 +34,66 @@ def _arrow(wh: Warehouse, sql: str) -> pa.Table:
 
 def ensure_tables(wh: Warehouse) -> None:
     """Create the segment tables if this warehouse lacks them (one made before migration 3
-    had its tables)."""
-    found = wh.fetchone(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
-        "AND table_name IN ('segments', 'segment_person_ids', 'segment_index_builds', "
-        "'segment_index_tags', 'segment_index_bitmaps', 'segment_members')"
-    )[0]
-    if found < 6:
-        with wh.transaction() as con:
-            for stmt in SEGMENT_TABLES_SQL:
-                con.execute(stmt)
+    had its tables), or bring an earlier layout up to date: the index is derived data and is
+    made again; memberships are copied over."""
+    rows = wh.fetchall(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = 'main' AND table_name LIKE 'segment%'"
+    )
+    columns = set(rows)
+    tables = {t for t, _ in rows}
+    index_ok = {("segment_index_tags", "tag_key"), ("segment_index_bitmaps", "bitmap_key")}
+    old_members = "segment_members" in tables and ("segment_members", "member_key") not in columns
+    if tables >= set(SEGMENT_TABLES) and columns >= index_ok and not old_members:
+        return
+    with wh.transaction() as con:
+        if not columns >= index_ok:
+            for table in INDEX_TABLES:
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+        if old_members:
+            con.execute("ALTER TABLE segment_members RENAME TO _segment_members_old")
+        for stmt in SEGMENT_TABLES_SQL:
+            con.execute(stmt)
+        if old_members:
+            con.execute(
+                "INSERT INTO segment_members SELECT name || '/' || build_id, name, build_id, "
+                "as_of, size, path, normalized, bitmap, evaluated_at FROM _segment_members_old"
+            )
+            con.execute("DROP TABLE _segment_members_old")
+
+
+def _in(values: Sequence[Any]) -> str:
+    return "(" + ", ".join("?" for _ in values) + ")"
+
+
+# --- builds -------------------------------------------------------------------------------------
+def latest_build_id(wh: Warehouse, as_of: str | None = None) -> str | None:
+    """The latest profile build (of a date): one small query, as each count makes it."""
+    where = "WHERE as_of = CAST(? AS DATE) " if as_of else ""
+    row = wh.fetchone(
+        f"SELECT build_id FROM tag_builds {where}ORDER BY finished_at DESC LIMIT 1",
+        [as_of] if as_of else None,
+    )
+    return row[0] if row else None
+
+
+def build_row(wh: Warehouse, build_id: str) -> dict[str, Any]:
+    cols = profile_store.BUILD_COLUMNS
+    row = wh.fetchone(f"SELECT {', '.join(cols)} FROM tag_builds WHERE build_id = ?", [build_id])
+    return dict(zip(cols, row, strict=True))
 
 
 # --- person ids ---------------------------------------------------------------------------------
-def assign_ids(wh: Warehouse, snapshot: str) -> int:
-    """Give the snapshot's persons without a dense id the next ones; returns how many."""
+def assign_ids(wh: Warehouse, snapshot: str) -> bool:
+    """Give the snapshot's persons without a dense id the next ones. True when there were no
+    ids before: then each person's id is its row id."""
     with wh.lock:
+        if wh.fetchone("SELECT count(*) FROM segment_person_ids")[0] == 0:
+            wh.execute(
+                "INSERT INTO segment_person_ids "
+                f"SELECT person_id, CAST(rowid AS UINTEGER) FROM {snapshot}"
+            )
+            return True
         wh.execute(
             f"""INSERT INTO segment_person_ids
             SELECT s.person_id,
@@ -54,11 +101,16 @@ def assign_ids(wh: Warehouse, snapshot: str) -> int:
                    + row_number() OVER (ORDER BY s.rowid) - 1
             FROM {snapshot} s ANTI JOIN segment_person_ids m USING (person_id)"""
         )
-        return wh.fetchone("SELECT count(*) FROM segment_person_ids")[0]
+        return False
 
 
-def snapshot_ids(wh: Warehouse, snapshot: str) -> tuple[np.ndarray, np.ndarray]:
+def snapshot_ids(
+    wh: Warehouse, snapshot: str, ids_are_rows: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """(row ids, dense ids) of the snapshot's persons, in row order."""
+    if ids_are_rows:
+        rows = np.sort(_arrow(wh, f"SELECT rowid AS r FROM {snapshot}").column("r").to_numpy())
+        return rows, rows.astype(np.uint32)
     t = _arrow(
         wh,
         f"SELECT s.rowid AS r, m.pid FROM {snapshot} s JOIN segment_person_ids m "
@@ -74,7 +126,13 @@ def snapshot_ids(wh: Warehouse, snapshot: str) -> tuple[np.ndarray, np.ndarray]:
 def read_columns(wh: Warehouse, snapshot: str, tags: Sequence[str]) -> pa.Table:
     """Some tag columns with their row ids, in row order."""
     cols = ", ".join(quote_name(t) for t in tags)
-    return _arrow(wh, f"SELECT rowid AS r, {cols} FROM {snapshot} ORDER BY rowid")
+    # a plain scan keeps the stored order (DuckDB preserves insertion order); sorting here
+    # costs nothing then, and guarantees it otherwise
+    table = _arrow(wh, f"SELECT rowid AS r, {cols} FROM {snapshot}")
+    rows = table.column("r").to_numpy()
+    if len(rows) > 1 and not bool(np.all(rows[1:] > rows[:-1])):
+        table = table.take(pa.array(np.argsort(rows, kind="stable")))
+    return table
 
 
 def snapshot_columns(wh: Warehouse, snapshot: str) -> set[str]:
@@ -88,6 +146,19 @@ def snapshot_columns(wh: Warehouse, snapshot: str) -> set[str]:
 
 
 # --- the index ----------------------------------------------------------------------------------
+TAG_SCHEMA = pa.schema([
+    ("tag_key", pa.string()), ("build_id", pa.string()), ("tag_id", pa.string()),
+    ("value_type", pa.string()), ("encoding", pa.string()), ("distinct_values", pa.int64()),
+    ("non_null", pa.int64()), ("present", pa.binary()), ("dictionary", pa.large_binary()),
+    ("dtype", pa.string()), ("codes", pa.large_binary()), ("codes_dtype", pa.string()),
+])  # fmt: skip
+BITMAP_SCHEMA = pa.schema([
+    ("bitmap_key", pa.string()), ("build_id", pa.string()), ("tag_id", pa.string()),
+    ("part", pa.string()), ("key", pa.string()), ("cardinality", pa.int64()),
+    ("bitmap", pa.large_binary()),
+])  # fmt: skip
+
+
 def write_index(
     wh: Warehouse,
     build_id: str,
@@ -98,43 +169,31 @@ def write_index(
     seconds: float,
 ) -> int:
     """Store a build's index (replacing any earlier one of that build); returns its bytes."""
-    tag_rows: dict[str, list[Any]] = {k: [] for k in (
-        "build_id", "tag_id", "value_type", "encoding", "distinct_values", "non_null", "present",
-        "dictionary", "dtype")}  # fmt: skip
-    parts: dict[str, list[Any]] = {k: [] for k in (
-        "build_id", "tag_id", "part", "key", "cardinality", "bitmap")}  # fmt: skip
-    size = 0
+    tag_rows, bitmap_rows = [], []
     for b in built:
-        notnull = b.notnull.serialize()
-        size += len(notnull)
-        for key, value in zip(tag_rows, (
-            build_id, b.tag, b.value_type, b.encoding, b.distinct, len(b.notnull), notnull,
-            None if b.values is None else b.values.tobytes(),
-            None if b.values is None else b.values.dtype.str,
-        ), strict=True):  # fmt: skip
-            tag_rows[key].append(value)
-        for part, key, bitmap in b.parts:
-            data = bitmap.serialize()
-            size += len(data)
-            for col, value in zip(
-                parts, (build_id, b.tag, part, key, len(bitmap), data), strict=True
-            ):
-                parts[col].append(value)
-    tags_table = pa.table(tag_rows, schema=pa.schema([
-        ("build_id", pa.string()), ("tag_id", pa.string()), ("value_type", pa.string()),
-        ("encoding", pa.string()), ("distinct_values", pa.int64()), ("non_null", pa.int64()),
-        ("present", pa.binary()), ("dictionary", pa.large_binary()), ("dtype", pa.string()),
-    ]))  # fmt: skip
-    parts_table = pa.table(parts, schema=pa.schema([
-        ("build_id", pa.string()), ("tag_id", pa.string()), ("part", pa.string()),
-        ("key", pa.string()), ("cardinality", pa.int64()), ("bitmap", pa.large_binary()),
-    ]))  # fmt: skip
+        numeric = b.values is not None and b.codes is not None
+        tag_rows.append({
+            "tag_key": f"{build_id}/{b.tag}", "build_id": build_id, "tag_id": b.tag,
+            "value_type": b.value_type, "encoding": b.encoding, "distinct_values": b.distinct,
+            "non_null": len(b.notnull), "present": b.notnull.serialize(),
+            "dictionary": b.values.tobytes() if numeric else None,
+            "dtype": b.values.dtype.str if numeric else None,
+            "codes": b.codes.tobytes() if numeric else None,
+            "codes_dtype": b.codes.dtype.str if numeric else None,
+        })  # fmt: skip
+        bitmap_rows += [{
+            "bitmap_key": f"{build_id}/{b.tag}/{part}/{key}", "build_id": build_id,
+            "tag_id": b.tag, "part": part, "key": key, "cardinality": len(bitmap),
+            "bitmap": bitmap.serialize(),
+        } for part, key, bitmap in b.parts]  # fmt: skip
     universe_bytes = universe.serialize()
-    size += len(universe_bytes)
+    size = len(universe_bytes) + sum(len(r["bitmap"]) for r in bitmap_rows)
+    for r in tag_rows:
+        size += sum(len(r[k] or b"") for k in ("present", "dictionary", "codes"))
     with wh.transaction() as con:
         drop_index(wh, build_id)
-        con.register("_seg_tags", tags_table)
-        con.register("_seg_parts", parts_table)
+        con.register("_seg_tags", pa.Table.from_pylist(tag_rows, schema=TAG_SCHEMA))
+        con.register("_seg_parts", pa.Table.from_pylist(bitmap_rows, schema=BITMAP_SCHEMA))
         try:
             con.execute("INSERT INTO segment_index_tags SELECT * FROM _seg_tags")
             con.execute("INSERT INTO segment_index_bitmaps SELECT * FROM _seg_parts")
@@ -187,30 +246,30 @@ def index_tags(wh: Warehouse, build_id: str, tag_ids: Sequence[str]) -> dict[str
     """The index header (encoding, dictionary, notnull bitmap) of some tags of a build."""
     if not tag_ids:
         return {}
-    marks = ", ".join("?" for _ in tag_ids)
     rows = wh.fetchall(
-        "SELECT tag_id, value_type, encoding, distinct_values, present, dictionary, dtype "
-        f"FROM segment_index_tags WHERE build_id = ? AND tag_id IN ({marks})",
-        [build_id, *tag_ids],
+        "SELECT tag_id, value_type, encoding, distinct_values, present, dictionary, dtype, "
+        f"codes, codes_dtype FROM segment_index_tags WHERE tag_key IN {_in(tag_ids)}",
+        [f"{build_id}/{t}" for t in tag_ids],
     )
     out = {}
-    for tag_id, value_type, encoding, distinct, notnull, dictionary, dtype in rows:
+    for tag_id, value_type, encoding, distinct, notnull, dictionary, dtype, codes, cdt in rows:
         out[tag_id] = {
             "value_type": value_type,
             "encoding": encoding,
             "distinct": distinct,
             "notnull": FrozenBitMap.deserialize(notnull),
             "values": None if dictionary is None else np.frombuffer(dictionary, dtype=dtype),
+            "codes": None if codes is None else np.frombuffer(codes, dtype=cdt),
         }
     return out
 
 
-def index_keys(wh: Warehouse, build_id: str, tag_id: str) -> dict[str, int]:
-    """The values (or list keys) a tag's index holds, with their number of persons."""
+def index_keys(wh: Warehouse, build_id: str, tag_id: str, part: str = "value") -> dict[str, int]:
+    """The keys (values, list keys, step cuts) of a tag's bitmaps, with their persons."""
     rows = wh.fetchall(
         "SELECT key, cardinality FROM segment_index_bitmaps WHERE build_id = ? AND tag_id = ? "
-        "AND part = 'value'",
-        [build_id, tag_id],
+        "AND part = ?",
+        [build_id, tag_id, part],
     )
     return dict(rows)
 
@@ -218,16 +277,13 @@ def index_keys(wh: Warehouse, build_id: str, tag_id: str) -> dict[str, int]:
 def index_bitmaps(
     wh: Warehouse, build_id: str, tag_id: str, part: str, keys: Iterable[str] | None = None
 ) -> dict[str, FrozenBitMap]:
-    params: list[Any] = [build_id, tag_id, part]
-    where = ""
-    if keys is not None:
-        keys = list(keys)
-        where = f" AND key IN ({', '.join('?' for _ in keys)})"
-        params += keys
+    """Some bitmaps of a tag (all of a part when ``keys`` is None), fetched by their keys."""
+    keys = list(index_keys(wh, build_id, tag_id, part) if keys is None else keys)
+    if not keys:
+        return {}
     rows = wh.fetchall(
-        "SELECT key, bitmap FROM segment_index_bitmaps WHERE build_id = ? AND tag_id = ? "
-        f"AND part = ?{where}",
-        params,
+        f"SELECT key, bitmap FROM segment_index_bitmaps WHERE bitmap_key IN {_in(keys)}",
+        [f"{build_id}/{tag_id}/{part}/{k}" for k in keys],
     )
     return {k: FrozenBitMap.deserialize(b) for k, b in rows}
 
@@ -306,9 +362,9 @@ def save_members(
     normalized: str,
 ) -> None:
     wh.execute(
-        "INSERT OR REPLACE INTO segment_members VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [name, build["build_id"], build["as_of"], len(members), path, normalized,
-         members.serialize(), datetime.now(UTC)],
+        "INSERT OR REPLACE INTO segment_members VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [f"{name}/{build['build_id']}", name, build["build_id"], build["as_of"], len(members),
+         path, normalized, members.serialize(), datetime.now(UTC)],
     )  # fmt: skip
 
 
@@ -322,18 +378,26 @@ def drop_members(wh: Warehouse, name: str, keep_normalized: str) -> None:
 def member_history(wh: Warehouse, name: str) -> list[dict[str, Any]]:
     """A segment's stored memberships, oldest build first."""
     rows = wh.fetchall(
-        """SELECT m.build_id, m.as_of, m.size, m.path, m.bitmap, m.evaluated_at
+        """SELECT m.member_key, m.build_id, m.as_of, m.size, m.path, m.evaluated_at
            FROM segment_members m LEFT JOIN tag_builds b USING (build_id)
            WHERE m.name = ? ORDER BY coalesce(b.finished_at, m.evaluated_at)""",
         [name],
     )
-    keys = ("build_id", "as_of", "size", "path", "bitmap", "evaluated_at")
-    return [dict(zip(keys, r, strict=True)) for r in rows]
+    if not rows:
+        return []
+    found = dict(
+        wh.fetchall(
+            f"SELECT member_key, bitmap FROM segment_members WHERE member_key IN {_in(rows)}",
+            [r[0] for r in rows],
+        )
+    )
+    keys = ("build_id", "as_of", "size", "path", "evaluated_at")
+    return [{**dict(zip(keys, r[1:], strict=True)), "bitmap": found[r[0]]} for r in rows]
 
 
 def members_of(wh: Warehouse, name: str, build_id: str) -> FrozenBitMap | None:
     row = wh.fetchone(
-        "SELECT bitmap FROM segment_members WHERE name = ? AND build_id = ?", [name, build_id]
+        "SELECT bitmap FROM segment_members WHERE member_key = ?", [f"{name}/{build_id}"]
     )
     return None if row is None else FrozenBitMap.deserialize(row[0])
 

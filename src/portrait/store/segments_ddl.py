@@ -4,6 +4,10 @@ Persons get dense integer ids (``segment_person_ids``) that stay the same from b
 new persons taking the next ids, so that the membership bitmaps of two builds compare directly
 (who joined, who left). Each build's index is keyed by its ``build_id`` and dropped with its
 snapshot; memberships are kept for the history.
+
+Rows holding large BLOBs are fetched by a one-column primary key (``tag_key``, ``bitmap_key``,
+``member_key``): DuckDB answers those through the key's index and reads only the BLOBs asked
+for, where a filter on other columns would read every BLOB of the row groups it scans.
 """
 
 from __future__ import annotations
@@ -34,26 +38,31 @@ SEGMENT_TABLES_SQL: list[str] = [
   created_at TIMESTAMPTZ NOT NULL
 )""",
     """CREATE TABLE IF NOT EXISTS segment_index_tags (
+  tag_key VARCHAR PRIMARY KEY,      -- build_id/tag_id
   build_id VARCHAR NOT NULL,
   tag_id VARCHAR NOT NULL,
   value_type VARCHAR NOT NULL,
-  encoding VARCHAR NOT NULL,        -- values (a bitmap per value/key) or sliced (bit slices)
+  encoding VARCHAR NOT NULL,        -- values (a bitmap per value/key) or stepped (numbers)
   distinct_values BIGINT NOT NULL,
   non_null BIGINT NOT NULL,
   present BLOB NOT NULL,            -- bitmap of the persons with a value
-  dictionary BLOB,                  -- sliced: the sorted distinct values (numpy bytes)
-  dtype VARCHAR,                    -- sliced: numpy dtype of the dictionary
-  PRIMARY KEY (build_id, tag_id)
+  dictionary BLOB,                  -- stepped: the sorted distinct values (numpy bytes)
+  dtype VARCHAR,                    -- stepped: numpy dtype of the dictionary
+  codes BLOB,                       -- stepped: each person's rank in the dictionary, by pid
+  codes_dtype VARCHAR               -- stepped: numpy dtype of the codes
 )""",
     """CREATE TABLE IF NOT EXISTS segment_index_bitmaps (
+  bitmap_key VARCHAR PRIMARY KEY,   -- build_id/tag_id/part/key
   build_id VARCHAR NOT NULL,
   tag_id VARCHAR NOT NULL,
-  part VARCHAR NOT NULL,            -- value (key = the value or list key) or slice (key = bit)
+  part VARCHAR NOT NULL,            -- value (key = the value or list key) or step (key = the
+                                    -- highest code in it: the persons with a code up to key)
   key VARCHAR NOT NULL,
   cardinality BIGINT NOT NULL,
   bitmap BLOB NOT NULL
 )""",
     """CREATE TABLE IF NOT EXISTS segment_members (
+  member_key VARCHAR PRIMARY KEY,   -- name/build_id
   name VARCHAR NOT NULL,
   build_id VARCHAR NOT NULL,
   as_of DATE NOT NULL,
@@ -61,7 +70,6 @@ SEGMENT_TABLES_SQL: list[str] = [
   path VARCHAR NOT NULL,            -- bitmap, bitmap+warehouse or warehouse
   normalized VARCHAR NOT NULL,      -- the definition evaluated
   bitmap BLOB NOT NULL,             -- the members' dense ids
-  evaluated_at TIMESTAMPTZ NOT NULL,
-  PRIMARY KEY (name, build_id)
+  evaluated_at TIMESTAMPTZ NOT NULL
 )""",
 ]
