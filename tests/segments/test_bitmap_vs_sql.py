@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from profiles import CATALOG, TAGS, expressions, random_profiles
+from pyroaring import FrozenBitMap
 
 from portrait.segments import bitmaps as bm
 from portrait.segments.evaluate import Evaluator
@@ -97,7 +98,7 @@ def test_tiny_tables_in_memory(table: pa.Table, text: str) -> None:
     con.close()
 
 
-@pytest.mark.parametrize("distinct", [1, 2, 31, 32, 500, 4000])
+@pytest.mark.parametrize("distinct", [1, 2, 31, 32, 255, 257, 500, 4000])
 def test_sliced_index_every_bound(distinct: int) -> None:
     """Every comparison at every distinct value (and between and beyond them) against numpy,
     with and without a set of candidates to stay within."""
@@ -107,7 +108,8 @@ def test_sliced_index_every_bound(distinct: int) -> None:
     values = pool[rng.integers(0, distinct, 6000)]
     ids = np.sort(rng.choice(10_000, 6000, replace=False)).astype(np.uint32)
     index = from_built(build_tag("x", "float", pa.array(values), ids))
-    assert len(index.steps) == min(distinct - 1, 15) or distinct > 15
+    assert len(index.steps) <= min(distinct - 1, 15)
+    assert len(index.tops) <= 256 and index.tops[-1] == len(np.unique(values)) - 1
     within = bm.from_sorted(np.sort(rng.choice(ids, 2000, replace=False)))
     uniq = np.unique(values)
     bounds = np.concatenate([uniq, (uniq[:-1] + uniq[1:]) / 2, [uniq[0] - 1, uniq[-1] + 1]])
@@ -161,3 +163,20 @@ def test_known_answers() -> None:
     assert who("'beauty' IN top") == "ac"
     assert who("'beauty' NOT IN top") == "d"  # b and e have no list
     assert who("top IS NULL AND g IS NOT NULL") == "be"
+
+
+@pytest.mark.parametrize("size", [0, 1, 1023, 1024, 4096, 50_000, 300_000])
+def test_bitmaps_from_sorted_ids(size: int) -> None:
+    """Bitmaps made from numpy ids (written in the serialised format when every container is
+    an array) hold exactly those ids, sparse or dense, at either end of the id range."""
+    rng = np.random.default_rng(size)
+    for top in (10_000_000, 400_000, 2**32):
+        ids = np.unique(rng.integers(0, top, size, dtype=np.uint64)).astype(np.uint32)
+        made = bm.from_sorted(ids)
+        assert np.array_equal(bm.to_numpy(made), ids)
+        assert made == FrozenBitMap(ids.tolist())
+    edges = np.array([0, 1, 65_535, 65_536, 2**31, 2**32 - 2, 2**32 - 1], dtype=np.uint32)
+    assert (
+        list(bm.from_sorted(np.concatenate([np.arange(2000, dtype=np.uint32), edges[2:]])))[-5:]
+        == edges[2:].tolist()
+    )

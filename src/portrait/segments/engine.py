@@ -36,6 +36,7 @@ from portrait.tags.service import NoBuildError, parse_day
 
 ENGINES = ("auto", "bitmap", "warehouse")
 READERS_KEPT = 2  # builds whose loaded index stays in memory
+PARSED_KEPT = 256  # expressions whose parse is kept (a dashboard asks the same ones again)
 
 
 @dataclass
@@ -58,6 +59,8 @@ class SegmentEngine:
         self._readers: OrderedDict[str, IndexReader] = OrderedDict()
         self._columns: dict[str, set[str]] = {}
         self._builds: dict[str, dict[str, Any]] = {}
+        self._parsed: OrderedDict[str, tuple[Catalog, Node]] = OrderedDict()
+        self._latest: dict[str | None, tuple[int, str | None]] = {}  # as_of -> (generation, id)
         self._ready = False
         self._can_write: bool | None = None
 
@@ -89,7 +92,14 @@ class SegmentEngine:
     # --- builds ---------------------------------------------------------------------------
     def build(self, as_of: Any = None) -> dict[str, Any]:
         day = parse_day(as_of)
-        build_id = storage.latest_build_id(self.wh, day.isoformat() if day else None)
+        key = day.isoformat() if day else None
+        seen = self._latest.get(key)
+        if seen is not None and seen[0] == self.wh.generation:  # nothing written since
+            build_id = seen[1]
+        else:
+            generation = self.wh.generation
+            build_id = storage.latest_build_id(self.wh, key)
+            self._latest[key] = (generation, build_id)
         if build_id is None:
             when = f" as of {day}" if day else ""
             hint = f" --as-of {day}" if day else ""
@@ -113,7 +123,16 @@ class SegmentEngine:
         return reader
 
     def parse(self, expression: str, build: dict[str, Any] | None = None) -> Node:
-        node = parse_segment(expression, self.catalog.by_id)
+        catalog = self.catalog
+        cached = self._parsed.get(expression)
+        if cached is not None and cached[0] is catalog:  # parsed against this very catalog
+            node = cached[1]
+            self._parsed.move_to_end(expression)
+        else:
+            node = parse_segment(expression, catalog.by_id)
+            self._parsed[expression] = (catalog, node)
+            if len(self._parsed) > PARSED_KEPT:
+                self._parsed.popitem(last=False)
         if build is not None:
             columns = self._columns.get(build["build_id"])
             if columns is None:

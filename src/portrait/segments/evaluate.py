@@ -117,7 +117,9 @@ class Evaluator:
         rest = within
         for i, part in enumerate(parts):
             found |= self.eval(part, rest)
-            if i + 1 < len(parts) and self.cost(parts[i + 1]) > 2:
+            # narrowing the next part to the persons not yet in costs a bitmap difference
+            # over all of ``within``: worth it only before a warehouse query
+            if i + 1 < len(parts) and self.cost(parts[i + 1]) >= WAREHOUSE_COST:
                 rest = (within if within is not None else self.universe) - found
                 if not rest:
                     break

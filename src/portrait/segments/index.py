@@ -3,11 +3,14 @@
 * enum, text and yes/no tags: one bitmap per value (``values`` encoding);
 * top-N list tags: one bitmap per key, the persons whose list holds the key;
 * numbers, dates and times (``stepped`` encoding): each value is coded by its rank among the
-  distinct values; ``STEPS`` range-encoded bitmaps ("code at most c") cut the persons into
-  buckets of equal size, and the codes themselves are kept per person. A range condition takes
-  the buckets below its bound whole (one bitmap operation) and checks the codes of the persons
-  in the bound's bucket only: exact answers to ``=``, ``<``, ``<=``, ``BETWEEN`` ... whatever
-  the values, at the cost of a sixteenth of the candidates.
+  distinct values, and the persons are cut into buckets of about equal size on two levels:
+  ``FINE`` fine buckets, one bitmap each, and ``STEPS`` coarse buckets made of whole fine ones,
+  range-encoded ("code at most c", cumulative). The codes themselves are kept too, fine
+  bucket after fine bucket, each bucket's in the order of its persons' ids. A range condition
+  takes the coarse buckets inside it with one bitmap difference, the fine buckets at its edges
+  whole, and checks the codes of the persons of the (at most two) fine buckets its bounds fall
+  in: exact answers to ``=``, ``<``, ``<=``, ``BETWEEN`` ... whatever the values, reading the
+  codes of 1/``FINE`` of the persons at most twice.
 
 Every tag also keeps the bitmap of persons with a value (``notnull``). Building works on Arrow
 columns handed over by the storage layer; nothing here reads the warehouse.
@@ -30,7 +33,8 @@ from portrait.segments import bitmaps as bm
 from portrait.segments.expr import Cond
 
 MAX_KEYS = 5_000  # a text or list tag with more distinct values is left to the warehouse
-STEPS = 16  # equal-count buckets of a numeric tag, each bound by a range-encoded bitmap
+STEPS = 16  # coarse equal-count buckets of a numeric tag, each bound by a range-encoded bitmap
+FINE = 128  # fine equal-count buckets of a numeric tag, a bitmap each
 EPOCH = date(1970, 1, 1)
 
 
@@ -66,7 +70,7 @@ class ValueIndex:
     def select(self, c: Cond, within: AbstractBitMap | None) -> AbstractBitMap:
         keys = [value_key(v) for v in c.values]
         found = self.bitmaps(keys)
-        hits = found[0] if len(found) == 1 else bm.union(found)  # results are never mutated
+        hits = bm.union(found)  # results are never mutated
         if c.op in ("eq", "in", "has"):
             return hits if within is None else hits & within
         if c.op in ("ne", "not_in", "not_has"):
@@ -76,17 +80,31 @@ class ValueIndex:
 
 @dataclass
 class SteppedIndex:
-    """A numeric tag: sorted distinct ``values``, each person's ``codes`` (rank in ``values``,
-    indexed by dense id) and ``steps[j]``, the persons whose code is at most ``cuts[j]``."""
+    """A numeric tag: sorted distinct ``values``; ``steps[j]``, the persons whose code (rank in
+    ``values``) is at most ``cuts[j]`` (coarse, cumulative); the fine buckets, bucket ``k``
+    holding the persons whose code is at most ``tops[k]`` and above ``tops[k - 1]``, loaded on
+    demand by ``load`` (keyed by their top); and ``codes``, the codes of bucket ``k``'s persons
+    (ascending by dense id) at ``codes[starts[k]:starts[k + 1]]``."""
 
     tag: str
     value_type: str
     notnull: FrozenBitMap
     values: np.ndarray
     codes: np.ndarray
-    cuts: list[int] = field(default_factory=list)
-    steps: list[FrozenBitMap] = field(default_factory=list)
+    cuts: list[int]
+    steps: list[FrozenBitMap]
+    tops: list[int]
+    starts: np.ndarray
+    load: Callable[[list[str]], dict[str, FrozenBitMap]]
     encoding: str = "stepped"
+    _fine: dict[int, FrozenBitMap] = field(default_factory=dict)
+    _ends: list[int] = field(default_factory=list)  # the last fine bucket of each coarse one
+
+    def __post_init__(self) -> None:
+        at = {top: k for k, top in enumerate(self.tops)}
+        if any(c not in at for c in self.cuts):
+            raise ValueError(f"{self.tag}: the coarse cuts of the index are not fine bucket tops")
+        self._ends = [at[c] for c in self.cuts] + [len(self.tops) - 1]
 
     def cost(self, c: Cond) -> float:
         return 4.0 * max(1, len(c.values))
@@ -127,46 +145,69 @@ class SteppedIndex:
         raise NotIndexableError(f"the index does not answer {c.op} on {self.tag}")
 
     def between(self, lo: int, hi: int, within: AbstractBitMap | None) -> AbstractBitMap:
-        """The members of ``within`` whose code is in ``lo..hi``: the buckets wholly inside
-        taken as they are, the codes checked only in the buckets holding ``lo`` and ``hi``."""
-        last = len(self.values) - 1
-        lo, hi = max(lo, 0), min(hi, last)
+        """The members of ``within`` whose code is in ``lo..hi``: whole coarse and fine
+        buckets taken as they are, codes checked only in the fine buckets of ``lo`` and ``hi``."""
+        lo, hi = max(lo, 0), min(hi, len(self.values) - 1)
         if lo > hi:
             return BitMap()
-        memo: dict[int, AbstractBitMap] = {}
-
-        def upto(j: int) -> AbstractBitMap | None:  # within, codes <= cuts[j] (None: none)
-            if j < 0:
-                return None
-            if j not in memo:
-                step = self.steps[j] if j < len(self.steps) else self.notnull
-                memo[j] = bm.restrict(step, within)
-            return memo[j]
-
-        def span(j_from: int, j_to: int) -> AbstractBitMap:  # within, buckets j_from..j_to
-            top, bottom = upto(j_to), upto(j_from - 1)
-            assert top is not None
-            return top if bottom is None else top - bottom
-
-        jl = bisect.bisect_left(self.cuts, lo)  # cuts[jl - 1] < lo <= cuts[jl]
-        jh = bisect.bisect_left(self.cuts, hi)
-        lo_whole = lo == 0 or (jl > 0 and lo == self.cuts[jl - 1] + 1)
-        hi_whole = hi == last or (jh < len(self.cuts) and hi == self.cuts[jh])
-        if lo_whole and hi_whole:
-            return span(jl, jh)
-        if jh - jl <= 1:  # one or two buckets: check them in one pass
-            return self._refine(span(jl, jh), lambda codes: (codes >= lo) & (codes <= hi))
-        parts = [span(jl + 1, jh - 1)]
-        parts.append(span(jl, jl) if lo_whole else self._refine(span(jl, jl), lambda c: c >= lo))
-        parts.append(span(jh, jh) if hi_whole else self._refine(span(jh, jh), lambda c: c <= hi))
+        tops = self.tops
+        fl, fh = bisect.bisect_left(tops, lo), bisect.bisect_left(tops, hi)
+        lo_whole = lo == (tops[fl - 1] + 1 if fl else 0)
+        hi_whole = hi == tops[fh]
+        if fl == fh and not (lo_whole and hi_whole):
+            return self._refine(fl, within, lambda c: (c >= lo) & (c <= hi))
+        parts = []
+        if not lo_whole:
+            parts.append(self._refine(fl, within, lambda c: c >= lo))
+        if not hi_whole:
+            parts.append(self._refine(fh, within, lambda c: c <= hi))
+        a, b = (fl if lo_whole else fl + 1), (fh if hi_whole else fh - 1)
+        if a <= b:
+            parts.append(self._whole(a, b, within))
         return bm.union(parts)
 
+    def _whole(self, a: int, b: int, within: AbstractBitMap | None) -> AbstractBitMap:
+        """The members of ``within`` in fine buckets ``a..b``: the coarse buckets inside by
+        the difference of two steps, the fine ones left at either side one by one."""
+        ends = self._ends
+        j1 = 0 if a == 0 else bisect.bisect_left(ends, a - 1) + 1  # first starting at >= a
+        j2 = bisect.bisect_right(ends, b) - 1  # last coarse bucket ending at or before b
+        if j1 > j2:
+            return self._fines(list(range(a, b + 1)), within)
+        first = ends[j1 - 1] + 1 if j1 else 0
+        parts = [self._span(j1, j2, within)]
+        edges = [*range(a, first), *range(ends[j2] + 1, b + 1)]
+        if edges:
+            parts.append(self._fines(edges, within))
+        return bm.union(parts)
+
+    def _span(self, j1: int, j2: int, within: AbstractBitMap | None) -> AbstractBitMap:
+        """The members of ``within`` in coarse buckets ``j1..j2``."""
+        top = self.steps[j2] if j2 < len(self.steps) else self.notnull
+        span = top - self.steps[j1 - 1] if j1 else top
+        return bm.restrict(span, within)
+
+    def _fines(self, ks: list[int], within: AbstractBitMap | None) -> AbstractBitMap:
+        """The members of ``within`` in fine buckets ``ks``."""
+        wanted = [k for k in ks if k not in self._fine]
+        if wanted:
+            found = self.load([str(self.tops[k]) for k in wanted])
+            self._fine.update({k: found[str(self.tops[k])] for k in wanted})
+        got = [self._fine[k] for k in ks]
+        if within is None:
+            return bm.union(got)
+        return bm.union([f & within for f in got])
+
     def _refine(
-        self, inside: AbstractBitMap, test: Callable[[np.ndarray], np.ndarray]
+        self, k: int, within: AbstractBitMap | None, test: Callable[[np.ndarray], np.ndarray]
     ) -> AbstractBitMap:
-        """The members of ``inside`` whose code passes ``test`` (checked one by one)."""
-        ids = bm.to_numpy(inside)
-        return bm.from_sorted(ids[test(self.codes[ids])])
+        """The members of ``within`` in fine bucket ``k`` whose code passes ``test`` (reading
+        only that bucket's codes)."""
+        ids = bm.to_numpy(self._fines([k], None))
+        # the whole bucket's codes are contiguous: a vectorised test over all of them beats
+        # looking up the positions of ``within``'s few members in it
+        hits = bm.from_sorted(ids[test(self.codes[self.starts[k] : self.starts[k + 1]])])
+        return hits if within is None else hits & within
 
 
 TagIndex = ValueIndex | SteppedIndex
@@ -202,7 +243,7 @@ class BuiltTag:
     notnull: FrozenBitMap
     parts: list[tuple[str, str, FrozenBitMap]]  # (part, key, bitmap): value/<key>, step/<cut>
     values: np.ndarray | None = None  # a numeric tag's sorted distinct values
-    codes: np.ndarray | None = None  # and each person's rank in them, by dense id
+    codes: np.ndarray | None = None  # and the persons' ranks in them, fine bucket by bucket
     distinct: int = 0
 
 
@@ -242,14 +283,20 @@ def _build_stepped(tag: str, value_type: str, column: Any, ids: np.ndarray) -> B
     values, valid = numeric_array(column, value_type)
     uniq, codes = np.unique(values[valid], return_inverse=True)
     present = ids[valid]
-    dense = np.zeros(int(ids[-1]) + 1 if len(ids) else 0, dtype=code_dtype(len(uniq)))
-    dense[present] = codes
-    cuts = step_cuts(codes, len(uniq))
+    tops = [*step_cuts(codes, len(uniq), FINE), len(uniq) - 1] if len(uniq) else []
+    # the coarse cuts, each moved up to the top of its fine bucket (a coarse bucket is made of
+    # whole fine ones)
+    coarse = {tops[bisect.bisect_left(tops, c)] for c in step_cuts(codes, len(uniq), STEPS)}
+    cuts = sorted(c for c in coarse if c < len(uniq) - 1)
     steps = bm.steps_of(codes, present, cuts)
+    order, bounds = bm.group_order(np.searchsorted(np.asarray(tops), codes, side="left"), len(tops))
+    in_order = present[order]
+    fine = [bm.from_sorted(in_order[bounds[k] : bounds[k + 1]]) for k in range(len(tops))]
     return BuiltTag(
         tag, value_type, "stepped", bm.from_sorted(present),
-        [("step", str(cut), step) for cut, step in zip(cuts, steps, strict=True)],
-        values=uniq, codes=dense, distinct=len(uniq),
+        [("step", str(cut), step) for cut, step in zip(cuts, steps, strict=True)]
+        + [("fine", str(top), f) for top, f in zip(tops, fine, strict=True)],
+        values=uniq, codes=codes[order].astype(code_dtype(len(uniq))), distinct=len(uniq),
     )  # fmt: skip
 
 
@@ -314,14 +361,36 @@ def _build_lists(tag: str, column: Any, ids: np.ndarray) -> BuiltTag:
     return BuiltTag(tag, "top", "values", bm.from_sorted(ids[valid]), parts, distinct=len(parts))
 
 
+def stepped(
+    tag: str,
+    value_type: str,
+    notnull: FrozenBitMap,
+    values: np.ndarray,
+    codes: np.ndarray,
+    steps: dict[int, FrozenBitMap],
+    fine: dict[int, int],
+    load: Callable[[list[str]], dict[str, FrozenBitMap]],
+) -> SteppedIndex:
+    """A numeric tag's index from its parts: coarse steps by cut, fine bucket sizes by top."""
+    cuts, tops = sorted(steps), sorted(fine)
+    starts = np.concatenate([[0], np.cumsum([fine[t] for t in tops], dtype=np.int64)])
+    if starts[-1] != len(codes):
+        raise ValueError(f"{tag}: the index holds {len(codes):,} codes for {starts[-1]:,} persons")
+    return SteppedIndex(
+        tag, value_type, notnull, values, codes, cuts, [steps[c] for c in cuts], tops, starts, load
+    )
+
+
 def from_built(b: BuiltTag) -> TagIndex:
     """A freshly built tag index, ready to evaluate (without a round trip through storage)."""
     if b.encoding == "stepped":
         assert b.values is not None and b.codes is not None
-        cuts = [int(p[1]) for p in b.parts]
-        return SteppedIndex(
-            b.tag, b.value_type, b.notnull, b.values, b.codes, cuts, [p[2] for p in b.parts]
-        )
+        steps = [(int(key), bitmap) for part, key, bitmap in b.parts if part == "step"]
+        fine = {key: bitmap for part, key, bitmap in b.parts if part == "fine"}
+        return stepped(
+            b.tag, b.value_type, b.notnull, b.values, b.codes, dict(steps),
+            {int(k): len(f) for k, f in fine.items()}, lambda ks: {k: fine[k] for k in ks},
+        )  # fmt: skip
     found = {key: bitmap for _, key, bitmap in b.parts}
     keys = {key: len(bitmap) for key, bitmap in found.items()}
     return ValueIndex(b.tag, b.value_type, b.notnull, keys, lambda ks: {k: found[k] for k in ks})

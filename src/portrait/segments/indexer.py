@@ -15,10 +15,10 @@ from portrait.segments import storage
 from portrait.segments.index import (
     BuiltTag,
     NotIndexableError,
-    SteppedIndex,
     TagIndex,
     ValueIndex,
     build_tag,
+    stepped,
 )
 from portrait.store.warehouse import Warehouse
 from portrait.tags.model import TagDef
@@ -117,10 +117,15 @@ class IndexReader:
     def _open(self, tag_id: str, head: dict[str, Any]) -> TagIndex:
         if head["encoding"] == "stepped":
             steps = storage.index_bitmaps(self.wh, self.build_id, tag_id, "step")
-            cuts = sorted(steps, key=int)
-            return SteppedIndex(
+            tops = storage.index_keys(self.wh, self.build_id, tag_id, "fine")
+
+            def fine(keys: list[str]) -> dict[str, FrozenBitMap]:
+                return storage.index_bitmaps(self.wh, self.build_id, tag_id, "fine", keys)
+
+            return stepped(
                 tag_id, head["value_type"], head["notnull"], head["values"], head["codes"],
-                [int(c) for c in cuts], [steps[c] for c in cuts],
+                {int(c): s for c, s in steps.items()}, {int(t): n for t, n in tops.items()},
+                fine,
             )  # fmt: skip
 
         def load(keys: list[str]) -> dict[str, FrozenBitMap]:

@@ -55,8 +55,10 @@ SEGMENT_TABLES_SQL: list[str] = [
   bitmap_key VARCHAR PRIMARY KEY,   -- build_id/tag_id/part/key
   build_id VARCHAR NOT NULL,
   tag_id VARCHAR NOT NULL,
-  part VARCHAR NOT NULL,            -- value (key = the value or list key) or step (key = the
-                                    -- highest code in it: the persons with a code up to key)
+  part VARCHAR NOT NULL,            -- value (key = the value or list key); step (key = a
+                                    -- code: the persons with a code up to it, cumulative);
+                                    -- fine (key = the highest code of a fine bucket: its
+                                    -- persons, from the code after the previous fine key)
   key VARCHAR NOT NULL,
   cardinality BIGINT NOT NULL,
   bitmap BLOB NOT NULL

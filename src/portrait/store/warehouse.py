@@ -43,6 +43,11 @@ class Warehouse:
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute("SET enable_progress_bar = false")  # the CLI shows its own
         self.lock = threading.RLock()
+        # Bumped by every statement that may write (execute, a transaction): a cache of
+        # something read from the warehouse holds while this has not moved. DuckDB lets one
+        # process write a database file at a time, and a process holding it open read-only
+        # keeps writers out, so this process's own writes are the only ones there are.
+        self.generation = 0
         if not read_only:
             self.migrate()
 
@@ -72,16 +77,20 @@ class Warehouse:
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """All statements inside are committed together or not at all."""
         with self.lock:
+            self.generation += 1
             self.con.execute("BEGIN TRANSACTION")
             try:
                 yield self.con
             except BaseException:
                 self.con.execute("ROLLBACK")
                 raise
+            finally:
+                self.generation += 1
             self.con.execute("COMMIT")
 
     def execute(self, sql: str, params: list[Any] | None = None) -> duckdb.DuckDBPyConnection:
         with self.lock:
+            self.generation += 1
             return self.con.execute(sql, params or [])
 
     def fetchall(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
