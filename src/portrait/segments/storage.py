@@ -34,20 +34,28 @@ def _arrow(wh: Warehouse, sql: str) -> pa.Table:
 
 def ensure_tables(wh: Warehouse) -> None:
     """Create the segment tables if this warehouse lacks them (one made before migration 3
-    had its tables), or bring an earlier layout up to date: the index is derived data and is
-    made again; memberships are copied over."""
-    rows = wh.fetchall(
-        "SELECT table_name, column_name FROM information_schema.columns "
-        "WHERE table_schema = 'main' AND table_name LIKE 'segment%'"
+    had its tables), or bring an earlier layout up to date (keys, uncompressed BLOBs): the
+    index is derived data and is made again; memberships are copied over."""
+    sql = dict(
+        wh.fetchall(
+            "SELECT table_name, sql FROM duckdb_tables() "
+            "WHERE schema_name = 'main' AND table_name LIKE 'segment%'"
+        )
     )
-    columns = set(rows)
-    tables = {t for t, _ in rows}
-    index_ok = {("segment_index_tags", "tag_key"), ("segment_index_bitmaps", "bitmap_key")}
-    old_members = "segment_members" in tables and ("segment_members", "member_key") not in columns
-    if tables >= set(SEGMENT_TABLES) and columns >= index_ok and not old_members:
+
+    def current(table: str, key: str) -> bool:
+        text = sql.get(table, "")
+        return key in text and "USING COMPRESSION" in text.upper()
+
+    index_ok = current("segment_index_tags", "tag_key") and current(
+        "segment_index_bitmaps", "bitmap_key"
+    )
+    members_ok = current("segment_members", "member_key")
+    old_members = "segment_members" in sql and not members_ok
+    if set(sql) >= set(SEGMENT_TABLES) and index_ok and members_ok:
         return
     with wh.transaction() as con:
-        if not columns >= index_ok:
+        if not index_ok:
             for table in INDEX_TABLES:
                 con.execute(f"DROP TABLE IF EXISTS {table}")
         if old_members:
@@ -55,9 +63,14 @@ def ensure_tables(wh: Warehouse) -> None:
         for stmt in SEGMENT_TABLES_SQL:
             con.execute(stmt)
         if old_members:
+            key = (
+                "member_key"
+                if "member_key" in sql["segment_members"]
+                else "name || '/' || build_id"
+            )
             con.execute(
-                "INSERT INTO segment_members SELECT name || '/' || build_id, name, build_id, "
-                "as_of, size, path, normalized, bitmap, evaluated_at FROM _segment_members_old"
+                f"INSERT INTO segment_members SELECT {key}, name, build_id, as_of, size, path, "
+                "normalized, bitmap, evaluated_at FROM _segment_members_old"
             )
             con.execute("DROP TABLE _segment_members_old")
 
