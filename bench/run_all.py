@@ -14,6 +14,7 @@ BENCHES = [
     ["bench_http.py", "--concurrency", "16"],
     ["bench_profiles.py"],
     ["bench_models.py"],
+    ["bench_segments.py"],
 ]
 
 
