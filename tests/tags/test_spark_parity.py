@@ -13,7 +13,7 @@ import math
 import shutil
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -56,9 +56,21 @@ def model_scores(ws: Workspace, catalog: Catalog) -> int:
         for t in catalog:
             if t.model is None:
                 continue
+            if t.type == "top":  # stored flat, as write_scores does: tag__k0, tag__w0, ...
+                for i in range(2):
+                    rows.append([person, f"{t.id}__k{i}", f"key{(h + i) % 5}", t.model.model])
+                    rows.append([person, f"{t.id}__w{i}", repr(0.9 - i / 4), t.model.model])
+                continue
             # float scores carry more digits than a build keeps
-            score = repr((h % 1_000_003) / 1_000_003)
-            value = t.values[h % len(t.values)] if t.type == "enum" else score
+            value = repr((h % 1_000_003) / 1_000_003)
+            if t.type == "enum":
+                value = t.values[h % len(t.values)]
+            elif t.type == "int":
+                value = str(h % 7)
+            elif t.type == "bool":
+                value = "true" if h % 3 else "false"
+            elif t.type == "date":
+                value = (AS_OF + timedelta(days=h % 90)).isoformat()
             rows.append([person, t.id, value, t.model.model])
     ws.warehouse.con.executemany("INSERT INTO model_scores VALUES (?, ?, ?, ?, now())", rows)
     return len(rows)
