@@ -141,6 +141,13 @@ def test_segment_cluster_command_saves_the_clusters_as_segments(
     )
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["removed_segments"] == ["cluster_3", "cluster_4"]
+    text = runner.invoke(app, ["segment", "cluster", "--k", "4", "--workspace", str(root)])
+    assert text.exit_code == 0, text.output
+    assert "4 clusters (kmeans)" in text.stdout and "cluster_4" in text.stdout
+    fewer = runner.invoke(app, ["segment", "cluster", "--k", "3", "--workspace", str(root)])
+    assert fewer.exit_code == 0, fewer.output
+    assert "removed the segments of an earlier clustering" in fewer.output
+    assert "cluster_4" in fewer.output
     bad = runner.invoke(app, ["segment", "cluster", "--k", "many", "--workspace", str(root)])
     assert bad.exit_code == 2 and "'many'" in bad.output
 

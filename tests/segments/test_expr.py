@@ -100,6 +100,7 @@ def test_bad_enum_value_names_the_closest_and_the_values() -> None:
         ("orders_total = NULL", "write orders_total IS NULL"),
         ("gender IN ('F', NULL)", "NULL in an IN list never matches"),
         ("orders_total > orders_30d", "compare a tag with a value, not with another tag"),
+        ("gender = F", "F is not a tag; write text values in single quotes: gender = 'F'"),
         ("gender BETWEEN 'A' AND 'G'", "BETWEEN applies to numbers, dates and times"),
         ("total_spend LIKE '1%'", "LIKE matches text; total_spend is a number tag"),
         ("registered_at > 'yesterday'", "'yesterday' is not a date or time for registered_at"),

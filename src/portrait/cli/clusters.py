@@ -31,8 +31,8 @@ def cluster(
     features: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated numeric tags to cluster on [default: discount_share, "
-            "brand_concentration, new_arrival_share]."
+            help="Comma-separated numeric tags to cluster on (default: discount_share, "
+            "brand_concentration, new_arrival_share)."
         ),
     ] = None,
     min_orders: Annotated[
@@ -75,5 +75,8 @@ def cluster(
     for c in result["clusters"]:
         table.add_row(c["segment"], f"{c['size']:,}", f"{c['share']:.1%}", c["description"])
     out.print(table)
-    if result.get("segments_note"):
-        err.print(result["segments_note"])
+    if result.get("removed_segments"):
+        err.print(
+            "removed the segments of an earlier clustering with more clusters: "
+            + ", ".join(result["removed_segments"])
+        )

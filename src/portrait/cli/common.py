@@ -41,7 +41,7 @@ WorkspaceOpt = Annotated[
     typer.Option(
         "-w",
         "--workspace",
-        help="Workspace folder [default: $PORTRAIT_WORKSPACE, else the current folder]",
+        help="Workspace folder (default: $PORTRAIT_WORKSPACE, else the current folder)",
         show_default=False,
     ),
 ]

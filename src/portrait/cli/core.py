@@ -32,8 +32,8 @@ def init(
     directory: Annotated[
         Path | None,
         typer.Argument(
-            help="Folder to create the workspace in [default: -w, else "
-            "$PORTRAIT_WORKSPACE, else the current folder]",
+            help="Folder to create the workspace in (default: -w, else "
+            "$PORTRAIT_WORKSPACE, else the current folder)",
             show_default=False,
         ),
     ] = None,
@@ -55,11 +55,11 @@ def ingest(
     files: Annotated[list[Path], typer.Argument(help="CSV, Parquet or JSON lines files.")],
     kind: Annotated[
         str | None,
-        typer.Option(help="events, users or products [default: from the file name, else events]"),
+        typer.Option(help="events, users or products (default: from the file name, else events)"),
     ] = None,
     timezone: Annotated[
         str | None,
-        typer.Option(help="Time zone of timestamps without offset [default: ingest.timezone]"),
+        typer.Option(help="Time zone of timestamps without offset (default: ingest.timezone)"),
     ] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
@@ -168,8 +168,8 @@ def schema() -> None:
 @app.command()
 @friendly_errors
 def serve(
-    host: Annotated[str | None, typer.Option(help="[default: api.host]")] = None,
-    port: Annotated[int | None, typer.Option(help="[default: api.port]")] = None,
+    host: Annotated[str | None, typer.Option(help="(default: api.host)")] = None,
+    port: Annotated[int | None, typer.Option(help="(default: api.port)")] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Serve the REST API (OpenAPI docs at /docs)."""

@@ -81,7 +81,7 @@ def simulate(
 def load_dataset(
     name: Annotated[str, typer.Argument(help="online-retail-ii, ta-feng, cdnow or reviews-zh")],
     path: Annotated[
-        Path | None, typer.Option(help="Data folder [default: $PORTRAIT_DATA, else ../shared/data]")
+        Path | None, typer.Option(help="Data folder (default: $PORTRAIT_DATA, else ../shared/data)")
     ] = None,
     full: Annotated[bool, typer.Option(help="cdnow: the full master file.")] = False,
     workspace: WorkspaceOpt = None,
@@ -112,7 +112,7 @@ def demo(
     directory: Annotated[
         Path | None,
         typer.Argument(
-            help="Workspace folder for the demo shop [default: -w, else demo-workspace]",
+            help="Workspace folder for the demo shop (default: -w, else demo-workspace)",
             show_default=False,
         ),
     ] = None,

@@ -33,7 +33,7 @@ def spinner() -> Progress:
 def train(
     name: Annotated[str, typer.Argument(help=f"{', '.join(TRAINERS)} or all.")],
     as_of: Annotated[
-        str | None, typer.Option(help="Training date T YYYY-MM-DD [default: from the data].")
+        str | None, typer.Option(help="Training date T YYYY-MM-DD (default: from the data).")
     ] = None,
     horizon_days: Annotated[
         int | None,
@@ -48,7 +48,7 @@ def train(
     time_unit: Annotated[str, typer.Option(help="Time unit of clv: D (days) or W (weeks).")] = "D",
     features: Annotated[
         str | None,
-        typer.Option(help="Comma-separated tags to learn from [default: every numeric tag]."),
+        typer.Option(help="Comma-separated tags to learn from (default: every numeric tag)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     workspace: WorkspaceOpt = None,

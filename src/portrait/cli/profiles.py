@@ -25,8 +25,8 @@ tags_app = typer.Typer(help="The tag catalog: list, show, quality, docs.", no_ar
 AsOfOpt = Annotated[
     str | None,
     typer.Option(
-        help="Build date YYYY-MM-DD: only events before it count [default: the day "
-        "after the latest event]"
+        help="Build date YYYY-MM-DD: only events before it count (default: the day "
+        "after the latest event)"
     ),
 ]
 LangOpt = Annotated[str, typer.Option(help="Label language: zh or en.")]
@@ -103,7 +103,7 @@ def print_build(result: Any) -> None:
 def profile(
     user_id: Annotated[str, typer.Argument(help="A user id or anonymous id.")],
     as_of: Annotated[
-        str | None, typer.Option(help="Date of a past build [default: latest].")
+        str | None, typer.Option(help="Date of a past build (default: latest).")
     ] = None,
     lang: LangOpt = "en",
     empty: Annotated[bool, typer.Option("--all", help="Also show tags with no value.")] = False,
@@ -227,7 +227,7 @@ def tags_docs(
 @friendly_errors
 def tags_quality(
     build_id: Annotated[
-        str | None, typer.Option("--build", help="A build [default: latest].")
+        str | None, typer.Option("--build", help="A build (default: latest).")
     ] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,

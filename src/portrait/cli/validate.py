@@ -42,7 +42,7 @@ def validate(
     ] = None,
     workdir: Annotated[
         Path | None,
-        typer.Option(help="With --suite: keep the workspaces here [default: a temporary folder]."),
+        typer.Option(help="With --suite: keep the workspaces here (default: a temporary folder)."),
     ] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,

@@ -350,8 +350,12 @@ class _Reader:
                 f'"{name}" is in double quotes, which SQL reads as a name; write text values '
                 f"in single quotes: {tag.id} = '{name}'"
             )
+        if name not in self.tags:  # a bare word: most often a text value without its quotes
+            raise SegmentExpressionError(
+                f"{name} is not a tag; write text values in single quotes: {tag.id} = '{name}'"
+            )
         raise SegmentExpressionError(
-            f"{tag.id} is compared with {_sql(other)!r}; compare a tag with a value, not with "
+            f"{tag.id} is compared with the tag {name}; compare a tag with a value, not with "
             "another tag"
         )
 

@@ -105,7 +105,7 @@ class SegmentService:
         if existing and not replace:
             raise SegmentConflictError(
                 f"segment {name!r} exists ({existing[0]['expression']}); delete it first or "
-                "replace it (--replace)"
+                'replace it (--replace; over REST, "replace": true)'
             )
         storage.put_segment(self.wh, name, expression, str(node), description, False)
         storage.drop_members(self.wh, name, str(node))
