@@ -206,3 +206,37 @@ def test_index_survives_reopening(shop: Path) -> None:
         assert r["path"] == "bitmap" and r["count"] == len(sql_members(ws, SECOND, expr))
     finally:
         ws.close()
+
+
+def test_build_warns_of_a_saved_segment_it_cannot_evaluate(tmp_path: Path) -> None:
+    """A saved segment over a workspace tag that was later removed from the catalog: the build
+    still succeeds, and says which segment got no members and why (nothing silently skipped)."""
+    root = tmp_path / "ws"
+    ws = Workspace.init(root)
+    ws.simulate(users=120, days=30, seed=3)
+    tags_dir = root / "tags"
+    tags_dir.mkdir()
+    (tags_dir / "shop.yaml").write_text(
+        """group: {id: shop, zh: 本店, en: This shop}
+tags:
+  - id: big_orders
+    zh: 大单数
+    en: Big order lines
+    description: Order lines above 100.
+    kind: fact
+    type: int
+    fact: {from: events, where: {type: order, price: {gt: 100}}, agg: count}
+""",
+        encoding="utf-8",
+    )
+    ws.profiles.reload_catalog()
+    assert not ws.build().warnings
+    ws.segments.create("big_buyers", "big_orders >= 1")
+    (tags_dir / "shop.yaml").unlink()
+    ws.close()
+    r = runner.invoke(app, ["build", "-w", str(root)])
+    assert r.exit_code == 0, r.output
+    assert "warning: segment big_buyers has no members for this build" in r.output
+    assert "big_orders" in r.output  # the reason names the missing tag
+    result = json.loads(cli(root, "build", "--json"))
+    assert any("big_buyers" in w for w in result["warnings"])

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -96,6 +97,8 @@ def print_build(result: Any) -> None:
         f"({result.mode}, {result.backend}; {result.recomputed:,} recomputed) "
         f"in {result.seconds:.2f} s from {result.events:,} events."
     )
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
 
 
 @app.command()

@@ -53,6 +53,7 @@ class BuildResult:
     snapshot: str
     events: int
     timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # what the build could not do
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -80,9 +80,11 @@ class ProfileService:
         from portrait.segments.engine import SegmentEngine  # imports this module
 
         tick = time.perf_counter()  # the segment index and saved segments' members
-        SegmentEngine(self.wh, lambda: self.catalog).after_build(
+        segments = SegmentEngine(self.wh, lambda: self.catalog).after_build(
             result.build_id, result.snapshot, progress
         )
+        for name, reason in segments.get("segments_skipped", {}).items():
+            result.warnings.append(f"segment {name} has no members for this build: {reason}")
         result.timings["segments"] = round(time.perf_counter() - tick, 3)
         result.seconds = round(result.seconds + result.timings["segments"], 3)
         return result
