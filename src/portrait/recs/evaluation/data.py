@@ -1,0 +1,74 @@
+"""Purchase lines of the public data sets, cleaned as the evaluation protocol says.
+
+Read straight from the raw files (not the workspace), one row per purchased line:
+``user`` and ``item`` as strings, ``basket`` (an invoice, or one customer on one day) and its
+``ts`` (the basket's time, source local time) and ``day``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from portrait.datasets.base import sql_str
+from portrait.datasets.registry import get_spec, locate_source
+
+DATASETS = ("online-retail-ii", "ta-feng")
+
+
+def load_lines(dataset: str, path: Path | None = None) -> pd.DataFrame:
+    """The cleaned purchase lines of ``dataset`` (online-retail-ii or ta-feng).
+
+    ``path`` is the data root, the data set's folder or its file (default: the data root).
+    Raises DatasetMissingError when the file is not there.
+    """
+    name = get_spec(dataset).name
+    if name not in DATASETS:
+        raise ValueError(f"no recommendation protocol for {dataset!r}; use {' or '.join(DATASETS)}")
+    source = locate_source(name, path)
+    con = duckdb.connect()
+    try:
+        query = _ONLINE_RETAIL if name == "online-retail-ii" else _TA_FENG
+        df = con.sql(query.format(src=sql_str(str(source)))).df()
+    finally:
+        con.close()
+    df["day"] = df["ts"].dt.floor("D")
+    return df
+
+
+# Lines without a customer, cancelled invoices ("C..."), Quantity <= 0 and Price <= 0 are
+# dropped. One basket time per invoice: its earliest InvoiceDate (a few invoices carry two).
+_ONLINE_RETAIL = """
+WITH raw AS (
+    SELECT
+        regexp_replace(trim(CAST("Customer ID" AS VARCHAR)), '\\.0+$', '') AS "user",
+        trim(CAST(StockCode AS VARCHAR)) AS item,
+        CAST(Invoice AS VARCHAR) AS basket,
+        CAST(InvoiceDate AS TIMESTAMP) AS ts
+    FROM read_parquet({src})
+    WHERE "Customer ID" IS NOT NULL
+      AND NOT starts_with(CAST(Invoice AS VARCHAR), 'C')
+      AND Quantity > 0
+      AND Price > 0
+)
+SELECT "user", item, basket, min(ts) OVER (PARTITION BY basket) AS ts
+FROM raw
+ORDER BY ts, basket, item
+"""
+
+# A basket is one customer on one day; ids stay zero-padded strings.
+_TA_FENG = """
+WITH raw AS (
+    SELECT
+        trim(CUSTOMER_ID) AS "user",
+        trim(PRODUCT_ID) AS item,
+        strptime(trim(TRANSACTION_DT), '%m/%d/%Y') AS ts
+    FROM read_csv({src}, all_varchar = true, header = true)
+    WHERE nullif(trim(CUSTOMER_ID), '') IS NOT NULL AND nullif(trim(PRODUCT_ID), '') IS NOT NULL
+)
+SELECT "user", item, "user" || '-' || strftime(ts, '%Y%m%d') AS basket, ts
+FROM raw
+ORDER BY ts, basket, item
+"""
