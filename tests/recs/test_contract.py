@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import BlockShop
-from portrait.recs import ALS, ItemKNN, Popularity, Recommender, RepeatPurchase
+from portrait.recs import ALS, Blend, ItemKNN, Popularity, Recommender, RepeatPurchase
 from portrait.recs.base import NO_ITEM
 
 # (factory, personal): a personal model must recommend inside the user's own block.
@@ -19,8 +19,9 @@ MODELS = {
     "repeat-decay": (lambda: RepeatPurchase(half_life_days=14), True),
     "item-knn": (lambda: ItemKNN(neighbours=20), True),
     "als": (lambda: ALS(factors=8, iterations=10, regularization=0.05, seed=3), True),
+    "blend": (lambda: Blend(knn_weight=0.3, popularity_weight=0.1, neighbours=20), True),
 }
-SIMILARITY = {"popularity", "popularity-window", "item-knn", "als"}
+SIMILARITY = {"popularity", "popularity-window", "item-knn", "als", "blend"}
 
 
 @pytest.fixture(params=list(MODELS), scope="module")
@@ -132,7 +133,7 @@ def test_same_seed_same_model(fitted, shop: BlockShop) -> None:
 
 def test_fit_accepts_a_csr_matrix(fitted, shop: BlockShop) -> None:
     name = fitted[0]
-    if name in ("popularity-window", "repeat-decay"):
+    if name in ("popularity-window", "repeat-decay", "blend"):
         with pytest.raises(ValueError, match="timestamps"):
             MODELS[name][0]().fit(shop.interactions.to_csr())
         return

@@ -90,6 +90,15 @@ def print_report(report: Evaluation) -> None:
             "" if pub is None else f"{pub:.3f}",
         )
     out.print(table)
+    for r in report.results:
+        if r.tuning:
+            weights = ", ".join(f"{k} {v}" for k, v in r.params.items())
+            out.print(
+                f"{r.name}: tuned on the validation window (the 28 days before the cut-off) in "
+                f"{r.tuning['seconds']:.1f} s, validation NDCG@10 "
+                f"{r.tuning['validation_ndcg@10']:.3f}; {weights}",
+                highlight=False,
+            )
 
 
 app.add_typer(recs_app, name="recs")

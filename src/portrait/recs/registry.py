@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from portrait.recs.als import ALS
 from portrait.recs.base import Recommender
+from portrait.recs.blend import Blend
 from portrait.recs.knn import ItemKNN
 from portrait.recs.popularity import Popularity
 from portrait.recs.repeat import RepeatPurchase
@@ -17,6 +18,8 @@ GENERATORS: dict[str, Callable[[], Recommender]] = {
     "repeat-decay": lambda: RepeatPurchase(half_life_days=30),
     "item-knn": ItemKNN,
     "als": ALS,
+    # Its weights are tuned on the validation window by the evaluation (tuning.tune_blend).
+    "blend": Blend,
 }
 
 
