@@ -124,7 +124,8 @@ def build_speed(tmp: Path, users: int, days: int = 90, name: str = "big") -> Wor
     print(
         f"full build, {result.tags} tags, {result.persons:,} persons: {best:.1f} s wall "
         f"({events / best / 1e6:.2f} M events/s; compile {again.timings['compile']:.1f} s, "
-        f"query {compute:.1f} s, save+stats {again.timings['save']:.1f} s)  [best of 2]"
+        f"query {compute:.1f} s, save+stats {again.timings['save']:.1f} s, segment index and "
+        f"memberships {again.timings.get('segments', 0):.1f} s)  [best of 2]"
     )
     print(f"baseline hand-written DuckDB query, {ncols} columns: {base_s:.1f} s")
     print(
