@@ -144,3 +144,10 @@ def test_fit_accepts_a_csr_matrix(fitted, shop: BlockShop) -> None:
 def test_unfitted_model_says_so() -> None:
     with pytest.raises(RuntimeError, match="not fitted"):
         ItemKNN().recommend([0], 3)
+
+
+def test_blend_of_repeat_alone_ranks_like_repeat(shop: BlockShop) -> None:
+    users = np.arange(shop.interactions.n_users)
+    blend = Blend(knn_weight=0.0, popularity_weight=0.0, half_life_days=14).fit(shop.interactions)
+    repeat = RepeatPurchase(half_life_days=14).fit(shop.interactions)
+    np.testing.assert_array_equal(blend.recommend(users, 8).ids, repeat.recommend(users, 8).ids)

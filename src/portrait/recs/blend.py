@@ -70,12 +70,15 @@ class Blend(Recommender):
         return {name: _per_row_max_scaled(p._score(users)) for name, p in self._parts().items()}
 
     def _score(self, users: np.ndarray) -> np.ndarray:
-        parts = self.part_scores(users)
-        s = (
-            self.repeat_weight * parts["repeat"]
-            + self.knn_weight * parts["knn"]
-            + self.popularity_weight * parts["popularity"]
-        )
+        weights = {
+            "repeat": self.repeat_weight,
+            "knn": self.knn_weight,
+            "popularity": self.popularity_weight,
+        }
+        s = np.zeros((len(users), self.n_items))
+        for name, part in self._parts().items():
+            if weights[name]:  # a part weighted 0 is not scored at all
+                s += weights[name] * _per_row_max_scaled(part._score(users))
         s[s <= 0] = -np.inf
         return s
 
