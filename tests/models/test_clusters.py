@@ -141,6 +141,11 @@ def test_segment_cluster_command_saves_the_clusters_as_segments(
     )
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["removed_segments"] == ["cluster_3", "cluster_4"]
+    ws = Workspace.open(root)
+    try:  # a new clustering starts each segment's history afresh
+        assert len(ws.segments.show("cluster_1")["history"]) == 1
+    finally:
+        ws.close()
     text = runner.invoke(app, ["segment", "cluster", "--k", "4", "--workspace", str(root)])
     assert text.exit_code == 0, text.output
     assert "4 clusters (kmeans)" in text.stdout and "cluster_4" in text.stdout

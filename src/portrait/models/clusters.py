@@ -314,7 +314,8 @@ def cluster_segments(
 ) -> dict[str, Any]:
     """``portrait segment cluster``: cluster, store the card, rebuild the profile so that
     ``behaviour_cluster`` is filled, and save the segments ``cluster_1``..``cluster_k``
-    (replacing those of an earlier run; one left over from a larger k is deleted)."""
+    (replacing those of an earlier run, with their stored memberships, which belong to another
+    clustering; one left over from a larger k is deleted)."""
     say = progress or (lambda _m: None)
     card = run(
         ws, k=k, method=method, features=features, min_orders=min_orders, k_max=k_max,
@@ -324,9 +325,12 @@ def cluster_segments(
     say("rebuilding the profile with the clusters")
     ws.build(progress=say)
     found = card.params["clusters"]
+    existing = {s["name"] for s in ws.segments.list()}
     for c in found:
         name = f"cluster_{c['cluster']}"
         say(f"saving segment {name}")
+        if name in existing:  # a new clustering: the old memberships meant other clusters
+            ws.segments.delete(name)
         ws.segments.create(
             name, f"{TAG} = {c['cluster']}", description=c["description"], replace=True
         )
