@@ -126,6 +126,11 @@ def test_memberships_across_builds(shop: Path) -> None:
     assert sum(gender.values()) == s["size"]
     text = cli(shop, "segment", "show", "recent")
     assert "joined" in text and "history" in text and FIRST in text
+    earlier = json.loads(cli(shop, "segment", "show", "recent", "--as-of", FIRST, "--json"))
+    assert earlier["as_of"] == FIRST and earlier["size"] == len(before)
+    assert earlier["change"] is None  # the first build it has: no change to show
+    missing = cli(shop, "segment", "show", "recent", "--as-of", "2024-01-01", code=2)
+    assert "no profile build as of 2024-01-01" in missing
 
 
 def test_overlap_and_export(shop: Path, tmp_path: Path) -> None:
@@ -181,6 +186,10 @@ def test_rest(shop: Path) -> None:
         shown = client.get("/v1/segments/f_beauty", headers=h, params={"by": "main_persona"})
         assert shown.status_code == 200 and list(shown.json()["composition"]) == ["main_persona"]
         assert client.get("/v1/segments/nope", headers=h).status_code == 404
+        r = client.get("/v1/segments/vip_f", headers=h, params={"as_of": FIRST})
+        assert r.status_code == 200 and r.json()["as_of"] == FIRST
+        r = client.get("/v1/segments/vip_f", headers=h, params={"as_of": "2024-01-01"})
+        assert r.status_code == 404 and "no profile build" in r.text
         r = client.post("/v1/segments/overlap", headers=h, json={"names": ["f_beauty", "vip_f"]})
         assert r.status_code == 200 and len(r.json()["pairs"]) == 1
         r = client.get("/v1/segments/f_beauty/export", headers=h,

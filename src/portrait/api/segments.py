@@ -70,10 +70,13 @@ def register(app: FastAPI, WorkspaceDep: Any, Admin: Any) -> None:
         return _call(ws.segments.overlap, body.names, as_of=body.as_of)
 
     @app.get("/v1/segments/{name}", tags=["segments"])
-    def show(name: str, ws: WorkspaceDep, _: Admin, by: str | None = None) -> dict[str, Any]:
-        """Size, composition by key tags (or ``by``, comma-separated) and history."""
+    def show(
+        name: str, ws: WorkspaceDep, _: Admin, by: str | None = None, as_of: str | None = None
+    ) -> dict[str, Any]:
+        """Size, composition by key tags (or ``by``, comma-separated) on the latest build (of
+        ``as_of``), and history."""
         tags = [t.strip() for t in by.split(",") if t.strip()] if by else None
-        return _call(ws.segments.show, name, by=tags)
+        return _call(ws.segments.show, name, by=tags, as_of=as_of)
 
     @app.delete("/v1/segments/{name}", tags=["segments"], status_code=204)
     def delete(name: str, ws: WorkspaceDep, _: Admin) -> None:

@@ -103,12 +103,13 @@ def show(
     by: Annotated[
         str | None, typer.Option(help="Composition by these tags (comma-separated).")
     ] = None,
+    as_of: AsOfOpt = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Size, composition by key tags, and who joined and left build after build."""
     with open_ws(workspace) as ws:
-        s = ws.segments.show(name, by=_split(by))
+        s = ws.segments.show(name, by=_split(by), as_of=as_of)
     if as_json:
         print_json(s)
         return

@@ -153,16 +153,19 @@ class SegmentService:
         return found[0]
 
     # --- reading --------------------------------------------------------------------------
-    def show(self, name: str, by: list[str] | None = None) -> dict[str, Any]:
-        """Definition, size, composition by key tags, and growth and churn over builds."""
+    def show(self, name: str, by: list[str] | None = None, as_of: Any = None) -> dict[str, Any]:
+        """Definition, size and composition by key tags on the latest build (of a date), and
+        growth and churn over builds."""
         segment = self._get(name)
         out: dict[str, Any] = {
             k: segment[k] for k in ("name", "expression", "normalized", "description", "builtin")
         }
         out["created_at"] = segment["created_at"].isoformat()
         try:
-            build = self.engine.build()
+            build = self.engine.build(as_of)
         except LookupError:
+            if as_of is not None:
+                raise
             return {**out, "size": None, "history": [], "composition": {}}
         members = self.engine.members(segment, build)
         persons = build["persons"]
@@ -172,7 +175,7 @@ class SegmentService:
         )  # fmt: skip
         out["composition"] = self._composition(members, build, by)
         out["history"] = self._history(name)
-        last = out["history"][-1] if out["history"] else None
+        last = next((h for h in out["history"][::-1] if h["build_id"] == build["build_id"]), None)
         out["change"] = (
             {"joined": last["joined"], "left": last["left"], "since": last["previous_as_of"]}
             if last and last["previous_as_of"] is not None
