@@ -22,7 +22,9 @@ HEADERS = {
     "coverage@10": "Cover@10",
 }
 
-recs_app = typer.Typer(help="Recommendations: candidate generators and their evaluation.")
+recs_app = typer.Typer(
+    help="Recommendations: candidate generators and their evaluation.", no_args_is_help=True
+)
 
 
 @recs_app.command("evaluate")
