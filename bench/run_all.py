@@ -15,6 +15,7 @@ BENCHES = [
     ["bench_profiles.py"],
     ["bench_models.py"],
     ["bench_segments.py"],
+    ["bench_recs.py"],
 ]
 
 

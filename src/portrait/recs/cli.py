@@ -43,7 +43,7 @@ def evaluate_cmd(
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Every generator alone on the last 28 days of a data set (issue 5's protocol)."""
+    """Every generator alone on the last 28 days of a data set (protocol: docs/recs.md)."""
     names = parse_names(models)
     with progress_bar() as bar:
         task = bar.add_task(f"reading {dataset}", total=len(names) + 1)
@@ -76,7 +76,7 @@ def print_report(report: Evaluation) -> None:
             f"{report.test_users:,} test users, catalogue {report.catalogue:,} items"
         ),
         caption=f"Below each value: its 95% user-bootstrap interval ({report.resamples} "
-        "resamples); coverage has none. Published: issue 5's baselines.",
+        "resamples); coverage has none. Published: reference NDCG@10 under the same protocol.",
     )
     table.add_column("generator", no_wrap=True)
     table.add_column("fit s", justify="right")

@@ -1,1 +1,1 @@
-"""Offline evaluation of recommenders on real data with the temporal protocol of issue 5."""
+"""Offline evaluation of recommenders on real data with a fixed temporal protocol (docs/recs.md)."""
