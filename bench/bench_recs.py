@@ -98,5 +98,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def next_basket() -> None:
+    """Issue 5's next-basket protocol on Ta-Feng (Li et al., TOIS 2023): ours beside TIFU-KNN."""
+    from portrait.recs.nextbasket.runner import REFERENCE, run_next_basket
+
+    try:
+        report = run_next_basket("ta-feng")
+    except DatasetMissingError as e:
+        print(f"\nta-feng next basket: skipped: {e}")
+        return
+    print(f"\nta-feng next basket: {report.summary}, split {report.split}, {report.seconds:.0f} s")
+    print(f"  {'model':<11}{'Recall@10':>10}{'NDCG@10':>9}{'ref R@10':>10}{'ref N@10':>10}")
+    for r in report.results:
+        ref = [f"{v:.3f}" for v in REFERENCE.get(r.name, ())] or ["", ""]
+        m = r.metrics
+        print(f"  {r.name:<11}{m['recall@10']:>10.3f}{m['ndcg@10']:>9.3f}{ref[0]:>10}{ref[1]:>10}")
+    for name, d in report.difference.items():
+        print(f"  ours - tifu-knn {name}: {d['value']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]")
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    next_basket()
+    sys.exit(code)

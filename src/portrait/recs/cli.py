@@ -103,4 +103,68 @@ def print_report(report: Evaluation) -> None:
             )
 
 
+@recs_app.command("next-basket")
+@friendly_errors
+def next_basket_cmd(
+    dataset: Annotated[str, typer.Option(help="ta-feng.", show_default=False)],
+    path: Annotated[
+        Path | None,
+        typer.Option(help="Data root, the data set's folder or its file (default: data root)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the 72/8/20 user split.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Next-basket protocol of Li et al. (TOIS 2023): P-TopFreq, TIFU-KNN, ours (docs/recs.md)."""
+    from portrait.recs.nextbasket.runner import REFERENCE, run_next_basket
+
+    with progress_bar() as bar:
+        task = bar.add_task(f"reading {dataset}", total=None)
+        report = run_next_basket(
+            dataset, path, seed=seed, progress=lambda m: bar.update(task, description=m)
+        )
+        bar.update(task, description=f"{dataset}: done", total=1, completed=1)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    d, s = report.summary, report.split
+    table = Table(
+        title=(
+            f"{report.dataset}, next basket: {d['users']:,} users ({s['train']:,} train, "
+            f"{s['validation']:,} validation, {s['test']:,} test; seed {s['seed']}), "
+            f"{d['items']:,} items, {d['history_baskets']:,} history baskets"
+        ),
+        caption="Test users; reference: Li et al. (TOIS 2023) under the same protocol. "
+        f"{report.seconds:.0f} s in all.",
+    )
+    for col in ("model", "Recall@10", "NDCG@10", "reference\nRecall@10", "reference\nNDCG@10"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    table.add_column("validation\nNDCG@10", justify="right")
+    table.add_column("seconds", justify="right")
+    for r in report.results:
+        ref = REFERENCE.get(r.name)
+        table.add_row(
+            r.name,
+            f"{r.metrics['recall@10']:.3f}",
+            f"{r.metrics['ndcg@10']:.3f}",
+            "" if ref is None else f"{ref[0]:.3f}",
+            "" if ref is None else f"{ref[1]:.3f}",
+            f"{r.tuning['validation']['ndcg@10']:.3f}" if r.tuning else "",
+            f"{r.seconds:.1f}",
+        )
+    out.print(table)
+    for m, diff in report.difference.items():
+        out.print(
+            f"ours - tifu-knn, {m}: {diff['value']:+.4f} "
+            f"[95% paired bootstrap {diff['low']:+.4f}, {diff['high']:+.4f}]",
+            highlight=False,
+        )
+    for r in report.results:
+        if r.tuning:
+            out.print(
+                f"{r.name}: tuned on the validation users ({r.tuning['grid_points']} points, "
+                f"{r.tuning['seconds']:.1f} s): {r.params}",
+                highlight=False,
+            )
+
+
 app.add_typer(recs_app, name="recs")
