@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyarrow as pa
@@ -39,6 +39,9 @@ from portrait.store.warehouse import Warehouse
 from portrait.tags.build import BuildResult
 from portrait.tags.quality import quality_report
 from portrait.tags.service import ProfileService
+
+if TYPE_CHECKING:
+    from portrait.recs.serve import RecsService
 
 Progress = Callable[[int, int], None]
 
@@ -528,6 +531,16 @@ class Workspace:
         if self._models is None:
             self._models = ModelService(self)
         return self._models
+
+    @property
+    def recs(self) -> RecsService:
+        """Recommendations served from this workspace (see ``portrait.recs.serve``)."""
+        service = self.__dict__.get("_recs")
+        if service is None:
+            from portrait.recs.serve import RecsService
+
+            service = self.__dict__["_recs"] = RecsService(self)
+        return service
 
     def build(
         self,

@@ -1,0 +1,386 @@
+"""Serving recommendations in a workspace: ``ws.recs.recommend(user_id)``, ``similar``,
+``bought_together``.
+
+A user's list is the sum of scaled parts, each giving the items it scores a reason:
+
+- ``base``: the trained generator's candidates (the blend: repeat purchase + item-kNN +
+  popularity), or, for a user without purchases (cold start), popularity in their profile
+  segments (gender, age band, RFM segment, lifecycle stage of the latest build), else in the shop;
+- ``session``: the product views and cart adds ingested since training (all recent ones for a
+  cold-start user), read from the events table at request time: items similar to and bought
+  together with what the user is looking at now;
+- ``content``: products nobody has bought yet that resemble the user's recent items;
+- ``brand``: a bonus for the user's favourite brand (profile tag ``favourite_brand``).
+
+Then the business rules (``portrait.recs.rules``) pick the ``k`` served items.
+
+    >>> ws.recs.train()                                            # doctest: +SKIP
+    >>> ws.recs.recommend("u000001", k=5)["items"][0]["reason"]     # doctest: +SKIP
+    'you buy this again'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from portrait.models.registry import ModelCard, save_card
+from portrait.recs import serve_data
+from portrait.recs.base import SECONDS_PER_DAY
+from portrait.recs.content import ContentIndex
+from portrait.recs.rules import (
+    BusinessRules,
+    blocked_recent,
+    repeat_categories,
+    scaled,
+    select,
+)
+from portrait.recs.serve_train import (
+    DEFAULT_MODEL,
+    FOLDER,
+    SEGMENT_TAGS,
+    NotTrainedError,
+    TrainedRecs,
+    train_and_save,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from portrait.workspace import Workspace
+
+__all__ = ["NotTrainedError", "RecsService", "ServeSettings"]
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """How the parts are weighed at serving time, and the business rules."""
+
+    pool: int = 100  # candidates taken from each part
+    session_weight: float = 1.0
+    session_events: int = 20  # latest views/cart adds read
+    content_weight: float = 0.3
+    brand_weight: float = 0.1
+    popularity_weight: float = 0.01  # fills short lists
+    rules: BusinessRules = field(default_factory=BusinessRules)
+
+
+@dataclass
+class _Part:
+    """One part's scores and, per item, why (reason code, text)."""
+
+    weight: float
+    scores: dict[str, float] = field(default_factory=dict)
+    why: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def add(self, product: str, score: float, code: str, text: str) -> None:
+        if score <= 0:
+            return
+        if score > self.scores.get(product, 0.0):
+            self.why[product] = (code, text)
+        self.scores[product] = self.scores.get(product, 0.0) + score
+
+
+class _Catalogue:
+    def __init__(self, products: list[dict[str, Any]]) -> None:
+        self.products = {p["product_id"]: p for p in products}
+        self.content = ContentIndex.build([p["product_id"] for p in products], products)
+
+    def title(self, product: str) -> str:
+        return str((self.products.get(product) or {}).get("title") or product)
+
+
+class RecsService:
+    """Recommendations of one workspace (``ws.recs``)."""
+
+    def __init__(self, ws: Workspace, settings: ServeSettings | None = None) -> None:
+        self.ws = ws
+        self.settings = settings or ServeSettings()
+        self._trained: TrainedRecs | None = None
+        self._trained_stamp: float | None = None
+        self._catalogue: _Catalogue | None = None
+        self._catalogue_version: tuple | None = None
+
+    # --- training -----------------------------------------------------------------------
+    def train(
+        self, model: str = DEFAULT_MODEL, progress: Callable[[str], None] | None = None
+    ) -> ModelCard:
+        """Fit ``model`` (a name of ``portrait.recs.registry.GENERATORS``) on the purchases,
+        write its files under ``<workspace>/recs/`` and record the ``recs`` model card."""
+        card = train_and_save(self.ws, model, progress)
+        save_card(self.ws.warehouse, card)
+        self._trained = None
+        return card
+
+    def trained(self) -> TrainedRecs:
+        """The files of the latest training (reloaded when a new training wrote them)."""
+        meta = self.ws.root / FOLDER / "meta.json"
+        stamp = meta.stat().st_mtime if meta.exists() else None
+        if self._trained is None or stamp != self._trained_stamp:
+            self._trained = TrainedRecs.load(self.ws.root / FOLDER)
+            self._trained_stamp = stamp
+        return self._trained
+
+    def catalogue(self) -> _Catalogue:
+        version = serve_data.products_version(self.ws.warehouse)
+        if self._catalogue is None or version != self._catalogue_version:
+            self._catalogue = _Catalogue(serve_data.products(self.ws.warehouse))
+            self._catalogue_version = version
+        return self._catalogue
+
+    # --- serving ------------------------------------------------------------------------
+    def recommend(
+        self,
+        user_id: str,
+        k: int = 10,
+        exclude: list[str] | None = None,
+        rules: BusinessRules | None = None,
+    ) -> dict[str, Any]:
+        """The ``k`` products to show ``user_id``, best first, each with a short reason."""
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        s = self.settings if rules is None else replace(self.settings, rules=rules)
+        t, cat, wh = self.trained(), self.catalogue(), self.ws.warehouse
+        person = serve_data.resolve_person(wh, user_id)
+        now = serve_data.latest_event_seconds(wh) or 0.0
+        bought = serve_data.person_purchases(wh, person)
+        history = list(dict.fromkeys(p for p, _ in bought))
+        u = int(t.users.to_index([person])[0])
+        cold = u < 0
+        tags = serve_data.profile_tags(wh, person, (*SEGMENT_TAGS, "favourite_brand"))
+        since = None if cold else datetime.fromisoformat(t.meta["trained_at"])
+        session = serve_data.session_events(wh, person, since, s.session_events)
+
+        parts = {
+            "base": self._segment_part(t, tags, s)
+            if cold
+            else self._base_part(t, cat, u, history, s),
+            "session": self._session_part(t, cat, session, s),
+            "content": self._content_part(t, cat, [p for p, _, _ in session] + history[:5], s),
+            "popularity": self._popularity_part(t, s),
+        }
+        total: dict[str, float] = {}
+        for part in parts.values():
+            for p, v in scaled(part.scores).items():
+                total[p] = total.get(p, 0.0) + part.weight * v
+        brand = tags.get("favourite_brand")
+        if brand:
+            for p in total:
+                if (cat.products.get(p) or {}).get("brand") == brand:
+                    total[p] += s.brand_weight
+        level = s.rules.category_level
+        category_of = {p: (cat.products.get(p) or {}).get(level) for p in total}
+        category_of.update({p: (cat.products.get(p) or {}).get(level) for p in history})
+        ages = {}
+        for p, ts in bought:
+            ages.setdefault(p, (now - ts) / SECONDS_PER_DAY)
+        repeatable = repeat_categories(t.meta.get("repeat_rates", {}), s.rules)
+        blocked = blocked_recent(ages, category_of, repeatable, s.rules) | set(exclude or ())
+        ranked = sorted(total, key=lambda p: (-total[p], p))
+        chosen = select(ranked, k, cat.products, blocked, category_of, s.rules.max_per_category)
+        items = []
+        for p in chosen:
+            code, text = _reason(p, parts, brand, cat)
+            items.append(self._item(cat, p, total[p], code, text, level))
+        return {
+            "user_id": user_id,
+            "person_id": person,
+            "k": k,
+            "cold_start": cold,
+            "session": list(dict.fromkeys(p for p, _, _ in session)),
+            "model": t.meta.get("model"),
+            "run_id": t.meta.get("run_id"),
+            "items": items,
+        }
+
+    def similar(self, product_id: str, k: int = 10) -> dict[str, Any]:
+        """Products like ``product_id``: bought by the same customers (item-kNN of the trained
+        model), then by content (category path, brand, title) — how a new product gets some."""
+        t, cat = self.trained(), self.catalogue()
+        idx = int(t.items.to_index([product_id])[0])
+        if idx < 0 and product_id not in cat.products:
+            raise LookupError(f"unknown product {product_id!r}: not in the products table")
+        items: list[dict[str, Any]] = []
+        seen = {product_id}
+        if idx >= 0:
+            for j, score in _neighbours(t, idx, k + len(seen)):
+                p = t.items.to_ids([j])[0]
+                if p in cat.products and p not in seen and len(items) < k:
+                    seen.add(p)
+                    text = f"bought by customers who bought {cat.title(product_id)}"
+                    items.append(self._item(cat, p, score, "also_bought", text))
+        for p, score in cat.content.similar(product_id, k + len(seen)):
+            if p not in seen and len(items) < k:
+                seen.add(p)
+                text = f"similar to {cat.title(product_id)} (category, brand, title)"
+                items.append(self._item(cat, p, score, "content", text))
+        return {"product_id": product_id, "k": k, "items": items}
+
+    def bought_together(self, product_id: str, k: int = 10) -> dict[str, Any]:
+        """Association rules ``product_id -> B`` with support, confidence and lift."""
+        t, cat = self.trained(), self.catalogue()
+        idx = int(t.items.to_index([product_id])[0])
+        if idx < 0 and product_id not in cat.products:
+            raise LookupError(f"unknown product {product_id!r}: not in the products table")
+        rules = []
+        for r in t.assoc.rules_for(idx, k=k * 2) if idx >= 0 else []:
+            p = t.items.to_ids([r.consequent])[0]
+            if p in cat.products and len(rules) < k:
+                item = self._item(cat, p, r.confidence, "bought_together", "")
+                item["reason"] = f"bought together with {cat.title(product_id)}"
+                rules.append(
+                    item | {"baskets": r.baskets, "support": r.support, "confidence": r.confidence,
+                            "lift": r.lift}
+                )  # fmt: skip
+        return {"product_id": product_id, "baskets": t.assoc.n_baskets, "k": k, "items": rules}
+
+    # --- parts --------------------------------------------------------------------------
+    def _base_part(
+        self, t: TrainedRecs, cat: _Catalogue, u: int, history: list[str], s: ServeSettings
+    ) -> _Part:
+        part = _Part(1.0)
+        rec = t.model.recommend([u], k=s.pool)
+        ids, scores = rec.for_user(0)
+        products = t.items.to_ids(ids)
+        hist_idx = [int(i) for i in t.items.to_index(history[:20]) if i >= 0]
+        links = _links_from(t, hist_idx, s.pool)
+        bought = set(history)
+        for p, j, score in zip(products, ids, scores, strict=True):
+            if p in bought:
+                part.add(p, float(score), "repeat", "you buy this again")
+            elif int(j) in links:
+                code, h = links[int(j)]
+                title = cat.title(t.items.to_ids([h])[0])
+                text = (
+                    f"bought together with {title}"
+                    if code == "bought_together"
+                    else f"customers who bought {title} also bought this"
+                )
+                part.add(p, float(score), code, text)
+            else:
+                part.add(p, float(score), "popular", "popular in the shop")
+        return part
+
+    def _segment_part(self, t: TrainedRecs, tags: dict[str, Any], s: ServeSettings) -> _Part:
+        part = _Part(1.0)
+        rows = [
+            (tag, t.segment_keys.index(f"{tag}={tags[tag]}"))
+            for tag in SEGMENT_TAGS
+            if tag in tags and f"{tag}={tags[tag]}" in t.segment_keys
+        ]
+        if not rows:
+            return part  # no profile: the popularity part alone
+        score = np.zeros(t.segment_counts.shape[1])
+        for _, r in rows:
+            counts = t.segment_counts[r]
+            score += counts / counts.max() if counts.max() > 0 else 0.0
+        segment = ", ".join(f"{tag} {tags[tag]}" for tag, _ in rows)
+        for j in np.argsort(-score, kind="stable")[: s.pool]:
+            p = t.items.to_ids([int(j)])[0]
+            part.add(p, float(score[j]), "segment_popular", f"popular in your segment ({segment})")
+        return part
+
+    def _session_part(
+        self,
+        t: TrainedRecs,
+        cat: _Catalogue,
+        session: list[tuple[str, str, float]],
+        s: ServeSettings,
+    ) -> _Part:
+        part = _Part(s.session_weight)
+        for n, (viewed, kind, _) in enumerate(session):
+            w = (2.0 if kind == "add_to_cart" else 1.0) * 0.8**n
+            title = cat.title(viewed)
+            idx = int(t.items.to_index([viewed])[0])
+            if idx < 0:  # a product nobody bought: its content neighbours
+                for p, score in cat.content.similar(viewed, s.pool):
+                    part.add(p, w * score, "session_similar", f"similar to {title} you viewed")
+                continue
+            row = t.assoc.confidence_row(idx)
+            for j, conf in zip(row.indices, row.data, strict=True):
+                p = t.items.to_ids([int(j)])[0]
+                part.add(p, w * float(conf), "bought_together", f"bought together with {title}")
+            for j, score in _neighbours(t, idx, s.pool):
+                p = t.items.to_ids([j])[0]
+                part.add(p, w * score, "session_similar", f"similar to {title} you viewed")
+        return part
+
+    def _content_part(
+        self, t: TrainedRecs, cat: _Catalogue, anchors: list[str], s: ServeSettings
+    ) -> _Part:
+        """New products (no purchases in training) resembling the user's recent items."""
+        part = _Part(s.content_weight)
+        for anchor in dict.fromkeys(anchors):
+            if anchor not in cat.content.row:
+                continue
+            title = cat.title(anchor)
+            for p, score in cat.content.similar(anchor, s.pool):
+                if p not in t.items:
+                    part.add(p, score, "new_similar", f"new, like {title}")
+        return part
+
+    def _popularity_part(self, t: TrainedRecs, s: ServeSettings) -> _Part:
+        part = _Part(s.popularity_weight)
+        counts = t.assoc.item_baskets
+        for j in np.argsort(-counts, kind="stable")[: s.pool]:
+            part.add(
+                t.items.to_ids([int(j)])[0], float(counts[j]), "popular", "popular in the shop"
+            )
+        return part
+
+    @staticmethod
+    def _item(
+        cat: _Catalogue, p: str, score: float, code: str, text: str, level: str = "category_l2"
+    ) -> dict[str, Any]:
+        product = cat.products.get(p) or {}
+        return {
+            "product_id": p,
+            "title": product.get("title"),
+            "brand": product.get("brand"),
+            "category": product.get(level),
+            "score": round(float(score), 4),
+            "reason": text,
+            "reason_code": code,
+        }
+
+
+def _neighbours(t: TrainedRecs, idx: int, k: int) -> list[tuple[int, float]]:
+    """The trained model's item neighbours (none for a model without item similarity)."""
+    try:
+        rec = t.model.similar_items(idx, k=k)
+    except NotImplementedError:
+        return []
+    ids, scores = rec.for_user(0)
+    return [(int(j), float(v)) for j, v in zip(ids, scores, strict=True) if v > 0]
+
+
+def _links_from(t: TrainedRecs, history: list[int], k: int) -> dict[int, tuple[str, int]]:
+    """For items linked to the user's history: (``bought_together`` or ``also_bought``, the
+    history item), association rules first."""
+    links: dict[int, tuple[str, int]] = {}
+    for h in history:
+        for r in t.assoc.rules_for(h, k=k):
+            links.setdefault(r.consequent, ("bought_together", h))
+    for h in history:
+        for j, _ in _neighbours(t, h, k):
+            links.setdefault(j, ("also_bought", h))
+    return links
+
+
+def _reason(p: str, parts: dict[str, _Part], brand: str | None, cat: _Catalogue) -> tuple[str, str]:
+    """The reason of the part that gave ``p`` the most (after weighting)."""
+    best, best_value = None, 0.0
+    for part in parts.values():
+        top = max(part.scores.values(), default=0.0)
+        value = part.weight * part.scores.get(p, 0.0) / top if top > 0 else 0.0
+        if value > best_value:
+            best, best_value = part, value
+    product_brand = (cat.products.get(p) or {}).get("brand")
+    if brand and product_brand == brand and (best is None or best.why[p][0] == "popular"):
+        return "favourite_brand", f"matches your favourite brand ({brand})"
+    if best is None:
+        return "popular", "popular in the shop"
+    return best.why[p]
