@@ -138,7 +138,7 @@ def next_basket_cmd(
     )
     for col in ("model", "Recall@10", "NDCG@10", "reference\nRecall@10", "reference\nNDCG@10"):
         table.add_column(col, justify="left" if col == "model" else "right")
-    table.add_column("validation\nNDCG@10", justify="right")
+    table.add_column("val.\nNDCG@10", justify="right")
     table.add_column("seconds", justify="right")
     for r in report.results:
         ref = REFERENCE.get(r.name)
