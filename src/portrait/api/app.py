@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from portrait import __version__
 from portrait.api import learning as learning_routes
 from portrait.api import models as model_routes
+from portrait.api import recs as recs_routes
 from portrait.api import segments as segment_routes
 from portrait.api.batcher import GroupCommitter
 from portrait.ingest.reasons import explain
@@ -293,4 +294,5 @@ def create_app(workspace: Workspace) -> FastAPI:
     segment_routes.register(app, WorkspaceDep, Admin)
     model_routes.register(app, WorkspaceDep, Admin)
     learning_routes.register(app, WorkspaceDep, Admin)
+    recs_routes.register(app, WorkspaceDep, Admin)
     return app

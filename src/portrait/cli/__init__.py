@@ -10,6 +10,7 @@ from portrait.cli.models import models_app
 from portrait.cli.profiles import tags_app
 from portrait.cli.segments import segment_app
 from portrait.recs import cli as _recs_cli  # noqa: F401 - registers `portrait recs`
+from portrait.recs import workspace_cli as _recs_serve  # noqa: F401 - recs train, recommend
 
 app.add_typer(identity_app, name="identity")
 app.add_typer(keys_app, name="keys")

@@ -159,4 +159,5 @@ TRAINERS: dict[str, str] = {
     "clv": "portrait.models.clv",
     "next-purchase": "portrait.models.next_purchase",
     "clusters": "portrait.models.clusters",  # also `portrait segment cluster`, which saves segments
+    "recs": "portrait.recs.serve_train",  # the served recommender (also `portrait recs train`)
 }

@@ -210,7 +210,7 @@ class RecsService:
                 p = t.items.to_ids([j])[0]
                 if p in cat.products and p not in seen and len(items) < k:
                     seen.add(p)
-                    text = f"bought by customers who bought {cat.title(product_id)}"
+                    text = "bought by the same customers"
                     items.append(self._item(cat, p, score, "also_bought", text))
         for p, score in cat.content.similar(product_id, k + len(seen)):
             if p not in seen and len(items) < k:
@@ -295,9 +295,10 @@ class RecsService:
             w = (2.0 if kind == "add_to_cart" else 1.0) * 0.8**n
             title = cat.title(viewed)
             idx = int(t.items.to_index([viewed])[0])
-            if idx < 0:  # a product nobody bought: its content neighbours
-                for p, score in cat.content.similar(viewed, s.pool):
+            for p, score in cat.content.similar(viewed, s.pool):
+                if idx < 0 or p not in t.items:  # what nobody bought enters by content
                     part.add(p, w * score, "session_similar", f"similar to {title} you viewed")
+            if idx < 0:
                 continue
             row = t.assoc.confidence_row(idx)
             for j, conf in zip(row.indices, row.data, strict=True):
