@@ -71,6 +71,9 @@ def test_repeat_rates_and_recent_purchase_rule() -> None:
         ["drinks", "drinks", "tvs", "drinks", "tvs"],
     )
     assert rates == {"drinks": 0.5, "tvs": 0.0}
+    assert repeat_rates(["u", "u"], ["a", "a"], ["o1", "o2"], ["food", "food"], min_pairs=2) == {
+        "food": 0.0
+    }
     rules = BusinessRules(recent_days=30, repeat_rate=0.3)
     repeatable = repeat_categories(rates, rules)
     assert repeatable == {"drinks"}

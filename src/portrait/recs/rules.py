@@ -40,9 +40,14 @@ class BusinessRules:
 
 
 def repeat_rates(
-    buyers: Sequence[str], products: Sequence[str], orders: Sequence[str], categories: Sequence[str]
+    buyers: Sequence[str],
+    products: Sequence[str],
+    orders: Sequence[str],
+    categories: Sequence[str],
+    min_pairs: int = 1,
 ) -> dict[str, float]:
-    """Per category: the share of (buyer, product) pairs bought in two or more orders.
+    """Per category: the share of (buyer, product) pairs bought in two or more orders; a
+    category with fewer than ``min_pairs`` pairs gets 0 (too few to tell).
 
     >>> repeat_rates(["u", "u", "v"], ["a", "a", "b"], ["o1", "o2", "o3"], ["food", "food", "tv"])
     {'food': 1.0, 'tv': 0.0}
@@ -58,7 +63,9 @@ def repeat_rates(
         c = category_of[pair]
         pairs[c] += 1
         repeated[c] += len(os) >= 2
-    return {c: round(repeated[c] / pairs[c], 4) for c in sorted(pairs)}
+    return {
+        c: round(repeated[c] / pairs[c], 4) if pairs[c] >= min_pairs else 0.0 for c in sorted(pairs)
+    }
 
 
 def repeat_categories(rates: Mapping[str, float], rules: BusinessRules) -> set[str]:

@@ -200,14 +200,14 @@ class RecsService:
         """Products like ``product_id``: bought by the same customers (item-kNN of the trained
         model), then by content (category path, brand, title) — how a new product gets some."""
         t, cat = self.trained(), self.catalogue()
-        idx = int(t.items.to_index([product_id])[0])
+        idx = t.item_index.get(product_id, -1)
         if idx < 0 and product_id not in cat.products:
             raise LookupError(f"unknown product {product_id!r}: not in the products table")
         items: list[dict[str, Any]] = []
         seen = {product_id}
         if idx >= 0:
             for j, score in _neighbours(t, idx, k + len(seen)):
-                p = t.items.to_ids([j])[0]
+                p = t.item_ids[j]
                 if p in cat.products and p not in seen and len(items) < k:
                     seen.add(p)
                     text = "bought by the same customers"
@@ -222,12 +222,12 @@ class RecsService:
     def bought_together(self, product_id: str, k: int = 10) -> dict[str, Any]:
         """Association rules ``product_id -> B`` with support, confidence and lift."""
         t, cat = self.trained(), self.catalogue()
-        idx = int(t.items.to_index([product_id])[0])
+        idx = t.item_index.get(product_id, -1)
         if idx < 0 and product_id not in cat.products:
             raise LookupError(f"unknown product {product_id!r}: not in the products table")
         rules = []
         for r in t.assoc.rules_for(idx, k=k * 2) if idx >= 0 else []:
-            p = t.items.to_ids([r.consequent])[0]
+            p = t.item_ids[r.consequent]
             if p in cat.products and len(rules) < k:
                 item = self._item(cat, p, r.confidence, "bought_together", "")
                 item["reason"] = f"bought together with {cat.title(product_id)}"
@@ -244,8 +244,8 @@ class RecsService:
         part = _Part(1.0)
         rec = t.model.recommend([u], k=s.pool)
         ids, scores = rec.for_user(0)
-        products = t.items.to_ids(ids)
-        hist_idx = [int(i) for i in t.items.to_index(history[:20]) if i >= 0]
+        products = [t.item_ids[j] for j in ids]
+        hist_idx = [t.item_index[h] for h in history[:20] if h in t.item_index]
         links = _links_from(t, hist_idx, s.pool)
         bought = set(history)
         for p, j, score in zip(products, ids, scores, strict=True):
@@ -253,7 +253,7 @@ class RecsService:
                 part.add(p, float(score), "repeat", "you buy this again")
             elif int(j) in links:
                 code, h = links[int(j)]
-                title = cat.title(t.items.to_ids([h])[0])
+                title = cat.title(t.item_ids[h])
                 text = (
                     f"bought together with {title}"
                     if code == "bought_together"
@@ -279,7 +279,7 @@ class RecsService:
             score += counts / counts.max() if counts.max() > 0 else 0.0
         segment = ", ".join(f"{tag} {tags[tag]}" for tag, _ in rows)
         for j in np.argsort(-score, kind="stable")[: s.pool]:
-            p = t.items.to_ids([int(j)])[0]
+            p = t.item_ids[j]
             part.add(p, float(score[j]), "segment_popular", f"popular in your segment ({segment})")
         return part
 
@@ -294,18 +294,18 @@ class RecsService:
         for n, (viewed, kind, _) in enumerate(session):
             w = (2.0 if kind == "add_to_cart" else 1.0) * 0.8**n
             title = cat.title(viewed)
-            idx = int(t.items.to_index([viewed])[0])
+            idx = t.item_index.get(viewed, -1)
             for p, score in cat.content.similar(viewed, s.pool):
-                if idx < 0 or p not in t.items:  # what nobody bought enters by content
+                if idx < 0 or p not in t.item_index:  # what nobody bought enters by content
                     part.add(p, w * score, "session_similar", f"similar to {title} you viewed")
             if idx < 0:
                 continue
             row = t.assoc.confidence_row(idx)
             for j, conf in zip(row.indices, row.data, strict=True):
-                p = t.items.to_ids([int(j)])[0]
+                p = t.item_ids[j]
                 part.add(p, w * float(conf), "bought_together", f"bought together with {title}")
             for j, score in _neighbours(t, idx, s.pool):
-                p = t.items.to_ids([j])[0]
+                p = t.item_ids[j]
                 part.add(p, w * score, "session_similar", f"similar to {title} you viewed")
         return part
 
@@ -319,17 +319,18 @@ class RecsService:
                 continue
             title = cat.title(anchor)
             for p, score in cat.content.similar(anchor, s.pool):
-                if p not in t.items:
+                if p not in t.item_index:
                     part.add(p, score, "new_similar", f"new, like {title}")
         return part
 
     def _popularity_part(self, t: TrainedRecs, s: ServeSettings) -> _Part:
+        if not t.popular:  # the same for everyone: computed once per trained model
+            counts = t.assoc.item_baskets
+            order = np.argsort(-counts, kind="stable")[: s.pool]
+            t.popular = [(t.item_ids[j], float(counts[j])) for j in order]
         part = _Part(s.popularity_weight)
-        counts = t.assoc.item_baskets
-        for j in np.argsort(-counts, kind="stable")[: s.pool]:
-            part.add(
-                t.items.to_ids([int(j)])[0], float(counts[j]), "popular", "popular in the shop"
-            )
+        for p, count in t.popular:
+            part.add(p, count, "popular", "popular in the shop")
         return part
 
     @staticmethod

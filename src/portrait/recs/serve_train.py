@@ -36,6 +36,8 @@ FOLDER = "recs"
 # Profile tags whose segments get their own popularity list (cold start).
 SEGMENT_TAGS = ("gender", "age_band", "rfm_segment", "lifecycle_stage")
 CATEGORY_LEVEL = "category_l2"
+# A category's repeat rate is trusted from this many (buyer, product) pairs on.
+REPEAT_MIN_PAIRS = 20
 
 
 class NotTrainedError(LookupError):
@@ -53,6 +55,11 @@ class TrainedRecs:
     segment_keys: list[str]  # "tag=value", one per row of segment_counts
     segment_counts: np.ndarray  # (segments, items): distinct buyers in the segment
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.item_ids: list[str] = self.items.ids  # dense id -> product id, for serving
+        self.item_index = {p: i for i, p in enumerate(self.item_ids)}
+        self.popular: list[tuple[str, float]] = []  # filled on first use by serving
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -117,7 +124,7 @@ def fit(
         "params": recommender.params(),
         "trained_at": started.isoformat(),
         "data_until": float(ts.max()),
-        "repeat_rates": repeat_rates(persons, products, orders, categories),
+        "repeat_rates": repeat_rates(persons, products, orders, categories, REPEAT_MIN_PAIRS),
         "category_level": CATEGORY_LEVEL,
     }
     trained = TrainedRecs(recommender, users, items, assoc, keys, counts, meta)
