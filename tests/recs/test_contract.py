@@ -10,6 +10,7 @@ import pytest
 from conftest import BlockShop
 from portrait.recs import ALS, Blend, ItemKNN, Popularity, Recommender, RepeatPurchase
 from portrait.recs.base import NO_ITEM
+from portrait.recs.ranker import HybridRanker
 
 # (factory, personal): a personal model must recommend inside the user's own block.
 MODELS = {
@@ -20,8 +21,12 @@ MODELS = {
     "item-knn": (lambda: ItemKNN(neighbours=20), True),
     "als": (lambda: ALS(factors=8, iterations=10, regularization=0.05, seed=3), True),
     "blend": (lambda: Blend(knn_weight=0.3, popularity_weight=0.1, neighbours=20), True),
+    "hybrid": (
+        lambda: HybridRanker(n_estimators=20, als_factors=8, train_windows=2, neighbours=20),
+        True,
+    ),
 }
-SIMILARITY = {"popularity", "popularity-window", "item-knn", "als", "blend"}
+SIMILARITY = {"popularity", "popularity-window", "item-knn", "als", "blend", "hybrid"}
 
 
 @pytest.fixture(params=list(MODELS), scope="module")
@@ -133,7 +138,7 @@ def test_same_seed_same_model(fitted, shop: BlockShop) -> None:
 
 def test_fit_accepts_a_csr_matrix(fitted, shop: BlockShop) -> None:
     name = fitted[0]
-    if name in ("popularity-window", "repeat-decay", "blend"):
+    if name in ("popularity-window", "repeat-decay", "blend", "hybrid"):
         with pytest.raises(ValueError, match="timestamps"):
             MODELS[name][0]().fit(shop.interactions.to_csr())
         return

@@ -9,6 +9,7 @@ from portrait.recs.base import Recommender
 from portrait.recs.blend import Blend
 from portrait.recs.knn import ItemKNN
 from portrait.recs.popularity import Popularity
+from portrait.recs.ranker import HybridRanker
 from portrait.recs.repeat import RepeatPurchase
 
 GENERATORS: dict[str, Callable[[], Recommender]] = {
@@ -20,6 +21,8 @@ GENERATORS: dict[str, Callable[[], Recommender]] = {
     "als": ALS,
     # Its weights are tuned on the validation window by the evaluation (tuning.tune_blend).
     "blend": Blend,
+    # Candidates of the generators ranked by LightGBM lambdarank, trained before the cut-off.
+    "hybrid": HybridRanker,
 }
 
 

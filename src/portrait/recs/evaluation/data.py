@@ -2,7 +2,9 @@
 
 Read straight from the raw files (not the workspace), one row per purchased line:
 ``user`` and ``item`` as strings, ``basket`` (an invoice, or one customer on one day) and its
-``ts`` (the basket's time, source local time) and ``day``.
+``ts`` (the basket's time, source local time) and ``day``; item attributes for the hybrid
+ranker: ``group`` (Ta-Feng's product subclass; Online Retail II has no categories, so the first
+three characters of the stock code) and ``price`` (the unit price of the line).
 """
 
 from __future__ import annotations
@@ -46,14 +48,16 @@ WITH raw AS (
         regexp_replace(trim(CAST("Customer ID" AS VARCHAR)), '\\.0+$', '') AS "user",
         trim(CAST(StockCode AS VARCHAR)) AS item,
         CAST(Invoice AS VARCHAR) AS basket,
-        CAST(InvoiceDate AS TIMESTAMP) AS ts
+        CAST(InvoiceDate AS TIMESTAMP) AS ts,
+        left(trim(CAST(StockCode AS VARCHAR)), 3) AS "group",
+        CAST(Price AS DOUBLE) AS price
     FROM read_parquet({src})
     WHERE "Customer ID" IS NOT NULL
       AND NOT starts_with(CAST(Invoice AS VARCHAR), 'C')
       AND Quantity > 0
       AND Price > 0
 )
-SELECT "user", item, basket, min(ts) OVER (PARTITION BY basket) AS ts
+SELECT "user", item, basket, min(ts) OVER (PARTITION BY basket) AS ts, "group", price
 FROM raw
 ORDER BY ts, basket, item
 """
@@ -64,11 +68,13 @@ WITH raw AS (
     SELECT
         trim(CUSTOMER_ID) AS "user",
         trim(PRODUCT_ID) AS item,
-        strptime(trim(TRANSACTION_DT), '%m/%d/%Y') AS ts
+        strptime(trim(TRANSACTION_DT), '%m/%d/%Y') AS ts,
+        trim(PRODUCT_SUBCLASS) AS "group",
+        try_cast(SALES_PRICE AS DOUBLE) / nullif(try_cast(AMOUNT AS DOUBLE), 0) AS price
     FROM read_csv({src}, all_varchar = true, header = true)
     WHERE nullif(trim(CUSTOMER_ID), '') IS NOT NULL AND nullif(trim(PRODUCT_ID), '') IS NOT NULL
 )
-SELECT "user", item, "user" || '-' || strftime(ts, '%Y%m%d') AS basket, ts
+SELECT "user", item, "user" || '-' || strftime(ts, '%Y%m%d') AS basket, ts, "group", price
 FROM raw
 ORDER BY ts, basket, item
 """

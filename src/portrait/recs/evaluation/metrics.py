@@ -82,19 +82,43 @@ def evaluate_lists(
     if n == 0:
         raise ValueError("no test users to evaluate")
     stacked = np.column_stack([values[m] for m in METRICS[:4]])
-    boot = np.empty((resamples, 4))
-    rng = np.random.default_rng(seed)
-    for start in range(0, resamples, 100):
-        b = min(100, resamples - start)
-        idx = rng.integers(0, n, size=(b, n))
-        flat = (idx + np.arange(b)[:, None] * n).ravel()
-        counts = np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float64)
-        boot[start : start + b, :4] = counts @ stacked / n
-    alpha = (1 - level) / 2
-    low, high = np.quantile(boot, [alpha, 1 - alpha], axis=0)
+    low, high = bootstrap_interval(stacked, resamples, seed, level)
     estimates = {
         m: Estimate(float(values[m].mean()), float(low[j]), float(high[j]))
         for j, m in enumerate(METRICS[:4])
     }
     estimates["coverage@10"] = Estimate(coverage(rec_ids, n_items))
     return estimates
+
+
+def bootstrap_interval(
+    values: np.ndarray, resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval of the column means of ``values`` (users x columns) over users
+    resampled with replacement; the same ``seed`` draws the same users for any ``values``."""
+    n = values.shape[0]
+    boot = np.empty((resamples, values.shape[1]))
+    rng = np.random.default_rng(seed)
+    for start in range(0, resamples, 100):
+        b = min(100, resamples - start)
+        idx = rng.integers(0, n, size=(b, n))
+        flat = (idx + np.arange(b)[:, None] * n).ravel()
+        counts = np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float64)
+        boot[start : start + b] = counts @ values / n
+    alpha = (1 - level) / 2
+    low, high = np.quantile(boot, [alpha, 1 - alpha], axis=0)
+    return low, high
+
+
+def paired_difference(
+    a: np.ndarray, b: np.ndarray, resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> Estimate:
+    """Mean of ``a - b`` (per-user values of two models on the same users) with its paired
+    bootstrap interval: each resample draws the same users for both models (the draws of
+    ``evaluate_lists`` with that seed), so the interval is that of the difference itself."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or not len(a):
+        raise ValueError("paired values must be two 1-D arrays over the same (non-empty) users")
+    d = (a - b)[:, None]
+    low, high = bootstrap_interval(d, resamples, seed, level)
+    return Estimate(float(d.mean()), float(low[0]), float(high[0]))

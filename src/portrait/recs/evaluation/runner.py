@@ -9,12 +9,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from portrait.recs.base import Recommender
 from portrait.recs.blend import Blend
 from portrait.recs.evaluation.data import load_lines
-from portrait.recs.evaluation.metrics import Estimate, evaluate_lists
+from portrait.recs.evaluation.metrics import Estimate, evaluate_lists, paired_difference, per_user
 from portrait.recs.evaluation.protocol import EvalSet, build_eval_set, temporal_split
 from portrait.recs.evaluation.tuning import tune_blend
+from portrait.recs.ranker import HybridRanker
 from portrait.recs.registry import GENERATORS, make
 
 K = 20
@@ -40,6 +44,8 @@ PUBLISHED_NDCG10 = {
 }
 
 Progress = Callable[[str], None]
+# Paired differences reported when both models run: (model, baseline).
+PAIRS = (("hybrid", "blend"),)
 
 
 @dataclass
@@ -53,6 +59,10 @@ class GeneratorResult:
     metrics: dict[str, Estimate]
     # The blend only: seconds spent tuning and its validation NDCG@10.
     tuning: dict[str, Any] | None = None
+    # Per-user NDCG@10 of the test users (for paired differences; not written out).
+    ndcg10_per_user: Any = field(default=None, repr=False)
+    # The hybrid only: what its ranker was trained on (windows, users, rows, trees).
+    training: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = {
@@ -64,6 +74,8 @@ class GeneratorResult:
         }
         if self.tuning is not None:
             out["tuning"] = self.tuning
+        if self.training is not None:
+            out["training"] = self.training
         return out
 
 
@@ -80,6 +92,8 @@ class Evaluation:
     test_users: int
     resamples: int
     results: list[GeneratorResult] = field(default_factory=list)
+    # "hybrid-blend": NDCG@10 of hybrid minus blend with its paired bootstrap interval.
+    differences: dict[str, Estimate] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +107,7 @@ class Evaluation:
             "bootstrap_resamples": self.resamples,
             "published_ndcg@10": PUBLISHED_NDCG10.get(self.dataset, {}),
             "results": [r.as_dict() for r in self.results],
+            "ndcg@10_differences": {k: v.as_dict() for k, v in self.differences.items()},
         }
 
 
@@ -109,7 +124,7 @@ def evaluate_generator(
 
     The blend's weights are first tuned on the validation window (never the test window).
     """
-    tuning = None
+    tuning = training = None
     if name == "blend":
         t0 = time.perf_counter()
         tuned = tune_blend(data.split, seed=seed)
@@ -122,16 +137,56 @@ def evaluate_generator(
         }
     else:
         model = make(name)
+    if isinstance(model, HybridRanker):
+        model.with_item_attributes(*item_attributes(data))
     model.fit(data.train)
+    if isinstance(model, HybridRanker):
+        training = {"seconds": round(model.fit_seconds, 3), **model.training}
     t0 = time.perf_counter()
     rec = model.recommend(data.test_users, k=K)
     recommend_seconds = time.perf_counter() - t0
     metrics = evaluate_lists(
         rec.ids, data.truth, data.truth_sizes, len(data.items), resamples=resamples, seed=seed
     )
+    ndcg = per_user(rec.ids, data.truth, data.truth_sizes)["ndcg@10"]
     return GeneratorResult(
-        name, model.params(), model.fit_seconds, recommend_seconds, metrics, tuning
+        name, model.params(), model.fit_seconds, recommend_seconds, metrics, tuning, ndcg, training
     )
+
+
+def item_attributes(data: EvalSet) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Per training item: a group id (from the lines' ``group``) and its median unit price
+    (``price``), each None where the lines lack the column."""
+    lines = data.split.train
+    items = data.items.to_index(lines["item"])
+    groups = prices = None
+    if "group" in lines.columns:
+        codes, _ = pd.factorize(lines["group"].fillna(""))
+        groups = np.zeros(len(data.items), dtype=np.int64)
+        groups[items] = codes  # an item keeps one group (its last line's)
+    if "price" in lines.columns:
+        frame = pd.DataFrame({"item": items, "price": lines["price"].to_numpy()})
+        median = frame.groupby("item")["price"].median()
+        prices = np.full(len(data.items), np.nan)
+        prices[median.index.to_numpy()] = median.to_numpy()
+    return groups, prices
+
+
+def paired_differences(
+    report: Evaluation, resamples: int = 1000, seed: int = 0
+) -> dict[str, Estimate]:
+    """NDCG@10 of each pair in ``PAIRS`` that ran: model minus baseline, paired bootstrap."""
+    by_name = {r.name: r for r in report.results}
+    out = {}
+    for model, baseline in PAIRS:
+        if model in by_name and baseline in by_name:
+            out[f"{model}-{baseline}"] = paired_difference(
+                by_name[model].ndcg10_per_user,
+                by_name[baseline].ndcg10_per_user,
+                resamples=resamples,
+                seed=seed,
+            )
+    return out
 
 
 def evaluate(
@@ -162,4 +217,5 @@ def evaluate(
     for n in names:
         say(f"{dataset}: {n}")
         report.results.append(evaluate_generator(n, data, resamples=resamples, seed=seed))
+    report.differences = paired_differences(report, resamples=resamples, seed=seed)
     return report
