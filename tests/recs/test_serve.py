@@ -156,6 +156,24 @@ def test_fresh_view_moves_the_list_toward_its_neighbours(ws: Workspace) -> None:
     assert any(title in i["reason"] for i in result["items"])
 
 
+def test_cart_add_brings_in_what_is_bought_together_with_it(ws: Workspace) -> None:
+    t = ws.recs.trained()
+    coo = t.assoc.pair_baskets.tocoo()
+    a, b = t.item_ids[int(coo.row[0])], t.item_ids[int(coo.col[0])]
+    user = next(u for u in buyers(ws)[10:] if b not in _bought(ws, u))
+    view(ws, user, a, kind="add_to_cart")
+    items = {i["product_id"]: i for i in ws.recs.recommend(user, k=10)["items"]}
+    title = ws.warehouse.fetchone("SELECT title FROM products WHERE product_id = ?", [a])[0]
+    assert items[b]["reason"] == f"bought together with {title}"
+
+
+def _bought(ws: Workspace, person: str) -> set[str]:
+    rows = ws.warehouse.fetchall(
+        "SELECT product_id FROM events_resolved WHERE type = 'order' AND person_id = ?", [person]
+    )
+    return {r[0] for r in rows}
+
+
 def test_cold_start_user_gets_segment_popularity(ws: Workspace) -> None:
     row = ws.warehouse.fetchone(
         f"SELECT person_id, gender FROM {_snapshot(ws)} WHERE person_id NOT IN "

@@ -76,10 +76,11 @@ class _Part:
     scores: dict[str, float] = field(default_factory=dict)
     why: dict[str, tuple[str, str]] = field(default_factory=dict)
 
-    def add(self, product: str, score: float, code: str, text: str) -> None:
+    def add(self, product: str, score: float, code: str, text: str, prefer: bool = False) -> None:
+        """Add ``score``; its reason wins when it gives more than all before, or ``prefer``."""
         if score <= 0:
             return
-        if score > self.scores.get(product, 0.0):
+        if prefer or score > self.scores.get(product, 0.0):
             self.why[product] = (code, text)
         self.scores[product] = self.scores.get(product, 0.0) + score
 
@@ -294,19 +295,22 @@ class RecsService:
         for n, (viewed, kind, _) in enumerate(session):
             w = (2.0 if kind == "add_to_cart" else 1.0) * 0.8**n
             title = cat.title(viewed)
+            similar = f"similar to {title} " + (
+                "in your cart" if kind == "add_to_cart" else "you viewed"
+            )
             idx = t.item_index.get(viewed, -1)
             for p, score in cat.content.similar(viewed, s.pool):
                 if idx < 0 or p not in t.item_index:  # what nobody bought enters by content
-                    part.add(p, w * score, "session_similar", f"similar to {title} you viewed")
+                    part.add(p, w * score, "session_similar", similar)
             if idx < 0:
                 continue
+            for j, score in _neighbours(t, idx, s.pool):
+                part.add(t.item_ids[j], w * score, "session_similar", similar)
             row = t.assoc.confidence_row(idx)
             for j, conf in zip(row.indices, row.data, strict=True):
-                p = t.item_ids[j]
-                part.add(p, w * float(conf), "bought_together", f"bought together with {title}")
-            for j, score in _neighbours(t, idx, s.pool):
-                p = t.item_ids[j]
-                part.add(p, w * score, "session_similar", f"similar to {title} you viewed")
+                # a rule is the more specific reason: it wins over a kNN neighbour
+                text = f"bought together with {title}"
+                part.add(t.item_ids[j], w * float(conf), "bought_together", text, prefer=True)
         return part
 
     def _content_part(
