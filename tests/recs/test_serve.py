@@ -302,9 +302,12 @@ def test_model_choice_and_the_models_hook(ws: Workspace) -> None:
     card = ws.recs.train("repeat")
     assert card.params["generator"] == "repeat"
     assert ws.recs.recommend(buyers(ws)[0], k=3)["model"] == "repeat"
-    # `portrait build --with-models` and `portrait models train` run TRAINERS["recs"]
+    # `portrait build --with-models` and `portrait models train` run TRAINERS["recs"], which
+    # keeps the generator chosen last
     [outcome] = ws.models.train_all(["recs"])
-    assert outcome.status == "trained" and outcome.card.params["generator"] == "blend"
+    assert outcome.status == "trained" and outcome.card.params["generator"] == "repeat"
+    ws.recs.train("blend")
+    assert ws.models.train("recs").params["generator"] == "blend"
     assert ws.recs.recommend(buyers(ws)[0], k=3)["model"] == "blend"
 
 

@@ -166,8 +166,11 @@ def segment_popularity(
 
 
 def train(ws: Workspace, options: TrainOptions, progress: Callable[[str], None]) -> ModelCard:
-    """The ``recs`` trainer (see ``TRAINERS``): fit the default model, save its files."""
-    return train_and_save(ws, DEFAULT_MODEL, progress)
+    """The ``recs`` trainer (see ``TRAINERS``): fit the generator of the last training
+    (``portrait recs train --model``), the blend the first time, and save its files."""
+    meta = ws.root / FOLDER / "meta.json"
+    model = json.loads(meta.read_text()).get("model") if meta.exists() else None
+    return train_and_save(ws, model or DEFAULT_MODEL, progress)
 
 
 def train_and_save(
