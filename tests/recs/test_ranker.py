@@ -108,3 +108,11 @@ def test_paired_difference_resamples_the_users_of_evaluate_lists() -> None:
 def test_paired_difference_refuses_unpaired_values() -> None:
     with pytest.raises(ValueError, match="same"):
         paired_difference(np.zeros(3), np.zeros(4))
+
+
+def test_dropped_features_are_not_used() -> None:
+    dropped = ["pop_recent", "pop_trend"]
+    model = HybridRanker(**SMALL, drop_features=dropped).fit(block_shop().interactions)
+    gain = model.feature_importance()
+    assert all(gain[name] == 0.0 for name in dropped)
+    assert model.params()["drop_features"] == dropped

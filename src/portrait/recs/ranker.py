@@ -65,6 +65,7 @@ class HybridRanker(Recommender):
         max_train_users: int = MAX_TRAIN_USERS,
         threads: int = 1,
         seed: int = 0,
+        drop_features: list[str] | None = None,
     ) -> None:
         self.per_generator = per_generator
         self.validation_days = validation_days
@@ -79,6 +80,7 @@ class HybridRanker(Recommender):
         self.max_train_users = max_train_users
         self.threads = threads
         self.seed = seed
+        self.drop_features = list(drop_features or [])
         self.item_groups: np.ndarray | None = None
         self.item_prices: np.ndarray | None = None
         self.features = self._new_features()
@@ -101,6 +103,7 @@ class HybridRanker(Recommender):
             "max_train_users": self.max_train_users,
             "threads": self.threads,
             "seed": self.seed,
+            "drop_features": self.drop_features,
         }
 
     def with_item_attributes(
@@ -166,7 +169,13 @@ class HybridRanker(Recommender):
         label = np.isin(users[cand.rows] * data.n_items + cand.items, truth).astype(np.float32)
         positives = np.bincount(cand.rows, weights=label, minlength=len(users))
         keep = positives[cand.rows] > 0  # a user without a hit teaches lambdarank nothing
-        return _Rows(users[cand.rows[keep]], cand.features[keep], label[keep])
+        return _Rows(users[cand.rows[keep]], self._masked(cand.features[keep]), label[keep])
+
+    def _masked(self, x: np.ndarray) -> np.ndarray:
+        """``x`` with the ``drop_features`` columns missing (NaN)."""
+        for name in self.drop_features:
+            x[:, FEATURES.index(name)] = np.nan
+        return x
 
     def _train(self, parts: list[_Rows]) -> None:
         import lightgbm as lgb
@@ -238,7 +247,7 @@ class HybridRanker(Recommender):
         cand = self.features.build(users)
         if not len(cand.rows):
             return out
-        out[cand.rows, cand.items] = self._predict(cand.features)
+        out[cand.rows, cand.items] = self._predict(self._masked(cand.features))
         return out
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
