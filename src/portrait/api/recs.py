@@ -3,8 +3,9 @@
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, Query
 
+from portrait.api.errors import service_call
 from portrait.recs.rules import BusinessRules
 from portrait.recs.serve import NotTrainedError
 
@@ -12,15 +13,7 @@ K = Annotated[int, Query(ge=1, le=1000)]
 
 
 def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a service call, turning its errors into HTTP statuses."""
-    try:
-        return fn(*args, **kwargs)
-    except NotTrainedError as e:
-        raise HTTPException(409, str(e)) from e
-    except LookupError as e:
-        raise HTTPException(404, e.args[0] if e.args else str(e)) from e
-    except ValueError as e:
-        raise HTTPException(422, str(e)) from e
+    return service_call(fn, *args, conflicts=(NotTrainedError,), **kwargs)
 
 
 def register(app: FastAPI, WorkspaceDep: Any, Admin: Any) -> None:

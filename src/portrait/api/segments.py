@@ -5,11 +5,12 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
+from portrait.api.errors import service_call
 from portrait.segments.service import SegmentConflictError
 
 MEDIA_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
@@ -34,15 +35,7 @@ class OverlapRequest(BaseModel):
 
 
 def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a service call, turning its errors into HTTP statuses."""
-    try:
-        return fn(*args, **kwargs)
-    except SegmentConflictError as e:
-        raise HTTPException(409, str(e)) from e
-    except LookupError as e:
-        raise HTTPException(404, e.args[0] if e.args else str(e)) from e
-    except ValueError as e:
-        raise HTTPException(422, str(e)) from e
+    return service_call(fn, *args, conflicts=(SegmentConflictError,), **kwargs)
 
 
 def register(app: FastAPI, WorkspaceDep: Any, Admin: Any) -> None:
