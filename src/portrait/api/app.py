@@ -16,6 +16,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from portrait import __version__
+from portrait.api import campaigns as campaign_routes
+from portrait.api import experiments as experiment_routes
 from portrait.api import learning as learning_routes
 from portrait.api import models as model_routes
 from portrait.api import recs as recs_routes
@@ -295,4 +297,6 @@ def create_app(workspace: Workspace) -> FastAPI:
     model_routes.register(app, WorkspaceDep, Admin)
     learning_routes.register(app, WorkspaceDep, Admin)
     recs_routes.register(app, WorkspaceDep, Admin)
+    campaign_routes.register(app, WorkspaceDep, Admin)
+    experiment_routes.register(app, WorkspaceDep, Admin)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from portrait.campaigns import cli as _campaign_cli  # noqa: F401 - registers `portrait campaign`
 from portrait.cli import clusters, core, data, profiles, validate  # noqa: F401 - registers
 from portrait.cli.app import app
 from portrait.cli.identity import identity_app
@@ -9,6 +10,7 @@ from portrait.cli.keys import keys_app
 from portrait.cli.models import models_app
 from portrait.cli.profiles import tags_app
 from portrait.cli.segments import segment_app
+from portrait.experiments import cli as _experiment_cli  # noqa: F401 - `portrait experiment`
 from portrait.recs import cli as _recs_cli  # noqa: F401 - registers `portrait recs`
 from portrait.recs import workspace_cli as _recs_serve  # noqa: F401 - recs train, recommend
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from portrait.schema import CANONICAL, Table
+from portrait.store.campaigns_ddl import CAMPAIGN_TABLES_SQL
 from portrait.store.models_ddl import MODEL_TABLES_SQL
 from portrait.store.segments_ddl import SEGMENT_TABLES_SQL
 
@@ -173,4 +174,5 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     (2, PROFILE_TABLES_SQL),
     (3, SEGMENT_TABLES_SQL),
     (4, MODEL_TABLES_SQL),
+    (5, CAMPAIGN_TABLES_SQL),
 ]

@@ -1,0 +1,10 @@
+"""REST routes for campaigns, registered by `create_app`."""
+
+# No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
+from typing import Any
+
+from fastapi import FastAPI
+
+
+def register(app: FastAPI, WorkspaceDep: Any, Admin: Any) -> None:
+    """Add the campaigns routes to `app`."""

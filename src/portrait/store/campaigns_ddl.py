@@ -1,0 +1,86 @@
+"""Warehouse tables of campaigns (migration 5): definitions, audiences, the send ledger,
+consent, in-app messages, journey entries and bandit state.
+
+The send ledger's key is (campaign, person, channel): a send is claimed by inserting its row
+before the channel is called, so a retry or a restart finds the row and never sends twice.
+All statements are idempotent (``IF NOT EXISTS``); ``CampaignStore`` runs them again when it
+opens, so a warehouse that has migration 5 from an earlier version gets tables added since.
+"""
+
+from __future__ import annotations
+
+CAMPAIGN_TABLES_SQL: list[str] = [
+    """CREATE TABLE IF NOT EXISTS campaigns (
+  name VARCHAR PRIMARY KEY,
+  definition VARCHAR NOT NULL,        -- the validated Campaign as JSON
+  status VARCHAR NOT NULL,            -- draft, launched, running (journeys), stopped
+  created_at TIMESTAMPTZ NOT NULL,
+  updated_at TIMESTAMPTZ NOT NULL,
+  launched_at TIMESTAMPTZ,
+  build_id VARCHAR                    -- profile build the audience was taken from
+)""",
+    """CREATE TABLE IF NOT EXISTS campaign_assignments (
+  assign_key VARCHAR PRIMARY KEY,     -- campaign/person_id
+  campaign VARCHAR NOT NULL,
+  person_id VARCHAR NOT NULL,
+  user_id VARCHAR,                    -- the user id messages go to
+  arm VARCHAR NOT NULL,               -- 'control' or a variant name
+  assigned_at TIMESTAMPTZ NOT NULL,   -- start of the attribution window
+  source VARCHAR NOT NULL,            -- segment or trigger type
+  pre_spend DOUBLE                    -- spend in the 30 days before (CUPED covariate)
+)""",
+    """CREATE TABLE IF NOT EXISTS campaign_sends (
+  send_key VARCHAR PRIMARY KEY,       -- campaign/person_id/channel: one send, ever
+  campaign VARCHAR NOT NULL,
+  person_id VARCHAR NOT NULL,
+  user_id VARCHAR,
+  variant VARCHAR NOT NULL,
+  channel VARCHAR NOT NULL,
+  status VARCHAR NOT NULL,            -- queued, sent, failed, suppressed
+  reason VARCHAR,                     -- why suppressed or failed (no consent, capped, ...)
+  attempts INTEGER NOT NULL,
+  scheduled_at TIMESTAMPTZ,           -- the user's send time (best hour, out of quiet hours)
+  sent_at TIMESTAMPTZ,
+  address VARCHAR,                    -- where it went (e-mail, phone, device, user id)
+  language VARCHAR,
+  subject VARCHAR,
+  body VARCHAR,
+  cost DOUBLE,                        -- message cost
+  provider_id VARCHAR,                -- the channel's id for it (message id)
+  last_error VARCHAR,
+  updated_at TIMESTAMPTZ NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS consents (
+  consent_key VARCHAR PRIMARY KEY,    -- user_id/channel
+  user_id VARCHAR NOT NULL,
+  channel VARCHAR NOT NULL,           -- email, sms, push, in_app
+  granted BOOLEAN NOT NULL,
+  source VARCHAR,                     -- import, api, unsubscribe link, ...
+  updated_at TIMESTAMPTZ NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS inapp_messages (
+  message_id VARCHAR PRIMARY KEY,
+  campaign VARCHAR NOT NULL,
+  user_id VARCHAR NOT NULL,
+  subject VARCHAR,
+  body VARCHAR NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL,
+  read_at TIMESTAMPTZ
+)""",
+    """CREATE TABLE IF NOT EXISTS journey_entries (
+  entry_key VARCHAR PRIMARY KEY,      -- campaign/person_id/trigger time
+  campaign VARCHAR NOT NULL,
+  person_id VARCHAR NOT NULL,
+  trigger_type VARCHAR NOT NULL,
+  triggered_at TIMESTAMPTZ NOT NULL,  -- when the condition became true
+  entered_at TIMESTAMPTZ NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS campaign_bandit (
+  arm_key VARCHAR PRIMARY KEY,        -- campaign/variant
+  campaign VARCHAR NOT NULL,
+  variant VARCHAR NOT NULL,
+  sends BIGINT NOT NULL,
+  successes BIGINT NOT NULL,
+  updated_at TIMESTAMPTZ NOT NULL
+)""",
+]
