@@ -303,9 +303,7 @@ def bayes_proportions(
     )
 
 
-def bayes_means(
-    control: MeanStats, treatment: MeanStats, credibility: float = 0.95
-) -> BayesResult:
+def bayes_means(control: MeanStats, treatment: MeanStats, credibility: float = 0.95) -> BayesResult:
     """Normal approximation with flat priors: each mean ~ N(mean, variance / n), so the
     difference D ~ N(d, s^2) and everything is closed form. The lift interval uses the delta
     method on treatment / control - 1 (as GrowthBook's gbstats does)."""
@@ -469,7 +467,8 @@ def srm_check(
     if total == 0:
         return SrmResult(NAN, NAN, False, threshold, dict(observed), expected, NO_DATA)
     chi2, p = stats.chisquare([observed[a] for a in arms], [expected[a] for a in arms])
-    return SrmResult(float(chi2), float(p), bool(p < threshold), threshold, dict(observed), expected)
+    mismatch = bool(p < threshold)
+    return SrmResult(float(chi2), float(p), mismatch, threshold, dict(observed), expected)
 
 
 # --- planning ------------------------------------------------------------------------------
@@ -500,8 +499,8 @@ def _z(alpha: float, power: float, two_sided: bool) -> tuple[float, float]:
 
 def _sizes(exact: float, ratio: float, **kw: Any) -> SampleSize:
     # Round to nearest as Evan Miller's calculator does (1,030.2 -> 1,030); never below 2.
-    control = max(int(math.floor(exact + 0.5)), 2)
-    treatment = max(int(math.floor(exact * ratio + 0.5)), 2)
+    control = max(math.floor(exact + 0.5), 2)
+    treatment = max(math.floor(exact * ratio + 0.5), 2)
     return SampleSize(control, treatment, control + treatment, exact, ratio=ratio, **kw)
 
 
@@ -608,4 +607,3 @@ def minimum_detectable_effect_means(
         raise ValueError("n must be >= 2 and sd > 0")
     z_a, z_b = _z(alpha, power, two_sided)
     return (z_a + z_b) * sd * math.sqrt((1 + 1 / ratio) / n)
-
