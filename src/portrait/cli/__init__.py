@@ -11,6 +11,7 @@ from portrait.cli.models import models_app
 from portrait.cli.profiles import tags_app
 from portrait.cli.segments import segment_app
 from portrait.experiments import cli as _experiment_cli  # noqa: F401 - `portrait experiment`
+from portrait.experiments import uplift_cli as _uplift_cli  # noqa: F401 - experiment uplift
 from portrait.recs import cli as _recs_cli  # noqa: F401 - registers `portrait recs`
 from portrait.recs import workspace_cli as _recs_serve  # noqa: F401 - recs train, recommend
 

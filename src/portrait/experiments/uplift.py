@@ -54,7 +54,7 @@ LGBM_DEFAULTS: dict[str, Any] = {
 }
 
 
-def make_classifier(learner: str, seed: int = 42, n_jobs: int = 2, **params: Any) -> Any:
+def make_classifier(learner: str, seed: int = 42, n_jobs: int = 1, **params: Any) -> Any:
     """A fresh binary classifier of kind ``learner`` (``lightgbm`` or ``logistic``)."""
     if learner == "lightgbm":
         from lightgbm import LGBMClassifier
@@ -74,7 +74,7 @@ def make_classifier(learner: str, seed: int = 42, n_jobs: int = 2, **params: Any
     raise ValueError(f"unknown learner {learner!r}; valid: {', '.join(LEARNERS)}")
 
 
-def make_regressor(learner: str, seed: int = 42, n_jobs: int = 2, **params: Any) -> Any:
+def make_regressor(learner: str, seed: int = 42, n_jobs: int = 1, **params: Any) -> Any:
     """A fresh regressor for the regression stages (``logistic`` means ridge regression)."""
     if learner == "lightgbm":
         from lightgbm import LGBMRegressor
