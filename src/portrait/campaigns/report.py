@@ -1,0 +1,270 @@
+"""A campaign's results per variant and control: attribution, costs, ROI and statistics.
+
+The warehouse sums each arm's outcomes (``portrait.store.campaign_reports``); this module does
+the arithmetic and hands the sums to the pure tests of ``portrait.experiments.stats``:
+
+- reach (assigned), delivery (sent / assigned), open rate and CTR (persons with a
+  ``message_opened`` / ``message_clicked`` event of the campaign, over persons sent to);
+- conversion (an order within ``goal.attribution_days`` after ``assigned_at``), revenue per
+  user (every assigned person counts: intent to treat), activity 7 and 30 days after;
+- cost: the send ledger's cost of sent messages plus the offer's cost, ``offer.discount`` of the
+  first attributed order of each converted person who was sent the offer (a coupon used once);
+- against control: incremental conversions and revenue, ROI = (incremental revenue - cost) /
+  cost, Welch (revenue per user) and two-proportion (conversion) tests, Bayesian chance to beat
+  control and expected loss, CUPED on revenue with the 30-day pre-period spend;
+- a sample-ratio-mismatch check against the planned shares, and plain notes on what the
+  figures cannot yet say.
+
+>>> ws.campaigns.report("winback-q4")["arms"][1]["vs_control"]["roi"]     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import pyarrow as pa
+
+from portrait.campaigns.definition import Campaign, parse_campaign
+from portrait.experiments import stats
+from portrait.store import campaign_reports as store
+
+if TYPE_CHECKING:
+    from portrait.workspace import Workspace
+
+CONTROL = "control"
+MIN_USERS = 100  # fewer users in an arm than this: say the figures are noisy
+OUTCOME_COLUMNS = (
+    "person_id", "user_id", "arm", "converted", "revenue", "pre_spend", "opened", "clicked",
+)  # fmt: skip
+
+
+class CampaignReportError(LookupError):
+    """No campaign by that name."""
+
+
+def load_campaign(ws: Workspace, name: str) -> tuple[Campaign, dict[str, Any]]:
+    """The stored definition and row of a campaign; a clear error if there is none."""
+    row = store.campaign_row(ws.warehouse, name)
+    if row is None:
+        known = store.campaign_names(ws.warehouse)
+        hint = f" (known: {', '.join(known[:10])})" if known else ""
+        raise CampaignReportError(f"no campaign {name!r}{hint}; see `portrait campaign list`")
+    return parse_campaign(orjson.loads(row["definition"])), row
+
+
+def expected_shares(campaign: Campaign) -> dict[str, float]:
+    """The planned split: ``control_share`` to control, the rest by variant weight."""
+    total = sum(v.weight for v in campaign.variants)
+    shares = {v.name: (1 - campaign.control_share) * v.weight / total for v in campaign.variants}
+    if campaign.control_share > 0:
+        shares[CONTROL] = campaign.control_share
+    return shares
+
+
+def offer_costs(campaign: Campaign, values: list[tuple[str, float, int]]) -> dict[str, float]:
+    """Offer cost per variant from (arm, order value, persons): ``offer.discount`` per order."""
+    offers = {v.name: v.offer for v in campaign.variants}
+    out: dict[str, float] = {}
+    for arm, value, persons in values:
+        if arm in offers:
+            out[arm] = out.get(arm, 0.0) + offers[arm].discount(value) * persons
+    return out
+
+
+def _rate(num: float, den: float) -> float | None:
+    return num / den if den else None
+
+
+def arm_metrics(sums: dict[str, Any], offer_cost: float, sends: dict[str, int]) -> dict[str, Any]:
+    """One arm's figures from its sums (pure)."""
+    n, sent = sums["n"], sums["sent"]
+    treated = sums["arm"] != CONTROL
+    send_cost = float(sums["send_cost"] or 0.0)
+    return {
+        "arm": sums["arm"],
+        "assigned": n,
+        "sends": sends,
+        "sent": sent,
+        "delivery_rate": _rate(sent, n) if treated else None,
+        "opened": sums["opened"],
+        "open_rate": _rate(sums["opened"], sent) if treated else None,
+        "clicked": sums["clicked"],
+        "ctr": _rate(sums["clicked"], sent) if treated else None,
+        "click_to_open": _rate(sums["clicked"], sums["opened"]) if treated else None,
+        "converted": sums["converted"],
+        "conversion_rate": _rate(sums["converted"], n),
+        "orders": int(sums["orders"] or 0),
+        "revenue": float(sums["revenue"] or 0.0),
+        "revenue_per_user": _rate(float(sums["revenue"] or 0.0), n),
+        "active_7d": _activity(sums["active_7d"], sums["eligible_7d"]),
+        "active_30d": _activity(sums["active_30d"], sums["eligible_30d"]),
+        "send_cost": send_cost,
+        "offer_cost": offer_cost,
+        "cost": send_cost + offer_cost,
+    }
+
+
+def _activity(active: int, eligible: int) -> dict[str, Any]:
+    """Persons active (a visit or an order) in the period, among those whose period ended."""
+    return {"eligible": eligible, "active": active, "rate": _rate(active, eligible)}
+
+
+def compare(
+    control: dict[str, Any], arm: dict[str, Any], metrics: dict[str, Any], alpha: float = 0.05
+) -> dict[str, Any]:
+    """An arm against control from both arms' sums (pure): increments, ROI and the tests."""
+    conv_c = stats.PropStats(control["n"], control["converted"])
+    conv_t = stats.PropStats(arm["n"], arm["converted"])
+    rev_c = stats.MeanStats.from_sums(control["n"], control["revenue"] or 0.0,
+                                      control["revenue_sq"] or 0.0)  # fmt: skip
+    rev_t = stats.MeanStats.from_sums(arm["n"], arm["revenue"] or 0.0, arm["revenue_sq"] or 0.0)
+    cuped_c, cuped_t = (
+        stats.CupedStats(
+            s["n"], s["revenue"] or 0.0, s["revenue_sq"] or 0.0, s["pre_sum"] or 0.0,
+            s["pre_sq"] or 0.0, s["pre_rev"] or 0.0,
+        )
+        for s in (control, arm)
+    )  # fmt: skip
+    adj_c, adj_t, theta, reduction = stats.cuped_adjust(cuped_c, cuped_t)
+    incremental_conv = (conv_t.rate - conv_c.rate) * arm["n"] if control["n"] and arm["n"] else None
+    incremental_rev = (rev_t.mean - rev_c.mean) * arm["n"] if control["n"] and arm["n"] else None
+    cost = metrics["cost"]
+    roi = (incremental_rev - cost) / cost if incremental_rev is not None and cost > 0 else None
+    return stats.clean({
+        "incremental_conversions": incremental_conv,
+        "incremental_revenue": incremental_rev,
+        "roi": roi,
+        "conversion": {
+            "frequentist": stats.two_proportion_test(conv_c, conv_t, alpha),
+            "bayesian": stats.bayes_proportions(conv_c, conv_t),
+        },
+        "revenue_per_user": {
+            "frequentist": stats.welch_test(rev_c, rev_t, alpha),
+            "bayesian": stats.bayes_means(rev_c, rev_t),
+            "cuped": {
+                "covariate": "pre_spend",
+                "theta": theta,
+                "variance_reduction": reduction,
+                "frequentist": stats.welch_test(adj_c, adj_t, alpha),
+            },
+        },
+    })  # fmt: skip
+
+
+def srm(campaign: Campaign, sums: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Sample-ratio mismatch of the observed arm sizes (None when it cannot be judged)."""
+    shares = expected_shares(campaign)
+    observed = {a: 0 for a in shares}
+    for s in sums:
+        observed[s["arm"]] = observed.get(s["arm"], 0) + s["n"]
+    if len(shares) < 2 or set(observed) != set(shares):
+        return None
+    return stats.clean(stats.srm_check(observed, shares))
+
+
+def notes(
+    campaign: Campaign, sums: list[dict[str, Any]], srm_result: dict[str, Any] | None,
+    as_of: datetime,
+) -> list[str]:  # fmt: skip
+    """What the figures cannot say yet, in plain words."""
+    out: list[str] = []
+    total = sum(s["n"] for s in sums)
+    if not total:
+        return ["nobody is assigned yet: launch the campaign (or wait for its trigger)"]
+    open_window = total - sum(s["window_complete"] for s in sums)
+    if open_window:
+        last = max(s["last_assigned"] for s in sums)
+        until = last + timedelta(days=campaign.goal.attribution_days)
+        out.append(
+            f"the attribution window ({campaign.goal.attribution_days:g} days) is still open for "
+            f"{open_window} of {total} persons (until {until:%Y-%m-%d %H:%M} UTC): conversions "
+            "and revenue will still grow"
+        )
+    for days in (7, 30):
+        eligible = sum(s[f"eligible_{days}d"] for s in sums)
+        if eligible < total:
+            out.append(
+                f"activity {days} days after covers {eligible} of {total} persons (the others "
+                f"were assigned less than {days} days ago)"
+            )
+    small = [f"{s['arm']} ({s['n']})" for s in sums if s["n"] < MIN_USERS]
+    if small:
+        out.append(
+            f"few users in {', '.join(small)}: under {MIN_USERS} per arm the tests have little "
+            "power and the intervals are wide"
+        )
+    if campaign.control_share == 0 or not any(s["arm"] == CONTROL for s in sums):
+        out.append("no control group: nothing incremental can be measured")
+    if campaign.bandit:
+        out.append(
+            "bandit campaign: traffic moved toward the better variant on purpose, so the split "
+            "is not the planned one (SRM not checked) and later users weigh more in a variant"
+        )
+    elif srm_result and srm_result.get("mismatch"):
+        out.append(
+            f"sample ratio mismatch (p = {srm_result['p_value']:.2g}): the arms' sizes are not "
+            "the planned split, so assignment or logging is probably broken; do not trust the "
+            "comparison until that is explained"
+        )
+    if any(s["arm"] != CONTROL and s["n"] and s["sent"] < s["n"] for s in sums):
+        out.append(
+            "not everyone in a variant was sent the message (queued, failed, suppressed): "
+            "results compare everyone assigned (intent to treat), so they understate the effect "
+            "of the message itself"
+        )
+    out.append(
+        "offer cost assumes each converted person who was sent the offer used it once, on "
+        "their first attributed order"
+    )
+    return out
+
+
+def campaign_report(
+    ws: Workspace, name: str, as_of: datetime | None = None, alpha: float = 0.05
+) -> dict[str, Any]:
+    """The report of ``portrait campaign report NAME`` (see the module's docstring)."""
+    campaign, row = load_campaign(ws, name)
+    as_of = as_of or datetime.now(UTC)
+    days = campaign.goal.attribution_days
+    wh = ws.warehouse
+    sums = store.arm_sums(wh, name, days, as_of)
+    costs = offer_costs(campaign, store.offer_order_values(wh, name, days, as_of))
+    sends = store.send_counts(wh, name)
+    shares = expected_shares(campaign)
+    control = next((s for s in sums if s["arm"] == CONTROL), None)
+    order = [CONTROL, *(v.name for v in campaign.variants)]
+    sums.sort(key=lambda s: order.index(s["arm"]) if s["arm"] in order else len(order))
+    arms = []
+    for s in sums:
+        metrics = arm_metrics(s, costs.get(s["arm"], 0.0), sends.get(s["arm"], {}))
+        metrics["expected_share"] = shares.get(s["arm"])
+        if s["arm"] != CONTROL and control is not None:
+            metrics["vs_control"] = compare(control, s, metrics, alpha)
+        arms.append(stats.clean(metrics))
+    srm_result = None if campaign.bandit else srm(campaign, sums)
+    return {
+        "campaign": name,
+        "status": row["status"],
+        "launched_at": row["launched_at"].isoformat() if row["launched_at"] else None,
+        "as_of": as_of.isoformat(),
+        "goal": campaign.goal.metric,
+        "primary_metric": "revenue_per_user" if campaign.goal.metric == "revenue" else "conversion",
+        "attribution_days": days,
+        "control_share": campaign.control_share,
+        "alpha": alpha,
+        "arms": arms,
+        "srm": srm_result,
+        "notes": notes(campaign, sums, srm_result, as_of),
+    }
+
+
+def campaign_outcomes(ws: Workspace, name: str, as_of: datetime | None = None) -> pa.Table:
+    """One row per assigned person (person_id, user_id, arm, converted, revenue, pre_spend,
+    opened, clicked): the training table of an uplift model."""
+    campaign, _ = load_campaign(ws, name)
+    table = store.person_outcomes(
+        ws.warehouse, name, campaign.goal.attribution_days, as_of or datetime.now(UTC)
+    )
+    return table.select(list(OUTCOME_COLUMNS))
