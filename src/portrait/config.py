@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from portrait.campaigns.settings import CampaignSettings
+
 CONFIG_FILE = "portrait.toml"
 WAREHOUSE_FILE = "warehouse.duckdb"
 WORKSPACE_ENV = "PORTRAIT_WORKSPACE"
@@ -94,6 +96,7 @@ class Settings(BaseModel):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
+    campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
 
     @property
     def shop_timezone(self) -> str:

@@ -41,6 +41,7 @@ from portrait.tags.quality import quality_report
 from portrait.tags.service import ProfileService
 
 if TYPE_CHECKING:
+    from portrait.campaigns.service import CampaignService
     from portrait.recs.serve import RecsService
 
 Progress = Callable[[int, int], None]
@@ -540,6 +541,16 @@ class Workspace:
             from portrait.recs.serve import RecsService
 
             service = self.__dict__["_recs"] = RecsService(self)
+        return service
+
+    @property
+    def campaigns(self) -> CampaignService:
+        """Campaigns, consent and the send ledger (see ``portrait.campaigns.service``)."""
+        service = self.__dict__.get("_campaigns")
+        if service is None:
+            from portrait.campaigns.service import CampaignService
+
+            service = self.__dict__["_campaigns"] = CampaignService(self)
         return service
 
     def build(

@@ -230,6 +230,9 @@ class Budget(_Strict):
     max_cost: float | None = Field(None, gt=0)
     max_sends: int | None = Field(None, ge=1)
     send_cost: float | None = Field(None, ge=0)  # per message; default by channel
+    # share of sends expected to redeem the offer: the offer's expected cost per send is
+    # expected_redemption x its discount on the shop's average order
+    expected_redemption: float = Field(0.05, ge=0, le=1)
 
 
 TriggerType = Literal["cart_abandonment", "win_back", "first_order", "repurchase"]

@@ -36,7 +36,7 @@ CAMPAIGN_TABLES_SQL: list[str] = [
   user_id VARCHAR,
   variant VARCHAR NOT NULL,
   channel VARCHAR NOT NULL,
-  status VARCHAR NOT NULL,            -- queued, sent, failed, suppressed
+  status VARCHAR NOT NULL,            -- queued, sending (claimed), sent, failed, suppressed
   reason VARCHAR,                     -- why suppressed or failed (no consent, capped, ...)
   attempts INTEGER NOT NULL,
   scheduled_at TIMESTAMPTZ,           -- the user's send time (best hour, out of quiet hours)
@@ -48,7 +48,10 @@ CAMPAIGN_TABLES_SQL: list[str] = [
   cost DOUBLE,                        -- message cost
   provider_id VARCHAR,                -- the channel's id for it (message id)
   last_error VARCHAR,
-  updated_at TIMESTAMPTZ NOT NULL
+  updated_at TIMESTAMPTZ NOT NULL,
+  next_attempt_at TIMESTAMPTZ,        -- a retry is not tried before this
+  claimed_at TIMESTAMPTZ,             -- when a dispatch claimed it (status sending)
+  offer_cost DOUBLE                   -- expected offer cost (redemption x discount)
 )""",
     """CREATE TABLE IF NOT EXISTS consents (
   consent_key VARCHAR PRIMARY KEY,    -- user_id/channel
@@ -83,4 +86,11 @@ CAMPAIGN_TABLES_SQL: list[str] = [
   successes BIGINT NOT NULL,
   updated_at TIMESTAMPTZ NOT NULL
 )""",
+]
+
+# Columns added to migration 5's tables after it first shipped: added where missing on open.
+CAMPAIGN_COLUMNS_SQL: list[str] = [
+    "ALTER TABLE campaign_sends ADD COLUMN IF NOT EXISTS next_attempt_at TIMESTAMPTZ",
+    "ALTER TABLE campaign_sends ADD COLUMN IF NOT EXISTS claimed_at TIMESTAMPTZ",
+    "ALTER TABLE campaign_sends ADD COLUMN IF NOT EXISTS offer_cost DOUBLE",
 ]

@@ -1,0 +1,105 @@
+"""A message for one user: their language, profile tags, recommended products and the offer.
+
+Reads go through ``portrait.store.campaigns`` (tags of the latest profile build, contacts,
+product prices) and ``ws.recs`` (recommendations, when a model is trained).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from portrait.campaigns.definition import Campaign, Variant
+from portrait.campaigns.templates import (
+    MAX_PRODUCTS,
+    PROFILE_TAGS,
+    offer_context,
+    pick_language,
+    render_message,
+    user_context,
+)
+from portrait.store import campaigns as store
+
+if TYPE_CHECKING:
+    from portrait.workspace import Workspace
+
+# tags read from the profile for timing and messages
+READ_TAGS = ("best_send_hour", "language", *PROFILE_TAGS.values())
+
+
+class Personaliser:
+    """Builds and renders messages for a workspace; caches the snapshot and the recs state."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self._recs_ok: bool | None = None
+
+    def snapshot(self) -> str | None:
+        """The latest profile snapshot table, None before the first build."""
+        try:
+            return str(self.ws.segments.engine.build()["snapshot"])
+        except LookupError:
+            return None
+
+    def tags(self, person_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Profile tags of the persons in the latest build (empty before any build)."""
+        snapshot = self.snapshot()
+        if snapshot is None or not person_ids:
+            return {}
+        return store.profile_rows(self.ws.warehouse, snapshot, person_ids, READ_TAGS)
+
+    def products(self, user_id: str) -> list[dict[str, Any]]:
+        """Up to three recommended products (title, price, brand); none without a model."""
+        if self._recs_ok is False:
+            return []
+        try:
+            items = self.ws.recs.recommend(user_id, k=MAX_PRODUCTS)["items"]
+        except (LookupError, ValueError, FileNotFoundError, OSError):
+            self._recs_ok = False  # not trained (or unreadable): messages go without products
+            return []
+        self._recs_ok = True
+        prices = store.product_prices(self.ws.warehouse, [i["product_id"] for i in items])
+        return [
+            {
+                "product_id": i["product_id"],
+                "title": i["title"] or i["product_id"],
+                "brand": i.get("brand"),
+                "price": prices.get(i["product_id"]),
+            }
+            for i in items
+        ]
+
+    def render(
+        self,
+        campaign: Campaign,
+        variant: Variant,
+        user_id: str,
+        contact: dict[str, Any] | None,
+        tags: dict[str, Any] | None,
+    ) -> tuple[str, str, str]:
+        """(language, subject, body) of ``variant`` for one user."""
+        contact = contact or {}
+        tags = tags or {}
+        language = pick_language(variant.message, contact.get("language") or tags.get("language"))
+        ctx = user_context(
+            user_id=user_id,
+            name=contact.get("name"),
+            language=language,
+            tags=tags,
+            products=self.products(user_id),
+            offer=offer_context(variant.offer, language),
+            shop=self.ws.settings.name,
+            campaign=campaign.name,
+        )
+        subject, body = render_message(variant.message, language, ctx)
+        return language, subject, body
+
+
+def address_of(channel: str, user_id: str, contact: dict[str, Any] | None) -> str | None:
+    """Where a message on ``channel`` goes: e-mail, phone, or the user id (push providers
+    and the app's inbox know users by id)."""
+    contact = contact or {}
+    if channel == "email":
+        return contact.get("email") or None
+    if channel == "sms":
+        return contact.get("phone") or None
+    return user_id

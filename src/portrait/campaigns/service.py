@@ -1,0 +1,365 @@
+"""The campaign facade a Workspace exposes as ``ws.campaigns``.
+
+>>> ws.campaigns.create(load_campaign_file("examples/campaigns/winback.yaml"))  # doctest: +SKIP
+>>> ws.campaigns.launch("winback", dry_run=True)["arms"]                         # doctest: +SKIP
+{'control': 31, 'discount': 142, 'perk': 139}
+>>> ws.campaigns.launch("winback")                                               # doctest: +SKIP
+>>> ws.campaigns.dispatch()["sent"]                                              # doctest: +SKIP
+
+A launch assigns every person of the target segment to the control group or a variant and
+queues one send per treated person in the ledger (``campaign_sends``); ``dispatch`` sends what
+is due, checking consent, caps and budget at send time. Journeys add persons with ``enroll``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from portrait.campaigns import assign, timing
+from portrait.campaigns.channels import Channel, make_channel
+from portrait.campaigns.definition import CHANNELS, Campaign, parse_campaign
+from portrait.campaigns.personalise import Personaliser
+from portrait.campaigns.templates import validate_templates
+from portrait.store import campaigns as store
+
+if TYPE_CHECKING:
+    from portrait.store.warehouse import Warehouse
+    from portrait.workspace import Workspace
+
+Progress = Callable[[int, int], None]
+Person = tuple[str, str | None]  # (person_id, user_id)
+
+
+class CampaignNotFoundError(LookupError):
+    """No campaign by that name."""
+
+
+class CampaignConflictError(ValueError):
+    """The name is taken, or the campaign is not in a state that allows it (e.g. launched)."""
+
+
+class CampaignService:
+    """Campaigns of one workspace: definitions, launches, the send ledger, consent, inbox."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self._ready_for: object | None = None
+        self.personaliser = Personaliser(ws)
+        # channel objects by name; tests and embedders may put their own here
+        self.channels: dict[str, Channel] = {}
+
+    @property
+    def wh(self) -> Warehouse:
+        """The workspace's warehouse, with the campaign tables made once per connection."""
+        wh = self.ws.warehouse
+        if self._ready_for is not wh:
+            store.ensure_tables(wh)
+            self._ready_for = wh
+        return wh
+
+    @property
+    def settings(self):
+        return self.ws.settings.campaigns
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.ws.settings.shop_timezone)
+
+    def channel(self, name: str) -> Channel:
+        """The configured channel (made on first use)."""
+        if name not in self.channels:
+            self.channels[name] = make_channel(
+                name, self.settings, lambda m: store.put_inapp(self.wh, m)
+            )
+        return self.channels[name]
+
+    # --- definitions ----------------------------------------------------------------------
+    def create(self, definition: dict[str, Any] | Campaign, replace: bool = False) -> dict:
+        """Validate and store a draft; ``replace`` overwrites a draft of the same name."""
+        c = definition if isinstance(definition, Campaign) else parse_campaign(definition)
+        validate_templates(c)
+        existing = store.get_campaign(self.wh, c.name)
+        if existing and not replace:
+            raise CampaignConflictError(
+                f"campaign {c.name!r} exists ({existing['status']}); delete it first or replace "
+                'the draft (--replace; over REST, "replace": true)'
+            )
+        if existing and existing["status"] != "draft":
+            raise CampaignConflictError(
+                f"campaign {c.name!r} is {existing['status']}: its definition cannot change; "
+                "create a new campaign under another name"
+            )
+        store.put_campaign(self.wh, c.name, c.model_dump_json(), datetime.now(UTC))
+        return self.show(c.name)
+
+    def get(self, name: str) -> Campaign:
+        """The validated definition of a stored campaign."""
+        return Campaign.model_validate_json(self._row(name)["definition"])
+
+    def _row(self, name: str) -> dict[str, Any]:
+        row = store.get_campaign(self.wh, name)
+        if row is None:
+            known = [r["name"] for r in store.list_campaigns(self.wh)]
+            hint = f" (known: {', '.join(known[:10])})" if known else ""
+            raise CampaignNotFoundError(f"no campaign {name!r}{hint}; see `portrait campaign list`")
+        return row
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every campaign with its status, channel, audience and send counts."""
+        out = []
+        for row in store.list_campaigns(self.wh):
+            c = Campaign.model_validate_json(row["definition"])
+            counts = store.campaign_counts(self.wh, c.name)
+            out.append(
+                {
+                    "name": c.name,
+                    "status": row["status"],
+                    "channel": c.channel,
+                    "segment": c.segment,
+                    "trigger": c.trigger.type if c.trigger else None,
+                    "variants": [v.name for v in c.variants],
+                    "persons": sum(counts["arms"].values()),
+                    "sent": counts["sends"].get("sent", 0),
+                    "created_at": row["created_at"].isoformat(),
+                }
+            )
+        return out
+
+    def show(self, name: str) -> dict[str, Any]:
+        """Definition, status, persons per arm, sends per status and reasons, cost so far."""
+        row = self._row(name)
+        return {
+            "name": name,
+            "status": row["status"],
+            "created_at": row["created_at"].isoformat(),
+            "launched_at": row["launched_at"].isoformat() if row["launched_at"] else None,
+            "build_id": row["build_id"],
+            "definition": orjson.loads(row["definition"]),
+            **store.campaign_counts(self.wh, name),
+        }
+
+    def delete(self, name: str) -> None:
+        """Forget a draft (a launched campaign keeps its ledger: it is history)."""
+        row = self._row(name)
+        if row["status"] != "draft":
+            raise CampaignConflictError(
+                f"campaign {name!r} is {row['status']}: only drafts can be deleted"
+            )
+        store.delete_campaign(self.wh, name)
+
+    # --- launching ------------------------------------------------------------------------
+    def audience(self, c: Campaign) -> list[Person]:
+        """The persons of the campaign's segment (a saved segment's name or an expression) in
+        the latest build, with the user id messages go to."""
+        if c.segment is None:
+            return []
+        segments = self.ws.segments
+        if any(s["name"] == c.segment for s in segments.list()):
+            pids = segments.members(c.segment).column("user_id").to_pylist()
+        else:
+            from portrait.segments import bitmaps, storage
+
+            engine = segments.engine
+            engine.ready()
+            build = engine.build()
+            answer = engine.answer(engine.parse(c.segment, build), build, members=True)
+            assert answer.members is not None
+            table = storage.member_rows(
+                self.wh, build["snapshot"], bitmaps.to_numpy(answer.members), []
+            )
+            pids = table.column("user_id").to_pylist()
+        contacts = store.contacts(self.wh, pids)
+        return [(p, (contacts.get(p) or {}).get("user_id") or p) for p in pids]
+
+    def launch(
+        self,
+        name: str,
+        dry_run: bool = False,
+        now: datetime | None = None,
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
+        """Assign the segment's persons and queue their sends (again: only newcomers);
+        ``dry_run`` changes nothing and says what would happen."""
+        c = self.get(name)
+        now = now or datetime.now(UTC)
+        persons = self.audience(c)
+        if dry_run:
+            from portrait.campaigns.dryrun import dry_run as simulate
+
+            return simulate(self, c, persons, now)
+        build_id = None
+        if c.segment is not None:
+            build_id = self.ws.segments.engine.build()["build_id"]
+        result = self.enroll(name, persons, "segment" if c.segment else "launch", now, progress)
+        status = "running" if c.trigger is not None else "launched"
+        store.set_status(self.wh, name, status, now, build_id)
+        return {**result, "status": status, "build_id": build_id}
+
+    def enroll(
+        self,
+        campaign_name: str,
+        persons: list[Person],
+        source: str,
+        at: datetime,
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
+        """Assign persons entering the campaign (segment launch or a journey trigger) and queue
+        a send for each treated one at their send time; persons already in it are left as
+        they are, so calling again never queues a second send.
+
+        ``persons``: (person_id, user_id) pairs (user_id None: looked up). Returns counts:
+        persons, entered, already_in, arms (of those entering), queued, suppressed by reason.
+        """
+        c = self.get(campaign_name)
+        at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+        users = dict(persons)
+        pids = list(users)
+        already = store.assigned(self.wh, c.name, pids) if pids else set()
+        new = [p for p in pids if p not in already]
+        missing = [p for p in new if not users[p]]
+        if missing:
+            contacts = store.contacts(self.wh, missing)
+            users.update({p: (contacts.get(p) or {}).get("user_id") or p for p in missing})
+        arms = self._arms(c, new)
+        spend = store.pre_spend(self.wh, new, at) if new else {}
+        treated = [p for p in new if arms[p] != assign.CONTROL]
+        tags = self.personaliser.tags(treated)
+        assignments, sends, suppressed = [], [], {}
+        for i, p in enumerate(new):
+            assignments.append(
+                {"assign_key": f"{c.name}/{p}", "campaign": c.name, "person_id": p,
+                 "user_id": users[p], "arm": arms[p], "assigned_at": at, "source": source,
+                 "pre_spend": spend.get(p, 0.0)}
+            )  # fmt: skip
+            if arms[p] == assign.CONTROL:
+                continue
+            when = timing.schedule_for(c, at, tags.get(p), self.tz, self.settings.default_send_hour)
+            status, reason = "queued", None
+            if timing.after_end(c, when, self.tz):
+                status, reason = "suppressed", "after_schedule_end"
+                suppressed[reason] = suppressed.get(reason, 0) + 1
+            sends.append(_send_row(c, p, users[p], arms[p], status, reason, when, at))
+            if progress and i % 500 == 0:
+                progress(i, len(new))
+        n_assigned, n_sends = store.record_enrolment(self.wh, assignments, sends)
+        if progress:
+            progress(len(new), len(new))
+        return {
+            "campaign": c.name,
+            "source": source,
+            "persons": len(pids),
+            "entered": n_assigned,
+            "already_in": len(already),
+            "arms": assign.arm_counts(arms[p] for p in new),
+            "queued": sum(1 for s in sends if s["status"] == "queued"),
+            "suppressed": suppressed,
+            "new_sends": n_sends,
+        }
+
+    def _arms(self, c: Campaign, pids: list[str]) -> dict[str, str]:
+        arms = {p: assign.CONTROL for p in pids if assign.is_control(c, p)}
+        treated = [p for p in pids if p not in arms]
+        if c.bandit and treated:
+            try:
+                state = store.bandit_state(self.wh, c.name)
+                arms.update(assign.bandit_arms(c, treated, state, seed=len(state)))
+                return arms
+            except ImportError:  # no bandit module yet: weights
+                pass
+        arms.update({p: assign.weighted_variant(c, p) for p in treated})
+        return arms
+
+    # --- sending --------------------------------------------------------------------------
+    def dispatch(self, now: datetime | None = None, progress: Progress | None = None) -> dict:
+        """Send every queued message that is due; see ``portrait.campaigns.delivery``."""
+        from portrait.campaigns.delivery import Dispatcher
+
+        return Dispatcher(self).run(now, progress)
+
+    def sends(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The ledger rows (of one campaign)."""
+        if name is not None:
+            self._row(name)
+        return store.sends_of(self.wh, name)
+
+    # --- consent --------------------------------------------------------------------------
+    def set_consent(
+        self, user_id: str, channel: str, granted: bool, source: str = "api"
+    ) -> dict[str, Any]:
+        """Record a user's yes or no for a channel (the latest word wins)."""
+        _check_channel(channel)
+        if not store.user_exists(self.wh, user_id):
+            raise CampaignNotFoundError(f"no user {user_id!r}")
+        store.put_consents(self.wh, [(user_id, channel, granted, source)], datetime.now(UTC))
+        return self.consent(user_id)
+
+    def consent(self, user_id: str) -> dict[str, Any]:
+        """Per channel: granted or not, and whether that is recorded or the default."""
+        rows = {r["channel"]: r for r in store.consent_rows(self.wh, user_id)}
+        channels = {}
+        for ch in CHANNELS:
+            r = rows.get(ch)
+            channels[ch] = (
+                {"granted": r["granted"], "source": r["source"],
+                 "updated_at": r["updated_at"].isoformat()}
+                if r else {"granted": self.settings.consent_default[ch], "source": "default",
+                           "updated_at": None}
+            )  # fmt: skip
+        return {"user_id": user_id, "channels": channels}
+
+    def import_consents(self, path: str | Path, source: str = "import") -> dict[str, Any]:
+        """Read a CSV with columns user_id, channel, granted (true/false/1/0/yes/no)."""
+        rows, rejected = [], []
+        with open(path, encoding="utf-8", newline="") as f:
+            for i, rec in enumerate(csv.DictReader(f), start=2):
+                granted = str(rec.get("granted", "")).strip().lower()
+                ch = str(rec.get("channel", "")).strip()
+                uid = str(rec.get("user_id", "")).strip()
+                if ch not in CHANNELS or not uid or granted not in _BOOLS:
+                    rejected.append({"line": i, "record": rec})
+                    continue
+                rows.append((uid, ch, _BOOLS[granted], rec.get("source") or source))
+        store.put_consents(self.wh, rows, datetime.now(UTC))
+        return {"path": str(path), "imported": len(rows), "rejected": rejected}
+
+    # --- in-app ---------------------------------------------------------------------------
+    def inbox(self, user_id: str, unread_only: bool = False) -> list[dict[str, Any]]:
+        """The user's in-app messages, newest first."""
+        return [
+            {**m, "created_at": m["created_at"].isoformat(),
+             "read_at": m["read_at"].isoformat() if m["read_at"] else None}
+            for m in store.inbox(self.wh, user_id, unread_only)
+        ]  # fmt: skip
+
+    def mark_read(self, user_id: str, message_ids: list[str] | None = None) -> int:
+        """Mark the user's messages (all, or these) read; returns how many changed."""
+        return store.mark_read(self.wh, user_id, message_ids, datetime.now(UTC))
+
+
+_BOOLS = {"true": True, "1": True, "yes": True, "y": True,
+          "false": False, "0": False, "no": False, "n": False}  # fmt: skip
+
+
+def _check_channel(channel: str) -> None:
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}; use {', '.join(CHANNELS)}")
+
+
+def _send_row(
+    c: Campaign, pid: str, uid: str | None, arm: str, status: str, reason: str | None,
+    when: datetime, at: datetime,
+) -> dict[str, Any]:  # fmt: skip
+    row: dict[str, Any] = dict.fromkeys(store.SEND_COLUMNS)
+    row.update(
+        send_key=f"{c.name}/{pid}/{c.channel}", campaign=c.name, person_id=pid, user_id=uid,
+        variant=arm, channel=c.channel, status=status, reason=reason, attempts=0,
+        scheduled_at=when, updated_at=at,
+    )  # fmt: skip
+    return row

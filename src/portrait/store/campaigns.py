@@ -1,0 +1,480 @@
+"""Campaign SQL: definitions, assignments, the send ledger, consent, in-app messages, bandit.
+
+The only module of the campaign code that talks to the database; the rest works on the plain
+rows these functions return. A send's row is its claim: ``claim_send`` moves it from queued to
+sending in one statement, so two dispatches (or a retry and a restart) never both get it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from portrait.store.campaigns_ddl import CAMPAIGN_COLUMNS_SQL, CAMPAIGN_TABLES_SQL
+from portrait.store.warehouse import Warehouse
+
+SEND_COLUMNS = (
+    "send_key", "campaign", "person_id", "user_id", "variant", "channel", "status", "reason",
+    "attempts", "scheduled_at", "sent_at", "address", "language", "subject", "body", "cost",
+    "provider_id", "last_error", "updated_at", "next_attempt_at", "claimed_at", "offer_cost",
+)  # fmt: skip
+CAMPAIGN_COLUMNS = (
+    "name", "definition", "status", "created_at", "updated_at", "launched_at", "build_id",
+)  # fmt: skip
+
+
+def ensure_tables(wh: Warehouse) -> None:
+    """Create the campaign tables and columns that are missing (idempotent)."""
+    with wh.lock:
+        mode = wh.fetchone("SELECT current_setting('access_mode')")[0]
+        if str(mode).lower() == "read_only":
+            return
+        for stmt in (*CAMPAIGN_TABLES_SQL, *CAMPAIGN_COLUMNS_SQL):
+            wh.execute(stmt)
+
+
+def _dicts(cols: Sequence[str], rows: Iterable[tuple]) -> list[dict[str, Any]]:
+    return [dict(zip(cols, r, strict=True)) for r in rows]
+
+
+def _with_ids(wh: Warehouse, name: str, ids: Sequence[str], sql: str, params: list | None = None):
+    """Run ``sql`` with the table ``name`` (column ``id``) holding ``ids``."""
+    with wh.lock:
+        wh.con.register(name, pa.table({"id": pa.array(list(ids), pa.string())}))
+        try:
+            return wh.con.execute(sql, params or []).fetchall()
+        finally:
+            wh.con.unregister(name)
+
+
+# --- definitions --------------------------------------------------------------------------------
+def get_campaign(wh: Warehouse, name: str) -> dict[str, Any] | None:
+    rows = wh.fetchall(
+        f"SELECT {', '.join(CAMPAIGN_COLUMNS)} FROM campaigns WHERE name = ?", [name]
+    )
+    return _dicts(CAMPAIGN_COLUMNS, rows)[0] if rows else None
+
+
+def list_campaigns(wh: Warehouse) -> list[dict[str, Any]]:
+    rows = wh.fetchall(f"SELECT {', '.join(CAMPAIGN_COLUMNS)} FROM campaigns ORDER BY created_at")
+    return _dicts(CAMPAIGN_COLUMNS, rows)
+
+
+def put_campaign(wh: Warehouse, name: str, definition: str, now: datetime) -> None:
+    """Insert a draft, or replace a draft's definition (keeping its creation time)."""
+    wh.execute(
+        "INSERT INTO campaigns VALUES (?, ?, 'draft', ?, ?, NULL, NULL) ON CONFLICT (name) "
+        "DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at",
+        [name, definition, now, now],
+    )
+
+
+def delete_campaign(wh: Warehouse, name: str) -> None:
+    with wh.transaction() as con:
+        for table in ("campaign_assignments", "campaign_sends", "campaign_bandit"):
+            con.execute(f"DELETE FROM {table} WHERE campaign = ?", [name])
+        con.execute("DELETE FROM campaigns WHERE name = ?", [name])
+
+
+def set_status(
+    wh: Warehouse, name: str, status: str, now: datetime, build_id: str | None = None
+) -> None:
+    wh.execute(
+        "UPDATE campaigns SET status = ?, updated_at = ?, launched_at = coalesce(launched_at, ?), "
+        "build_id = coalesce(?, build_id) WHERE name = ?",
+        [status, now, now, build_id, name],
+    )
+
+
+def campaign_counts(wh: Warehouse, name: str) -> dict[str, Any]:
+    """Persons per arm, sends per status and suppressions per reason."""
+    arms = dict(
+        wh.fetchall(
+            "SELECT arm, count(*) FROM campaign_assignments WHERE campaign = ? GROUP BY 1 "
+            "ORDER BY 1",
+            [name],
+        )
+    )
+    status = dict(
+        wh.fetchall(
+            "SELECT status, count(*) FROM campaign_sends WHERE campaign = ? GROUP BY 1 ORDER BY 1",
+            [name],
+        )
+    )
+    reasons = dict(
+        wh.fetchall(
+            "SELECT reason, count(*) FROM campaign_sends WHERE campaign = ? "
+            "AND status IN ('suppressed', 'failed') GROUP BY 1 ORDER BY 2 DESC",
+            [name],
+        )
+    )
+    cost = wh.fetchone(
+        "SELECT coalesce(sum(cost), 0), coalesce(sum(offer_cost), 0) FROM campaign_sends "
+        "WHERE campaign = ? AND status IN ('sent', 'sending')",
+        [name],
+    )
+    return {
+        "arms": arms,
+        "sends": status,
+        "reasons": reasons,
+        "send_cost": cost[0],
+        "expected_offer_cost": cost[1],
+    }
+
+
+# --- audience -----------------------------------------------------------------------------------
+def assigned(wh: Warehouse, campaign: str, person_ids: Sequence[str]) -> set[str]:
+    """The persons already assigned in ``campaign``."""
+    rows = _with_ids(
+        wh,
+        "_camp_pids",
+        person_ids,
+        "SELECT a.person_id FROM campaign_assignments a JOIN _camp_pids p ON p.id = a.person_id "
+        "WHERE a.campaign = ?",
+        [campaign],
+    )
+    return {r[0] for r in rows}
+
+
+def pre_spend(wh: Warehouse, person_ids: Sequence[str], at: datetime, days: int = 30) -> dict:
+    """Order revenue per person in the ``days`` before ``at`` (the CUPED covariate)."""
+    rows = _with_ids(
+        wh,
+        "_camp_pids",
+        person_ids,
+        "SELECT e.person_id, sum(e.quantity * e.price) FROM events_resolved e "
+        "JOIN _camp_pids p ON p.id = e.person_id WHERE e.type = 'order' AND e.ts >= ? "
+        "AND e.ts < ? GROUP BY 1",
+        [at - timedelta(days=days), at],
+    )
+    return {r[0]: float(r[1] or 0.0) for r in rows}
+
+
+def contacts(wh: Warehouse, person_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per person: the user id messages go to (the person's own id first), e-mail, phone,
+    name and language from the users table."""
+    rows = _with_ids(
+        wh,
+        "_camp_pids",
+        person_ids,
+        "SELECT coalesce(m.person_id, u.user_id) AS pid, u.user_id, u.email, u.phone, u.name, "
+        "u.language FROM users u LEFT JOIN identity_map m ON m.id_kind = 'user' "
+        "AND m.identifier = u.user_id JOIN _camp_pids p ON p.id = coalesce(m.person_id, u.user_id) "
+        "ORDER BY pid, (u.user_id = pid) DESC, u.registered_at DESC NULLS LAST",
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for pid, uid, email, phone, name, language in rows:
+        out.setdefault(
+            pid,
+            {"user_id": uid, "email": email, "phone": phone, "name": name, "language": language},
+        )
+    return out
+
+
+def person_of(wh: Warehouse, user_id: str) -> str:
+    row = wh.fetchone(
+        "SELECT person_id FROM identity_map WHERE id_kind = 'user' AND identifier = ?", [user_id]
+    )
+    return row[0] if row else user_id
+
+
+def snapshot_columns(wh: Warehouse, snapshot: str) -> set[str]:
+    schema, table = snapshot.split(".", 1)
+    rows = wh.fetchall(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+        "AND table_name = ?",
+        [schema, table],
+    )
+    return {r[0] for r in rows}
+
+
+def profile_rows(
+    wh: Warehouse, snapshot: str, person_ids: Sequence[str], tags: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The ``tags`` (those the snapshot has) of these persons in a profile snapshot."""
+    have = snapshot_columns(wh, snapshot)
+    cols = [t for t in tags if t in have]
+    select = "".join(f', s."{c}"' for c in cols)
+    rows = _with_ids(
+        wh,
+        "_camp_pids",
+        person_ids,
+        f"SELECT s.person_id{select} FROM {snapshot} s JOIN _camp_pids p ON p.id = s.person_id",
+    )
+    return {r[0]: dict(zip(cols, r[1:], strict=True)) for r in rows}
+
+
+def avg_order_value(wh: Warehouse) -> float:
+    row = wh.fetchone(
+        "SELECT avg(v) FROM (SELECT sum(quantity * price) AS v FROM events WHERE type = 'order' "
+        "GROUP BY order_id)"
+    )
+    return float(row[0]) if row and row[0] is not None else 0.0
+
+
+def product_prices(wh: Warehouse, product_ids: Sequence[str]) -> dict[str, float | None]:
+    rows = _with_ids(
+        wh,
+        "_camp_products",
+        product_ids,
+        "SELECT p.product_id, p.price FROM products p JOIN _camp_products x ON x.id = p.product_id",
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+# --- enrolment ----------------------------------------------------------------------------------
+ASSIGNMENT_COLUMNS = (
+    "assign_key", "campaign", "person_id", "user_id", "arm", "assigned_at", "source", "pre_spend",
+)  # fmt: skip
+
+
+def record_enrolment(
+    wh: Warehouse, assignments: list[dict[str, Any]], sends: list[dict[str, Any]]
+) -> tuple[int, int]:
+    """Insert assignments and queued sends together; rows whose key exists are left alone.
+    Returns (assignments inserted, sends inserted)."""
+    if not assignments and not sends:
+        return 0, 0
+    a = pa.Table.from_pylist(assignments, schema=_assignment_schema())
+    s = pa.Table.from_pylist(sends, schema=_send_schema())
+    with wh.transaction() as con:
+        con.register("_camp_assign", a)
+        con.register("_camp_sends", s)
+        try:
+            n_a = con.execute(
+                "INSERT INTO campaign_assignments SELECT * FROM _camp_assign "
+                "ON CONFLICT DO NOTHING RETURNING assign_key"
+            ).fetchall()
+            cols = ", ".join(SEND_COLUMNS)
+            n_s = con.execute(
+                f"INSERT INTO campaign_sends ({cols}) SELECT {cols} FROM _camp_sends "
+                "ON CONFLICT DO NOTHING RETURNING send_key"
+            ).fetchall()
+        finally:
+            con.unregister("_camp_assign")
+            con.unregister("_camp_sends")
+    return len(n_a), len(n_s)
+
+
+def _assignment_schema() -> pa.Schema:
+    ts = pa.timestamp("us", tz="UTC")
+    return pa.schema(
+        [("assign_key", pa.string()), ("campaign", pa.string()), ("person_id", pa.string()),
+         ("user_id", pa.string()), ("arm", pa.string()), ("assigned_at", ts),
+         ("source", pa.string()), ("pre_spend", pa.float64())]
+    )  # fmt: skip
+
+
+def _send_schema() -> pa.Schema:
+    ts = pa.timestamp("us", tz="UTC")
+    types = {"attempts": pa.int32(), "cost": pa.float64(), "offer_cost": pa.float64()}
+    for c in ("scheduled_at", "sent_at", "updated_at", "next_attempt_at", "claimed_at"):
+        types[c] = ts
+    return pa.schema([(c, types.get(c, pa.string())) for c in SEND_COLUMNS])
+
+
+# --- the ledger ---------------------------------------------------------------------------------
+def due_sends(wh: Warehouse, now: datetime, limit: int) -> list[dict[str, Any]]:
+    """Queued sends whose time has come (and whose retry wait is over), oldest first."""
+    rows = wh.fetchall(
+        f"SELECT {', '.join(SEND_COLUMNS)} FROM campaign_sends WHERE status = 'queued' "
+        "AND coalesce(scheduled_at, updated_at) <= ? AND coalesce(next_attempt_at, ?) <= ? "
+        "ORDER BY scheduled_at, send_key LIMIT ?",
+        [now, now, now, limit],
+    )
+    return _dicts(SEND_COLUMNS, rows)
+
+
+def next_retry_at(wh: Warehouse) -> datetime | None:
+    """When the earliest queued retry comes due (None when no retry waits)."""
+    row = wh.fetchone(
+        "SELECT min(next_attempt_at) FROM campaign_sends WHERE status = 'queued' "
+        "AND next_attempt_at IS NOT NULL"
+    )
+    return row[0] if row else None
+
+
+def in_doubt(wh: Warehouse, claimed_before: datetime) -> list[dict[str, Any]]:
+    """Sends claimed by a dispatch that never recorded the outcome (it died mid-send)."""
+    rows = wh.fetchall(
+        f"SELECT {', '.join(SEND_COLUMNS)} FROM campaign_sends WHERE status = 'sending' "
+        "AND claimed_at < ?",
+        [claimed_before],
+    )
+    return _dicts(SEND_COLUMNS, rows)
+
+
+def claim_send(wh: Warehouse, send_key: str, now: datetime, fields: dict[str, Any]) -> bool:
+    """Queued -> sending with the attempt counted and what is about to go out (address,
+    language, text, costs); False when another dispatch got it first."""
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    row = wh.fetchone(
+        f"UPDATE campaign_sends SET status = 'sending', attempts = attempts + 1, "
+        f"claimed_at = ?, updated_at = ?{', ' + sets if sets else ''} "
+        "WHERE send_key = ? AND status = 'queued' RETURNING send_key",
+        [now, now, *fields.values(), send_key],
+    )
+    return row is not None
+
+
+def update_send(wh: Warehouse, send_key: str, now: datetime, **fields: Any) -> None:
+    """Set ``fields`` (status, reason, provider_id, ...) of one send."""
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    wh.execute(
+        f"UPDATE campaign_sends SET {sets}, updated_at = ? WHERE send_key = ?",
+        [*fields.values(), now, send_key],
+    )
+
+
+def recent_sends(wh: Warehouse, person_ids: Sequence[str], since: datetime) -> dict[str, int]:
+    """Messages sent (or being sent) to each person since ``since``, over every campaign."""
+    rows = _with_ids(
+        wh,
+        "_camp_pids",
+        person_ids,
+        "SELECT s.person_id, count(*) FROM campaign_sends s JOIN _camp_pids p "
+        "ON p.id = s.person_id WHERE s.status IN ('sent', 'sending') "
+        "AND coalesce(s.sent_at, s.claimed_at) >= ? GROUP BY 1",
+        [since],
+    )
+    return dict(rows)
+
+
+def campaign_spent(wh: Warehouse, campaign: str) -> tuple[int, float]:
+    """(sends, send cost + expected offer cost) of a campaign so far."""
+    row = wh.fetchone(
+        "SELECT count(*), coalesce(sum(coalesce(cost, 0) + coalesce(offer_cost, 0)), 0) "
+        "FROM campaign_sends WHERE campaign = ? AND status IN ('sent', 'sending')",
+        [campaign],
+    )
+    return int(row[0]), float(row[1])
+
+
+def sends_of(wh: Warehouse, campaign: str | None = None) -> list[dict[str, Any]]:
+    where = "WHERE campaign = ? " if campaign else ""
+    rows = wh.fetchall(
+        f"SELECT {', '.join(SEND_COLUMNS)} FROM campaign_sends {where}ORDER BY send_key",
+        [campaign] if campaign else [],
+    )
+    return _dicts(SEND_COLUMNS, rows)
+
+
+# --- consent ------------------------------------------------------------------------------------
+def put_consents(
+    wh: Warehouse, rows: list[tuple[str, str, bool, str | None]], now: datetime
+) -> int:
+    """Upsert (user_id, channel, granted, source) rows; the latest word wins."""
+    if not rows:
+        return 0
+    t = pa.table(
+        {
+            "consent_key": [f"{u}/{c}" for u, c, _, _ in rows],
+            "user_id": [r[0] for r in rows],
+            "channel": [r[1] for r in rows],
+            "granted": pa.array([r[2] for r in rows], pa.bool_()),
+            "source": [r[3] for r in rows],
+            "updated_at": pa.array([now] * len(rows), pa.timestamp("us", tz="UTC")),
+        }
+    )
+    with wh.transaction() as con:
+        con.register("_camp_consent", t)
+        try:
+            con.execute(
+                "INSERT INTO consents SELECT DISTINCT ON (consent_key) * FROM _camp_consent "
+                "ON CONFLICT (consent_key) DO UPDATE SET granted = excluded.granted, "
+                "source = excluded.source, updated_at = excluded.updated_at"
+            )
+        finally:
+            con.unregister("_camp_consent")
+    return len(rows)
+
+
+def consents(wh: Warehouse, user_ids: Sequence[str]) -> dict[tuple[str, str], bool]:
+    rows = _with_ids(
+        wh,
+        "_camp_users",
+        user_ids,
+        "SELECT c.user_id, c.channel, c.granted FROM consents c JOIN _camp_users u "
+        "ON u.id = c.user_id",
+    )
+    return {(u, c): bool(g) for u, c, g in rows}
+
+
+def consent_rows(wh: Warehouse, user_id: str) -> list[dict[str, Any]]:
+    cols = ("channel", "granted", "source", "updated_at")
+    rows = wh.fetchall(
+        f"SELECT {', '.join(cols)} FROM consents WHERE user_id = ? ORDER BY channel", [user_id]
+    )
+    return _dicts(cols, rows)
+
+
+def user_exists(wh: Warehouse, user_id: str) -> bool:
+    return bool(wh.fetchone("SELECT count(*) FROM users WHERE user_id = ?", [user_id])[0])
+
+
+# --- in-app messages ----------------------------------------------------------------------------
+INAPP_COLUMNS = ("message_id", "campaign", "user_id", "subject", "body", "created_at", "read_at")
+
+
+def put_inapp(wh: Warehouse, message: dict[str, Any]) -> None:
+    """Store an in-app message; storing the same message id again changes nothing."""
+    wh.execute(
+        f"INSERT INTO inapp_messages ({', '.join(INAPP_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, NULL) "
+        "ON CONFLICT DO NOTHING",
+        [message[c] for c in INAPP_COLUMNS[:-1]],
+    )
+
+
+def inbox(wh: Warehouse, user_id: str, unread_only: bool = False) -> list[dict[str, Any]]:
+    where = " AND read_at IS NULL" if unread_only else ""
+    rows = wh.fetchall(
+        f"SELECT {', '.join(INAPP_COLUMNS)} FROM inapp_messages WHERE user_id = ?{where} "
+        "ORDER BY created_at DESC, message_id",
+        [user_id],
+    )
+    return _dicts(INAPP_COLUMNS, rows)
+
+
+def mark_read(wh: Warehouse, user_id: str, message_ids: Sequence[str] | None, now: datetime) -> int:
+    """Mark messages (all of the user's when ``message_ids`` is None) read; returns how many."""
+    if message_ids is None:
+        rows = wh.fetchall(
+            "UPDATE inapp_messages SET read_at = ? WHERE user_id = ? AND read_at IS NULL "
+            "RETURNING message_id",
+            [now, user_id],
+        )
+        return len(rows)
+    rows = _with_ids(
+        wh,
+        "_camp_msgs",
+        message_ids,
+        "UPDATE inapp_messages SET read_at = ? WHERE user_id = ? AND read_at IS NULL "
+        "AND message_id IN (SELECT id FROM _camp_msgs) RETURNING message_id",
+        [now, user_id],
+    )
+    wh.generation += 1
+    return len(rows)
+
+
+# --- bandit state -------------------------------------------------------------------------------
+def bandit_state(wh: Warehouse, campaign: str) -> dict[str, tuple[int, int]]:
+    rows = wh.fetchall(
+        "SELECT variant, sends, successes FROM campaign_bandit WHERE campaign = ?", [campaign]
+    )
+    return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+
+
+def put_bandit_state(
+    wh: Warehouse, campaign: str, state: dict[str, tuple[int, int]], now: datetime
+) -> None:
+    with wh.transaction() as con:
+        for variant, (sends, successes) in state.items():
+            con.execute(
+                "INSERT INTO campaign_bandit VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (arm_key) "
+                "DO UPDATE SET sends = excluded.sends, successes = excluded.successes, "
+                "updated_at = excluded.updated_at",
+                [f"{campaign}/{variant}", campaign, variant, sends, successes, now],
+            )
