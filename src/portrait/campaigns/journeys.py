@@ -1,0 +1,203 @@
+"""Triggered journeys: persons who newly meet a campaign's trigger enter it and are enrolled.
+
+For every launched (or running) campaign with a ``trigger``, as of a moment ``at`` (nothing at
+or after it is read):
+
+- ``cart_abandonment``: the person's latest add_to_cart is at least ``hours`` old (and at most
+  ``CART_LOOKBACK`` older than that) and no order followed it; entered at cart time + hours;
+- ``win_back``: the lifecycle stage is dormant in the latest build (``newly`` when it was not in
+  the build before); entered at that build's cut-off;
+- ``first_order``: registered at least ``hours`` ago (within ``FIRST_ORDER_LOOKBACK``) and never
+  ordered; entered at registration + hours;
+- ``repurchase``: the next purchase is due (the predicted next purchase date, else the last
+  order plus the purchase cycle) and not overdue by more than a cycle; entered when it fell due.
+
+The campaign's segment, if any, narrows the candidates (members in the latest build). A person
+who entered before enters again only when ``reenter_days`` is set, that many days have passed
+since the last entry, and the trigger fired again later (a new cart, a new due date).
+Entries go to ``journey_entries`` and the persons to ``ws.campaigns.enroll``, which assigns the
+arm (control included) and queues the sends. Runs after every profile build (``after_build``)
+and on demand (``portrait campaign journeys``, ``POST /v1/campaigns/journeys/run``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from portrait.campaigns.definition import Campaign, CampaignDefinitionError, parse_campaign
+from portrait.store import campaign_reports as store
+
+if TYPE_CHECKING:
+    from portrait.tags.build import BuildResult
+    from portrait.workspace import Workspace
+
+CART_LOOKBACK = timedelta(days=7)  # older abandoned carts are history, not a trigger
+FIRST_ORDER_LOOKBACK = timedelta(days=30)  # registrants gone longer are a win-back matter
+Entry = tuple[str, datetime]  # (person_id, triggered_at)
+Enroll = Callable[..., Any]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def candidates(ws: Workspace, campaign: Campaign, at: datetime) -> tuple[list[Entry], list[str]]:
+    """Persons meeting the campaign's trigger at ``at``, with when it fired, and notes."""
+    trigger = campaign.trigger
+    assert trigger is not None
+    wh, hours = ws.warehouse, timedelta(hours=trigger.hours)
+    if trigger.type == "cart_abandonment":
+        rows = store.latest_carts(wh, at, at - hours, at - hours - CART_LOOKBACK)
+        return [(p, _aware(t) + hours) for p, t in rows], []
+    if trigger.type == "first_order":
+        oldest = at - hours - FIRST_ORDER_LOOKBACK
+        rows = store.never_ordered_registrants(wh, at, at - hours, oldest)
+        return [(p, _aware(t) + hours) for p, t in rows], []
+    builds = store.recent_builds(wh, at)
+    if not builds or builds[0]["snapshot"] is None:
+        return [], [f"{trigger.type} reads the profile: no build as of {at:%Y-%m-%d} yet"]
+    latest = builds[0]
+    if trigger.type == "win_back":
+        if not store.snapshot_has(wh, latest["snapshot"], ["lifecycle_stage"]):
+            return [], ["the latest build has no lifecycle_stage tag"]
+        previous = builds[1]["snapshot"] if len(builds) > 1 else None
+        rows = store.dormant_persons(wh, latest["snapshot"], previous)
+        notes = [] if previous else ["no earlier build to compare with: every dormant person"]
+        return [(p, latest["cutoff"]) for p, _newly in rows], notes
+    have = store.snapshot_has(
+        wh, latest["snapshot"], ["purchase_cycle_days", "predicted_next_purchase_date"]
+    )
+    if "purchase_cycle_days" not in have:
+        return [], ["the latest build has no purchase_cycle_days tag"]
+    rows = store.repurchase_due(wh, latest["snapshot"], at, "predicted_next_purchase_date" in have)
+    return [(p, _aware(t)) for p, t in rows], []
+
+
+def eligible(
+    found: list[Entry],
+    history: dict[str, tuple[datetime, datetime]],
+    reenter_days: float | None,
+    at: datetime,
+) -> list[Entry]:
+    """The candidates who may enter now: never entered, or (with ``reenter_days``) entered
+    long enough ago for a trigger that fired after the last one."""
+    out = []
+    for person, triggered in found:
+        last = history.get(person)
+        if last is None:
+            out.append((person, triggered))
+            continue
+        if reenter_days is None:
+            continue
+        entered, last_triggered = _aware(last[0]), _aware(last[1])
+        if entered <= at - timedelta(days=reenter_days) and triggered > last_triggered:
+            out.append((person, triggered))
+    return out
+
+
+def segment_persons(ws: Workspace, segment: str) -> set[str]:
+    """Person ids in a saved segment (by name) or an expression, in the latest build."""
+    from portrait.segments import bitmaps as bm
+    from portrait.segments import storage as seg_storage
+    from portrait.segments.service import SegmentNotFoundError
+
+    try:
+        return set(ws.segments.members(segment).column("user_id").to_pylist())
+    except SegmentNotFoundError:
+        pass
+    engine = ws.segments.engine
+    build = engine.build()
+    answer = engine.answer(engine.parse(segment, build), build, members=True)
+    assert answer.members is not None
+    rows = seg_storage.member_rows(ws.warehouse, build["snapshot"], bm.to_numpy(answer.members), [])
+    return set(rows.column("user_id").to_pylist())
+
+
+def run_campaign(
+    ws: Workspace,
+    name: str,
+    campaign: Campaign,
+    at: datetime,
+    dry_run: bool = False,
+    enroll: Enroll | None = None,
+) -> dict[str, Any]:
+    """One campaign's journey step; see the module docstring."""
+    assert campaign.trigger is not None
+    found, notes = candidates(ws, campaign, at)
+    out: dict[str, Any] = {"campaign": name, "trigger": campaign.trigger.type,
+                           "candidates": len(found)}  # fmt: skip
+    if campaign.segment and found:
+        try:
+            members = segment_persons(ws, campaign.segment)
+        except LookupError as e:
+            members = set()
+            notes.append(f"segment {campaign.segment!r} could not be read: {e}")
+        found = [c for c in found if c[0] in members]
+        out["in_segment"] = len(found)
+    history = store.journey_history(ws.warehouse, name)
+    entering = eligible(found, history, campaign.trigger.reenter_days, at)
+    out["already_entered"] = len(found) - len(entering)
+    out["entering"] = len(entering)
+    out["persons"] = [p for p, _ in entering[:20]]
+    if entering and not dry_run:
+        enroll = enroll or ws.campaigns.enroll
+        out["enrolled"] = enroll(
+            name, [(p, p) for p, _ in entering], source=campaign.trigger.type, at=at
+        )
+        out["entered"] = store.record_entries(
+            ws.warehouse, name, campaign.trigger.type, entering, at
+        )
+    out["notes"] = notes
+    return out
+
+
+def run_journeys(
+    ws: Workspace,
+    at: datetime | None = None,
+    dry_run: bool = False,
+    enroll: Enroll | None = None,
+) -> dict[str, Any]:
+    """Evaluate every launched campaign's trigger as of ``at`` (default now) and enroll who
+    newly meets it (``dry_run``: only say who would)."""
+    at = _aware(at) if at else datetime.now(UTC)
+    tick = time.perf_counter()
+    results = []
+    for row in store.triggered_campaigns(ws.warehouse):
+        try:
+            campaign = parse_campaign(orjson.loads(row["definition"]))
+        except CampaignDefinitionError as e:
+            results.append({"campaign": row["name"], "error": str(e)})
+            continue
+        results.append(run_campaign(ws, row["name"], campaign, at, dry_run, enroll))
+    return {
+        "at": at.isoformat(),
+        "dry_run": dry_run,
+        "campaigns": results,
+        "entered": sum(r.get("entered", 0) for r in results),
+        "seconds": round(time.perf_counter() - tick, 3),
+    }
+
+
+def after_build(ws: Workspace, result: BuildResult) -> dict[str, Any] | None:
+    """Run the journeys after a successful build of the latest date, as of the build's cut-off
+    (or now, if earlier). A journey failure is a warning on the build, never its failure."""
+    try:
+        if not store.triggered_campaigns(ws.warehouse):
+            return None
+        builds = store.recent_builds(ws.warehouse, datetime.max.replace(tzinfo=UTC), limit=1)
+        if not builds or builds[0]["build_id"] != result.build_id:
+            return None  # a build of an earlier date: journeys look at the present
+        summary = run_journeys(ws, at=min(builds[0]["cutoff"], datetime.now(UTC)))
+    except Exception as e:  # the build itself succeeded: say why, do not fail it
+        result.warnings.append(f"journeys not run: {e}")
+        return None
+    result.timings["journeys"] = summary["seconds"]
+    for r in summary["campaigns"]:
+        if "error" in r:
+            result.warnings.append(f"journey {r['campaign']}: {r['error']}")
+    return summary
