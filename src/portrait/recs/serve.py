@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from portrait.models.registry import ModelCard, save_card
-from portrait.recs import serve_data
 from portrait.recs.base import SECONDS_PER_DAY
 from portrait.recs.content import ContentIndex
+from portrait.recs.history import PersonHistory
 from portrait.recs.rules import (
     BusinessRules,
     blocked_recent,
@@ -46,6 +46,7 @@ from portrait.recs.serve_train import (
     TrainedRecs,
     train_and_save,
 )
+from portrait.store import recs as serve_data
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -85,13 +86,47 @@ class _Part:
         self.scores[product] = self.scores.get(product, 0.0) + score
 
 
+MEMO_ENTRIES = 50_000  # per-item results kept between requests (cleared when full)
+
+
+def _memo(store: dict[Any, Any], key: Any, compute: Callable[[], Any]) -> Any:
+    """``store[key]``, computed once: per-item neighbours and rules do not change until the
+    model or the catalogue does, and a request asks for dozens of them."""
+    value = store.get(key)
+    if value is None:
+        if len(store) >= MEMO_ENTRIES:
+            store.clear()
+        value = store[key] = compute()
+    return value
+
+
 class _Catalogue:
     def __init__(self, products: list[dict[str, Any]]) -> None:
         self.products = {p["product_id"]: p for p in products}
         self.content = ContentIndex.build([p["product_id"] for p in products], products)
+        self._similar: dict[tuple[str, int], tuple[tuple[str, float], ...]] = {}
+
+    def similar(self, product: str, k: int) -> tuple[tuple[str, float], ...]:
+        """Content neighbours of a product (memoised)."""
+        key = (product, k)
+        return _memo(self._similar, key, lambda: tuple(self.content.similar(product, k)))
 
     def title(self, product: str) -> str:
         return str((self.products.get(product) or {}).get("title") or product)
+
+
+@dataclass
+class _Live:
+    """What serving reads from the warehouse besides the model files, kept while the warehouse
+    has not been written to (``Warehouse.generation``): the data's "now", what was ingested
+    since training, merged user ids and the latest profile snapshot."""
+
+    generation: int
+    trained_at: str
+    now: float
+    since_training: PersonHistory
+    merged: dict[str, str]
+    snapshot: tuple[str, set[str]] | None
 
 
 class RecsService:
@@ -104,6 +139,7 @@ class RecsService:
         self._trained_stamp: float | None = None
         self._catalogue: _Catalogue | None = None
         self._catalogue_version: tuple | None = None
+        self._live: _Live | None = None
 
     # --- training -----------------------------------------------------------------------
     def train(
@@ -126,11 +162,46 @@ class RecsService:
         return self._trained
 
     def catalogue(self) -> _Catalogue:
+        live = self._live
+        if (
+            self._catalogue is not None
+            and live is not None
+            and live.generation == self.ws.warehouse.generation
+        ):
+            return self._catalogue  # nothing written since it was checked
         version = serve_data.products_version(self.ws.warehouse)
         if self._catalogue is None or version != self._catalogue_version:
             self._catalogue = _Catalogue(serve_data.products(self.ws.warehouse))
             self._catalogue_version = version
         return self._catalogue
+
+    def live(self, t: TrainedRecs) -> _Live:
+        """The warehouse state serving needs, read again only after a write."""
+        wh = self.ws.warehouse
+        live = self._live
+        trained_at = str(t.meta.get("trained_at"))
+        if live is None or live.generation != wh.generation or live.trained_at != trained_at:
+            generation = wh.generation  # before reading: a write meanwhile invalidates
+            rows = serve_data.events_since(wh, datetime.fromisoformat(trained_at))
+            live = self._live = _Live(
+                generation=generation,
+                trained_at=trained_at,
+                now=serve_data.latest_event_seconds(wh) or 0.0,
+                since_training=PersonHistory.from_rows(
+                    *(rows[c].to_pylist() for c in ("person_id", "product_id", "type", "ts"))
+                ),
+                merged=serve_data.merged_user_ids(wh),
+                snapshot=serve_data.latest_snapshot(wh),
+            )
+        return live
+
+    def _person(self, t: TrainedRecs, live: _Live, identifier: str) -> str:
+        """The person behind a user or anonymous id, without a query for known persons."""
+        if identifier in live.merged:
+            return live.merged[identifier]
+        if t.history.of(identifier) != ([], []) or live.since_training.of(identifier) != ([], []):
+            return identifier  # a person id (the canonical user id) with history
+        return serve_data.resolve_person(self.ws.warehouse, identifier)
 
     # --- serving ------------------------------------------------------------------------
     def recommend(
@@ -144,16 +215,24 @@ class RecsService:
         if k < 1:
             raise ValueError("k must be at least 1")
         s = self.settings if rules is None else replace(self.settings, rules=rules)
-        t, cat, wh = self.trained(), self.catalogue(), self.ws.warehouse
-        person = serve_data.resolve_person(wh, user_id)
-        now = serve_data.latest_event_seconds(wh) or 0.0
-        bought = serve_data.person_purchases(wh, person)
+        t, wh = self.trained(), self.ws.warehouse
+        live = self.live(t)
+        cat = self.catalogue()
+        person = self._person(t, live, user_id)
+        now = live.now
+        old_bought, old_views = t.history.of(person)
+        new_bought, new_views = live.since_training.of(person)
+        bought = new_bought + old_bought
         history = list(dict.fromkeys(p for p, _ in bought))
         u = int(t.users.to_index([person])[0])
         cold = u < 0
-        tags = serve_data.profile_tags(wh, person, (*SEGMENT_TAGS, "favourite_brand"))
-        since = None if cold else datetime.fromisoformat(t.meta["trained_at"])
-        session = serve_data.session_events(wh, person, since, s.session_events)
+        tags = serve_data.snapshot_tags(
+            wh, live.snapshot, person, (*SEGMENT_TAGS, "favourite_brand")
+        )
+        # a known buyer's session is what happened since training; a new user's, all of it
+        session = (new_views if not cold else _newest_first(new_views + old_views))[
+            : s.session_events
+        ]
 
         parts = {
             "base": self._segment_part(t, tags, s)
@@ -213,7 +292,7 @@ class RecsService:
                     seen.add(p)
                     text = "bought by the same customers"
                     items.append(self._item(cat, p, score, "also_bought", text))
-        for p, score in cat.content.similar(product_id, k + len(seen)):
+        for p, score in cat.similar(product_id, k + len(seen)):
             if p not in seen and len(items) < k:
                 seen.add(p)
                 text = f"similar to {cat.title(product_id)} (category, brand, title)"
@@ -299,15 +378,14 @@ class RecsService:
                 "in your cart" if kind == "add_to_cart" else "you viewed"
             )
             idx = t.item_index.get(viewed, -1)
-            for p, score in cat.content.similar(viewed, s.pool):
+            for p, score in cat.similar(viewed, s.pool):
                 if idx < 0 or p not in t.item_index:  # what nobody bought enters by content
                     part.add(p, w * score, "session_similar", similar)
             if idx < 0:
                 continue
             for j, score in _neighbours(t, idx, s.pool):
                 part.add(t.item_ids[j], w * score, "session_similar", similar)
-            row = t.assoc.confidence_row(idx)
-            for j, conf in zip(row.indices, row.data, strict=True):
+            for j, conf in _confidences(t, idx):
                 # a rule is the more specific reason: it wins over a kNN neighbour
                 text = f"bought together with {title}"
                 part.add(t.item_ids[j], w * float(conf), "bought_together", text, prefer=True)
@@ -322,7 +400,7 @@ class RecsService:
             if anchor not in cat.content.row:
                 continue
             title = cat.title(anchor)
-            for p, score in cat.content.similar(anchor, s.pool):
+            for p, score in cat.similar(anchor, s.pool):
                 if p not in t.item_index:
                     part.add(p, score, "new_similar", f"new, like {title}")
         return part
@@ -353,8 +431,30 @@ class RecsService:
         }
 
 
+def _newest_first(views: list[tuple[str, str, float]]) -> list[tuple[str, str, float]]:
+    return sorted(views, key=lambda v: -v[2])
+
+
 def _neighbours(t: TrainedRecs, idx: int, k: int) -> list[tuple[int, float]]:
     """The trained model's item neighbours (none for a model without item similarity)."""
+    return _memo(t.memo, ("neighbours", idx, k), lambda: _compute_neighbours(t, idx, k))
+
+
+def _rules_for(t: TrainedRecs, idx: int, k: int) -> list[Any]:
+    return _memo(t.memo, ("rules", idx, k), lambda: t.assoc.rules_for(idx, k=k))
+
+
+def _confidences(t: TrainedRecs, idx: int) -> list[tuple[int, float]]:
+    """(item, confidence of ``idx -> item``) for every item with a rule from ``idx``."""
+
+    def compute() -> list[tuple[int, float]]:
+        row = t.assoc.confidence_row(idx)
+        return list(zip(row.indices.tolist(), row.data.tolist(), strict=True))
+
+    return _memo(t.memo, ("confidence", idx), compute)
+
+
+def _compute_neighbours(t: TrainedRecs, idx: int, k: int) -> list[tuple[int, float]]:
     try:
         rec = t.model.similar_items(idx, k=k)
     except NotImplementedError:
@@ -368,7 +468,7 @@ def _links_from(t: TrainedRecs, history: list[int], k: int) -> dict[int, tuple[s
     history item), association rules first."""
     links: dict[int, tuple[str, int]] = {}
     for h in history:
-        for r in t.assoc.rules_for(h, k=k):
+        for r in _rules_for(t, h, k):
             links.setdefault(r.consequent, ("bought_together", h))
     for h in history:
         for j, _ in _neighbours(t, h, k):

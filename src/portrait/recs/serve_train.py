@@ -21,12 +21,13 @@ import numpy as np
 import pyarrow as pa
 
 from portrait.models.registry import ModelCard, TrainOptions
-from portrait.recs import serve_data
 from portrait.recs.assoc import AssociationRules
 from portrait.recs.base import Interactions, Recommender
+from portrait.recs.history import PersonHistory
 from portrait.recs.ids import IdMap
 from portrait.recs.registry import make
 from portrait.recs.rules import repeat_rates
+from portrait.store import recs as serve_data
 
 if TYPE_CHECKING:
     from portrait.workspace import Workspace
@@ -38,6 +39,8 @@ SEGMENT_TAGS = ("gender", "age_band", "rfm_segment", "lifecycle_stage")
 CATEGORY_LEVEL = "category_l2"
 # A category's repeat rate is trusted from this many (buyer, product) pairs on.
 REPEAT_MIN_PAIRS = 20
+# Latest product views and cart adds kept per person for serving (the session part reads 20).
+VIEWS_KEPT = 20
 
 
 class NotTrainedError(LookupError):
@@ -55,11 +58,13 @@ class TrainedRecs:
     segment_keys: list[str]  # "tag=value", one per row of segment_counts
     segment_counts: np.ndarray  # (segments, items): distinct buyers in the segment
     meta: dict[str, Any] = field(default_factory=dict)
+    history: PersonHistory = field(default_factory=PersonHistory.empty)
 
     def __post_init__(self) -> None:
         self.item_ids: list[str] = self.items.ids  # dense id -> product id, for serving
         self.item_index = {p: i for i, p in enumerate(self.item_ids)}
         self.popular: list[tuple[str, float]] = []  # filled on first use by serving
+        self.memo: dict[Any, Any] = {}  # serving's per-item results (neighbours, rules)
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -67,6 +72,7 @@ class TrainedRecs:
         self.users.save(folder / "users.json")
         self.items.save(folder / "items.json")
         self.assoc.save(folder / "assoc.npz")
+        self.history.save(folder / "history.npz")
         with (folder / "segments.npz").open("wb") as f:
             np.savez(f, counts=self.segment_counts, keys=np.asarray(self.segment_keys, dtype=str))
         # meta last: its presence says the other files are complete
@@ -89,6 +95,7 @@ class TrainedRecs:
             segment_keys=keys,
             segment_counts=counts,
             meta=json.loads((folder / "meta.json").read_text()),
+            history=PersonHistory.load(folder / "history.npz") or PersonHistory.empty(),
         )
 
 
@@ -127,7 +134,9 @@ def fit(
         "repeat_rates": repeat_rates(persons, products, orders, categories, REPEAT_MIN_PAIRS),
         "category_level": CATEGORY_LEVEL,
     }
-    trained = TrainedRecs(recommender, users, items, assoc, keys, counts, meta)
+    trained = TrainedRecs(
+        recommender, users, items, assoc, keys, counts, meta, history=person_history(wh)
+    )
     stats = {
         "order_lines": lines.num_rows,
         "interactions": len(first),
@@ -137,8 +146,17 @@ def fit(
         "item_pairs": int(assoc.pair_baskets.nnz // 2),
         "segments": len(keys),
         "products_in_catalogue": len(catalogue),
+        "history_rows": len(trained.history),
     }
     return trained, stats
+
+
+def person_history(wh: Any) -> PersonHistory:
+    """Every person's order lines and latest views/cart adds, for serving without a scan."""
+    rows = serve_data.person_history(wh, VIEWS_KEPT)
+    return PersonHistory.from_rows(
+        *(rows[c].to_pylist() for c in ("person_id", "product_id", "type", "ts"))
+    )
 
 
 def segment_popularity(

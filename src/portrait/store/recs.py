@@ -1,6 +1,6 @@
-"""What serving recommendations reads from the warehouse: purchases, products, a person's recent
-events and profile tags. Every query of the serving layer is here; the rest works on what these
-return."""
+"""What recommendations read from the warehouse: purchases, products, persons' order lines and
+recent views (kept in memory by serving), the events ingested since training, profile tags.
+Every query of the recommendation layer is here; the rest works on what these return."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from portrait.store import profiles as profile_store
 from portrait.store.warehouse import Warehouse
 
 PRODUCT_COLUMNS = ("product_id", "title", "category_l1", "category_l2", "category_l3", "brand")
-SESSION_TYPES = ("product_view", "add_to_cart")
 
 
 def purchases(wh: Warehouse) -> pa.Table:
@@ -49,32 +48,43 @@ def resolve_person(wh: Warehouse, identifier: str) -> str:
     return profile_store.resolve_person(wh, identifier) or identifier
 
 
-def person_purchases(wh: Warehouse, person_id: str) -> list[tuple[str, float]]:
-    """The person's order lines (product_id, epoch seconds), newest first."""
-    return wh.fetchall(
-        "SELECT product_id, epoch(ts) FROM events_resolved WHERE person_id = ? "
-        "AND type = 'order' AND product_id IS NOT NULL ORDER BY ts DESC",
-        [person_id],
+def merged_user_ids(wh: Warehouse) -> dict[str, str]:
+    """User ids that belong to another person (merged users): user id -> person id."""
+    rows = wh.fetchall(
+        "SELECT identifier, person_id FROM identity_map "
+        "WHERE id_kind = 'user' AND identifier <> person_id"
+    )
+    return dict(rows)
+
+
+def person_history(wh: Warehouse, views_per_person: int) -> pa.Table:
+    """Every person's order lines and latest ``views_per_person`` product views and cart adds:
+    person_id, product_id, type, ts (epoch seconds)."""
+    return wh.arrow(
+        "WITH e AS (SELECT person_id, product_id, type, epoch(ts) AS ts, "
+        "  row_number() OVER (PARTITION BY person_id, type = 'order' ORDER BY ts DESC) AS n "
+        "  FROM events_resolved WHERE type IN ('order', 'product_view', 'add_to_cart') "
+        "  AND product_id IS NOT NULL AND person_id IS NOT NULL) "
+        "SELECT person_id, product_id, type, ts FROM e WHERE type = 'order' OR n <= ?",
+        [views_per_person],
     )
 
 
-def session_events(
-    wh: Warehouse,
-    person_id: str,
-    ingested_after: datetime | None,
-    limit: int,
-) -> list[tuple[str, str, float]]:
-    """The person's latest product views and cart adds (product_id, type, epoch seconds), newest
-    first; only those ingested after ``ingested_after`` when it is given."""
-    sql = (
-        "SELECT product_id, type, epoch(ts) FROM events_resolved WHERE person_id = ? "
-        "AND type IN ('product_view', 'add_to_cart') AND product_id IS NOT NULL"
+def events_since(wh: Warehouse, ingested_after: datetime) -> pa.Table:
+    """Order lines, product views and cart adds ingested after a time, with their person:
+    person_id, product_id, type, ts (epoch seconds). The events are picked before the identity
+    map is joined, so only the latest row groups are read (ingest appends in time order)."""
+    return wh.arrow(
+        "WITH t AS MATERIALIZED (SELECT user_id, anonymous_id, product_id, type, "
+        "  epoch(ts) AS ts FROM events WHERE ingested_at > ? "
+        "  AND type IN ('order', 'product_view', 'add_to_cart') AND product_id IS NOT NULL) "
+        "SELECT coalesce(mu.person_id, t.user_id, ma.person_id) AS person_id, t.product_id, "
+        "t.type, t.ts FROM t "
+        "LEFT JOIN identity_map mu ON mu.id_kind = 'user' AND mu.identifier = t.user_id "
+        "LEFT JOIN identity_map ma ON ma.id_kind = 'anonymous' AND ma.identifier = t.anonymous_id "
+        "WHERE coalesce(mu.person_id, t.user_id, ma.person_id) IS NOT NULL",
+        [ingested_after],
     )
-    params: list[Any] = [person_id]
-    if ingested_after is not None:
-        sql += " AND ingested_at > ?"
-        params.append(ingested_after)
-    return wh.fetchall(sql + " ORDER BY ts DESC LIMIT ?", [*params, limit])
 
 
 def latest_snapshot(wh: Warehouse) -> tuple[str, set[str]] | None:
@@ -87,17 +97,19 @@ def latest_snapshot(wh: Warehouse) -> tuple[str, set[str]] | None:
     return snapshot, cols
 
 
-def profile_tags(wh: Warehouse, person_id: str, tags: tuple[str, ...]) -> dict[str, Any]:
-    """The person's values of ``tags`` in the latest build (the tags it has; {} without)."""
-    found = latest_snapshot(wh)
-    if found is None:
+def snapshot_tags(
+    wh: Warehouse, snapshot: tuple[str, set[str]] | None, person_id: str, tags: tuple[str, ...]
+) -> dict[str, Any]:
+    """The person's values of ``tags`` in ``snapshot`` (a table and its columns, from
+    ``latest_snapshot``): the tags it has; {} without a snapshot or the person."""
+    if snapshot is None:
         return {}
-    snapshot, cols = found
+    table, cols = snapshot
     have = [t for t in tags if t in cols]
     if not have:
         return {}
     columns = ", ".join(f'"{t}"' for t in have)
-    row = wh.fetchone(f"SELECT {columns} FROM {snapshot} WHERE person_id = ?", [person_id])
+    row = wh.fetchone(f"SELECT {columns} FROM {table} WHERE person_id = ?", [person_id])
     if row is None:
         return {}
     return {t: v for t, v in zip(have, row, strict=True) if v is not None}
