@@ -227,7 +227,7 @@ class CampaignService:
         if missing:
             contacts = store.contacts(self.wh, missing)
             users.update({p: (contacts.get(p) or {}).get("user_id") or p for p in missing})
-        arms = self._arms(c, new)
+        arms = self.arms_for(c, new)
         spend = store.pre_spend(self.wh, new, at) if new else {}
         treated = [p for p in new if arms[p] != assign.CONTROL]
         tags = self.personaliser.tags(treated)
@@ -263,7 +263,8 @@ class CampaignService:
             "new_sends": n_sends,
         }
 
-    def _arms(self, c: Campaign, pids: list[str]) -> dict[str, str]:
+    def arms_for(self, c: Campaign, pids: list[str]) -> dict[str, str]:
+        """Control or variant per person (bandit campaigns: by the sampler, else weights)."""
         arms = {p: assign.CONTROL for p in pids if assign.is_control(c, p)}
         treated = [p for p in pids if p not in arms]
         if c.bandit and treated:

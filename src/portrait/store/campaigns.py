@@ -288,11 +288,11 @@ def due_sends(wh: Warehouse, now: datetime, limit: int) -> list[dict[str, Any]]:
     return _dicts(SEND_COLUMNS, rows)
 
 
-def next_retry_at(wh: Warehouse) -> datetime | None:
-    """When the earliest queued retry comes due (None when no retry waits)."""
+def next_due(wh: Warehouse) -> datetime | None:
+    """When the earliest queued send (or retry) comes due; None when nothing is queued."""
     row = wh.fetchone(
-        "SELECT min(next_attempt_at) FROM campaign_sends WHERE status = 'queued' "
-        "AND next_attempt_at IS NOT NULL"
+        "SELECT min(greatest(coalesce(next_attempt_at, scheduled_at, updated_at), "
+        "coalesce(scheduled_at, updated_at))) FROM campaign_sends WHERE status = 'queued'"
     )
     return row[0] if row else None
 
