@@ -565,8 +565,13 @@ class Workspace:
         event); incremental when only some persons changed since the last build.
         ``with_models``: then train every model and build again, so model tags are filled."""
         if with_models:
-            return self.models.build_with_models(as_of, backend, full, progress)
-        return self.profiles.build(as_of=as_of, backend=backend, full=full, progress=progress)
+            result = self.models.build_with_models(as_of, backend, full, progress)
+        else:
+            result = self.profiles.build(as_of=as_of, backend=backend, full=full, progress=progress)
+        from portrait.campaigns.journeys import after_build
+
+        after_build(self, result)  # triggered journeys see the new profiles
+        return result
 
     def profile(
         self,

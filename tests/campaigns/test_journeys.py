@@ -43,7 +43,7 @@ class Recorder:
         self.calls: list[tuple] = []
 
     def __call__(self, name, persons, source, at):
-        self.calls.append((name, sorted(persons), source, at))
+        self.calls.append((name, sorted(p for p, _ in persons), source, at))
         return {"assigned": len(persons)}
 
 
@@ -79,9 +79,7 @@ def test_cart_abandonment(carts):
     out = run_journeys(carts, at=AT, enroll=enroll)
     (result,) = out["campaigns"]  # the draft campaign is not run
     assert result["candidates"] == 3 and result["entering"] == 3 and result["entered"] == 3
-    assert enroll.calls == [
-        ("cart", [("u1", "u1"), ("u6", "u6"), ("u7", "u7")], "cart_abandonment", AT)
-    ]
+    assert enroll.calls == [("cart", ["u1", "u6", "u7"], "cart_abandonment", AT)]
     assert entries(carts, "cart") == [
         ("u1", AT - 6 * H), ("u6", AT - 6 * H), ("u7", AT - 6 * H),
     ]  # fmt: skip
@@ -90,7 +88,7 @@ def test_cart_abandonment(carts):
     assert again["campaigns"][0]["already_entered"] == 3 and again["entered"] == 0
     assert len(enroll.calls) == 1
     later = run_journeys(carts, at=AT + 15 * H, enroll=enroll)
-    assert enroll.calls[-1][1] == [("u3", "u3")] and later["entered"] == 1
+    assert enroll.calls[-1][1] == ["u3"] and later["entered"] == 1
 
 
 def test_dry_run_records_nothing(carts):
@@ -109,7 +107,7 @@ def test_first_order(ws):
     event(ws, "r2", AT - 50 * H, "order", order_id="o", product_id="p1", quantity=1, price=5.0)
     enroll = Recorder()
     run_journeys(ws, at=AT, enroll=enroll)
-    assert enroll.calls[0][1] == [("r1", "r1")]  # r3 registered 10 h ago, r4 too long ago
+    assert enroll.calls[0][1] == ["r1"]  # r3 registered 10 h ago, r4 too long ago
     assert entries(ws, "first") == [("r1", AT - 28 * H)]
 
 
@@ -136,7 +134,7 @@ def test_win_back_newly_dormant_and_never_entered(ws):
     enroll = Recorder()
     run_journeys(ws, at=AT, enroll=enroll)
     # d1 became dormant in the latest build; d2 has been dormant and never entered
-    assert enroll.calls[0][1] == [("d1", "d1"), ("d2", "d2")]
+    assert enroll.calls[0][1] == ["d1", "d2"]
     cutoff = datetime(2026, 5, 8, tzinfo=UTC)
     assert entries(ws, "winback") == [("d1", cutoff), ("d2", cutoff)]
     out = run_journeys(ws, at=AT + D, enroll=enroll)  # within reenter_days: no one again
@@ -157,7 +155,7 @@ def test_repurchase_due_from_cycle_or_prediction(ws):
         event(ws, p, AT - 12 * D, "order", order_id=f"o{p}", product_id="x", quantity=1, price=1.0)
     enroll = Recorder()
     run_journeys(ws, at=AT, enroll=enroll)
-    assert enroll.calls[0][1] == [("b1", "b1"), ("b3", "b3")]
+    assert enroll.calls[0][1] == ["b1", "b3"]
     assert dict(entries(ws, "again")) == {
         "b1": AT - 2 * D, "b3": datetime(2026, 5, 9, tzinfo=UTC),
     }  # fmt: skip
@@ -178,3 +176,39 @@ def test_no_build_for_profile_triggers(ws):
     out = run_journeys(ws, at=AT, enroll=Recorder())
     assert out["campaigns"][0]["candidates"] == 0
     assert "no build" in out["campaigns"][0]["notes"][0]
+
+
+def test_build_runs_journeys_with_segment_and_real_enrolment(ws):
+    """A build of the latest date runs the journeys as of its cut-off; the segment narrows."""
+    day = datetime(2026, 5, 9, tzinfo=UTC)
+    records = [
+        {"event_id": "1", "user_id": "u1", "ts": (day + 8 * H).isoformat(), "type": "add_to_cart",
+         "product_id": "p1", "quantity": 1},
+        {"event_id": "2", "user_id": "u2", "ts": (day + 1 * H).isoformat(), "type": "order",
+         "order_id": "o2", "product_id": "p1", "quantity": 1, "price": 10.0},
+        {"event_id": "3", "user_id": "u2", "ts": (day + 8 * H).isoformat(), "type": "add_to_cart",
+         "product_id": "p1", "quantity": 1},
+        {"event_id": "4", "user_id": "u3", "ts": (day + 22 * H).isoformat(), "type": "add_to_cart",
+         "product_id": "p1", "quantity": 1},
+    ]  # fmt: skip
+    assert ws.ingest_records(records).accepted == 4
+    ws.campaigns.create({
+        "name": "cart-new", "trigger": {"type": "cart_abandonment", "hours": 4},
+        "segment": "orders_total = 0", "channel": "in_app", "control_share": 0.0,
+        "variants": [{"name": "a", "message": {"body": {"en": "Your cart misses you"}}}],
+    })  # fmt: skip
+    # launched (a launch with a segment would enrol the segment at once; the journey alone here)
+    ws.warehouse.execute("UPDATE campaigns SET status = 'running' WHERE name = 'cart-new'")
+    result = ws.build()
+    assert "journeys" in result.timings, result.warnings
+    # u1 abandoned a cart 16 h before the cut-off; u2 has ordered (outside the segment);
+    # u3's cart is 2 h old
+    assert [r[0] for r in entries(ws, "cart-new")] == ["u1"]
+    assigned = ws.warehouse.fetchall(
+        "SELECT person_id, arm, source, assigned_at FROM campaign_assignments "
+        "WHERE campaign = 'cart-new'"
+    )
+    assert assigned == [("u1", "a", "cart_abandonment", day + D)]
+    # a second build of the same date finds nobody new
+    ws.build()
+    assert len(entries(ws, "cart-new")) == 1

@@ -12,7 +12,7 @@ or after it is read):
 - ``repurchase``: the next purchase is due (the predicted next purchase date, else the last
   order plus the purchase cycle) and not overdue by more than a cycle; entered when it fell due.
 
-The campaign's segment, if any, narrows the candidates (members in the latest build). A person
+The campaign's segment, if any, narrows the candidates (its audience in the latest build). A person
 who entered before enters again only when ``reenter_days`` is set, that many days have passed
 since the last entry, and the trigger fired again later (a new cart, a new due date).
 Entries go to ``journey_entries`` and the persons to ``ws.campaigns.enroll``, which assigns the
@@ -100,24 +100,6 @@ def eligible(
     return out
 
 
-def segment_persons(ws: Workspace, segment: str) -> set[str]:
-    """Person ids in a saved segment (by name) or an expression, in the latest build."""
-    from portrait.segments import bitmaps as bm
-    from portrait.segments import storage as seg_storage
-    from portrait.segments.service import SegmentNotFoundError
-
-    try:
-        return set(ws.segments.members(segment).column("user_id").to_pylist())
-    except SegmentNotFoundError:
-        pass
-    engine = ws.segments.engine
-    build = engine.build()
-    answer = engine.answer(engine.parse(segment, build), build, members=True)
-    assert answer.members is not None
-    rows = seg_storage.member_rows(ws.warehouse, build["snapshot"], bm.to_numpy(answer.members), [])
-    return set(rows.column("user_id").to_pylist())
-
-
 def run_campaign(
     ws: Workspace,
     name: str,
@@ -131,13 +113,13 @@ def run_campaign(
     found, notes = candidates(ws, campaign, at)
     out: dict[str, Any] = {"campaign": name, "trigger": campaign.trigger.type,
                            "candidates": len(found)}  # fmt: skip
+    users: dict[str, str | None] = {}
     if campaign.segment and found:
         try:
-            members = segment_persons(ws, campaign.segment)
+            users = dict(ws.campaigns.audience(campaign))
         except LookupError as e:
-            members = set()
             notes.append(f"segment {campaign.segment!r} could not be read: {e}")
-        found = [c for c in found if c[0] in members]
+        found = [c for c in found if c[0] in users]
         out["in_segment"] = len(found)
     history = store.journey_history(ws.warehouse, name)
     entering = eligible(found, history, campaign.trigger.reenter_days, at)
@@ -147,7 +129,7 @@ def run_campaign(
     if entering and not dry_run:
         enroll = enroll or ws.campaigns.enroll
         out["enrolled"] = enroll(
-            name, [(p, p) for p, _ in entering], source=campaign.trigger.type, at=at
+            name, [(p, users.get(p)) for p, _ in entering], source=campaign.trigger.type, at=at
         )
         out["entered"] = store.record_entries(
             ws.warehouse, name, campaign.trigger.type, entering, at
