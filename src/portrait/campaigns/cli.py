@@ -1,13 +1,226 @@
-"""`portrait campaign ...`: create, list, show, launch, report and suggest campaigns."""
+"""`portrait campaign ...`: create, list, show, launch, dispatch, consent and inbox (thin
+commands over ``ws.campaigns``; report, journeys and suggest are registered by their modules)."""
 
 from __future__ import annotations
 
-import typer
+from pathlib import Path
+from typing import Annotated, Any
 
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from portrait.campaigns.definition import load_campaign_file
 from portrait.cli.app import app
+from portrait.cli.common import (
+    JsonOpt,
+    WorkspaceOpt,
+    friendly_errors,
+    open_ws,
+    out,
+    print_json,
+    progress_bar,
+)
 
 campaign_app = typer.Typer(
     help="Campaigns: targeted offers and messages with control groups, and their results.",
     no_args_is_help=True,
 )
 app.add_typer(campaign_app, name="campaign")
+
+NameArg = Annotated[str, typer.Argument(help="Campaign name.")]
+
+
+@campaign_app.command("create")
+@friendly_errors
+def create(
+    file: Annotated[Path, typer.Argument(help="Campaign definition (YAML or JSON).")],
+    replace: Annotated[bool, typer.Option(help="Replace a draft of that name.")] = False,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate a campaign file (templates included) and store it as a draft."""
+    campaign = load_campaign_file(file)
+    with open_ws(workspace) as ws:
+        c = ws.campaigns.create(campaign, replace=replace)
+    if as_json:
+        print_json(c)
+        return
+    d = c["definition"]
+    variants = ", ".join(v["name"] for v in d["variants"])
+    out.print(
+        f"Saved campaign [bold]{c['name']}[/] (draft): {d['channel']}, variants {variants}, "
+        f"control {d['control_share']:.0%}."
+    )
+
+
+@campaign_app.command("list")
+@friendly_errors
+def list_campaigns(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Every campaign with its status and sends."""
+    with open_ws(workspace) as ws:
+        rows = ws.campaigns.list()
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("campaign", "status", "channel", "audience", "variants", "persons", "sent")
+    for r in rows:
+        audience = r["segment"] or ""
+        if r["trigger"]:
+            audience = f"{audience} + trigger {r['trigger']}".strip(" +")
+        table.add_row(
+            r["name"], r["status"], r["channel"], escape(audience), ", ".join(r["variants"]),
+            f"{r['persons']:,}", f"{r['sent']:,}",
+        )  # fmt: skip
+    out.print(table)
+
+
+@campaign_app.command("show")
+@friendly_errors
+def show(name: NameArg, workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Definition, persons per arm, sends per status and suppressions by reason."""
+    with open_ws(workspace) as ws:
+        c = ws.campaigns.show(name)
+    if as_json:
+        print_json(c)
+        return
+    d = c["definition"]
+    out.print(f"[bold]{c['name']}[/] ({c['status']}): {d['channel']}, audience "
+              f"{escape(str(d['segment'] or d['trigger']))}")  # fmt: skip
+    if c["launched_at"]:
+        out.print(f"launched {c['launched_at']} on build {c['build_id']}")
+    _counts("persons per arm", c["arms"])
+    _counts("sends", c["sends"])
+    _counts("suppressed or failed, by reason", c["reasons"])
+    out.print(f"cost so far: sends {c['send_cost']:.2f}, expected offers "
+              f"{c['expected_offer_cost']:.2f}")  # fmt: skip
+
+
+def _counts(title: str, counts: dict[str, int]) -> None:
+    if counts:
+        out.print(f"{title}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+
+
+@campaign_app.command("launch")
+@friendly_errors
+def launch(
+    name: NameArg,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would happen; change nothing.")
+    ] = False,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Assign the segment to control and variants and queue the sends (`dispatch` sends)."""
+    with open_ws(workspace) as ws, progress_bar() as bar:
+        task = bar.add_task("assigning", total=None)
+        r = ws.campaigns.launch(
+            name, dry_run=dry_run, progress=lambda n, t: bar.update(task, completed=n, total=t)
+        )
+    if as_json:
+        print_json(r)
+        return
+    if dry_run:
+        _print_dry_run(r)
+        return
+    arms = ", ".join(f"{k} {v:,}" for k, v in r["arms"].items()) or "nobody new"
+    out.print(
+        f"Launched [bold]{r['campaign']}[/]: {r['entered']:,} persons entered ({arms}), "
+        f"{r['queued']:,} sends queued; {r['already_in']:,} were already in. "
+        "Run `portrait campaign dispatch` to send what is due."
+    )
+
+
+def _print_dry_run(r: dict[str, Any]) -> None:
+    out.print(f"[bold]{r['campaign']}[/] dry run ({r['channel']}): {r['persons']:,} persons, "
+              f"{r['already_in']:,} already in")  # fmt: skip
+    table = Table("arm", "persons", "would send")
+    for arm, n in r["arms"].items():
+        table.add_row(arm, f"{n:,}", f"{r['would_send_by_arm'].get(arm, 0):,}")
+    out.print(table)
+    if r["suppressed"]:
+        _counts("suppressed", r["suppressed"])
+    cost = r["cost"]
+    out.print(
+        f"cost estimate: {cost['sends']:,} sends {cost['send_cost']:.2f} + expected offers "
+        f"{cost['expected_offer_cost']:.2f} = [bold]{cost['total']:.2f}[/] (redemption "
+        f"{cost['expected_redemption']:.0%} of an average order of {cost['average_order_value']})"
+    )
+    for s in r["samples"]:
+        who = f" to {s['user_id']}" if s.get("user_id") else " (sample user)"
+        out.print(f"\n[bold]{s['variant']} / {s['language']}[/]{who}")
+        if "error" in s:
+            out.print(f"[red]{escape(s['error'])}[/]")
+            continue
+        if s["subject"]:
+            out.print(f"subject: {escape(s['subject'])}")
+        out.print(escape(s["body"]))
+
+
+@campaign_app.command("dispatch")
+@friendly_errors
+def dispatch(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Send every queued message that is due (consent, caps and budget checked now)."""
+    with open_ws(workspace) as ws, progress_bar() as bar:
+        task = bar.add_task("sending", total=None)
+        r = ws.campaigns.dispatch(progress=lambda n, t: bar.update(task, completed=n, total=t))
+    if as_json:
+        print_json(r)
+        return
+    out.print(
+        f"sent {r['sent']:,}, suppressed {r['suppressed']:,}, failed {r['failed']:,}, "
+        f"retries {r['retries']:,}, moved out of quiet hours {r['rescheduled']:,}; "
+        f"{r['still_queued']:,} still queued"
+        + (f" (next due {r['next_due']})" if r["next_due"] else "")
+    )
+    _counts("reasons", r["reasons"])
+
+
+@campaign_app.command("consent")
+@friendly_errors
+def consent(
+    user: Annotated[str, typer.Argument(help="User id.")],
+    channel: Annotated[str, typer.Argument(help="email, sms, push or in_app.")],
+    grant: Annotated[
+        bool | None, typer.Option("--grant/--revoke", help="Record a yes or a no.")
+    ] = None,
+    source: Annotated[str, typer.Option(help="Where the answer came from.")] = "cli",
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record (--grant/--revoke) or show a user's consent per channel."""
+    with open_ws(workspace) as ws:
+        if grant is None:
+            r = ws.campaigns.consent(user)
+        else:
+            r = ws.campaigns.set_consent(user, channel, grant, source=source)
+    if as_json:
+        print_json(r)
+        return
+    for ch, c in r["channels"].items():
+        mark = "granted" if c["granted"] else "[red]refused[/]"
+        out.print(f"{ch}: {mark} ({c['source']})")
+
+
+@campaign_app.command("inbox")
+@friendly_errors
+def inbox(
+    user: Annotated[str, typer.Argument(help="User id.")],
+    mark_read: Annotated[bool, typer.Option(help="Mark the messages read.")] = False,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The user's in-app messages, newest first."""
+    with open_ws(workspace) as ws:
+        rows = ws.campaigns.inbox(user)
+        if mark_read:
+            ws.campaigns.mark_read(user)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        out.print(f"no in-app messages for {escape(user)}")
+    for m in rows:
+        state = "" if m["read_at"] else " [bold](unread)[/]"
+        out.print(f"[dim]{m['created_at']}[/] {m['campaign']}{state}: "
+                  f"{escape(m['subject'] or '')}\n{escape(m['body'])}")  # fmt: skip
