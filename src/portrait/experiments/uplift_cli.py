@@ -15,6 +15,7 @@ from portrait.experiments.uplift_benchmark import (
     K,
     ModelResult,
     UpliftReport,
+    check_protocol,
     parse_models,
     run_uplift_benchmark,
 )
@@ -46,6 +47,8 @@ def uplift_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Uplift models on a 50/50 stratified split, scored on the test half (docs/experiments.md)."""
+    arm, target = arm.strip().lower(), target.strip().lower()
+    check_protocol(dataset, arm, target)
     models = parse_models(model)
     with progress_bar() as bar:
         task = bar.add_task(f"reading {dataset}", total=len(models) + 2)
@@ -57,8 +60,8 @@ def uplift_cmd(
         report = run_uplift_benchmark(
             dataset,
             path,
-            arm=arm.strip().lower(),
-            target=target.strip().lower(),
+            arm=arm,
+            target=target,
             models=models,
             seed=seed,
             resamples=resamples,
@@ -75,12 +78,23 @@ def _pct(v: float) -> str:
     return f"{v * 100:+.2f} pp"
 
 
+METHOD_LABELS = {
+    "class-transformation": "class transform",
+    "two-model": "two-model",
+    "x-learner": "X-learner",
+}
+
+
 def _row(r: ModelResult, reference: float | None, best: bool) -> list[str]:
     u = r.uplift_at_30
-    name = f"[bold]{r.name}[/]" if best else r.name
+    method, _, learner = r.name.partition("/")
+    method = METHOD_LABELS.get(method, method)
+    if best:
+        method, learner = f"[bold]{method}[/]", f"[bold]{learner}[/]"
     return [
-        name,
-        f"{u.value:.4f}\n[dim]{u.low:.4f}-{u.high:.4f}[/]",
+        method,
+        learner,
+        f"{u.value:.4f}\n[dim]{u.low:.3f}-{u.high:.3f}[/]",
         "" if reference is None else f"{reference:.4f}",
         f"{r.qini_auc:.4f}",
         f"{r.uplift_auc:.4f}",
@@ -99,13 +113,13 @@ def print_report(report: UpliftReport) -> None:
         ),
         caption=(
             f"Scores on the test half. Below uplift@{K:.0%}: its 95% bootstrap interval "
-            f"({report.resamples} resamples). Qini and uplift AUC are normalised by the perfect "
-            "curve (1 perfect, 0 random), as in scikit-uplift. Reference: scikit-uplift's "
-            "published class-transformation pipeline."
+            f"({report.resamples} resamples). Qini: Qini AUC, AUUC: uplift-curve AUC, both "
+            "normalised by the perfect curve (1 perfect, 0 random) as in scikit-uplift. ref.: "
+            "scikit-uplift's published class-transformation pipeline."
         ),
     )
-    for col in ("model", f"uplift@{K:.0%}", "reference", "Qini AUC", "uplift AUC", "fit s"):
-        table.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
+    for col in ("model", "learner", f"uplift@{K:.0%}", "ref.", "Qini", "AUUC", "fit s"):
+        table.add_column(col, justify="left" if col in ("model", "learner") else "right")
     best = report.best() if report.results else None
     for r in report.results:
         table.add_row(*_row(r, ref, r is best))
