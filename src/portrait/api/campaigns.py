@@ -1,10 +1,91 @@
 """REST routes for campaigns, registered by `create_app`."""
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import Body, FastAPI, Query
+from pydantic import BaseModel
+
+from portrait.api.errors import service_call
+from portrait.campaigns.service import CampaignConflictError
+
+
+class ConsentBody(BaseModel):
+    granted: bool
+    source: str = "api"
+
+
+class ReadBody(BaseModel):
+    message_ids: list[str] | None = None  # None: all of the user's messages
+
+
+def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    return service_call(fn, *args, conflicts=(CampaignConflictError,), **kwargs)
 
 
 def register(app: FastAPI, WorkspaceDep: Any, Admin: Any) -> None:
     """Add the campaigns routes to `app`."""
+
+    @app.post("/v1/campaigns", tags=["campaigns"])
+    def create_campaign(
+        ws: WorkspaceDep,
+        _: Admin,
+        definition: Annotated[dict[str, Any], Body(description="A campaign definition.")],
+        replace: bool = False,
+    ) -> dict[str, Any]:
+        """Validate (templates included) and store a draft; ``replace`` (query or a
+        ``"replace": true`` field) overwrites a draft of the same name."""
+        replace = bool(definition.pop("replace", replace))
+        return _call(ws.campaigns.create, definition, replace=replace)
+
+    @app.get("/v1/campaigns", tags=["campaigns"])
+    def list_campaigns(ws: WorkspaceDep, _: Admin) -> list[dict[str, Any]]:
+        """Every campaign with its status and send counts."""
+        return _call(ws.campaigns.list)
+
+    @app.post("/v1/campaigns/dispatch", tags=["campaigns"])
+    def dispatch(ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
+        """Send every queued message that is due (consent, caps and budget checked now)."""
+        return _call(ws.campaigns.dispatch)
+
+    @app.get("/v1/campaigns/{name}", tags=["campaigns"])
+    def show_campaign(name: str, ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
+        """Definition, persons per arm, sends per status, suppressions by reason."""
+        return _call(ws.campaigns.show, name)
+
+    @app.delete("/v1/campaigns/{name}", tags=["campaigns"])
+    def delete_campaign(name: str, ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
+        """Delete a draft (409 for a launched campaign)."""
+        _call(ws.campaigns.delete, name)
+        return {"deleted": name}
+
+    @app.post("/v1/campaigns/{name}/launch", tags=["campaigns"])
+    def launch_campaign(
+        name: str, ws: WorkspaceDep, _: Admin, dry_run: Annotated[bool, Query()] = False
+    ) -> dict[str, Any]:
+        """Assign the audience and queue the sends; ``dry_run`` only says what would happen."""
+        return _call(ws.campaigns.launch, name, dry_run=dry_run)
+
+    @app.put("/v1/users/{user_id}/consent/{channel}", tags=["campaigns"])
+    def put_consent(
+        user_id: str, channel: str, body: ConsentBody, ws: WorkspaceDep, _: Admin
+    ) -> dict[str, Any]:
+        """Record a user's yes or no for a channel (email, sms, push, in_app)."""
+        return _call(ws.campaigns.set_consent, user_id, channel, body.granted, body.source)
+
+    @app.get("/v1/users/{user_id}/consent", tags=["campaigns"])
+    def get_consent(user_id: str, ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
+        """The user's consent per channel (recorded, or the default)."""
+        return _call(ws.campaigns.consent, user_id)
+
+    @app.get("/v1/users/{user_id}/inbox", tags=["campaigns"])
+    def inbox(
+        user_id: str, ws: WorkspaceDep, _: Admin, unread: bool = False
+    ) -> list[dict[str, Any]]:
+        """The user's in-app messages, newest first (``unread``: only those not read)."""
+        return _call(ws.campaigns.inbox, user_id, unread_only=unread)
+
+    @app.post("/v1/users/{user_id}/inbox/read", tags=["campaigns"])
+    def mark_read(user_id: str, body: ReadBody, ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
+        """Mark the user's messages read (all, or ``message_ids``)."""
+        return {"marked": _call(ws.campaigns.mark_read, user_id, body.message_ids)}
