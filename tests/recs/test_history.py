@@ -86,3 +86,22 @@ def test_warehouse_read_again_only_after_a_write(
         out = ws.recs.recommend(user)
         assert len(calls) == 2
         assert product in out["session"]  # the cart add ingested after training is seen
+
+
+def test_person_tags_lookup() -> None:
+    import pyarrow as pa
+
+    from portrait.recs.history import PersonTags
+
+    table = pa.table(
+        {
+            "person_id": ["c", "a", "b"],
+            "gender": ["F", None, "M"],
+            "favourite_brand": ["x", "y", None],
+        }
+    )
+    tags = PersonTags.from_arrow(table, "build-1")
+    assert tags.of("a") == {"favourite_brand": "y"}
+    assert tags.of("b") == {"gender": "M"}
+    assert tags.of("c") == {"gender": "F", "favourite_brand": "x"}
+    assert tags.of("d") == {} and not tags.has("d") and tags.has("a")

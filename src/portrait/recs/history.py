@@ -15,8 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 KINDS = ("order", "product_view", "add_to_cart")
 _KIND = {k: i for i, k in enumerate(KINDS)}
@@ -111,3 +114,48 @@ class PersonHistory:
             return cls(
                 z["persons"], z["offsets"], z["products"], z["product_codes"], z["kinds"], z["ts"]
             )
+
+
+class PersonTags:
+    """Some profile tags of every person of one build, for lookups without a query: person
+    ids sorted, each tag dictionary-encoded (a few distinct values, one small code per person).
+
+    >>> t = PersonTags.from_arrow(pa.table({"person_id": ["b", "a"], "gender": ["F", None]}))
+    >>> t.of("b"), t.of("a"), t.of("z")
+    ({'gender': 'F'}, {}, {})
+    """
+
+    def __init__(self, build_id: str, persons: np.ndarray, columns: dict[str, tuple]) -> None:
+        self.build_id = build_id
+        self.persons = persons
+        self.columns = columns  # tag -> (codes, values); code -1 = no value
+
+    @classmethod
+    def from_arrow(cls, table: pa.Table, build_id: str = "") -> PersonTags:
+        persons = np.asarray(table["person_id"].to_pylist(), dtype=str)
+        order = np.argsort(persons, kind="stable")
+        columns = {}
+        for name in table.column_names[1:]:
+            encoded = pc.dictionary_encode(table[name]).combine_chunks()
+            codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)[order]
+            columns[name] = (codes.astype(np.int32), encoded.dictionary.to_pylist())
+        return cls(build_id, persons[order], columns)
+
+    def _row(self, person: str) -> int:
+        i = int(np.searchsorted(self.persons, person))
+        return i if i < len(self.persons) and self.persons[i] == person else -1
+
+    def has(self, person: str) -> bool:
+        return self._row(person) >= 0
+
+    def of(self, person: str) -> dict[str, Any]:
+        """The person's tag values (only those with a value)."""
+        i = self._row(person)
+        if i < 0:
+            return {}
+        out = {}
+        for name, (codes, values) in self.columns.items():
+            code = int(codes[i])
+            if code >= 0:
+                out[name] = values[code]
+        return out

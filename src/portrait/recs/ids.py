@@ -42,6 +42,13 @@ class IdMap:
         arr = np.asarray([str(v) for v in values], dtype=object)
         return self._index.get_indexer(arr).astype(np.int64)
 
+    def index_of(self, value: str) -> int:
+        """The dense id of one value, -1 when unknown (no array built: for serving)."""
+        try:
+            return int(self._index.get_loc(value))
+        except KeyError:
+            return -1
+
     def to_ids(self, indices: Iterable[int]) -> np.ndarray:
         """External ids of dense integers; None for -1 (a padded slot)."""
         idx = np.asarray(list(indices), dtype=np.int64)

@@ -30,7 +30,7 @@ import numpy as np
 from portrait.models.registry import ModelCard, save_card
 from portrait.recs.base import SECONDS_PER_DAY
 from portrait.recs.content import ContentIndex
-from portrait.recs.history import PersonHistory
+from portrait.recs.history import PersonHistory, PersonTags
 from portrait.recs.rules import (
     BusinessRules,
     blocked_recent,
@@ -126,7 +126,7 @@ class _Live:
     now: float
     since_training: PersonHistory
     merged: dict[str, str]
-    snapshot: tuple[str, set[str]] | None
+    tags: PersonTags | None  # serving tags of the latest profile build
 
 
 class RecsService:
@@ -191,16 +191,32 @@ class RecsService:
                     *(rows[c].to_pylist() for c in ("person_id", "product_id", "type", "ts"))
                 ),
                 merged=serve_data.merged_user_ids(wh),
-                snapshot=serve_data.latest_snapshot(wh),
+                tags=self._tags(serve_data.latest_snapshot(wh)),
             )
         return live
+
+    def _tags(self, snapshot: serve_data.Snapshot | None) -> PersonTags | None:
+        """The serving tags of every person of the latest build, read once per build."""
+        if snapshot is None:
+            return None
+        known = self._live.tags if self._live is not None else None
+        if known is not None and known.build_id == snapshot.build_id:
+            return known
+        frame = serve_data.snapshot_frame(
+            self.ws.warehouse, snapshot, (*SEGMENT_TAGS, "favourite_brand")
+        )
+        return PersonTags.from_arrow(frame, snapshot.build_id)
 
     def _person(self, t: TrainedRecs, live: _Live, identifier: str) -> str:
         """The person behind a user or anonymous id, without a query for known persons."""
         if identifier in live.merged:
             return live.merged[identifier]
-        if t.history.of(identifier) != ([], []) or live.since_training.of(identifier) != ([], []):
-            return identifier  # a person id (the canonical user id) with history
+        if (
+            t.history.of(identifier) != ([], [])
+            or live.since_training.of(identifier) != ([], [])
+            or (live.tags is not None and live.tags.has(identifier))
+        ):
+            return identifier  # a person id (the canonical user id) with history or profile
         return serve_data.resolve_person(self.ws.warehouse, identifier)
 
     # --- serving ------------------------------------------------------------------------
@@ -215,7 +231,7 @@ class RecsService:
         if k < 1:
             raise ValueError("k must be at least 1")
         s = self.settings if rules is None else replace(self.settings, rules=rules)
-        t, wh = self.trained(), self.ws.warehouse
+        t = self.trained()
         live = self.live(t)
         cat = self.catalogue()
         person = self._person(t, live, user_id)
@@ -224,11 +240,9 @@ class RecsService:
         new_bought, new_views = live.since_training.of(person)
         bought = new_bought + old_bought
         history = list(dict.fromkeys(p for p, _ in bought))
-        u = int(t.users.to_index([person])[0])
+        u = t.users.index_of(person)
         cold = u < 0
-        tags = serve_data.snapshot_tags(
-            wh, live.snapshot, person, (*SEGMENT_TAGS, "favourite_brand")
-        )
+        tags = live.tags.of(person) if live.tags is not None else {}
         # a known buyer's session is what happened since training; a new user's, all of it
         session = (new_views if not cold else _newest_first(new_views + old_views))[
             : s.session_events

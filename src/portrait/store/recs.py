@@ -5,7 +5,7 @@ Every query of the recommendation layer is here; the rest works on what these re
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
@@ -87,42 +87,33 @@ def events_since(wh: Warehouse, ingested_after: datetime) -> pa.Table:
     )
 
 
-def latest_snapshot(wh: Warehouse) -> tuple[str, set[str]] | None:
-    """The latest profile build's snapshot table and its columns; None before any build."""
+class Snapshot(NamedTuple):
+    """The latest profile build: its id, snapshot table and the table's columns."""
+
+    build_id: str
+    table: str
+    columns: set[str]
+
+
+def latest_snapshot(wh: Warehouse) -> Snapshot | None:
+    """The latest profile build's snapshot; None before any build."""
     builds = profile_store.builds(wh, 1)
     if not builds:
         return None
-    snapshot = builds[0]["snapshot"]
-    cols = {c for c, _ in wh.columns_of(snapshot)}
-    return snapshot, cols
+    table = builds[0]["snapshot"]
+    return Snapshot(builds[0]["build_id"], table, {c for c, _ in wh.columns_of(table)})
 
 
-def snapshot_tags(
-    wh: Warehouse, snapshot: tuple[str, set[str]] | None, person_id: str, tags: tuple[str, ...]
-) -> dict[str, Any]:
-    """The person's values of ``tags`` in ``snapshot`` (a table and its columns, from
-    ``latest_snapshot``): the tags it has; {} without a snapshot or the person."""
-    if snapshot is None:
-        return {}
-    table, cols = snapshot
-    have = [t for t in tags if t in cols]
-    if not have:
-        return {}
-    columns = ", ".join(f'"{t}"' for t in have)
-    row = wh.fetchone(f"SELECT {columns} FROM {table} WHERE person_id = ?", [person_id])
-    if row is None:
-        return {}
-    return {t: v for t, v in zip(have, row, strict=True) if v is not None}
+def snapshot_frame(wh: Warehouse, snapshot: Snapshot, tags: tuple[str, ...]) -> pa.Table:
+    """person_id and ``tags`` (those the snapshot has) of every person in ``snapshot``."""
+    have = [t for t in tags if t in snapshot.columns]
+    columns = "".join(f', "{t}"' for t in have)
+    return wh.arrow(f"SELECT person_id{columns} FROM {snapshot.table}")
 
 
 def profile_frame(wh: Warehouse, tags: tuple[str, ...]) -> pa.Table | None:
     """person_id and ``tags`` (those present) of every person in the latest build."""
     found = latest_snapshot(wh)
-    if found is None:
+    if found is None or not any(t in found.columns for t in tags):
         return None
-    snapshot, cols = found
-    have = [t for t in tags if t in cols]
-    if not have:
-        return None
-    columns = ", ".join(f'"{t}"' for t in have)
-    return wh.arrow(f"SELECT person_id, {columns} FROM {snapshot}")
+    return snapshot_frame(wh, found, tags)
