@@ -95,10 +95,12 @@ def offer_text(offer: Any, language: str) -> str:
     """The offer in words, e.g. 满199减20 / 20 off orders of 199."""
     zh = language == "zh"
     if isinstance(offer, ThresholdOff):
-        each = ("每" if zh else "every ") if offer.stack else ""
         if zh:
+            each = "每" if offer.stack else ""
             return f"{each}满{_money(offer.threshold)}减{_money(offer.amount)}"
-        return f"{_money(offer.amount)} off {each or ''}orders of {_money(offer.threshold)}"
+        if offer.stack:
+            return f"{_money(offer.amount)} off every {_money(offer.threshold)} spent"
+        return f"{_money(offer.amount)} off orders of {_money(offer.threshold)}"
     if isinstance(offer, PercentOff):
         pct = _money(round(offer.percent * 100, 2))
         if zh:
