@@ -15,9 +15,11 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def campaign(**schedule):
-    return parse_campaign({"name": "t", "segment": "orders_total > 0", "channel": "sms",
-                           "schedule": schedule,
-                           "variants": [{"name": "a", "message": {"body": {"zh": "hi"}}}]})  # fmt: skip
+    variant = {"name": "a", "message": {"body": {"zh": "hi"}}}
+    return parse_campaign(
+        {"name": "t", "segment": "orders_total > 0", "channel": "sms", "schedule": schedule,
+         "variants": [variant]}
+    )  # fmt: skip
 
 
 def test_best_hour_in_the_shop_time_zone() -> None:
