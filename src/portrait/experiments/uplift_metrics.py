@@ -136,7 +136,7 @@ def _area(x: np.ndarray, v: np.ndarray) -> float:
 
 
 def _above_diagonal(x: np.ndarray, v: np.ndarray) -> float:
-    return _area(x, v) - x[-1] * v[-1] / 2.0
+    return _area(x, v) - float(x[-1] * v[-1]) / 2.0
 
 
 def qini_auc(y: object, score: object, t: object, normalize: bool = True) -> float:
@@ -146,7 +146,7 @@ def qini_auc(y: object, score: object, t: object, normalize: bool = True) -> flo
     if not normalize:
         return actual
     px, pq = qini_curve(y, perfect_qini_score(y, t), t)
-    return actual / _above_diagonal(px, pq)
+    return float(actual / _above_diagonal(px, pq))
 
 
 def uplift_auc(y: object, score: object, t: object, normalize: bool = True) -> float:
@@ -156,7 +156,7 @@ def uplift_auc(y: object, score: object, t: object, normalize: bool = True) -> f
     if not normalize:
         return actual
     px, pu = uplift_curve(y, perfect_uplift_score(y, t), t)
-    return actual / _above_diagonal(px, pu)
+    return float(actual / _above_diagonal(px, pu))
 
 
 def uplift_at_k(
