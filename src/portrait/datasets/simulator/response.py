@@ -61,13 +61,16 @@ _SALT = 0x5EED_FA71
 
 @dataclass(frozen=True)
 class Offer:
-    """A coupon: ``percent`` off (0.15) or 满减 ``amount`` off orders from ``threshold``."""
+    """A coupon: ``percent`` off (0.15; optionally from ``min_spend``, capped at
+    ``max_discount``) or 满减 ``amount`` off orders from ``threshold``."""
 
     kind: Literal["percent", "threshold"] = "percent"
     percent: float = 0.15
     threshold: float = 0.0
     amount: float = 0.0
     channel: str = "email"
+    min_spend: float = 0.0
+    max_discount: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("percent", "threshold"):
@@ -76,17 +79,27 @@ class Offer:
             raise ValueError(f"percent must be in [0, 1), got {self.percent}")
         if self.kind == "threshold" and not 0 <= self.amount < self.threshold:
             raise ValueError("a threshold offer needs 0 <= amount < threshold")
+        if self.min_spend < 0 or (self.max_discount is not None and self.max_discount <= 0):
+            raise ValueError("min_spend must be >= 0 and max_discount > 0")
         if self.channel not in REACH:
             raise ValueError(f"unknown channel {self.channel!r}; use one of {', '.join(REACH)}")
 
     def discount_rate(self, basket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(share of the order paid by the coupon, how much of the pull reaches the user)."""
         basket = np.asarray(basket, dtype=np.float64)
+        floor = self.min_spend if self.kind == "percent" else self.threshold
+        order = np.maximum(basket, floor)  # a basket below the floor is topped up to it
         if self.kind == "percent":
-            return np.full(len(basket), self.percent), np.ones(len(basket))
-        reachable = basket >= THRESHOLD_REACH * self.threshold
-        rate = np.where(reachable, self.amount / np.maximum(basket, self.threshold), 0.0)
-        pull = np.where(reachable, np.minimum(basket / self.threshold, 1.0), 0.0)
+            amount = self.percent * order
+            if self.max_discount is not None:
+                amount = np.minimum(amount, self.max_discount)
+        else:
+            amount = np.full(len(basket), self.amount)
+        if floor <= 0:
+            return amount / np.maximum(order, 1e-9), np.ones(len(basket))
+        reachable = basket >= THRESHOLD_REACH * floor
+        rate = np.where(reachable, amount / order, 0.0)
+        pull = np.where(reachable, np.minimum(basket / floor, 1.0), 0.0)
         return rate, pull
 
 

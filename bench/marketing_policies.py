@@ -1,0 +1,192 @@
+"""Coupon targeting policies on the simulator, scored by the known true response (issue 6).
+
+    .venv/bin/python bench/marketing_policies.py [--users 5000] [--seeds 42] [--budget 0.3]
+        [--margin 0.4] [--window 14] [--method class_transformation] [--learner lightgbm]
+        [--json FILE]
+
+For each shop seed (a fresh workspace in a temporary folder): simulate the default shop (5,000
+users, 90 days), build the profiles with models (so ``purchase_propensity_30d`` is filled), and
+offer the playbook's price-sensitive coupon (``pb-price-sensitive``, variant ``pct15``: 15% off
+from 99, at most 50 off, by e-mail; the e-mail send cost of the campaign definitions) for a
+14-day window to the same budget of users under every policy of
+``portrait.datasets.simulator.closed_loop`` (blanket = random users up to the budget; segment =
+the playbook's segment, alone and filled up to the budget by ``discount_share``; propensity;
+uplift, trained on a past randomised 50/50 campaign drawn on the same shop, by predicted
+incremental orders and by predicted incremental profit; the oracle by true uplift, for
+reference).
+
+The budget is a number of coupons: ``--budget`` of the users (30% by default) for every policy.
+Profit = margin (``--margin``, 40% gross margin on list-price revenue by default) x incremental
+revenue - the discount paid on every redeemed order of a treated user (including those who
+would have bought anyway) - send cost; ROI = incremental profit / (discount + send cost).
+Figures are expected values under the simulator's true response (docs/simulator.md, "Campaign
+response") and, beside them, one seeded draw of the campaign against the same draw with nobody
+treated. With several seeds the medians over seeds are printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from portrait.datasets.simulator.closed_loop import (
+    POLICIES,
+    compare_policies,
+    workspace_inputs,
+)
+from portrait.datasets.simulator.response import Economics, Offer
+from portrait.workspace import Workspace
+
+PLAYBOOK_CAMPAIGN = "pb-price-sensitive"
+PLAYBOOK_VARIANT = "pct15"
+DEFAULT_SEGMENT = "persona_price_sensitive"
+
+
+def playbook_offer() -> tuple[Offer, str, float, str]:
+    """The playbook's discount campaign: offer, segment, send cost and where they came from."""
+    try:
+        from portrait.campaigns.definition import DEFAULT_SEND_COST
+        from portrait.campaigns.playbook import entry
+
+        campaign = entry(PLAYBOOK_CAMPAIGN).campaign
+        variant = next(v for v in campaign.variants if v.name == PLAYBOOK_VARIANT)
+        o = variant.offer
+        offer = Offer(
+            "percent",
+            percent=o.percent,
+            min_spend=getattr(o, "min_spend", 0.0) or 0.0,
+            max_discount=getattr(o, "max_discount", None),
+            channel=campaign.channel,
+        )
+        send = DEFAULT_SEND_COST.get(campaign.channel, 0.0)
+        return offer, campaign.segment, send, f"playbook {PLAYBOOK_CAMPAIGN}/{PLAYBOOK_VARIANT}"
+    except Exception as e:  # the bench still runs without the playbook
+        offer = Offer("percent", percent=0.15, min_spend=99, max_discount=50, channel="email")
+        return offer, DEFAULT_SEGMENT, 0.001, f"built-in default (playbook not loaded: {e})"
+
+
+def run_seed(root: Path, users: int, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    offer, segment, send_cost, source = playbook_offer()
+    out: dict[str, Any] = {"seed": seed, "offer": str(offer), "offer_source": source}
+    with Workspace.init(root / f"shop-{seed}") as ws:
+        tick = time.perf_counter()
+        files, _ = ws.simulate(users=users, days=90, seed=seed)
+        out["simulate_seconds"] = round(time.perf_counter() - tick, 1)
+        tick = time.perf_counter()
+        ws.build(with_models=True)
+        out["build_with_models_seconds"] = round(time.perf_counter() - tick, 1)
+        shop_dir = files.users[0].parent
+        inputs, _ = workspace_inputs(ws, shop_dir, offer, args.window, seed, segment)
+        out["segment"] = segment
+        tick = time.perf_counter()
+        econ = Economics(margin=args.margin, send_cost=send_cost)
+        out.update(compare_policies(inputs, args.budget, econ, seed, args.method, args.learner))
+        out["compare_seconds"] = round(time.perf_counter() - tick, 1)
+        e = inputs.effects
+        out["p_control"] = float(e.p_control.mean())
+        out["p_treated"] = float(e.p_treated.mean())
+    return out
+
+
+def report(r: dict[str, Any], args: argparse.Namespace) -> None:
+    past = r["past_campaign"]
+    print(
+        f"\nseed {r['seed']}: {r['users']:,} users, budget {r['budget']:,} coupons "
+        f"({args.budget:.0%}); simulate {r['simulate_seconds']} s, build with models "
+        f"{r['build_with_models_seconds']} s, policies {r['compare_seconds']} s"
+    )
+    print(
+        f"  offer: {r['offer']} ({r['offer_source']}); window {args.window:g} days; "
+        f"margin {args.margin:.0%}"
+    )
+    print(
+        f"  truth: P(order) untreated {r['p_control']:.4f}, treated {r['p_treated']:.4f}, "
+        f"ATE {r['ate_everyone'] * 100:+.2f} pp; segment {r['segment']}: "
+        f"{r['segment_members']:,} members"
+    )
+    print(
+        f"  past randomised campaign: {past['treated']:,} treated / {past['control']:,} control, "
+        f"order rate {past['order_rate_treated']:.4f} vs {past['order_rate_control']:.4f}; "
+        f"{past['method']}/{past['learner']}: corr(predicted, true uplift) "
+        f"{past['corr_predicted_true_uplift']:.3f}"
+    )
+    head = (
+        f"  {'policy':<14}{'sends':>6}{'incr. orders':>13}{'profit':>10}{'ROI':>7}"
+        f"{'x blanket':>10}  |{'drawn orders':>13}{'profit':>10}{'ROI':>7}"
+    )
+    print(head)
+    print("  " + "-" * (len(head) - 2))
+    for name, row in r["policies"].items():
+        e, d = row["expected"], row["drawn"]
+        ratio = r["over_blanket"].get(name)
+        ratio_text = f"{ratio:10.2f}" if ratio is not None else f"{'n/a':>10}"
+        print(
+            f"  {name:<14}{e['sends']:>6}{e['incremental_orders']:>13.1f}"
+            f"{e['incremental_profit']:>10.0f}{e['roi']:>7.2f}{ratio_text}  |"
+            f"{d['incremental_orders']:>13.0f}{d['incremental_profit']:>10.0f}{d['roi']:>7.2f}"
+        )
+    blanket = r["policies"]["blanket"]["expected"]["incremental_profit"]
+    uplift = r["policies"]["uplift"]["expected"]["incremental_profit"]
+    if blanket > 0:
+        verdict = "met" if uplift >= 1.5 * blanket else "not met"
+        print(f"  target uplift >= 1.5 x blanket profit: {uplift / blanket:.2f} x: {verdict}")
+    else:
+        better = "above" if uplift > blanket else "below"
+        print(
+            f"  target uplift >= 1.5 x blanket profit: blanket profit is {blanket:.0f} (<= 0), "
+            f"so the ratio means nothing; uplift is {uplift - blanket:+.0f} {better} blanket"
+        )
+
+
+def medians(results: list[dict[str, Any]]) -> None:
+    print(f"\nmedians over {len(results)} seeds (expected values):")
+    print(f"  {'policy':<14}{'incr. orders':>13}{'profit':>10}{'ROI':>7}")
+    for name in POLICIES:
+        rows = [r["policies"][name]["expected"] for r in results]
+        med = {k: statistics.median(row[k] for row in rows) for k in rows[0]}
+        print(
+            f"  {name:<14}{med['incremental_orders']:>13.1f}{med['incremental_profit']:>10.0f}"
+            f"{med['roi']:>7.2f}"
+        )
+    diffs = [
+        r["policies"]["uplift"]["expected"]["incremental_profit"]
+        - r["policies"]["blanket"]["expected"]["incremental_profit"]
+        for r in results
+    ]
+    print(f"  uplift - blanket profit per seed: {', '.join(f'{d:+.0f}' for d in diffs)}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=5000, help="users of the simulated shop")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="shop seeds")
+    parser.add_argument("--budget", type=float, default=0.3, help="share of users couponed")
+    parser.add_argument("--margin", type=float, default=0.4, help="gross margin on revenue")
+    parser.add_argument("--window", type=float, default=14.0, help="response window, days")
+    parser.add_argument("--method", default="class_transformation", help="uplift method")
+    parser.add_argument("--learner", default="lightgbm", help="uplift base learner")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    print(f"marketing_policies: {os.cpu_count()} cores; policies: {', '.join(POLICIES)}")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="portrait-bench-policies-") as tmp:
+        for seed in args.seeds:
+            result = run_seed(Path(tmp), args.users, seed, args)
+            report(result, args)
+            results.append(result)
+    if len(results) > 1:
+        medians(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
