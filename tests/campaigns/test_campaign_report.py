@@ -12,11 +12,11 @@ from scipy import stats as sps
 
 from portrait.campaigns.definition import parse_campaign
 from portrait.campaigns.report import (
-    CampaignReportError,
     campaign_outcomes,
     campaign_report,
     expected_shares,
 )
+from portrait.campaigns.service import CampaignNotFoundError
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -204,7 +204,7 @@ def test_srm_mismatch_is_reported(ws):
 
 
 def test_unknown_campaign(ws):
-    with pytest.raises(CampaignReportError, match="no campaign 'nope'"):
+    with pytest.raises(CampaignNotFoundError, match="no campaign 'nope'"):
         campaign_report(ws, "nope")
 
 

@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from portrait import __version__
+from portrait.api import campaign_reports as campaign_report_routes
 from portrait.api import campaigns as campaign_routes
 from portrait.api import experiments as experiment_routes
 from portrait.api import learning as learning_routes
@@ -297,6 +298,7 @@ def create_app(workspace: Workspace) -> FastAPI:
     model_routes.register(app, WorkspaceDep, Admin)
     learning_routes.register(app, WorkspaceDep, Admin)
     recs_routes.register(app, WorkspaceDep, Admin)
+    campaign_report_routes.register(app, WorkspaceDep, Admin)  # before /v1/campaigns/{name}
     campaign_routes.register(app, WorkspaceDep, Admin)
     experiment_routes.register(app, WorkspaceDep, Admin)
     return app

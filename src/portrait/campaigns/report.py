@@ -27,6 +27,7 @@ import orjson
 import pyarrow as pa
 
 from portrait.campaigns.definition import Campaign, parse_campaign
+from portrait.campaigns.service import CampaignNotFoundError
 from portrait.experiments import stats
 from portrait.store import campaign_reports as store
 
@@ -40,17 +41,13 @@ OUTCOME_COLUMNS = (
 )  # fmt: skip
 
 
-class CampaignReportError(LookupError):
-    """No campaign by that name."""
-
-
 def load_campaign(ws: Workspace, name: str) -> tuple[Campaign, dict[str, Any]]:
     """The stored definition and row of a campaign; a clear error if there is none."""
     row = store.campaign_row(ws.warehouse, name)
     if row is None:
         known = store.campaign_names(ws.warehouse)
         hint = f" (known: {', '.join(known[:10])})" if known else ""
-        raise CampaignReportError(f"no campaign {name!r}{hint}; see `portrait campaign list`")
+        raise CampaignNotFoundError(f"no campaign {name!r}{hint}; see `portrait campaign list`")
     return parse_campaign(orjson.loads(row["definition"])), row
 
 
@@ -175,7 +172,7 @@ def notes(
         return ["nobody is assigned yet: launch the campaign (or wait for its trigger)"]
     open_window = total - sum(s["window_complete"] for s in sums)
     if open_window:
-        last = max(s["last_assigned"] for s in sums)
+        last = max(s["last_assigned"] for s in sums if s["last_assigned"] is not None)
         until = last + timedelta(days=campaign.goal.attribution_days)
         out.append(
             f"the attribution window ({campaign.goal.attribution_days:g} days) is still open for "
@@ -195,8 +192,10 @@ def notes(
             f"few users in {', '.join(small)}: under {MIN_USERS} per arm the tests have little "
             "power and the intervals are wide"
         )
-    if campaign.control_share == 0 or not any(s["arm"] == CONTROL for s in sums):
-        out.append("no control group: nothing incremental can be measured")
+    if campaign.control_share == 0:
+        out.append("no control group (control_share 0): nothing incremental can be measured")
+    elif not any(s["arm"] == CONTROL and s["n"] for s in sums):
+        out.append("nobody is in the control group yet: nothing incremental can be measured")
     if campaign.bandit:
         out.append(
             "bandit campaign: traffic moved toward the better variant on purpose, so the split "
@@ -221,6 +220,12 @@ def notes(
     return out
 
 
+def _empty_sums(arm: str) -> dict[str, Any]:
+    sums: dict[str, Any] = dict.fromkeys(store.ARM_COLUMNS, 0)
+    sums.update(arm=arm, first_assigned=None, last_assigned=None)
+    return sums
+
+
 def campaign_report(
     ws: Workspace, name: str, as_of: datetime | None = None, alpha: float = 0.05
 ) -> dict[str, Any]:
@@ -233,6 +238,9 @@ def campaign_report(
     costs = offer_costs(campaign, store.offer_order_values(wh, name, days, as_of))
     sends = store.send_counts(wh, name)
     shares = expected_shares(campaign)
+    if sums:  # a planned arm nobody fell into is shown, empty
+        seen = {s["arm"] for s in sums}
+        sums += [_empty_sums(a) for a in shares if a not in seen]
     control = next((s for s in sums if s["arm"] == CONTROL), None)
     order = [CONTROL, *(v.name for v in campaign.variants)]
     sums.sort(key=lambda s: order.index(s["arm"]) if s["arm"] in order else len(order))

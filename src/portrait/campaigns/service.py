@@ -290,6 +290,42 @@ class CampaignService:
             self._row(name)
         return store.sends_of(self.wh, name)
 
+    # --- results, journeys, playbook (see report.py, journeys.py, playbook.py) ---------------
+    def report(self, name: str, as_of: datetime | None = None, alpha: float = 0.05) -> dict:
+        """Per variant and control: reach, delivery, opens, clicks, conversion, revenue,
+        activity, cost, ROI and the A/B statistics (``portrait.campaigns.report``)."""
+        from portrait.campaigns.report import campaign_report
+
+        self.wh  # noqa: B018 - the campaign tables exist
+        return campaign_report(self.ws, name, as_of, alpha)
+
+    def outcomes(self, name: str, as_of: datetime | None = None) -> Any:
+        """One row per assigned person (pyarrow.Table): the uplift training table."""
+        from portrait.campaigns.report import campaign_outcomes
+
+        self.wh  # noqa: B018
+        return campaign_outcomes(self.ws, name, as_of)
+
+    def journeys(self, at: datetime | None = None, dry_run: bool = False) -> dict:
+        """Enroll who newly meets a launched campaign's trigger (``campaigns.journeys``)."""
+        from portrait.campaigns.journeys import run_journeys
+
+        self.wh  # noqa: B018
+        return run_journeys(self.ws, at, dry_run)
+
+    def suggest(self, lang: str = "en") -> dict:
+        """The playbook's campaigns for the current segments, with sizes and expected cost."""
+        from portrait.campaigns.playbook import suggestions
+
+        self.wh  # noqa: B018
+        return suggestions(self.ws, lang)
+
+    def create_suggested(self, names: list[str]) -> list[dict[str, Any]]:
+        """Store chosen playbook campaigns as drafts."""
+        from portrait.campaigns.playbook import create_suggestions
+
+        return create_suggestions(self.ws, names)
+
     # --- consent --------------------------------------------------------------------------
     def set_consent(
         self, user_id: str, channel: str, granted: bool, source: str = "api"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from portrait.campaigns import cli as _campaign_cli  # noqa: F401 - registers `portrait campaign`
+from portrait.campaigns import report_cli as _campaign_reports  # noqa: F401 - report, suggest
 from portrait.cli import clusters, core, data, profiles, validate  # noqa: F401 - registers
 from portrait.cli.app import app
 from portrait.cli.identity import identity_app

@@ -1,0 +1,151 @@
+"""`portrait campaign report | journeys | suggest`: thin commands over ``ws.campaigns``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from portrait.campaigns.cli import campaign_app
+from portrait.cli.common import JsonOpt, WorkspaceOpt, friendly_errors, open_ws, out, print_json
+
+AtOpt = Annotated[
+    str | None,
+    typer.Option("--at", help="Evaluate as of this moment (ISO, e.g. 2026-05-10T12:00); now."),
+]
+
+
+def _moment(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        msg = f"{text!r} is not a time; write it as 2026-05-10 or 2026-05-10T12:00"
+        raise ValueError(msg) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1%}"
+
+
+def _money(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.2f}"
+
+
+def _p(test: dict[str, Any] | None) -> str:
+    if not test or test.get("p_value") is None:
+        return "-"
+    return f"{test['difference']:+.4g} (p {test['p_value']:.3f})"
+
+
+@campaign_app.command("report")
+@friendly_errors
+def report(
+    name: Annotated[str, typer.Argument(help="Campaign name.")],
+    as_of: AtOpt = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Results per variant and control: conversion, revenue, ROI, tests and SRM check."""
+    with open_ws(workspace) as ws:
+        r = ws.campaigns.report(name, as_of=_moment(as_of))
+    if as_json:
+        print_json(r)
+        return
+    out.print(f"[bold]{r['campaign']}[/] ({r['status']}), goal {r['goal']}, "
+              f"attribution {r['attribution_days']:g} days, as of {r['as_of'][:16]}")  # fmt: skip
+    table = Table("arm", "assigned", "delivered", "open", "CTR", "conv.", "rev/user", "cost",
+                  "incr. revenue", "ROI", "conv. diff", "rev diff", "P(beat ctl)")  # fmt: skip
+    for a in r["arms"]:
+        vs = a.get("vs_control") or {}
+        conv, rev = vs.get("conversion", {}), vs.get("revenue_per_user", {})
+        beat = (conv if r["primary_metric"] == "conversion" else rev).get("bayesian") or {}
+        table.add_row(
+            a["arm"], f"{a['assigned']:,}", _pct(a["delivery_rate"]), _pct(a["open_rate"]),
+            _pct(a["ctr"]), _pct(a["conversion_rate"]), _money(a["revenue_per_user"]),
+            _money(a["cost"]), _money(vs.get("incremental_revenue")), _pct(vs.get("roi")),
+            _p(conv.get("frequentist")), _p(rev.get("frequentist")),
+            _pct(beat.get("chance_to_beat_control")),
+        )  # fmt: skip
+    out.print(table)
+    if r["srm"]:
+        s = r["srm"]
+        verdict = "[red]MISMATCH[/]" if s["mismatch"] else "ok"
+        p = "-" if s["p_value"] is None else f"{s['p_value']:.3f}"
+        out.print(f"sample ratio: {verdict} (p {p})")
+    for note in r["notes"]:
+        out.print(f"[yellow]note:[/] {escape(note)}")
+
+
+@campaign_app.command("journeys")
+@friendly_errors
+def journeys(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only say who would enter; change nothing.")
+    ] = False,
+    at: AtOpt = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Enroll who newly meets a launched campaign's trigger (also run by `portrait build`)."""
+    with open_ws(workspace) as ws:
+        r = ws.campaigns.journeys(at=_moment(at), dry_run=dry_run)
+    if as_json:
+        print_json(r)
+        return
+    if not r["campaigns"]:
+        out.print("No launched campaign has a trigger.")
+        return
+    verb = "would enter" if dry_run else "entered"
+    for c in r["campaigns"]:
+        if "error" in c:
+            out.print(f"[red]{c['campaign']}[/]: {escape(c['error'])}")
+            continue
+        n = c["entering"] if dry_run else c.get("entered", 0)
+        out.print(f"[bold]{c['campaign']}[/] ({c['trigger']}): {c['candidates']} meet the "
+                  f"trigger, {c['already_entered']} entered before, {n} {verb}")  # fmt: skip
+        for note in c["notes"]:
+            out.print(f"  [yellow]note:[/] {escape(note)}")
+
+
+@campaign_app.command("suggest")
+@friendly_errors
+def suggest(
+    create: Annotated[
+        list[str] | None,
+        typer.Option("--create", help="Store this suggestion as a draft (repeatable)."),
+    ] = None,
+    lang: Annotated[str, typer.Option(help="Language of the titles: zh or en.")] = "en",
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Playbook campaigns per persona/lifecycle group, sized on the latest build."""
+    with open_ws(workspace) as ws:
+        if create:
+            made = ws.campaigns.create_suggested(create)
+            if as_json:
+                print_json(made)
+            else:
+                for c in made:
+                    out.print(f"Saved campaign [bold]{c['name']}[/] (draft).")
+            return
+        r = ws.campaigns.suggest(lang=lang)
+    if as_json:
+        print_json(r)
+        return
+    table = Table("campaign", "group", "segment", "size", "channel", "offers", "expected cost")
+    for s in r["suggestions"]:
+        offers = ", ".join(v["offer"] for v in s["variants"])
+        mark = " (exists)" if s["exists"] else ""
+        table.add_row(s["campaign"] + mark, escape(s["title"]), s["segment"], f"{s['size']:,}",
+                      s["channel"], offers, _money(s["expected_cost"]["total"]))  # fmt: skip
+    out.print(table)
+    if r["skipped"]:
+        out.print("skipped: " + ", ".join(f"{s['campaign']} ({s['reason']})" for s in r["skipped"]))
+    for note in r["notes"]:
+        out.print(f"[yellow]note:[/] {escape(note)}")
