@@ -212,3 +212,9 @@ def test_nobody_assigned(ws):
     add_campaign(ws, {**CAMPAIGN, "name": "empty"}, status="draft")
     report = campaign_report(ws, "empty")
     assert report["arms"] == [] and report["notes"][0].startswith("nobody is assigned")
+
+
+def test_service_delegates(shop):
+    as_of = T0 + 40 * DAY
+    assert shop.campaigns.report("spring", as_of=as_of) == campaign_report(shop, "spring", as_of)
+    assert shop.campaigns.outcomes("spring", as_of=as_of).num_rows == 8
