@@ -16,6 +16,7 @@ BENCHES = [
     ["bench_models.py"],
     ["bench_segments.py"],
     ["bench_recs.py"],
+    ["bench_uplift.py"],
     ["bench_recs_serving.py"],
 ]
 
