@@ -60,14 +60,12 @@ def expected_shares(campaign: Campaign) -> dict[str, float]:
     return shares
 
 
-def offer_costs(campaign: Campaign, values: list[tuple[str, float, int]]) -> dict[str, float]:
-    """Offer cost per variant from (arm, order value, persons): ``offer.discount`` per order."""
+def offer_cost(campaign: Campaign, arm: str, orders: dict[float, int]) -> float:
+    """An arm's offer cost from {order value: persons}: ``offer.discount`` of each order."""
     offers = {v.name: v.offer for v in campaign.variants}
-    out: dict[str, float] = {}
-    for arm, value, persons in values:
-        if arm in offers:
-            out[arm] = out.get(arm, 0.0) + offers[arm].discount(value) * persons
-    return out
+    if arm not in offers:
+        return 0.0
+    return sum(offers[arm].discount(value) * persons for value, persons in orders.items())
 
 
 def _rate(num: float, den: float) -> float | None:
@@ -222,7 +220,7 @@ def notes(
 
 def _empty_sums(arm: str) -> dict[str, Any]:
     sums: dict[str, Any] = dict.fromkeys(store.ARM_COLUMNS, 0)
-    sums.update(arm=arm, first_assigned=None, last_assigned=None)
+    sums.update(arm=arm, first_assigned=None, last_assigned=None, offer_orders={})
     return sums
 
 
@@ -235,7 +233,6 @@ def campaign_report(
     days = campaign.goal.attribution_days
     wh = ws.warehouse
     sums = store.arm_sums(wh, name, days, as_of)
-    costs = offer_costs(campaign, store.offer_order_values(wh, name, days, as_of))
     sends = store.send_counts(wh, name)
     shares = expected_shares(campaign)
     if sums:  # a planned arm nobody fell into is shown, empty
@@ -246,7 +243,8 @@ def campaign_report(
     sums.sort(key=lambda s: order.index(s["arm"]) if s["arm"] in order else len(order))
     arms = []
     for s in sums:
-        metrics = arm_metrics(s, costs.get(s["arm"], 0.0), sends.get(s["arm"], {}))
+        cost = offer_cost(campaign, s["arm"], s["offer_orders"])
+        metrics = arm_metrics(s, cost, sends.get(s["arm"], {}))
         metrics["expected_share"] = shares.get(s["arm"])
         if s["arm"] != CONTROL and control is not None:
             metrics["vs_control"] = compare(control, s, metrics, alpha)

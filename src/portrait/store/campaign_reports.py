@@ -136,14 +136,16 @@ def person_outcomes(
 ARM_COLUMNS = (
     "arm", "n", "sent", "send_cost", "opened", "clicked", "converted", "orders", "revenue",
     "revenue_sq", "pre_sum", "pre_sq", "pre_rev", "window_complete", "eligible_7d", "active_7d",
-    "eligible_30d", "active_30d", "first_assigned", "last_assigned",
+    "eligible_30d", "active_30d", "first_assigned", "last_assigned", "offer_orders",
 )  # fmt: skip
 
 
 def arm_sums(
     wh: Warehouse, campaign: str, attribution_days: float, as_of: datetime
 ) -> list[dict[str, Any]]:
-    """Sufficient statistics per arm: counts, sums and sums of squares (see ARM_COLUMNS)."""
+    """Sufficient statistics per arm: counts, sums and sums of squares (see ARM_COLUMNS);
+    ``offer_orders``: {order value: persons} of the orders an offer was used on, the first
+    attributed order of each converted person who was sent the message."""
     sql = f"""
 SELECT arm, count(*), count(*) FILTER (WHERE sent), sum(send_cost),
        count(*) FILTER (WHERE opened), count(*) FILTER (WHERE clicked),
@@ -151,24 +153,15 @@ SELECT arm, count(*), count(*) FILTER (WHERE sent), sum(send_cost),
        sum(pre_spend), sum(pre_spend * pre_spend), sum(pre_spend * revenue),
        count(*) FILTER (WHERE window_complete), count(active_7d),
        count(*) FILTER (WHERE active_7d), count(active_30d), count(*) FILTER (WHERE active_30d),
-       min(assigned_at), max(assigned_at)
+       min(assigned_at), max(assigned_at),
+       histogram(coalesce(first_value, 0.0)) FILTER (WHERE converted AND sent)
 FROM ({PERSONS_SQL}) GROUP BY arm ORDER BY arm"""
     with wh.lock:
         rows = wh.con.execute(sql, _params(campaign, attribution_days, as_of)).fetchall()
-    return [dict(zip(ARM_COLUMNS, r, strict=True)) for r in rows]
-
-
-def offer_order_values(
-    wh: Warehouse, campaign: str, attribution_days: float, as_of: datetime
-) -> list[tuple[str, float, int]]:
-    """(arm, value of the first attributed order, persons): the orders an offer was used on,
-    one per converted person who was sent the message."""
-    sql = f"""
-SELECT arm, first_value, count(*) FROM ({PERSONS_SQL})
-WHERE converted AND sent AND arm <> 'control' GROUP BY ALL ORDER BY ALL"""
-    with wh.lock:
-        rows = wh.con.execute(sql, _params(campaign, attribution_days, as_of)).fetchall()
-    return [(r[0], float(r[1] or 0.0), int(r[2])) for r in rows]
+    out = [dict(zip(ARM_COLUMNS, r, strict=True)) for r in rows]
+    for arm in out:
+        arm["offer_orders"] = dict(arm["offer_orders"] or {})
+    return out
 
 
 def send_counts(wh: Warehouse, campaign: str) -> dict[str, dict[str, int]]:
