@@ -90,22 +90,27 @@ def smtp_server() -> Iterator[tuple[Mailbox, int]]:
 # --- a real HTTP receiver -------------------------------------------------------------------------
 @dataclass
 class Receiver:
-    """Answers each POST with the next status of ``script`` (then the last one forever)."""
+    """Answers each POST with the next status of ``script`` (then the last one forever),
+    counting over all requests or, with ``per_key``, per Idempotency-Key."""
 
     script: list[int]
+    per_key: bool = False
     requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def next_status(self) -> int:
         with self.lock:
-            i = len(self.requests) - 1
-            return self.script[min(i, len(self.script) - 1)]
+            seen = self.requests
+            if self.per_key:
+                key = seen[-1]["headers"].get("Idempotency-Key")
+                seen = [r for r in seen if r["headers"].get("Idempotency-Key") == key]
+            return self.script[min(len(seen) - 1, len(self.script) - 1)]
 
 
 @contextmanager
-def http_receiver(script: list[int]) -> Iterator[tuple[Receiver, str]]:
+def http_receiver(script: list[int], per_key: bool = False) -> Iterator[tuple[Receiver, str]]:
     """A local HTTP server in a thread; yields (receiver, url)."""
-    receiver = Receiver(script)
+    receiver = Receiver(script, per_key)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
