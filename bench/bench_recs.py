@@ -30,7 +30,7 @@ from portrait.datasets.base import DatasetMissingError
 from portrait.recs.evaluation.runner import PUBLISHED_NDCG10, evaluate
 from portrait.recs.registry import parse_names
 
-DATASETS = ("online-retail-ii", "ta-feng")
+DATASETS = ("online-retail-ii", "ta-feng", "simulated")
 
 
 def run(dataset: str, models: list[str], resamples: int) -> dict[str, Any]:
@@ -61,7 +61,7 @@ def show(result: dict[str, Any]) -> None:
     )
     for g in result["results"]:
         nd = g["metrics"]["ndcg@10"]
-        pub = PUBLISHED_NDCG10[name].get(g["name"])
+        pub = PUBLISHED_NDCG10.get(name, {}).get(g["name"])
         ci = f"{nd['value']:.3f} [{nd['low']:.3f}, {nd['high']:.3f}]"
         diff = "" if pub is None else f"{nd['value'] - pub:+.3f}"
         print(
@@ -90,7 +90,7 @@ def show(result: dict[str, Any]) -> None:
             f"  {pair} NDCG@10: {d['value']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] "
             "(paired bootstrap: the same resampled users for both)"
         )
-    blend = PUBLISHED_NDCG10[name].get("blend")
+    blend = PUBLISHED_NDCG10.get(name, {}).get("blend")
     if blend is not None and not any(g["name"] == "blend" for g in result["results"]):
         print(f"  {'(tuned blend)':<16}{'':>8}{'':>7}  {'not run':<24}{blend:>9.3f}")
 
@@ -101,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default=None, help="comma-separated generators (default: all)")
     ap.add_argument("--resamples", type=int, default=1000)
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ap.add_argument(
+        "--no-next-basket", action="store_true", help="skip the next-basket protocol on Ta-Feng"
+    )
     args = ap.parse_args(argv)
     models = parse_names(args.models)
     print(f"bench_recs: {os.cpu_count()} cores; generators: {', '.join(models)}")
@@ -111,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         results.append(result)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
+    if not args.no_next_basket:
+        next_basket()
     return 0
 
 
@@ -134,6 +139,4 @@ def next_basket() -> None:
 
 
 if __name__ == "__main__":
-    code = main()
-    next_basket()
-    sys.exit(code)
+    sys.exit(main())

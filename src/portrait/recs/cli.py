@@ -30,10 +30,15 @@ recs_app = typer.Typer(
 @recs_app.command("evaluate")
 @friendly_errors
 def evaluate_cmd(
-    dataset: Annotated[str, typer.Option(help="online-retail-ii or ta-feng.", show_default=False)],
+    dataset: Annotated[
+        str, typer.Option(help="online-retail-ii, ta-feng or simulated.", show_default=False)
+    ],
     path: Annotated[
         Path | None,
-        typer.Option(help="Data root, the data set's folder or its file (default: data root)."),
+        typer.Option(
+            help="Data root, the data set's folder or its file (default: data root); for "
+            "simulated, a folder written by `portrait simulate` (default: the demo shop)."
+        ),
     ] = None,
     models: Annotated[
         str | None,
@@ -92,6 +97,21 @@ def print_report(report: Evaluation) -> None:
             "" if pub is None else f"{pub:.3f}",
         )
     out.print(table)
+    for pair, d in report.differences.items():
+        model, baseline = pair.split("-", 1)
+        verdict = (
+            "above zero"
+            if d.low is not None and d.low > 0
+            else "below zero"
+            if d.high is not None and d.high < 0
+            else "includes zero"
+        )
+        interval = "" if d.low is None else f" [{d.low:+.4f}, {d.high:+.4f}]"
+        out.print(
+            f"{model} - {baseline}: NDCG@10 difference {d.value:+.4f}{interval} (paired "
+            f"bootstrap over the same test users; the interval is {verdict})",
+            highlight=False,
+        )
     for r in report.results:
         if r.tuning:
             weights = ", ".join(f"{k} {v}" for k, v in r.params.items())
@@ -156,6 +176,21 @@ def next_basket_cmd(
         out.print(
             f"ours - tifu-knn, {m}: {diff['value']:+.4f} "
             f"[95% paired bootstrap {diff['low']:+.4f}, {diff['high']:+.4f}]",
+            highlight=False,
+        )
+    for pair, d in report.differences.items():
+        model, baseline = pair.split("-", 1)
+        verdict = (
+            "above zero"
+            if d.low is not None and d.low > 0
+            else "below zero"
+            if d.high is not None and d.high < 0
+            else "includes zero"
+        )
+        interval = "" if d.low is None else f" [{d.low:+.4f}, {d.high:+.4f}]"
+        out.print(
+            f"{model} - {baseline}: NDCG@10 difference {d.value:+.4f}{interval} (paired "
+            f"bootstrap over the same test users; the interval is {verdict})",
             highlight=False,
         )
     for r in report.results:
