@@ -111,7 +111,9 @@ def test_first_order(ws):
     assert entries(ws, "first") == [("r1", AT - 28 * H)]
 
 
-def add_build(ws, as_of: str, rows: list[tuple], columns: str) -> None:
+def add_build(
+    ws, as_of: str, rows: list[tuple], columns: str, finished: datetime | None = None
+) -> None:
     """A hand-made profile build: a tag_builds row and its snapshot table."""
     day = datetime.fromisoformat(as_of).replace(tzinfo=UTC)
     snapshot = f"snapshots.profile_{as_of.replace('-', '')}"
@@ -122,7 +124,16 @@ def add_build(ws, as_of: str, rows: list[tuple], columns: str) -> None:
     ws.warehouse.execute(
         "INSERT INTO tag_builds VALUES (?, ?, ?, 'UTC', 'duckdb', 'full', 'fp', ?, ?, ?, 0, "
         "NULL, NULL, ?, ?, 0.1)",
-        [f"b{as_of}", day.date(), int(day.timestamp()), snapshot, len(rows), len(rows), day, day],
+        [
+            f"b{as_of}",
+            day.date(),
+            int(day.timestamp()),
+            snapshot,
+            len(rows),
+            len(rows),
+            finished or day,
+            finished or day,
+        ],
     )
 
 
@@ -212,3 +223,14 @@ def test_build_runs_journeys_with_segment_and_real_enrolment(ws):
     # a second build of the same date finds nobody new
     ws.build()
     assert len(entries(ws, "cart-new")) == 1
+
+
+def test_todays_build_is_used_before_its_cutoff(ws):
+    """A build of today (cut-off tomorrow at midnight) finished before ``at`` is the latest."""
+    add_campaign(ws, "winback", {"type": "win_back"})
+    cols = "person_id VARCHAR, lifecycle_stage VARCHAR"
+    add_build(ws, "2026-05-11", [("d1", "dormant")], cols, finished=AT - H)
+    add_build(ws, "2026-05-12", [("d2", "dormant")], cols, finished=AT + H)  # after AT: unseen
+    enroll = Recorder()
+    run_journeys(ws, at=AT, enroll=enroll)
+    assert enroll.calls[0][1] == ["d1"] and entries(ws, "winback") == [("d1", AT)]

@@ -6,7 +6,7 @@ or after it is read):
 - ``cart_abandonment``: the person's latest add_to_cart is at least ``hours`` old (and at most
   ``CART_LOOKBACK`` older than that) and no order followed it; entered at cart time + hours;
 - ``win_back``: the lifecycle stage is dormant in the latest build (``newly`` when it was not in
-  the build before); entered at that build's cut-off;
+  the build before); entered at that build's cut-off (or ``at``, if earlier);
 - ``first_order``: registered at least ``hours`` ago (within ``FIRST_ORDER_LOOKBACK``) and never
   ordered; entered at registration + hours;
 - ``repurchase``: the next purchase is due (the predicted next purchase date, else the last
@@ -68,7 +68,8 @@ def candidates(ws: Workspace, campaign: Campaign, at: datetime) -> tuple[list[En
         previous = builds[1]["snapshot"] if len(builds) > 1 else None
         rows = store.dormant_persons(wh, latest["snapshot"], previous)
         notes = [] if previous else ["no earlier build to compare with: every dormant person"]
-        return [(p, latest["cutoff"]) for p, _newly in rows], notes
+        seen = min(latest["cutoff"], at)  # today's build has tomorrow's cut-off
+        return [(p, seen) for p, _newly in rows], notes
     have = store.snapshot_has(
         wh, latest["snapshot"], ["purchase_cycle_days", "predicted_next_purchase_date"]
     )

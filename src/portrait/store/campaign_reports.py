@@ -229,13 +229,14 @@ ORDER BY person_id""",
 
 
 def recent_builds(wh: Warehouse, at: datetime, limit: int = 2) -> list[dict[str, Any]]:
-    """The latest builds (one per date, newest first) whose cut-off is not after ``at``, with
-    their snapshot if it is still stored."""
+    """The latest builds (one per date, newest first) that saw nothing after ``at``: cut-off
+    not after it, or finished before it (today's build has tomorrow's cut-off), with their
+    snapshot if it is still stored."""
     rows = wh.fetchall(
         "SELECT as_of, arg_max(build_id, finished_at), arg_max(snapshot, finished_at), "
-        "max(as_of_epoch) FROM tag_builds WHERE as_of_epoch <= ? GROUP BY as_of "
-        "ORDER BY as_of DESC LIMIT ?",
-        [int(at.timestamp()), limit],
+        "max(as_of_epoch) FROM tag_builds WHERE as_of_epoch <= ? OR finished_at <= ? "
+        "GROUP BY as_of ORDER BY as_of DESC LIMIT ?",
+        [int(at.timestamp()), at, limit],
     )
     stored = {
         f"{r[0]}.{r[1]}"
