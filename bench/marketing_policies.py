@@ -1,8 +1,8 @@
 """Coupon targeting policies on the simulator, scored by the known true response (issue 6).
 
     .venv/bin/python bench/marketing_policies.py [--users 5000] [--seeds 42] [--budget 0.3]
-        [--margin 0.4] [--window 14] [--method class_transformation] [--learner lightgbm]
-        [--json FILE]
+        [--margin 0.4] [--window 14] [--methods class_transformation ...]
+        [--learner lightgbm] [--past-campaigns 1 ...] [--json FILE]
 
 For each shop seed (a fresh workspace in a temporary folder): simulate the default shop (5,000
 users, 90 days), build the profiles with models (so ``purchase_propensity_30d`` is filled), and
@@ -13,7 +13,8 @@ from 99, at most 50 off, by e-mail; the e-mail send cost of the campaign definit
 the playbook's segment, alone and filled up to the budget by ``discount_share``; propensity;
 uplift, trained on a past randomised 50/50 campaign drawn on the same shop, by predicted
 incremental orders and by predicted incremental profit; the oracle by true uplift, for
-reference).
+reference). ``--past-campaigns N ...`` pools N such past campaigns (fresh assignments and outcomes
+on the same users), as a shop accumulates them.
 
 The budget is a number of coupons: ``--budget`` of the users (30% by default) for every policy.
 Profit = margin (``--margin``, 40% gross margin on list-price revenue by default) x incremental
@@ -47,6 +48,7 @@ from portrait.workspace import Workspace
 PLAYBOOK_CAMPAIGN = "pb-price-sensitive"
 PLAYBOOK_VARIANT = "pct15"
 DEFAULT_SEGMENT = "persona_price_sensitive"
+OTHER_MARGINS = (0.3, 0.5, 0.6)
 
 
 def playbook_offer() -> tuple[Offer, str, float, str]:
@@ -72,26 +74,30 @@ def playbook_offer() -> tuple[Offer, str, float, str]:
         return offer, DEFAULT_SEGMENT, 0.001, f"built-in default (playbook not loaded: {e})"
 
 
-def run_seed(root: Path, users: int, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+def run_seed(root: Path, users: int, seed: int, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One shop: simulate, build with models, then every (past campaigns, method) setting."""
     offer, segment, send_cost, source = playbook_offer()
-    out: dict[str, Any] = {"seed": seed, "offer": str(offer), "offer_source": source}
+    common: dict[str, Any] = {"seed": seed, "offer": str(offer), "offer_source": source}
     with Workspace.init(root / f"shop-{seed}") as ws:
         tick = time.perf_counter()
         files, _ = ws.simulate(users=users, days=90, seed=seed)
-        out["simulate_seconds"] = round(time.perf_counter() - tick, 1)
+        common["simulate_seconds"] = round(time.perf_counter() - tick, 1)
         tick = time.perf_counter()
         ws.build(with_models=True)
-        out["build_with_models_seconds"] = round(time.perf_counter() - tick, 1)
+        common["build_with_models_seconds"] = round(time.perf_counter() - tick, 1)
         shop_dir = files.users[0].parent
         inputs, _ = workspace_inputs(ws, shop_dir, offer, args.window, seed, segment)
-        out["segment"] = segment
-        tick = time.perf_counter()
-        econ = Economics(margin=args.margin, send_cost=send_cost)
-        out.update(compare_policies(inputs, args.budget, econ, seed, args.method, args.learner))
-        out["compare_seconds"] = round(time.perf_counter() - tick, 1)
-        e = inputs.effects
-        out["p_control"] = float(e.p_control.mean())
-        out["p_treated"] = float(e.p_treated.mean())
+    common["segment"] = segment
+    common["p_control"] = float(inputs.effects.p_control.mean())
+    common["p_treated"] = float(inputs.effects.p_treated.mean())
+    econ = Economics(margin=args.margin, send_cost=send_cost)
+    out = []
+    for rounds in args.past_campaigns:
+        for method in args.methods:
+            tick = time.perf_counter()
+            result = compare_policies(inputs, args.budget, econ, seed, method, args.learner, rounds)
+            result["compare_seconds"] = round(time.perf_counter() - tick, 1)
+            out.append({**common, **result})
     return out
 
 
@@ -112,7 +118,8 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
         f"{r['segment_members']:,} members"
     )
     print(
-        f"  past randomised campaign: {past['treated']:,} treated / {past['control']:,} control, "
+        f"  past randomised campaigns: {past['rounds']}, {past['treated']:,} treated / "
+        f"{past['control']:,} control, "
         f"order rate {past['order_rate_treated']:.4f} vs {past['order_rate_control']:.4f}; "
         f"{past['method']}/{past['learner']}: corr(predicted, true uplift) "
         f"{past['corr_predicted_true_uplift']:.3f}"
@@ -132,6 +139,12 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
             f"{e['incremental_profit']:>10.0f}{e['roi']:>7.2f}{ratio_text}  |"
             f"{d['incremental_orders']:>13.0f}{d['incremental_profit']:>10.0f}{d['roi']:>7.2f}"
         )
+    others = ", ".join(
+        f"{m:.0%}: blanket {profit_at(r, 'blanket', m):.0f}, uplift {profit_at(r, 'uplift', m):.0f}"
+        f", oracle {profit_at(r, 'oracle', m):.0f}"
+        for m in OTHER_MARGINS
+    )
+    print(f"  expected profit at other margins: {others}")
     blanket = r["policies"]["blanket"]["expected"]["incremental_profit"]
     uplift = r["policies"]["uplift"]["expected"]["incremental_profit"]
     if blanket > 0:
@@ -145,8 +158,18 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
         )
 
 
+def profit_at(r: dict[str, Any], policy: str, margin: float) -> float:
+    """A policy's expected incremental profit at another gross margin (it is linear in it)."""
+    e = r["policies"][policy]["expected"]
+    return margin * e["incremental_revenue"] - e["discount_cost"] - e["send_cost"]
+
+
 def medians(results: list[dict[str, Any]]) -> None:
-    print(f"\nmedians over {len(results)} seeds (expected values):")
+    first = results[0]["past_campaign"]
+    print(
+        f"\nmedians over {len(results)} seeds (expected values; {first['rounds']} past "
+        f"campaign(s), {first['method']}/{first['learner']}):"
+    )
     print(f"  {'policy':<14}{'incr. orders':>13}{'profit':>10}{'ROI':>7}")
     for name in POLICIES:
         rows = [r["policies"][name]["expected"] for r in results]
@@ -161,6 +184,8 @@ def medians(results: list[dict[str, Any]]) -> None:
         for r in results
     ]
     print(f"  uplift - blanket profit per seed: {', '.join(f'{d:+.0f}' for d in diffs)}")
+    corr = [r["past_campaign"]["corr_predicted_true_uplift"] for r in results]
+    print(f"  corr(predicted, true uplift) per seed: {', '.join(f'{c:.3f}' for c in corr)}")
 
 
 def main() -> int:
@@ -170,19 +195,33 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=0.3, help="share of users couponed")
     parser.add_argument("--margin", type=float, default=0.4, help="gross margin on revenue")
     parser.add_argument("--window", type=float, default=14.0, help="response window, days")
-    parser.add_argument("--method", default="class_transformation", help="uplift method")
+    parser.add_argument(
+        "--methods", nargs="+", default=["class_transformation"], help="uplift methods"
+    )
     parser.add_argument("--learner", default="lightgbm", help="uplift base learner")
+    parser.add_argument(
+        "--past-campaigns", type=int, nargs="+", default=[1], help="past campaigns pooled"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     print(f"marketing_policies: {os.cpu_count()} cores; policies: {', '.join(POLICIES)}")
-    results = []
+    results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="portrait-bench-policies-") as tmp:
         for seed in args.seeds:
-            result = run_seed(Path(tmp), args.users, seed, args)
-            report(result, args)
-            results.append(result)
-    if len(results) > 1:
-        medians(results)
+            for result in run_seed(Path(tmp), args.users, seed, args):
+                report(result, args)
+                results.append(result)
+    if len(args.seeds) > 1:
+        for rounds in args.past_campaigns:
+            for method in args.methods:
+                medians(
+                    [
+                        r
+                        for r in results
+                        if r["past_campaign"]["rounds"] == rounds
+                        and r["past_campaign"]["method"] == method
+                    ]
+                )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
     return 0

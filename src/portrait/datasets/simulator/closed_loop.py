@@ -125,29 +125,38 @@ def past_campaign(
     seed: int,
     method: str = "class_transformation",
     learner: str = "lightgbm",
+    rounds: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Run a past randomised 50/50 campaign on the simulator and train an uplift model on its
     outcome (an order in the window) and a classifier of coupon use among its treated users;
     returns every user's predicted uplift and chance to redeem, and facts about the campaign.
     The past campaign is taken to be long enough ago that its message adds to no one's
-    fatigue."""
+    fatigue. ``rounds`` > 1 pools that many such campaigns (fresh assignment and outcomes each
+    time, same users and features), as a shop accumulates them over months."""
     from portrait.experiments.uplift import fit_uplift, make_classifier
 
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}")
     rng = np.random.default_rng([seed, 1])
-    treated = rng.random(len(inputs.propensity)) < 0.5
-    drawn = draw_responses(rng, inputs.effects, treated)
-    outcome = drawn.ordered
-    model = fit_uplift(
-        inputs.features, treated.astype(np.int8), outcome.astype(np.int8), method, learner, seed
-    )
+    n = len(inputs.propensity)
+    parts = []
+    for _ in range(rounds):
+        t = rng.random(n) < 0.5
+        parts.append((t, draw_responses(rng, inputs.effects, t)))
+    treated = np.concatenate([t for t, _ in parts])
+    outcome = np.concatenate([d.ordered for _, d in parts])
+    redeemed_all = np.concatenate([d.redeemed for _, d in parts])
+    X = np.vstack([inputs.features] * rounds)
+    model = fit_uplift(X, treated.astype(np.int8), outcome.astype(np.int8), method, learner, seed)
     predicted = model.predict(inputs.features)
-    redeemed = drawn.redeemed[treated].astype(np.int8)
+    redeemed = redeemed_all[treated].astype(np.int8)
     if 0 < redeemed.sum() < len(redeemed):
-        redeem = make_classifier(learner, seed).fit(inputs.features[treated], redeemed)
+        redeem = make_classifier(learner, seed).fit(X[treated], redeemed)
         p_redeem = np.asarray(redeem.predict_proba(inputs.features))[:, 1]
     else:
-        p_redeem = np.full(len(treated), float(redeemed.mean()) if len(redeemed) else 0.0)
+        p_redeem = np.full(n, float(redeemed.mean()) if len(redeemed) else 0.0)
     facts = {
+        "rounds": rounds,
         "treated": int(treated.sum()),
         "control": int((~treated).sum()),
         "order_rate_treated": float(outcome[treated].mean()),
@@ -199,15 +208,17 @@ def compare_policies(
     seed: int = 42,
     method: str = "class_transformation",
     learner: str = "lightgbm",
+    past_rounds: int = 1,
 ) -> dict[str, Any]:
     """Every policy of ``POLICIES`` at the same budget (``budget_share`` of the users), scored
-    by expected value under the true response and by one seeded, coupled draw."""
+    by expected value under the true response and by one seeded, coupled draw; the uplift model
+    learns from ``past_rounds`` past randomised campaigns (``past_campaign``)."""
     if not 0 < budget_share <= 1:
         raise ValueError(f"budget_share must be in (0, 1], got {budget_share}")
     econ = econ or Economics()
     n = len(inputs.propensity)
     k = round(budget_share * n)
-    predicted, p_redeem, past = past_campaign(inputs, seed, method, learner)
+    predicted, p_redeem, past = past_campaign(inputs, seed, method, learner, past_rounds)
     profit = predicted_profit(inputs, predicted, p_redeem, econ)
     masks = policy_masks(inputs, k, predicted, profit, seed)
     nobody = draw_responses(np.random.default_rng([seed, 3]), inputs.effects, np.zeros(n, bool))
@@ -258,7 +269,7 @@ def workspace_inputs(
     truth = truth.sort_values(["person_id", "same_person_as"], na_position="first")
     truth = truth.drop_duplicates("person_id")
     frame = profiles.merge(truth, on="person_id", how="inner", suffixes=("", "_truth"))
-    frame = frame.reset_index(drop=True)
+    frame = frame.sort_values("person_id").reset_index(drop=True)
     features, names = feature_matrix(frame[profiles.columns])
     members = set(ws.segments.members(segment).column(0).to_pylist())
     in_segment = frame["person_id"].isin(members).to_numpy(dtype=bool)
