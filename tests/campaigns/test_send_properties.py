@@ -41,7 +41,7 @@ ops = st.lists(
         st.tuples(st.just("advance"), st.integers(1, 72)),
         st.tuples(st.just("dispatch")),
     ),
-    min_size=1,
+    min_size=5,
     max_size=25,
 )
 
