@@ -17,6 +17,7 @@ BENCHES = [
     ["bench_segments.py"],
     ["bench_recs.py"],
     ["bench_uplift.py"],
+    ["marketing_policies.py"],
     ["bench_recs_serving.py"],
 ]
 
