@@ -101,6 +101,15 @@ def _counts(title: str, counts: dict[str, int]) -> None:
         out.print(f"{title}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
 
 
+@campaign_app.command("delete")
+@friendly_errors
+def delete(name: NameArg, workspace: WorkspaceOpt = None) -> None:
+    """Delete a draft (a launched campaign keeps its history)."""
+    with open_ws(workspace) as ws:
+        ws.campaigns.delete(name)
+    out.print(f"Deleted campaign {name}.")
+
+
 @campaign_app.command("launch")
 @friendly_errors
 def launch(

@@ -24,7 +24,12 @@ import orjson
 
 from portrait.campaigns import assign, timing
 from portrait.campaigns.channels import Channel, make_channel
-from portrait.campaigns.definition import CHANNELS, Campaign, parse_campaign
+from portrait.campaigns.definition import (
+    CHANNELS,
+    Campaign,
+    CampaignDefinitionError,
+    parse_campaign,
+)
 from portrait.campaigns.personalise import Personaliser
 from portrait.campaigns.templates import validate_templates
 from portrait.store import campaigns as store
@@ -85,6 +90,7 @@ class CampaignService:
         """Validate and store a draft; ``replace`` overwrites a draft of the same name."""
         c = definition if isinstance(definition, Campaign) else parse_campaign(definition)
         validate_templates(c)
+        self._check_segment(c)
         existing = store.get_campaign(self.wh, c.name)
         if existing and not replace:
             raise CampaignConflictError(
@@ -98,6 +104,20 @@ class CampaignService:
             )
         store.put_campaign(self.wh, c.name, c.model_dump_json(), datetime.now(UTC))
         return self.show(c.name)
+
+    def _check_segment(self, c: Campaign) -> None:
+        """A segment is a saved segment's name or an expression over known tags."""
+        if c.segment is None:
+            return
+        segments = self.ws.segments
+        if any(s["name"] == c.segment for s in segments.list()):
+            return
+        try:
+            segments.engine.parse(c.segment)
+        except ValueError as e:
+            raise CampaignDefinitionError(
+                f"segment: {c.segment!r} is neither a saved segment nor a valid expression: {e}"
+            ) from e
 
     def get(self, name: str) -> Campaign:
         """The validated definition of a stored campaign."""
