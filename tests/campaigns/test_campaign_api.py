@@ -1,0 +1,98 @@
+"""The campaign REST routes on a small built shop: definitions, launch, dispatch, consent,
+inbox, and the error statuses (404 unknown, 409 conflicts, 422 invalid)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from campaign_shop import copy_shop
+
+from portrait.api.app import create_app
+from portrait.workspace import Workspace
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+
+def news(name: str = "news", body_en: str = "{{ offer.text }}, {{ name }}") -> dict[str, Any]:
+    return {
+        "name": name, "segment": "orders_total > 0", "channel": "in_app", "control_share": 0.2,
+        "schedule": {"quiet_hours": {"start": 0, "end": 0}},
+        "variants": [{"name": "a", "offer": {"type": "percent", "percent": 0.1},
+                      "message": {"subject": {"en": "For you"},
+                                  "body": {"en": body_en, "zh": "{{ name }}，{{ offer.text }}"}}}],
+    }  # fmt: skip
+
+
+class Api:
+    def __init__(self, client: TestClient, ws: Workspace, token: str) -> None:
+        self.client, self.ws = client, ws
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def call(self, method: str, path: str, status: int = 200, **kw: Any) -> Any:
+        r = self.client.request(method, path, headers=self.headers, **kw)
+        assert r.status_code == status, r.text
+        return r.json()
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    root = copy_shop(tmp_path_factory.getbasetemp(), tmp_path_factory.mktemp("api") / "ws")
+    ws = Workspace.open(root)
+    token = ws.create_key("admin", "campaign tests").token
+    with TestClient(create_app(ws)) as client:
+        yield Api(client, ws, token)
+    ws.close()
+
+
+def test_definitions_crud_and_errors(api: Api) -> None:
+    created = api.call("POST", "/v1/campaigns", json=news("draft1"))
+    assert created["status"] == "draft" and created["definition"]["channel"] == "in_app"
+    assert "exists" in api.call("POST", "/v1/campaigns", 409, json=news("draft1"))["detail"]
+    api.call("POST", "/v1/campaigns", json={**news("draft1"), "replace": True})
+    bad = api.call("POST", "/v1/campaigns", 422, json=news("bad", "{{ nmae }}"))
+    assert "variants.a.message.body.en: unknown name(s) nmae" in bad["detail"]
+    assert "channel" in api.call("POST", "/v1/campaigns", 422, json={"name": "x"})["detail"]
+    assert [c["name"] for c in api.call("GET", "/v1/campaigns")] == ["draft1"]
+    assert api.call("GET", "/v1/campaigns/draft1")["arms"] == {}
+    assert "no campaign 'nope'" in api.call("GET", "/v1/campaigns/nope", 404)["detail"]
+    assert api.call("DELETE", "/v1/campaigns/draft1") == {"deleted": "draft1"}
+    api.call("DELETE", "/v1/campaigns/draft1", 404)
+    assert api.client.get("/v1/campaigns").status_code in (401, 403)  # a key is needed
+
+
+def test_launch_dispatch_consent_inbox(api: Api) -> None:
+    api.call("POST", "/v1/campaigns", json=news())
+    dry = api.call("POST", "/v1/campaigns/news/launch", params={"dry_run": True})
+    assert dry["dry_run"] and dry["samples"][0]["body"].startswith("10% off")
+    launched = api.call("POST", "/v1/campaigns/news/launch")
+    assert launched["arms"] == dry["arms"] and launched["queued"] == dry["would_send"]
+    assert "only drafts" in api.call("DELETE", "/v1/campaigns/news", 409)["detail"]
+    api.ws.warehouse.execute(  # time passes: every send comes due
+        "UPDATE campaign_sends SET scheduled_at = now() - INTERVAL 1 HOUR WHERE campaign = 'news'"
+    )
+    users = [s["user_id"] for s in api.ws.campaigns.sends("news")]
+    consent = api.call(
+        "PUT", f"/v1/users/{users[0]}/consent/in_app", json={"granted": False, "source": "app"}
+    )
+    assert consent["channels"]["in_app"]["granted"] is False
+    api.call("PUT", f"/v1/users/{users[0]}/consent/fax", 422, json={"granted": True})
+    api.call("PUT", "/v1/users/nobody/consent/sms", 404, json={"granted": True})
+    assert api.call("GET", f"/v1/users/{users[0]}/consent")["channels"]["sms"]["source"] == (
+        "default"
+    )
+    sent = api.call("POST", "/v1/campaigns/dispatch")
+    assert sent["sent"] == len(users) - 1 and sent["reasons"] == {"no_consent": 1}
+    assert api.call("POST", "/v1/campaigns/dispatch")["processed"] == 0
+    inbox = api.call("GET", f"/v1/users/{users[1]}/inbox")
+    assert len(inbox) == 1 and inbox[0]["subject"] == "For you" and inbox[0]["read_at"] is None
+    assert "10%" in inbox[0]["body"]
+    assert api.call("POST", f"/v1/users/{users[1]}/inbox/read", json={}) == {"marked": 1}
+    assert api.call("GET", f"/v1/users/{users[1]}/inbox", params={"unread": True}) == []
+    assert api.call("GET", f"/v1/users/{users[0]}/inbox") == []
+    shown = api.call("GET", "/v1/campaigns/news")
+    assert shown["sends"] == {"sent": len(users) - 1, "suppressed": 1}
