@@ -38,7 +38,7 @@ def dry_run(
     pids = list(users)
     already = store.assigned(wh, c.name, pids) if pids else set()
     new = [p for p in pids if p not in already]
-    arms = service.arms_for(c, new)
+    arms = service.arms_for(c, new, save=False)
     treated = [p for p in new if arms[p] != assign.CONTROL]
     contacts = store.contacts(wh, treated) if treated else {}
     consents = store.consents(wh, [users[p] for p in treated]) if treated else {}

@@ -283,19 +283,28 @@ class CampaignService:
             "new_sends": n_sends,
         }
 
-    def arms_for(self, c: Campaign, pids: list[str]) -> dict[str, str]:
+    def arms_for(self, c: Campaign, pids: list[str], save: bool = True) -> dict[str, str]:
         """Control or variant per person (bandit campaigns: by the sampler, else weights)."""
         arms = {p: assign.CONTROL for p in pids if assign.is_control(c, p)}
         treated = [p for p in pids if p not in arms]
         if c.bandit and treated:
-            try:
-                state = store.bandit_state(self.wh, c.name)
-                arms.update(assign.bandit_arms(c, treated, state, seed=len(state)))
-                return arms
-            except ImportError:  # no bandit module yet: weights
-                pass
+            state = self.bandit_state(c.name, save=save)
+            seed = int(assign.bucket(c.name, str(sum(n for n, _ in state.values())), "bandit")
+                       * 2**32)  # fmt: skip
+            arms.update(assign.bandit_arms(c, treated, state, seed=seed))
+            return arms
         arms.update({p: assign.weighted_variant(c, p) for p in treated})
         return arms
+
+    def bandit_state(self, name: str, save: bool = True) -> dict[str, tuple[int, int]]:
+        """A bandit campaign's (sends, conversions) per variant from the ledger and the orders
+        within the attribution window; stored in ``campaign_bandit`` unless ``save`` is off."""
+        c = self.get(name)
+        state = store.bandit_outcomes(self.wh, c.name, c.goal.attribution_days)
+        state = {v.name: state.get(v.name, (0, 0)) for v in c.variants}
+        if save and store.writable(self.wh):
+            store.put_bandit_state(self.wh, c.name, state, datetime.now(UTC))
+        return state
 
     # --- sending --------------------------------------------------------------------------
     def dispatch(self, now: datetime | None = None, progress: Progress | None = None) -> dict:

@@ -26,11 +26,15 @@ CAMPAIGN_COLUMNS = (
 )  # fmt: skip
 
 
+def writable(wh: Warehouse) -> bool:
+    mode = wh.fetchone("SELECT current_setting('access_mode')")[0]
+    return str(mode).lower() != "read_only"
+
+
 def ensure_tables(wh: Warehouse) -> None:
     """Create the campaign tables and columns that are missing (idempotent)."""
     with wh.lock:
-        mode = wh.fetchone("SELECT current_setting('access_mode')")[0]
-        if str(mode).lower() == "read_only":
+        if not writable(wh):
             return
         for stmt in (*CAMPAIGN_TABLES_SQL, *CAMPAIGN_COLUMNS_SQL):
             wh.execute(stmt)
@@ -463,6 +467,23 @@ def mark_read(wh: Warehouse, user_id: str, message_ids: Sequence[str] | None, no
 def bandit_state(wh: Warehouse, campaign: str) -> dict[str, tuple[int, int]]:
     rows = wh.fetchall(
         "SELECT variant, sends, successes FROM campaign_bandit WHERE campaign = ?", [campaign]
+    )
+    return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+
+
+def bandit_outcomes(
+    wh: Warehouse, campaign: str, attribution_days: float
+) -> dict[str, tuple[int, int]]:
+    """Per variant: (messages sent, of which the person ordered within the attribution
+    window after the send)."""
+    rows = wh.fetchall(
+        "SELECT s.variant, count(*), count(o.send_key) FROM campaign_sends s LEFT JOIN ("
+        "  SELECT DISTINCT x.send_key FROM campaign_sends x JOIN events_resolved e"
+        "  ON e.person_id = x.person_id AND e.type = 'order' AND e.ts >= x.sent_at"
+        "  AND e.ts < x.sent_at + to_seconds(CAST(? AS BIGINT))"
+        "  WHERE x.campaign = ? AND x.status = 'sent') o ON o.send_key = s.send_key "
+        "WHERE s.campaign = ? AND s.status = 'sent' GROUP BY 1",
+        [int(attribution_days * 86400), campaign, campaign],
     )
     return {r[0]: (int(r[1]), int(r[2])) for r in rows}
 
