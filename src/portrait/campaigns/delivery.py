@@ -140,6 +140,16 @@ class Dispatcher:
         tags = self.service.personaliser.tags(pids)
         recent: dict[float, dict[str, int]] = {}
         now = clock()
+        self.service.personaliser.prefetch(
+            [
+                r["user_id"] or r["person_id"]
+                for r in rows
+                if consents.get((r["user_id"], r["channel"]),
+                                self.settings.consent_default[r["channel"]])
+                and address_of(r["channel"], r["user_id"] or r["person_id"],
+                               contacts.get(r["person_id"]))
+            ]
+        )  # fmt: skip
         for row in rows:
             c = self._campaign(row["campaign"])
             if c is None:

@@ -32,6 +32,7 @@ class Personaliser:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self._recs_ok: bool | None = None
+        self._products: dict[str, list[dict[str, Any]]] = {}
 
     def snapshot(self) -> str | None:
         """The latest profile snapshot table, None before the first build."""
@@ -47,8 +48,25 @@ class Personaliser:
             return {}
         return store.profile_rows(self.ws.warehouse, snapshot, person_ids, READ_TAGS)
 
+    def prefetch(self, user_ids: list[str]) -> None:
+        """Recommend for these users now, in one go (and read the prices once): the
+        recommender's caches hold while nothing is written, and a dispatch writes the ledger
+        after every send."""
+        self._products = {}
+        found = {u: self._recommend(u) for u in dict.fromkeys(user_ids)}
+        ids = list({i["product_id"] for items in found.values() for i in items})
+        prices = store.product_prices(self.ws.warehouse, ids) if ids else {}
+        self._products = {u: _with_prices(items, prices) for u, items in found.items()}
+
     def products(self, user_id: str) -> list[dict[str, Any]]:
         """Up to three recommended products (title, price, brand); none without a model."""
+        if user_id in self._products:
+            return self._products[user_id]
+        items = self._recommend(user_id)
+        ids = [i["product_id"] for i in items]
+        return _with_prices(items, store.product_prices(self.ws.warehouse, ids) if ids else {})
+
+    def _recommend(self, user_id: str) -> list[dict[str, Any]]:
         if self._recs_ok is False:
             return []
         try:
@@ -57,16 +75,7 @@ class Personaliser:
             self._recs_ok = False  # not trained (or unreadable): messages go without products
             return []
         self._recs_ok = True
-        prices = store.product_prices(self.ws.warehouse, [i["product_id"] for i in items])
-        return [
-            {
-                "product_id": i["product_id"],
-                "title": i["title"] or i["product_id"],
-                "brand": i.get("brand"),
-                "price": prices.get(i["product_id"]),
-            }
-            for i in items
-        ]
+        return items
 
     def render(
         self,
@@ -103,3 +112,15 @@ def address_of(channel: str, user_id: str, contact: dict[str, Any] | None) -> st
     if channel == "sms":
         return contact.get("phone") or None
     return user_id
+
+
+def _with_prices(items: list[dict[str, Any]], prices: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "product_id": i["product_id"],
+            "title": i["title"] or i["product_id"],
+            "brand": i.get("brand"),
+            "price": prices.get(i["product_id"]),
+        }
+        for i in items
+    ]
