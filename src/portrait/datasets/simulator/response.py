@@ -112,6 +112,7 @@ class Effects(NamedTuple):
     p_anyway: np.ndarray  # treated and ordering though they would have anyway
     redeem_anyway: np.ndarray  # P(coupon used | treated, would have bought anyway)
     discount_rate: np.ndarray  # share of a redeemed order paid by the coupon
+    awareness: np.ndarray  # P(the message gets the user's attention): opens
 
     @property
     def uplift(self) -> np.ndarray:
@@ -280,7 +281,7 @@ def true_effects(
     )
     p_anyway = p0 * (1.0 - loss)
     redeem = np.where(discount > 0, awareness * (0.5 + 0.5 * k_price), 0.0)
-    return Effects(p0, p_anyway + p_converted, basket, p_anyway, redeem, discount)
+    return Effects(p0, p_anyway + p_converted, basket, p_anyway, redeem, discount, awareness)
 
 
 def draw_responses(
