@@ -1,0 +1,77 @@
+"""Consent files, and recovering sends left in doubt by a dispatch that died: a webhook send is
+sent again under the same Idempotency-Key (the provider deduplicates); nothing is lost."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from campaign_shop import http_receiver
+
+from portrait.campaigns.channels import OutgoingMessage, WebhookChannel
+from portrait.config import Settings
+from portrait.workspace import Workspace
+
+T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
+USERS = [f"u{i}" for i in range(5)]
+
+
+@pytest.fixture
+def ws(tmp_path: Path):
+    workspace = Workspace(tmp_path, Settings(), in_memory=True)
+    workspace.ingest_records(
+        [{"user_id": u, "phone": f"1380000000{i}", "language": "zh"} for i, u in enumerate(USERS)],
+        kind="users",
+    )
+    yield workspace
+    workspace.close()
+
+
+def sms_campaign(ws: Workspace, name: str = "sms1") -> None:
+    ws.campaigns.create({
+        "name": name, "trigger": {"type": "first_order"}, "channel": "sms", "control_share": 0.0,
+        "schedule": {"quiet_hours": {"start": 0, "end": 0}},
+        "variants": [{"name": "a", "offer": {"type": "first_order", "percent": 0.1},
+                      "message": {"body": {"zh": "{{ offer.text }}"}}}],
+    })  # fmt: skip
+    ws.campaigns.launch(name, now=T0)
+    ws.campaigns.enroll(name, [(u, None) for u in USERS], source="first_order", at=T0)
+
+
+def test_consent_file_import_keeps_bad_lines(ws: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "consents.csv"
+    path.write_text(
+        "user_id,channel,granted,source\nu0,sms,no,sms STOP\nu1,sms,yes,\nu2,fax,yes,\n"
+        "u3,sms,maybe,\nu0,email,1,web form\n",
+        "utf-8",
+    )
+    r = ws.campaigns.import_consents(path)
+    assert r["imported"] == 3 and [b["line"] for b in r["rejected"]] == [4, 5]
+    u0 = ws.campaigns.consent("u0")["channels"]
+    assert u0["sms"]["granted"] is False and u0["sms"]["source"] == "sms STOP"
+    assert u0["email"] == {**u0["email"], "granted": True, "source": "web form"}
+    assert ws.campaigns.consent("u1")["channels"]["sms"]["source"] == "import"
+
+
+class DiesAfterSending(WebhookChannel):
+    def send(self, message: OutgoingMessage) -> str:
+        super().send(message)
+        raise KeyboardInterrupt  # the process is stopped mid-dispatch
+
+
+def test_in_doubt_webhook_sends_go_again_under_the_same_key(ws: Workspace) -> None:
+    sms_campaign(ws)
+    with http_receiver([200]) as (rx, url):
+        ws.settings.campaigns.sms.url = url
+        ws.campaigns.channels["sms"] = DiesAfterSending("sms", ws.settings.campaigns.sms)
+        with pytest.raises(KeyboardInterrupt):
+            ws.campaigns.dispatch(now=T0 + timedelta(days=1))
+        del ws.campaigns.channels["sms"]
+        soon = ws.campaigns.dispatch(now=T0 + timedelta(days=1, seconds=60))
+        assert soon["in_doubt_resent"] == 0  # the claim may still be alive: left alone
+        later = ws.campaigns.dispatch(now=T0 + timedelta(days=1, hours=1))
+    keys = [r["headers"]["Idempotency-Key"] for r in rx.requests]
+    assert later["in_doubt_resent"] == 1 and later["sent"] + soon["sent"] == len(USERS)
+    assert len(keys) == len(USERS) + 1 and keys.count(keys[0]) == 2  # the provider dedupes
+    assert {s["status"] for s in ws.campaigns.sends("sms1")} == {"sent"}
