@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/marketing_policies.py [--users 5000] [--seeds 42] [--budget 0.3]
         [--margin 0.4] [--window 14] [--methods class_transformation ...]
-        [--learner lightgbm] [--past-campaigns 1 ...] [--json FILE]
+        [--learner lightgbm] [--past-campaigns 1 ...] [--through-campaign] [--json FILE]
 
 For each shop seed (a fresh workspace in a temporary folder): simulate the default shop (5,000
 users, 90 days), build the profiles with models (so ``purchase_propensity_30d`` is filled), and
@@ -14,7 +14,10 @@ the playbook's segment, alone and filled up to the budget by ``discount_share``;
 uplift, trained on a past randomised 50/50 campaign drawn on the same shop, by predicted
 incremental orders and by predicted incremental profit; the oracle by true uplift, for
 reference). ``--past-campaigns N ...`` pools N such past campaigns (fresh assignments and outcomes
-on the same users), as a shop accumulates them.
+on the same users), as a shop accumulates them. ``--through-campaign`` also launches the
+playbook campaign for real on each shop (everyone registered, half held out as control, in-app),
+ingests its simulated responses and prints the campaign report's measured effect beside the
+true one.
 
 The budget is a number of coupons: ``--budget`` of the users (30% by default) for every policy.
 Profit = margin (``--margin``, 40% gross margin on list-price revenue by default) x incremental
@@ -34,9 +37,12 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from portrait.datasets.simulator import DEFAULT_START
+from portrait.datasets.simulator.campaign_events import run_campaign_loop
 from portrait.datasets.simulator.closed_loop import (
     POLICIES,
     compare_policies,
@@ -74,6 +80,24 @@ def playbook_offer() -> tuple[Offer, str, float, str]:
         return offer, DEFAULT_SEGMENT, 0.001, f"built-in default (playbook not loaded: {e})"
 
 
+def through_campaign(ws: Workspace, shop_dir: Path, seed: int) -> dict[str, Any]:
+    """The playbook's discount campaign launched for real on the shop (everyone registered,
+    half held out, in-app so nothing leaves the machine), its simulated responses ingested and
+    the campaign report's measured effect set beside the true one."""
+    from portrait.campaigns.playbook import entry
+
+    definition = entry(PLAYBOOK_CAMPAIGN).campaign.model_dump(mode="json")
+    definition.update(
+        name=f"loop-{seed}", segment="is_registered", channel="in_app", control_share=0.5
+    )
+    definition["variants"] = [v for v in definition["variants"] if v["name"] == PLAYBOOK_VARIANT]
+    launch = datetime.combine(DEFAULT_START, datetime.min.time(), UTC) + timedelta(days=90)
+    tick = time.perf_counter()
+    result = run_campaign_loop(ws, shop_dir, definition, launch, seed=seed, shop_seed=seed)
+    result["seconds"] = round(time.perf_counter() - tick, 1)
+    return result
+
+
 def run_seed(root: Path, users: int, seed: int, args: argparse.Namespace) -> list[dict[str, Any]]:
     """One shop: simulate, build with models, then every (past campaigns, method) setting."""
     offer, segment, send_cost, source = playbook_offer()
@@ -87,6 +111,8 @@ def run_seed(root: Path, users: int, seed: int, args: argparse.Namespace) -> lis
         common["build_with_models_seconds"] = round(time.perf_counter() - tick, 1)
         shop_dir = files.users[0].parent
         inputs, _ = workspace_inputs(ws, shop_dir, offer, args.window, seed, segment)
+        if args.through_campaign:
+            common["through_campaign"] = through_campaign(ws, shop_dir, seed)
     common["segment"] = segment
     common["p_control"] = float(inputs.effects.p_control.mean())
     common["p_treated"] = float(inputs.effects.p_treated.mean())
@@ -158,6 +184,20 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
         )
 
 
+def report_loop(loop: dict[str, Any]) -> None:
+    """The campaign report's measured effect beside the true one."""
+    for variant, v in loop["variants"].items():
+        lo, hi = v["ci"]
+        print(
+            f"\n  through the campaign machinery ({loop['campaign']}, variant {variant}, "
+            f"{loop['events']:,} simulated events ingested, {loop['seconds']} s): report "
+            f"conversion {v['conversion_rate']:.4f} vs control "
+            f"{v['control_conversion_rate']:.4f}, difference "
+            f"{v['measured_difference'] * 100:+.2f} pp (95% CI {lo * 100:+.2f} to "
+            f"{hi * 100:+.2f}, p {v['p_value']:.3f}); true effect {v['true_uplift'] * 100:+.2f} pp"
+        )
+
+
 def profit_at(r: dict[str, Any], policy: str, margin: float) -> float:
     """A policy's expected incremental profit at another gross margin (it is linear in it)."""
     e = r["policies"][policy]["expected"]
@@ -202,15 +242,23 @@ def main() -> int:
     parser.add_argument(
         "--past-campaigns", type=int, nargs="+", default=[1], help="past campaigns pooled"
     )
+    parser.add_argument(
+        "--through-campaign",
+        action="store_true",
+        help="also launch the playbook campaign for real and compare its report with the truth",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     print(f"marketing_policies: {os.cpu_count()} cores; policies: {', '.join(POLICIES)}")
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="portrait-bench-policies-") as tmp:
         for seed in args.seeds:
-            for result in run_seed(Path(tmp), args.users, seed, args):
+            seed_results = run_seed(Path(tmp), args.users, seed, args)
+            for result in seed_results:
                 report(result, args)
                 results.append(result)
+            if "through_campaign" in seed_results[0]:
+                report_loop(seed_results[0]["through_campaign"])
     if len(args.seeds) > 1:
         for rounds in args.past_campaigns:
             for method in args.methods:
