@@ -32,6 +32,7 @@ from portrait.campaigns.channels import (
 from portrait.campaigns.definition import Campaign
 from portrait.campaigns.personalise import address_of
 from portrait.campaigns.templates import TemplateRenderError
+from portrait.store import campaign_state
 from portrait.store import campaigns as store
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ class Dispatcher:
         pids = list({r["person_id"] for r in rows})
         contacts = store.contacts(self.wh, pids)
         users = list({r["user_id"] for r in rows if r["user_id"]})
-        consents = store.consents(self.wh, users)
+        consents = campaign_state.consents(self.wh, users)
         tags = self.service.personaliser.tags(pids)
         recent: dict[float, dict[str, int]] = {}
         now = clock()

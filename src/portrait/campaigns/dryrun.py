@@ -21,6 +21,7 @@ from portrait.campaigns.templates import (
     render_message,
     sample_context,
 )
+from portrait.store import campaign_state
 from portrait.store import campaigns as store
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def dry_run(
     arms = service.arms_for(c, new, save=False)
     treated = [p for p in new if arms[p] != assign.CONTROL]
     contacts = store.contacts(wh, treated) if treated else {}
-    consents = store.consents(wh, [users[p] for p in treated]) if treated else {}
+    consents = campaign_state.consents(wh, [users[p] for p in treated]) if treated else {}
     recent = store.recent_sends(wh, treated, now - timedelta(days=c.caps.per_days))
     default = service.settings.consent_default[c.channel]
     aov = store.avg_order_value(wh)

@@ -13,7 +13,6 @@ is due, checking consent, caps and budget at send time. Journeys add persons wit
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,16 +21,16 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from portrait.campaigns import assign, timing
+from portrait.campaigns import assign, consent, timing
 from portrait.campaigns.channels import Channel, make_channel
 from portrait.campaigns.definition import (
-    CHANNELS,
     Campaign,
     CampaignDefinitionError,
     parse_campaign,
 )
 from portrait.campaigns.personalise import Personaliser
 from portrait.campaigns.templates import validate_templates
+from portrait.store import campaign_state
 from portrait.store import campaigns as store
 
 if TYPE_CHECKING:
@@ -81,7 +80,7 @@ class CampaignService:
         """The configured channel (made on first use)."""
         if name not in self.channels:
             self.channels[name] = make_channel(
-                name, self.settings, lambda m: store.put_inapp(self.wh, m)
+                name, self.settings, lambda m: campaign_state.put_inapp(self.wh, m)
             )
         return self.channels[name]
 
@@ -300,10 +299,10 @@ class CampaignService:
         """A bandit campaign's (sends, conversions) per variant from the ledger and the orders
         within the attribution window; stored in ``campaign_bandit`` unless ``save`` is off."""
         c = self.get(name)
-        state = store.bandit_outcomes(self.wh, c.name, c.goal.attribution_days)
+        state = campaign_state.bandit_outcomes(self.wh, c.name, c.goal.attribution_days)
         state = {v.name: state.get(v.name, (0, 0)) for v in c.variants}
         if save and store.writable(self.wh):
-            store.put_bandit_state(self.wh, c.name, state, datetime.now(UTC))
+            campaign_state.put_bandit_state(self.wh, c.name, state, datetime.now(UTC))
         return state
 
     # --- sending --------------------------------------------------------------------------
@@ -355,67 +354,28 @@ class CampaignService:
 
         return create_suggestions(self.ws, names)
 
-    # --- consent --------------------------------------------------------------------------
+    # --- consent and the in-app inbox (see ``portrait.campaigns.consent``) ----------------
     def set_consent(
         self, user_id: str, channel: str, granted: bool, source: str = "api"
     ) -> dict[str, Any]:
         """Record a user's yes or no for a channel (the latest word wins)."""
-        _check_channel(channel)
-        if not store.user_exists(self.wh, user_id):
-            raise CampaignNotFoundError(f"no user {user_id!r}")
-        store.put_consents(self.wh, [(user_id, channel, granted, source)], datetime.now(UTC))
-        return self.consent(user_id)
+        return consent.set_consent(self.wh, self.settings, user_id, channel, granted, source)
 
     def consent(self, user_id: str) -> dict[str, Any]:
         """Per channel: granted or not, and whether that is recorded or the default."""
-        rows = {r["channel"]: r for r in store.consent_rows(self.wh, user_id)}
-        channels = {}
-        for ch in CHANNELS:
-            r = rows.get(ch)
-            channels[ch] = (
-                {"granted": r["granted"], "source": r["source"],
-                 "updated_at": r["updated_at"].isoformat()}
-                if r else {"granted": self.settings.consent_default[ch], "source": "default",
-                           "updated_at": None}
-            )  # fmt: skip
-        return {"user_id": user_id, "channels": channels}
+        return consent.consent_of(self.wh, self.settings, user_id)
 
     def import_consents(self, path: str | Path, source: str = "import") -> dict[str, Any]:
         """Read a CSV with columns user_id, channel, granted (true/false/1/0/yes/no)."""
-        rows, rejected = [], []
-        with open(path, encoding="utf-8", newline="") as f:
-            for i, rec in enumerate(csv.DictReader(f), start=2):
-                granted = str(rec.get("granted", "")).strip().lower()
-                ch = str(rec.get("channel", "")).strip()
-                uid = str(rec.get("user_id", "")).strip()
-                if ch not in CHANNELS or not uid or granted not in _BOOLS:
-                    rejected.append({"line": i, "record": rec})
-                    continue
-                rows.append((uid, ch, _BOOLS[granted], rec.get("source") or source))
-        store.put_consents(self.wh, rows, datetime.now(UTC))
-        return {"path": str(path), "imported": len(rows), "rejected": rejected}
+        return consent.import_consents(self.wh, path, source)
 
-    # --- in-app ---------------------------------------------------------------------------
     def inbox(self, user_id: str, unread_only: bool = False) -> list[dict[str, Any]]:
         """The user's in-app messages, newest first."""
-        return [
-            {**m, "created_at": m["created_at"].isoformat(),
-             "read_at": m["read_at"].isoformat() if m["read_at"] else None}
-            for m in store.inbox(self.wh, user_id, unread_only)
-        ]  # fmt: skip
+        return consent.inbox(self.wh, user_id, unread_only)
 
     def mark_read(self, user_id: str, message_ids: list[str] | None = None) -> int:
         """Mark the user's messages (all, or these) read; returns how many changed."""
-        return store.mark_read(self.wh, user_id, message_ids, datetime.now(UTC))
-
-
-_BOOLS = {"true": True, "1": True, "yes": True, "y": True,
-          "false": False, "0": False, "no": False, "n": False}  # fmt: skip
-
-
-def _check_channel(channel: str) -> None:
-    if channel not in CHANNELS:
-        raise ValueError(f"unknown channel {channel!r}; use {', '.join(CHANNELS)}")
+        return consent.mark_read(self.wh, user_id, message_ids)
 
 
 def _send_row(

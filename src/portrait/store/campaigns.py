@@ -40,11 +40,11 @@ def ensure_tables(wh: Warehouse) -> None:
             wh.execute(stmt)
 
 
-def _dicts(cols: Sequence[str], rows: Iterable[tuple]) -> list[dict[str, Any]]:
+def as_dicts(cols: Sequence[str], rows: Iterable[tuple]) -> list[dict[str, Any]]:
     return [dict(zip(cols, r, strict=True)) for r in rows]
 
 
-def _with_ids(wh: Warehouse, name: str, ids: Sequence[str], sql: str, params: list | None = None):
+def with_ids(wh: Warehouse, name: str, ids: Sequence[str], sql: str, params: list | None = None):
     """Run ``sql`` with the table ``name`` (column ``id``) holding ``ids``."""
     with wh.lock:
         wh.con.register(name, pa.table({"id": pa.array(list(ids), pa.string())}))
@@ -59,12 +59,12 @@ def get_campaign(wh: Warehouse, name: str) -> dict[str, Any] | None:
     rows = wh.fetchall(
         f"SELECT {', '.join(CAMPAIGN_COLUMNS)} FROM campaigns WHERE name = ?", [name]
     )
-    return _dicts(CAMPAIGN_COLUMNS, rows)[0] if rows else None
+    return as_dicts(CAMPAIGN_COLUMNS, rows)[0] if rows else None
 
 
 def list_campaigns(wh: Warehouse) -> list[dict[str, Any]]:
     rows = wh.fetchall(f"SELECT {', '.join(CAMPAIGN_COLUMNS)} FROM campaigns ORDER BY created_at")
-    return _dicts(CAMPAIGN_COLUMNS, rows)
+    return as_dicts(CAMPAIGN_COLUMNS, rows)
 
 
 def put_campaign(wh: Warehouse, name: str, definition: str, now: datetime) -> None:
@@ -132,7 +132,7 @@ def campaign_counts(wh: Warehouse, name: str) -> dict[str, Any]:
 # --- audience -----------------------------------------------------------------------------------
 def assigned(wh: Warehouse, campaign: str, person_ids: Sequence[str]) -> set[str]:
     """The persons already assigned in ``campaign``."""
-    rows = _with_ids(
+    rows = with_ids(
         wh,
         "_camp_pids",
         person_ids,
@@ -145,7 +145,7 @@ def assigned(wh: Warehouse, campaign: str, person_ids: Sequence[str]) -> set[str
 
 def pre_spend(wh: Warehouse, person_ids: Sequence[str], at: datetime, days: int = 30) -> dict:
     """Order revenue per person in the ``days`` before ``at`` (the CUPED covariate)."""
-    rows = _with_ids(
+    rows = with_ids(
         wh,
         "_camp_pids",
         person_ids,
@@ -160,7 +160,7 @@ def pre_spend(wh: Warehouse, person_ids: Sequence[str], at: datetime, days: int 
 def contacts(wh: Warehouse, person_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Per person: the user id messages go to (the person's own id first), e-mail, phone,
     name and language from the users table."""
-    rows = _with_ids(
+    rows = with_ids(
         wh,
         "_camp_pids",
         person_ids,
@@ -176,13 +176,6 @@ def contacts(wh: Warehouse, person_ids: Sequence[str]) -> dict[str, dict[str, An
             {"user_id": uid, "email": email, "phone": phone, "name": name, "language": language},
         )
     return out
-
-
-def person_of(wh: Warehouse, user_id: str) -> str:
-    row = wh.fetchone(
-        "SELECT person_id FROM identity_map WHERE id_kind = 'user' AND identifier = ?", [user_id]
-    )
-    return row[0] if row else user_id
 
 
 def snapshot_columns(wh: Warehouse, snapshot: str) -> set[str]:
@@ -202,7 +195,7 @@ def profile_rows(
     have = snapshot_columns(wh, snapshot)
     cols = [t for t in tags if t in have]
     select = "".join(f', s."{c}"' for c in cols)
-    rows = _with_ids(
+    rows = with_ids(
         wh,
         "_camp_pids",
         person_ids,
@@ -220,7 +213,7 @@ def avg_order_value(wh: Warehouse) -> float:
 
 
 def product_prices(wh: Warehouse, product_ids: Sequence[str]) -> dict[str, float | None]:
-    rows = _with_ids(
+    rows = with_ids(
         wh,
         "_camp_products",
         product_ids,
@@ -289,7 +282,7 @@ def due_sends(wh: Warehouse, now: datetime, limit: int) -> list[dict[str, Any]]:
         "ORDER BY scheduled_at, send_key LIMIT ?",
         [now, now, now, limit],
     )
-    return _dicts(SEND_COLUMNS, rows)
+    return as_dicts(SEND_COLUMNS, rows)
 
 
 def next_due(wh: Warehouse) -> datetime | None:
@@ -308,7 +301,7 @@ def in_doubt(wh: Warehouse, claimed_before: datetime) -> list[dict[str, Any]]:
         "AND claimed_at < ?",
         [claimed_before],
     )
-    return _dicts(SEND_COLUMNS, rows)
+    return as_dicts(SEND_COLUMNS, rows)
 
 
 def claim_send(wh: Warehouse, send_key: str, now: datetime, fields: dict[str, Any]) -> bool:
@@ -335,7 +328,7 @@ def update_send(wh: Warehouse, send_key: str, now: datetime, **fields: Any) -> N
 
 def recent_sends(wh: Warehouse, person_ids: Sequence[str], since: datetime) -> dict[str, int]:
     """Messages sent (or being sent) to each person since ``since``, over every campaign."""
-    rows = _with_ids(
+    rows = with_ids(
         wh,
         "_camp_pids",
         person_ids,
@@ -363,139 +356,4 @@ def sends_of(wh: Warehouse, campaign: str | None = None) -> list[dict[str, Any]]
         f"SELECT {', '.join(SEND_COLUMNS)} FROM campaign_sends {where}ORDER BY send_key",
         [campaign] if campaign else [],
     )
-    return _dicts(SEND_COLUMNS, rows)
-
-
-# --- consent ------------------------------------------------------------------------------------
-def put_consents(
-    wh: Warehouse, rows: list[tuple[str, str, bool, str | None]], now: datetime
-) -> int:
-    """Upsert (user_id, channel, granted, source) rows; the latest word wins."""
-    if not rows:
-        return 0
-    t = pa.table(
-        {
-            "consent_key": [f"{u}/{c}" for u, c, _, _ in rows],
-            "user_id": [r[0] for r in rows],
-            "channel": [r[1] for r in rows],
-            "granted": pa.array([r[2] for r in rows], pa.bool_()),
-            "source": [r[3] for r in rows],
-            "updated_at": pa.array([now] * len(rows), pa.timestamp("us", tz="UTC")),
-        }
-    )
-    with wh.transaction() as con:
-        con.register("_camp_consent", t)
-        try:
-            con.execute(
-                "INSERT INTO consents SELECT DISTINCT ON (consent_key) * FROM _camp_consent "
-                "ON CONFLICT (consent_key) DO UPDATE SET granted = excluded.granted, "
-                "source = excluded.source, updated_at = excluded.updated_at"
-            )
-        finally:
-            con.unregister("_camp_consent")
-    return len(rows)
-
-
-def consents(wh: Warehouse, user_ids: Sequence[str]) -> dict[tuple[str, str], bool]:
-    rows = _with_ids(
-        wh,
-        "_camp_users",
-        user_ids,
-        "SELECT c.user_id, c.channel, c.granted FROM consents c JOIN _camp_users u "
-        "ON u.id = c.user_id",
-    )
-    return {(u, c): bool(g) for u, c, g in rows}
-
-
-def consent_rows(wh: Warehouse, user_id: str) -> list[dict[str, Any]]:
-    cols = ("channel", "granted", "source", "updated_at")
-    rows = wh.fetchall(
-        f"SELECT {', '.join(cols)} FROM consents WHERE user_id = ? ORDER BY channel", [user_id]
-    )
-    return _dicts(cols, rows)
-
-
-def user_exists(wh: Warehouse, user_id: str) -> bool:
-    return bool(wh.fetchone("SELECT count(*) FROM users WHERE user_id = ?", [user_id])[0])
-
-
-# --- in-app messages ----------------------------------------------------------------------------
-INAPP_COLUMNS = ("message_id", "campaign", "user_id", "subject", "body", "created_at", "read_at")
-
-
-def put_inapp(wh: Warehouse, message: dict[str, Any]) -> None:
-    """Store an in-app message; storing the same message id again changes nothing."""
-    wh.execute(
-        f"INSERT INTO inapp_messages ({', '.join(INAPP_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, NULL) "
-        "ON CONFLICT DO NOTHING",
-        [message[c] for c in INAPP_COLUMNS[:-1]],
-    )
-
-
-def inbox(wh: Warehouse, user_id: str, unread_only: bool = False) -> list[dict[str, Any]]:
-    where = " AND read_at IS NULL" if unread_only else ""
-    rows = wh.fetchall(
-        f"SELECT {', '.join(INAPP_COLUMNS)} FROM inapp_messages WHERE user_id = ?{where} "
-        "ORDER BY created_at DESC, message_id",
-        [user_id],
-    )
-    return _dicts(INAPP_COLUMNS, rows)
-
-
-def mark_read(wh: Warehouse, user_id: str, message_ids: Sequence[str] | None, now: datetime) -> int:
-    """Mark messages (all of the user's when ``message_ids`` is None) read; returns how many."""
-    if message_ids is None:
-        rows = wh.fetchall(
-            "UPDATE inapp_messages SET read_at = ? WHERE user_id = ? AND read_at IS NULL "
-            "RETURNING message_id",
-            [now, user_id],
-        )
-        return len(rows)
-    rows = _with_ids(
-        wh,
-        "_camp_msgs",
-        message_ids,
-        "UPDATE inapp_messages SET read_at = ? WHERE user_id = ? AND read_at IS NULL "
-        "AND message_id IN (SELECT id FROM _camp_msgs) RETURNING message_id",
-        [now, user_id],
-    )
-    wh.generation += 1
-    return len(rows)
-
-
-# --- bandit state -------------------------------------------------------------------------------
-def bandit_state(wh: Warehouse, campaign: str) -> dict[str, tuple[int, int]]:
-    rows = wh.fetchall(
-        "SELECT variant, sends, successes FROM campaign_bandit WHERE campaign = ?", [campaign]
-    )
-    return {r[0]: (int(r[1]), int(r[2])) for r in rows}
-
-
-def bandit_outcomes(
-    wh: Warehouse, campaign: str, attribution_days: float
-) -> dict[str, tuple[int, int]]:
-    """Per variant: (messages sent, of which the person ordered within the attribution
-    window after the send)."""
-    rows = wh.fetchall(
-        "SELECT s.variant, count(*), count(o.send_key) FROM campaign_sends s LEFT JOIN ("
-        "  SELECT DISTINCT x.send_key FROM campaign_sends x JOIN events_resolved e"
-        "  ON e.person_id = x.person_id AND e.type = 'order' AND e.ts >= x.sent_at"
-        "  AND e.ts < x.sent_at + to_seconds(CAST(? AS BIGINT))"
-        "  WHERE x.campaign = ? AND x.status = 'sent') o ON o.send_key = s.send_key "
-        "WHERE s.campaign = ? AND s.status = 'sent' GROUP BY 1",
-        [int(attribution_days * 86400), campaign, campaign],
-    )
-    return {r[0]: (int(r[1]), int(r[2])) for r in rows}
-
-
-def put_bandit_state(
-    wh: Warehouse, campaign: str, state: dict[str, tuple[int, int]], now: datetime
-) -> None:
-    with wh.transaction() as con:
-        for variant, (sends, successes) in state.items():
-            con.execute(
-                "INSERT INTO campaign_bandit VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (arm_key) "
-                "DO UPDATE SET sends = excluded.sends, successes = excluded.successes, "
-                "updated_at = excluded.updated_at",
-                [f"{campaign}/{variant}", campaign, variant, sends, successes, now],
-            )
+    return as_dicts(SEND_COLUMNS, rows)

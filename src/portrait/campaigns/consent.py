@@ -1,0 +1,87 @@
+"""Consent per user and channel, and the in-app inbox: what ``ws.campaigns`` delegates here.
+
+The dispatch reads consent at send time (``portrait.campaigns.delivery``); a user without a
+record for a channel gets the workspace default (``[campaigns.consent_default]``).
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from portrait.campaigns.definition import CHANNELS
+from portrait.campaigns.settings import CampaignSettings
+from portrait.store import campaign_state
+from portrait.store.warehouse import Warehouse
+
+BOOLS = {"true": True, "1": True, "yes": True, "y": True,
+         "false": False, "0": False, "no": False, "n": False}  # fmt: skip
+
+
+class UnknownUserError(LookupError):
+    """No user by that id."""
+
+
+def check_channel(channel: str) -> None:
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}; use {', '.join(CHANNELS)}")
+
+
+def set_consent(
+    wh: Warehouse, settings: CampaignSettings, user_id: str, channel: str, granted: bool,
+    source: str,
+) -> dict[str, Any]:  # fmt: skip
+    """Record a user's yes or no for a channel; returns the user's consent per channel."""
+    check_channel(channel)
+    if not campaign_state.user_exists(wh, user_id):
+        raise UnknownUserError(f"no user {user_id!r}")
+    campaign_state.put_consents(wh, [(user_id, channel, granted, source)], datetime.now(UTC))
+    return consent_of(wh, settings, user_id)
+
+
+def consent_of(wh: Warehouse, settings: CampaignSettings, user_id: str) -> dict[str, Any]:
+    """Per channel: granted or not, its source and time, or the default."""
+    rows = {r["channel"]: r for r in campaign_state.consent_rows(wh, user_id)}
+    channels = {}
+    for ch in CHANNELS:
+        r = rows.get(ch)
+        channels[ch] = (
+            {"granted": r["granted"], "source": r["source"],
+             "updated_at": r["updated_at"].isoformat()}
+            if r else {"granted": settings.consent_default[ch], "source": "default",
+                       "updated_at": None}
+        )  # fmt: skip
+    return {"user_id": user_id, "channels": channels}
+
+
+def import_consents(wh: Warehouse, path: str | Path, source: str = "import") -> dict[str, Any]:
+    """Read a CSV (user_id, channel, granted[, source]); lines that do not check are returned
+    with their line number, not dropped."""
+    rows, rejected = [], []
+    with open(path, encoding="utf-8", newline="") as f:
+        for i, rec in enumerate(csv.DictReader(f), start=2):
+            granted = str(rec.get("granted", "")).strip().lower()
+            ch = str(rec.get("channel", "")).strip()
+            uid = str(rec.get("user_id", "")).strip()
+            if ch not in CHANNELS or not uid or granted not in BOOLS:
+                rejected.append({"line": i, "record": rec})
+                continue
+            rows.append((uid, ch, BOOLS[granted], rec.get("source") or source))
+    campaign_state.put_consents(wh, rows, datetime.now(UTC))
+    return {"path": str(path), "imported": len(rows), "rejected": rejected}
+
+
+def inbox(wh: Warehouse, user_id: str, unread_only: bool = False) -> list[dict[str, Any]]:
+    """The user's in-app messages, newest first."""
+    return [
+        {**m, "created_at": m["created_at"].isoformat(),
+         "read_at": m["read_at"].isoformat() if m["read_at"] else None}
+        for m in campaign_state.inbox(wh, user_id, unread_only)
+    ]  # fmt: skip
+
+
+def mark_read(wh: Warehouse, user_id: str, message_ids: list[str] | None = None) -> int:
+    """Mark the user's messages (all, or these) read; returns how many changed."""
+    return campaign_state.mark_read(wh, user_id, message_ids, datetime.now(UTC))

@@ -1,0 +1,148 @@
+"""Campaign state beside the send ledger: consent per user and channel, the in-app inbox and
+the bandit's counts per variant (SQL only, like ``portrait.store.campaigns``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from portrait.store.campaigns import as_dicts, with_ids
+from portrait.store.warehouse import Warehouse
+
+
+# --- consent ------------------------------------------------------------------------------------
+def put_consents(
+    wh: Warehouse, rows: list[tuple[str, str, bool, str | None]], now: datetime
+) -> int:
+    """Upsert (user_id, channel, granted, source) rows; the latest word wins."""
+    if not rows:
+        return 0
+    t = pa.table(
+        {
+            "consent_key": [f"{u}/{c}" for u, c, _, _ in rows],
+            "user_id": [r[0] for r in rows],
+            "channel": [r[1] for r in rows],
+            "granted": pa.array([r[2] for r in rows], pa.bool_()),
+            "source": [r[3] for r in rows],
+            "updated_at": pa.array([now] * len(rows), pa.timestamp("us", tz="UTC")),
+        }
+    )
+    with wh.transaction() as con:
+        con.register("_camp_consent", t)
+        try:
+            con.execute(
+                "INSERT INTO consents SELECT DISTINCT ON (consent_key) * FROM _camp_consent "
+                "ON CONFLICT (consent_key) DO UPDATE SET granted = excluded.granted, "
+                "source = excluded.source, updated_at = excluded.updated_at"
+            )
+        finally:
+            con.unregister("_camp_consent")
+    return len(rows)
+
+
+def consents(wh: Warehouse, user_ids: Sequence[str]) -> dict[tuple[str, str], bool]:
+    rows = with_ids(
+        wh,
+        "_camp_users",
+        user_ids,
+        "SELECT c.user_id, c.channel, c.granted FROM consents c JOIN _camp_users u "
+        "ON u.id = c.user_id",
+    )
+    return {(u, c): bool(g) for u, c, g in rows}
+
+
+def consent_rows(wh: Warehouse, user_id: str) -> list[dict[str, Any]]:
+    cols = ("channel", "granted", "source", "updated_at")
+    rows = wh.fetchall(
+        f"SELECT {', '.join(cols)} FROM consents WHERE user_id = ? ORDER BY channel", [user_id]
+    )
+    return as_dicts(cols, rows)
+
+
+def user_exists(wh: Warehouse, user_id: str) -> bool:
+    return bool(wh.fetchone("SELECT count(*) FROM users WHERE user_id = ?", [user_id])[0])
+
+
+# --- in-app messages ----------------------------------------------------------------------------
+INAPP_COLUMNS = ("message_id", "campaign", "user_id", "subject", "body", "created_at", "read_at")
+
+
+def put_inapp(wh: Warehouse, message: dict[str, Any]) -> None:
+    """Store an in-app message; storing the same message id again changes nothing."""
+    wh.execute(
+        f"INSERT INTO inapp_messages ({', '.join(INAPP_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, NULL) "
+        "ON CONFLICT DO NOTHING",
+        [message[c] for c in INAPP_COLUMNS[:-1]],
+    )
+
+
+def inbox(wh: Warehouse, user_id: str, unread_only: bool = False) -> list[dict[str, Any]]:
+    where = " AND read_at IS NULL" if unread_only else ""
+    rows = wh.fetchall(
+        f"SELECT {', '.join(INAPP_COLUMNS)} FROM inapp_messages WHERE user_id = ?{where} "
+        "ORDER BY created_at DESC, message_id",
+        [user_id],
+    )
+    return as_dicts(INAPP_COLUMNS, rows)
+
+
+def mark_read(wh: Warehouse, user_id: str, message_ids: Sequence[str] | None, now: datetime) -> int:
+    """Mark messages (all of the user's when ``message_ids`` is None) read; returns how many."""
+    if message_ids is None:
+        rows = wh.fetchall(
+            "UPDATE inapp_messages SET read_at = ? WHERE user_id = ? AND read_at IS NULL "
+            "RETURNING message_id",
+            [now, user_id],
+        )
+        return len(rows)
+    rows = with_ids(
+        wh,
+        "_camp_msgs",
+        message_ids,
+        "UPDATE inapp_messages SET read_at = ? WHERE user_id = ? AND read_at IS NULL "
+        "AND message_id IN (SELECT id FROM _camp_msgs) RETURNING message_id",
+        [now, user_id],
+    )
+    wh.generation += 1
+    return len(rows)
+
+
+# --- bandit state -------------------------------------------------------------------------------
+def bandit_state(wh: Warehouse, campaign: str) -> dict[str, tuple[int, int]]:
+    rows = wh.fetchall(
+        "SELECT variant, sends, successes FROM campaign_bandit WHERE campaign = ?", [campaign]
+    )
+    return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+
+
+def bandit_outcomes(
+    wh: Warehouse, campaign: str, attribution_days: float
+) -> dict[str, tuple[int, int]]:
+    """Per variant: (messages sent, of which the person ordered within the attribution
+    window after the send)."""
+    rows = wh.fetchall(
+        "SELECT s.variant, count(*), count(o.send_key) FROM campaign_sends s LEFT JOIN ("
+        "  SELECT DISTINCT x.send_key FROM campaign_sends x JOIN events_resolved e"
+        "  ON e.person_id = x.person_id AND e.type = 'order' AND e.ts >= x.sent_at"
+        "  AND e.ts < x.sent_at + to_seconds(CAST(? AS BIGINT))"
+        "  WHERE x.campaign = ? AND x.status = 'sent') o ON o.send_key = s.send_key "
+        "WHERE s.campaign = ? AND s.status = 'sent' GROUP BY 1",
+        [int(attribution_days * 86400), campaign, campaign],
+    )
+    return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+
+
+def put_bandit_state(
+    wh: Warehouse, campaign: str, state: dict[str, tuple[int, int]], now: datetime
+) -> None:
+    with wh.transaction() as con:
+        for variant, (sends, successes) in state.items():
+            con.execute(
+                "INSERT INTO campaign_bandit VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (arm_key) "
+                "DO UPDATE SET sends = excluded.sends, successes = excluded.successes, "
+                "updated_at = excluded.updated_at",
+                [f"{campaign}/{variant}", campaign, variant, sends, successes, now],
+            )
