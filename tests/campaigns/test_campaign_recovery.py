@@ -75,3 +75,22 @@ def test_in_doubt_webhook_sends_go_again_under_the_same_key(ws: Workspace) -> No
     assert later["in_doubt_resent"] == 1 and later["sent"] + soon["sent"] == len(USERS)
     assert len(keys) == len(USERS) + 1 and keys.count(keys[0]) == 2  # the provider dedupes
     assert {s["status"] for s in ws.campaigns.sends("sms1")} == {"sent"}
+
+
+def test_journey_reentry_queues_one_more_send_per_entry(ws: Workspace) -> None:
+    ws.campaigns.create({
+        "name": "cart", "trigger": {"type": "cart_abandonment", "hours": 2, "reenter_days": 7},
+        "channel": "sms", "control_share": 0.0,
+        "variants": [{"name": "a", "message": {"body": {"zh": "购物车里的宝贝还在等你"}}}],
+    })  # fmt: skip
+    ws.campaigns.launch("cart", now=T0)
+    persons = [("u1", "u1")]
+    first = ws.campaigns.enroll("cart", persons, "cart_abandonment", T0)
+    soon = ws.campaigns.enroll("cart", persons, "cart_abandonment", T0 + timedelta(days=3))
+    later = T0 + timedelta(days=8)
+    again = ws.campaigns.enroll("cart", persons, "cart_abandonment", later)
+    same = ws.campaigns.enroll("cart", persons, "cart_abandonment", later)
+    keys = sorted(s["send_key"] for s in ws.campaigns.sends("cart"))
+    assert (first["queued"], soon["reentered"], again["reentered"]) == (1, 0, 1)
+    assert same["reentered"] == same["new_sends"] == 0  # the same entry again: nothing
+    assert keys == ["cart/u1/sms", "cart/u1/sms/20260310T090000Z"]

@@ -14,7 +14,7 @@ is due, checking consent, caps and budget at send time. Journeys add persons wit
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -230,11 +230,14 @@ class CampaignService:
         progress: Progress | None = None,
     ) -> dict[str, Any]:
         """Assign persons entering the campaign (segment launch or a journey trigger) and queue
-        a send for each treated one at their send time; persons already in it are left as
-        they are, so calling again never queues a second send.
+        a send for each treated one at their send time; persons already in it keep their arm
+        and get no second send, except a journey with ``reenter_days``: a treated person whose
+        last entry is at least that old gets one more send, keyed by this entry's time, so
+        calling again for the same entry queues nothing.
 
         ``persons``: (person_id, user_id) pairs (user_id None: looked up). Returns counts:
-        persons, entered, already_in, arms (of those entering), queued, suppressed by reason.
+        persons, entered, already_in, reentered, arms (of those entering), queued, suppressed
+        by reason.
         """
         c = self.get(campaign_name)
         at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
@@ -267,6 +270,8 @@ class CampaignService:
             sends.append(_send_row(c, p, users[p], arms[p], status, reason, when, at))
             if progress and i % 500 == 0:
                 progress(i, len(new))
+        reentered = self._reentries(c, sorted(already), at)
+        sends.extend(reentered)
         n_assigned, n_sends = store.record_enrolment(self.wh, assignments, sends)
         if progress:
             progress(len(new), len(new))
@@ -276,11 +281,34 @@ class CampaignService:
             "persons": len(pids),
             "entered": n_assigned,
             "already_in": len(already),
+            "reentered": len(reentered),
             "arms": assign.arm_counts(arms[p] for p in new),
             "queued": sum(1 for s in sends if s["status"] == "queued"),
             "suppressed": suppressed,
             "new_sends": n_sends,
         }
+
+    def _reentries(self, c: Campaign, pids: list[str], at: datetime) -> list[dict[str, Any]]:
+        """Sends for treated persons re-entering a journey ``reenter_days`` after their last
+        entry (same arm; the send key carries the entry time)."""
+        days = c.trigger.reenter_days if c.trigger is not None else None
+        if not days or not pids:
+            return []
+        due = {
+            p: (arm, uid)
+            for p, (arm, uid, last) in store.last_entries(self.wh, c.name, pids).items()
+            if arm != assign.CONTROL and at - last >= timedelta(days=days)
+        }
+        tags = self.personaliser.tags(list(due))
+        out = []
+        for p, (arm, uid) in due.items():
+            when = timing.schedule_for(c, at, tags.get(p), self.tz, self.settings.default_send_hour)
+            ended = timing.after_end(c, when, self.tz)
+            status, reason = ("suppressed", "after_schedule_end") if ended else ("queued", None)
+            row = _send_row(c, p, uid, arm, status, reason, when, at)
+            row["send_key"] += f"/{at.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+            out.append(row)
+        return out
 
     def arms_for(self, c: Campaign, pids: list[str], save: bool = True) -> dict[str, str]:
         """Control or variant per person (bandit campaigns: by the sampler, else weights)."""
@@ -386,6 +414,6 @@ def _send_row(
     row.update(
         send_key=f"{c.name}/{pid}/{c.channel}", campaign=c.name, person_id=pid, user_id=uid,
         variant=arm, channel=c.channel, status=status, reason=reason, attempts=0,
-        scheduled_at=when, updated_at=at,
+        scheduled_at=when, updated_at=at, entered_at=at,
     )  # fmt: skip
     return row

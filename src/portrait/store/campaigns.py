@@ -20,6 +20,7 @@ SEND_COLUMNS = (
     "send_key", "campaign", "person_id", "user_id", "variant", "channel", "status", "reason",
     "attempts", "scheduled_at", "sent_at", "address", "language", "subject", "body", "cost",
     "provider_id", "last_error", "updated_at", "next_attempt_at", "claimed_at", "offer_cost",
+    "entered_at",
 )  # fmt: skip
 CAMPAIGN_COLUMNS = (
     "name", "definition", "status", "created_at", "updated_at", "launched_at", "build_id",
@@ -141,6 +142,23 @@ def assigned(wh: Warehouse, campaign: str, person_ids: Sequence[str]) -> set[str
         [campaign],
     )
     return {r[0] for r in rows}
+
+
+def last_entries(
+    wh: Warehouse, campaign: str, person_ids: Sequence[str]
+) -> dict[str, tuple[str, str | None, datetime]]:
+    """Per person already in ``campaign``: (arm, user id, when they last entered)."""
+    rows = with_ids(
+        wh,
+        "_camp_pids",
+        person_ids,
+        "SELECT a.person_id, a.arm, a.user_id, max(coalesce(s.entered_at, a.assigned_at)) "
+        "FROM campaign_assignments a JOIN _camp_pids p ON p.id = a.person_id "
+        "LEFT JOIN campaign_sends s ON s.campaign = a.campaign AND s.person_id = a.person_id "
+        "WHERE a.campaign = ? GROUP BY 1, 2, 3",
+        [campaign],
+    )
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
 def pre_spend(wh: Warehouse, person_ids: Sequence[str], at: datetime, days: int = 30) -> dict:
@@ -268,7 +286,8 @@ def _assignment_schema() -> pa.Schema:
 def _send_schema() -> pa.Schema:
     ts = pa.timestamp("us", tz="UTC")
     types = {"attempts": pa.int32(), "cost": pa.float64(), "offer_cost": pa.float64()}
-    for c in ("scheduled_at", "sent_at", "updated_at", "next_attempt_at", "claimed_at"):
+    for c in ("scheduled_at", "sent_at", "updated_at", "next_attempt_at", "claimed_at",
+              "entered_at"):  # fmt: skip
         types[c] = ts
     return pa.schema([(c, types.get(c, pa.string())) for c in SEND_COLUMNS])
 

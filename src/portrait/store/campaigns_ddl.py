@@ -31,6 +31,7 @@ CAMPAIGN_TABLES_SQL: list[str] = [
 )""",
     """CREATE TABLE IF NOT EXISTS campaign_sends (
   send_key VARCHAR PRIMARY KEY,       -- campaign/person_id/channel: one send, ever
+                                      -- (a journey re-entry appends /entry time)
   campaign VARCHAR NOT NULL,
   person_id VARCHAR NOT NULL,
   user_id VARCHAR,
@@ -51,7 +52,8 @@ CAMPAIGN_TABLES_SQL: list[str] = [
   updated_at TIMESTAMPTZ NOT NULL,
   next_attempt_at TIMESTAMPTZ,        -- a retry is not tried before this
   claimed_at TIMESTAMPTZ,             -- when a dispatch claimed it (status sending)
-  offer_cost DOUBLE                   -- expected offer cost (redemption x discount)
+  offer_cost DOUBLE,                  -- expected offer cost (redemption x discount)
+  entered_at TIMESTAMPTZ              -- when the person entered (a journey re-entry: a new row)
 )""",
     """CREATE TABLE IF NOT EXISTS consents (
   consent_key VARCHAR PRIMARY KEY,    -- user_id/channel
@@ -93,4 +95,5 @@ CAMPAIGN_COLUMNS_SQL: list[str] = [
     "ALTER TABLE campaign_sends ADD COLUMN IF NOT EXISTS next_attempt_at TIMESTAMPTZ",
     "ALTER TABLE campaign_sends ADD COLUMN IF NOT EXISTS claimed_at TIMESTAMPTZ",
     "ALTER TABLE campaign_sends ADD COLUMN IF NOT EXISTS offer_cost DOUBLE",
+    "ALTER TABLE campaign_sends ADD COLUMN IF NOT EXISTS entered_at TIMESTAMPTZ",
 ]
