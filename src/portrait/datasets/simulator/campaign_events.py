@@ -79,11 +79,12 @@ def campaign_response_events(
 
     definition, _ = load_campaign(ws, campaign)
     days = float(definition.goal.attribution_days)
-    assigned = ws.warehouse.con.execute(
-        "SELECT person_id, user_id, arm, assigned_at FROM campaign_assignments "
-        "WHERE campaign = ? ORDER BY person_id",
-        [campaign],
-    ).df()
+    with ws.warehouse.lock:
+        assigned = ws.warehouse.con.execute(
+            "SELECT person_id, user_id, arm, assigned_at FROM campaign_assignments "
+            "WHERE campaign = ? ORDER BY person_id",
+            [campaign],
+        ).df()
     population = shop_population(shop_dir).set_index("user_id")
     assigned = assigned[assigned["user_id"].isin(population.index)].reset_index(drop=True)
     people = population.loc[assigned["user_id"]].reset_index()

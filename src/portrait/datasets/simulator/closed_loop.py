@@ -261,9 +261,10 @@ def workspace_inputs(
 
     profiles = ws.profile_table().to_pandas()
     truth = shop_population(shop_dir)
-    links = ws.warehouse.con.sql(
-        "SELECT identifier AS user_id, person_id FROM identity_map WHERE id_kind = 'user'"
-    ).df()
+    with ws.warehouse.lock:
+        links = ws.warehouse.con.sql(
+            "SELECT identifier AS user_id, person_id FROM identity_map WHERE id_kind = 'user'"
+        ).df()
     truth = truth.merge(links, on="user_id", how="left")
     truth["person_id"] = truth["person_id"].fillna(truth["user_id"])  # unlinked: user = person
     truth = truth.sort_values(["person_id", "same_person_as"], na_position="first")
