@@ -82,6 +82,31 @@ class EmailChannel:
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
         self.password = secret_from_env(settings.password_env, "campaigns.smtp.password_env")
+        self._smtp: smtplib.SMTP | None = None  # kept open across a dispatch
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._smtp is None:
+            s = self.settings
+            smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout_s)
+            try:
+                if s.starttls:
+                    smtp.starttls()
+                if s.username:
+                    smtp.login(s.username, self.password or "")
+            except BaseException:
+                smtp.close()
+                raise
+            self._smtp = smtp
+        return self._smtp
+
+    def close(self) -> None:
+        """Say QUIT to the server (the next send connects again)."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                smtp.close()
 
     def message_id(self, message: OutgoingMessage) -> str:
         domain = parseaddr(self.settings.sender)[1].rpartition("@")[2] or "portrait.local"
@@ -102,12 +127,11 @@ class EmailChannel:
         s = self.settings
         email = self.build(message)
         try:
-            with smtplib.SMTP(s.host, s.port, timeout=s.timeout_s) as smtp:
-                if s.starttls:
-                    smtp.starttls()
-                if s.username:
-                    smtp.login(s.username, self.password or "")
-                smtp.send_message(email)
+            try:
+                self._connection().send_message(email)
+            except smtplib.SMTPServerDisconnected:  # an idle connection the server dropped
+                self.close()
+                self._connection().send_message(email)
         except smtplib.SMTPRecipientsRefused as e:
             raise PermanentChannelError(f"recipient refused: {_first_reply(e.recipients)}") from e
         except smtplib.SMTPResponseException as e:
@@ -116,6 +140,7 @@ class EmailChannel:
                 raise TransientChannelError(error) from e
             raise PermanentChannelError(error) from e
         except (TimeoutError, smtplib.SMTPException, OSError) as e:
+            self.close()
             raise TransientChannelError(f"SMTP {s.host}:{s.port}: {e}") from e
         return str(email["Message-ID"])
 

@@ -74,22 +74,13 @@ class Dispatcher:
         def clock() -> datetime:
             return base + timedelta(seconds=time.monotonic() - t0)
 
-        self._resolve_in_doubt(clock())
-        retry = self.settings.retry
-        done = 0
-        while True:
-            rows = store.due_sends(self.wh, clock(), self.settings.batch_size)
-            if not rows:
-                nxt = store.next_due(self.wh)
-                wait = None if nxt is None else (nxt - clock()).total_seconds()
-                if wait is None or wait > retry.wait_s:
-                    break
-                time.sleep(max(wait, 0.0) + 0.001)
-                continue
-            self._batch(rows, clock)
-            done += len(rows)
-            if progress:
-                progress(done, done + len(store.due_sends(self.wh, clock(), 1)))
+        try:
+            self._loop(clock, progress)
+        finally:
+            for channel in self.service.channels.values():
+                close = getattr(channel, "close", None)
+                if close is not None:
+                    close()
         waiting = self.wh.fetchone(
             "SELECT count(*), min(coalesce(next_attempt_at, scheduled_at)) FROM campaign_sends "
             "WHERE status = 'queued'"
@@ -107,6 +98,27 @@ class Dispatcher:
             "still_queued": waiting[0],
             "next_due": waiting[1].isoformat() if waiting[1] else None,
         }
+
+    def _loop(
+        self, clock: Callable[[], datetime], progress: Callable[[int, int], None] | None
+    ) -> None:
+        """Rounds of due sends until none is due, waiting in-process for retries that come
+        due within ``retry.wait_s``."""
+        self._resolve_in_doubt(clock())
+        done = 0
+        while True:
+            rows = store.due_sends(self.wh, clock(), self.settings.batch_size)
+            if not rows:
+                nxt = store.next_due(self.wh)
+                wait = None if nxt is None else (nxt - clock()).total_seconds()
+                if wait is None or wait > self.settings.retry.wait_s:
+                    return
+                time.sleep(max(wait, 0.0) + 0.001)
+                continue
+            self._batch(rows, clock)
+            done += len(rows)
+            if progress:
+                progress(done, done + len(store.due_sends(self.wh, clock(), 1)))
 
     def _campaign(self, name: str) -> Campaign | None:
         if name not in self._campaigns:
