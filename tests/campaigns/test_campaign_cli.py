@@ -83,6 +83,10 @@ def test_dispatch_consent_and_inbox(shop: Path, tmp_path: Path) -> None:
     assert "in_app: refused (cli)" in cli(
         shop, "campaign", "consent", users[0], "in_app", "--revoke"
     )
+    csv = tmp_path / "consents.csv"
+    csv.write_text(f"user_id,channel,granted\n{users[1]},sms,no\n{users[1]},fax,yes\n", "utf-8")
+    text = cli(shop, "campaign", "consent-import", str(csv))
+    assert "imported 1 consents" in text and "line 3 rejected" in text
     r = json.loads(cli(shop, "campaign", "dispatch", "--json"))
     assert r["sent"] == len(users) - 1 and r["reasons"] == {"no_consent": 1}
     text = cli(shop, "campaign", "inbox", users[1])

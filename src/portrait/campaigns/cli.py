@@ -211,6 +211,26 @@ def consent(
         out.print(f"{ch}: {mark} ({c['source']})")
 
 
+@campaign_app.command("consent-import")
+@friendly_errors
+def consent_import(
+    file: Annotated[Path, typer.Argument(help="CSV: user_id, channel, granted[, source].")],
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import consents from a CSV file; lines that do not check are listed, not dropped."""
+    with open_ws(workspace) as ws:
+        r = ws.campaigns.import_consents(file)
+    if as_json:
+        print_json(r)
+        return
+    out.print(f"imported {r['imported']:,} consents from {escape(r['path'])}")
+    for bad in r["rejected"][:20]:
+        out.print(f"[yellow]line {bad['line']} rejected:[/] {escape(str(bad['record']))}")
+    if len(r["rejected"]) > 20:
+        out.print(f"... and {len(r['rejected']) - 20:,} more rejected lines (--json lists all)")
+
+
 @campaign_app.command("inbox")
 @friendly_errors
 def inbox(
