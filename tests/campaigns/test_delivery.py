@@ -217,3 +217,22 @@ def test_quiet_hours_at_dispatch_and_enrolment_by_journeys(shop: Path) -> None:
     assert r["sent"] == 0 and r["rescheduled"] == first["queued"]
     assert all(s["scheduled_at"] == datetime(2025, 2, 15, 8, tzinfo=UTC) for s in rows)
     assert pre == (4, 4)
+
+
+def test_a_journey_launch_enrolls_only_whom_the_trigger_lets_in(shop: Path) -> None:
+    """A campaign with a trigger and a segment: the segment narrows the trigger, it is not
+    enrolled as a whole at launch."""
+    with Workspace.open(shop) as ws:
+        cs = ws.campaigns
+        cs.create(definition("carts", "in_app", trigger={"type": "cart_abandonment"}))
+        segment_size = len(cs.audience(cs.get("carts")))
+        dry = cs.launch("carts", dry_run=True, now=NOW)
+        assert cs.show("carts")["status"] == "draft" and dry["journey"]["candidates"] >= 0
+        launched = cs.launch("carts", now=NOW)
+        step = launched["journey"]
+        assigned = ws.warehouse.fetchall(
+            "SELECT count(*) FROM campaign_assignments WHERE campaign = 'carts'"
+        )[0][0]
+    assert segment_size > 0 and launched["status"] == "running"
+    assert assigned == launched["entered"] == step["entering"] <= step["candidates"]
+    assert assigned < segment_size

@@ -129,6 +129,9 @@ def launch(
     if as_json:
         print_json(r)
         return
+    if "journey" in r:
+        _print_journey_start(name, r)
+        return
     if dry_run:
         _print_dry_run(r)
         return
@@ -138,6 +141,20 @@ def launch(
         f"{r['queued']:,} sends queued; {r['already_in']:,} were already in. "
         "Run `portrait campaign dispatch` to send what is due."
     )
+
+
+def _print_journey_start(name: str, r: dict[str, Any]) -> None:
+    step = r["journey"]
+    verb = "would enter" if r.get("dry_run") else "entered"
+    out.print(
+        f"Journey [bold]{name}[/] ({step['trigger']}) "
+        f"{'would run' if r.get('dry_run') else 'is running'}: {step['candidates']:,} persons "
+        f"meet the trigger now, {step['entering']:,} {verb} "
+        f"({step['already_entered']:,} entered before). It runs again after every build and on "
+        "`portrait campaign journeys`; `portrait campaign dispatch` sends what is due."
+    )
+    for note in step.get("notes", []):
+        out.print(f"note: {note}", highlight=False)
 
 
 def _print_dry_run(r: dict[str, Any]) -> None:

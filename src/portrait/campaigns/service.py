@@ -205,9 +205,15 @@ class CampaignService:
         progress: Progress | None = None,
     ) -> dict[str, Any]:
         """Assign the segment's persons and queue their sends (again: only newcomers);
-        ``dry_run`` changes nothing and says what would happen."""
+        ``dry_run`` changes nothing and says what would happen.
+
+        A campaign with a trigger is a journey: launching starts it (status ``running``) and
+        runs its first journey step now; its segment only narrows whom the trigger lets in, so
+        the segment is not enrolled as a whole."""
         c = self.get(name)
         now = now or datetime.now(UTC)
+        if c.trigger is not None:
+            return self._start_journey(name, c, dry_run, now)
         persons = self.audience(c)
         if dry_run:
             from portrait.campaigns.dryrun import dry_run as simulate
@@ -217,9 +223,21 @@ class CampaignService:
         if c.segment is not None:
             build_id = self.ws.segments.engine.build()["build_id"]
         result = self.enroll(name, persons, "segment" if c.segment else "launch", now, progress)
-        status = "running" if c.trigger is not None else "launched"
-        store.set_status(self.wh, name, status, now, build_id)
-        return {**result, "status": status, "build_id": build_id}
+        store.set_status(self.wh, name, "launched", now, build_id)
+        return {**result, "status": "launched", "build_id": build_id}
+
+    def _start_journey(
+        self, name: str, c: Campaign, dry_run: bool, now: datetime
+    ) -> dict[str, Any]:
+        from portrait.campaigns.journeys import run_campaign
+
+        if dry_run:
+            return {"status": "running", "dry_run": True,
+                    "journey": run_campaign(self.ws, name, c, now, dry_run=True)}  # fmt: skip
+        store.set_status(self.wh, name, "running", now, None)
+        step = run_campaign(self.ws, name, c, now)
+        return {"campaign": name, "status": "running", "entered": step.get("entered", 0),
+                "journey": step}  # fmt: skip
 
     def enroll(
         self,
