@@ -1,7 +1,7 @@
 """REST routes for campaigns, registered by `create_app`."""
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Body, FastAPI, Query
 from pydantic import BaseModel
@@ -65,6 +65,20 @@ def register(app: FastAPI, WorkspaceDep: Any, Admin: Any) -> None:
     ) -> dict[str, Any]:
         """Assign the audience and queue the sends; ``dry_run`` only says what would happen."""
         return _call(ws.campaigns.launch, name, dry_run=dry_run)
+
+    @app.get("/v1/campaigns/{name}/uplift", tags=["campaigns"])
+    def uplift_check(
+        name: str,
+        ws: WorkspaceDep,
+        _: Admin,
+        method: Annotated[
+            Literal["class_transformation", "two_model", "x_learner"], Query()
+        ] = "class_transformation",
+        learner: Annotated[Literal["lightgbm", "logistic"], Query()] = "lightgbm",
+    ) -> dict[str, Any]:
+        """How well an uplift model learnt from this past campaign ranks persons: fitted on half
+        of its persons, judged on the other half (Qini AUC, uplift in the top 30%)."""
+        return _call(ws.campaigns.uplift_check, name, method, learner)
 
     @app.put("/v1/users/{user_id}/consent/{channel}", tags=["campaigns"])
     def put_consent(

@@ -133,13 +133,32 @@ def launch(
         _print_journey_start(name, r)
         return
     if dry_run:
+        if r.get("targeting"):
+            _print_targeting(r["targeting"])
         _print_dry_run(r)
         return
+    if r.get("targeting"):
+        _print_targeting(r["targeting"])
     arms = ", ".join(f"{k} {v:,}" for k, v in r["arms"].items()) or "nobody new"
     out.print(
         f"Launched [bold]{r['campaign']}[/]: {r['entered']:,} persons entered ({arms}), "
         f"{r['queued']:,} sends queued; {r['already_in']:,} were already in. "
         "Run `portrait campaign dispatch` to send what is due."
+    )
+
+
+def _print_targeting(t: dict[str, Any]) -> None:
+    kept = t["mean_predicted_uplift_kept"]
+    whole = t["mean_predicted_uplift_all"]
+    out.print(
+        f"Uplift targeting from [bold]{t['uplift_from']}[/] ({t['method']}, {t['learner']}; "
+        f"trained on {t['trained_on']['treated']:,} treated and {t['trained_on']['control']:,} "
+        f"control): kept {t['kept']:,} of {t['scored']:,} scored persons"
+        + ("" if kept is None else f", predicted uplift {kept:+.4f} vs {whole:+.4f} for all")
+        + (
+            f"; {t['without_profile']:,} without a profile left out" if t["without_profile"] else ""
+        ),
+        highlight=False,
     )
 
 
@@ -181,6 +200,44 @@ def _print_dry_run(r: dict[str, Any]) -> None:
         if s["subject"]:
             out.print(f"subject: {escape(s['subject'])}")
         out.print(escape(s["body"]))
+
+
+@campaign_app.command("uplift")
+@friendly_errors
+def uplift(
+    name: NameArg,
+    method: Annotated[
+        str, typer.Option(help="class_transformation, two_model or x_learner.")
+    ] = "class_transformation",
+    learner: Annotated[str, typer.Option(help="lightgbm or logistic.")] = "lightgbm",
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check an uplift model learnt from past campaign NAME before targeting with it (fitted on
+    half of its persons, judged on the other half); target with `targeting: {uplift_from: NAME}`
+    in a new campaign's definition."""
+    if method not in ("class_transformation", "two_model", "x_learner"):
+        raise typer.BadParameter(
+            "use class_transformation, two_model or x_learner", param_hint="--method"
+        )
+    if learner not in ("lightgbm", "logistic"):
+        raise typer.BadParameter("use lightgbm or logistic", param_hint="--learner")
+    with open_ws(workspace) as ws, progress_bar() as bar:
+        bar.add_task(f"learning from {name}", total=None)
+        r = ws.campaigns.uplift_check(name, method, learner)
+    if as_json:
+        print_json(r)
+        return
+    a, h = r["ate"], r["holdout"]
+    out.print(
+        f"[bold]{name}[/]: {r['persons']:,} persons with profiles ({r['treated']:,} treated, "
+        f"{r['control']:,} control; features as of {r['features_as_of']}); average effect "
+        f"{a['value']:+.4f} [{a['low']:+.4f}, {a['high']:+.4f}].\n"
+        f"{method} ({learner}) on the held-out half ({h['persons']:,}): Qini AUC "
+        f"{h['qini_auc']:.4f}, uplift in the top 30% {h['uplift_at_30']:+.4f} vs "
+        f"{h['ate']:+.4f} for everyone (a Qini AUC near 0: it ranks no better than chance).",
+        highlight=False,
+    )
 
 
 @campaign_app.command("dispatch")

@@ -235,6 +235,21 @@ class Budget(_Strict):
     expected_redemption: float = Field(0.05, ge=0, le=1)
 
 
+class Targeting(_Strict):
+    """Uplift targeting: reach the persons a past randomised campaign says this one changes
+    most, not those who would buy anyway. An uplift model trained on ``uplift_from``'s outcomes
+    (its variants against its control group, on the profile tags as of its launch) scores the
+    audience on today's tags; the ``top_share`` with the highest predicted uplift are kept, and
+    none below ``min_uplift`` (e.g. 0: never those it predicts to be put off)."""
+
+    uplift_from: str = Field(min_length=1)
+    top_share: float = Field(0.3, gt=0, le=1)
+    min_uplift: float | None = None
+    method: Literal["class_transformation", "two_model", "x_learner"] = "class_transformation"
+    learner: Literal["lightgbm", "logistic"] = "lightgbm"
+    seed: int = 42
+
+
 TriggerType = Literal["cart_abandonment", "win_back", "first_order", "repurchase"]
 
 
@@ -258,6 +273,7 @@ class Campaign(_Strict):
     goal: Goal = Field(default_factory=Goal)
     segment: str | None = None  # a segment expression or the name of a saved segment
     trigger: Trigger | None = None
+    targeting: Targeting | None = None
     channel: Literal["email", "sms", "push", "in_app"]
     variants: list[Variant] = Field(min_length=1)
     control_share: float = Field(0.1, ge=0, lt=1)
@@ -278,10 +294,13 @@ class Campaign(_Strict):
 
     @model_validator(mode="after")
     def _audience_and_variants(self) -> Campaign:
-        if self.segment is None and self.trigger is None:
+        if self.segment is None and self.trigger is None and self.targeting is None:
             raise ValueError(
-                "say who gets it: a segment (expression or saved segment name) and/or a trigger"
+                "say who gets it: a segment (expression or saved segment name), a trigger "
+                "and/or uplift targeting"
             )
+        if self.targeting is not None and self.targeting.uplift_from == self.name:
+            raise ValueError("targeting.uplift_from names a past campaign, not this one")
         names = [v.name for v in self.variants]
         if len(set(names)) != len(names):
             raise ValueError(f"variant names must differ: {names}")

@@ -90,6 +90,7 @@ class CampaignService:
         c = definition if isinstance(definition, Campaign) else parse_campaign(definition)
         validate_templates(c)
         self._check_segment(c)
+        self._check_targeting(c)
         existing = store.get_campaign(self.wh, c.name)
         if existing and not replace:
             raise CampaignConflictError(
@@ -117,6 +118,18 @@ class CampaignService:
             raise CampaignDefinitionError(
                 f"segment: {c.segment!r} is neither a saved segment nor a valid expression: {e}"
             ) from e
+
+    def _check_targeting(self, c: Campaign) -> None:
+        """Uplift targeting learns from a campaign that was launched with a control group."""
+        if c.targeting is None:
+            return
+        past = store.get_campaign(self.wh, c.targeting.uplift_from)
+        if past is None or past["status"] == "draft":
+            state = "does not exist" if past is None else "was never launched"
+            raise CampaignDefinitionError(
+                f"targeting.uplift_from: campaign {c.targeting.uplift_from!r} {state}; name a "
+                "past campaign launched with a control group (see `portrait campaign list`)"
+            )
 
     def get(self, name: str) -> Campaign:
         """The validated definition of a stored campaign."""
@@ -176,26 +189,42 @@ class CampaignService:
     # --- launching ------------------------------------------------------------------------
     def audience(self, c: Campaign) -> list[Person]:
         """The persons of the campaign's segment (a saved segment's name or an expression) in
-        the latest build, with the user id messages go to."""
-        if c.segment is None:
-            return []
+        the latest build, with the user id messages go to; with uplift targeting, only those it
+        keeps (see ``audience_with_targeting``)."""
+        return self.audience_with_targeting(c)[0]
+
+    def audience_with_targeting(self, c: Campaign) -> tuple[list[Person], dict[str, Any] | None]:
+        """The audience and, with uplift targeting, what the model kept and why."""
+        if c.segment is None and c.targeting is None:
+            return [], None
+        pids = self._segment_persons(c.segment) if c.segment else self._all_persons()
+        summary = None
+        if c.targeting is not None:
+            from portrait.campaigns.targeting import pick
+
+            pids, summary = pick(self.ws, c, pids)
+        contacts = store.contacts(self.wh, pids)
+        return [(p, (contacts.get(p) or {}).get("user_id") or p) for p in pids], summary
+
+    def _all_persons(self) -> list[str]:
+        return self.ws.profile_table(tags=[]).column("person_id").to_pylist()
+
+    def _segment_persons(self, segment: str) -> list[str]:
         segments = self.ws.segments
-        if any(s["name"] == c.segment for s in segments.list()):
-            pids = segments.members(c.segment).column("user_id").to_pylist()
+        if any(s["name"] == segment for s in segments.list()):
+            return segments.members(segment).column("user_id").to_pylist()
         else:
             from portrait.segments import bitmaps, storage
 
             engine = segments.engine
             engine.ready()
             build = engine.build()
-            answer = engine.answer(engine.parse(c.segment, build), build, members=True)
+            answer = engine.answer(engine.parse(segment, build), build, members=True)
             assert answer.members is not None
             table = storage.member_rows(
                 self.wh, build["snapshot"], bitmaps.to_numpy(answer.members), []
             )
-            pids = table.column("user_id").to_pylist()
-        contacts = store.contacts(self.wh, pids)
-        return [(p, (contacts.get(p) or {}).get("user_id") or p) for p in pids]
+            return table.column("user_id").to_pylist()
 
     def launch(
         self,
@@ -214,17 +243,27 @@ class CampaignService:
         now = now or datetime.now(UTC)
         if c.trigger is not None:
             return self._start_journey(name, c, dry_run, now)
-        persons = self.audience(c)
+        persons, targeting = self.audience_with_targeting(c)
+        extra = {} if targeting is None else {"targeting": targeting}
         if dry_run:
             from portrait.campaigns.dryrun import dry_run as simulate
 
-            return simulate(self, c, persons, now)
-        build_id = None
-        if c.segment is not None:
-            build_id = self.ws.segments.engine.build()["build_id"]
-        result = self.enroll(name, persons, "segment" if c.segment else "launch", now, progress)
+            return {**simulate(self, c, persons, now), **extra}
+        build_id = self.ws.segments.engine.build()["build_id"]
+        source = "uplift" if c.targeting else "segment"
+        result = self.enroll(name, persons, source, now, progress)
         store.set_status(self.wh, name, "launched", now, build_id)
-        return {**result, "status": "launched", "build_id": build_id}
+        return {**result, "status": "launched", "build_id": build_id, **extra}
+
+    def uplift_check(
+        self, name: str, method: str = "class_transformation", learner: str = "lightgbm"
+    ) -> dict[str, Any]:
+        """How well an uplift model learnt from past campaign ``name`` ranks persons (fitted
+        on half of its persons, judged on the other half); see ``campaigns.targeting``."""
+        from portrait.campaigns.targeting import check
+
+        self._row(name)  # unknown campaign: not found
+        return check(self.ws, name, method, learner)
 
     def _start_journey(
         self, name: str, c: Campaign, dry_run: bool, now: datetime
