@@ -79,6 +79,9 @@ def test_warehouse_read_again_only_after_a_write(
         ws.recs.recommend(user)
         ws.recs.recommend(user, k=5)
         assert len(calls) == 1
+        ws.create_key("admin", "a write serving does not read")
+        ws.recs.recommend(user)
+        assert len(calls) == 1
         last = ws.warehouse.fetchone("SELECT max(ts) FROM events")[0]
         event = {"user_id": user, "type": "add_to_cart", "product_id": product}
         r = ws.ingest_records([{**event, "ts": last.isoformat()}])

@@ -122,6 +122,7 @@ class _Live:
     since training, merged user ids and the latest profile snapshot."""
 
     generation: int
+    version: tuple  # serve_data.data_version when read
     trained_at: str
     now: float
     since_training: PersonHistory
@@ -162,37 +163,39 @@ class RecsService:
         return self._trained
 
     def catalogue(self) -> _Catalogue:
-        live = self._live
-        if (
-            self._catalogue is not None
-            and live is not None
-            and live.generation == self.ws.warehouse.generation
-        ):
-            return self._catalogue  # nothing written since it was checked
-        version = serve_data.products_version(self.ws.warehouse)
-        if self._catalogue is None or version != self._catalogue_version:
+        """The products (content index included), rebuilt when the products table changed."""
+        products = self.live(self.trained()).version[-2:]  # products: count, latest ingest
+        if self._catalogue is None or products != self._catalogue_version:
             self._catalogue = _Catalogue(serve_data.products(self.ws.warehouse))
-            self._catalogue_version = version
+            self._catalogue_version = products
         return self._catalogue
 
     def live(self, t: TrainedRecs) -> _Live:
-        """The warehouse state serving needs, read again only after a write."""
+        """The warehouse state serving needs, read again only after a write that changed
+        what serving reads (events, identities, builds, products): writes of other kinds
+        (a campaign's send ledger, say) cost one small query, not a reload."""
         wh = self.ws.warehouse
         live = self._live
         trained_at = str(t.meta.get("trained_at"))
-        if live is None or live.generation != wh.generation or live.trained_at != trained_at:
-            generation = wh.generation  # before reading: a write meanwhile invalidates
-            rows = serve_data.events_since(wh, datetime.fromisoformat(trained_at))
-            live = self._live = _Live(
-                generation=generation,
-                trained_at=trained_at,
-                now=serve_data.latest_event_seconds(wh) or 0.0,
-                since_training=PersonHistory.from_rows(
-                    *(rows[c].to_pylist() for c in ("person_id", "product_id", "type", "ts"))
-                ),
-                merged=serve_data.merged_user_ids(wh),
-                tags=self._tags(serve_data.latest_snapshot(wh)),
-            )
+        if live is not None and live.generation == wh.generation and live.trained_at == trained_at:
+            return live
+        generation = wh.generation  # before reading: a write meanwhile invalidates
+        version = serve_data.data_version(wh)
+        if live is not None and live.version == version and live.trained_at == trained_at:
+            live.generation = generation
+            return live
+        rows = serve_data.events_since(wh, datetime.fromisoformat(trained_at))
+        live = self._live = _Live(
+            generation=generation,
+            version=version,
+            trained_at=trained_at,
+            now=serve_data.latest_event_seconds(wh) or 0.0,
+            since_training=PersonHistory.from_rows(
+                *(rows[c].to_pylist() for c in ("person_id", "product_id", "type", "ts"))
+            ),
+            merged=serve_data.merged_user_ids(wh),
+            tags=self._tags(serve_data.latest_snapshot(wh)),
+        )
         return live
 
     def _tags(self, snapshot: serve_data.Snapshot | None) -> PersonTags | None:

@@ -31,10 +31,16 @@ def products(wh: Warehouse) -> list[dict[str, Any]]:
     return [dict(zip(PRODUCT_COLUMNS, r, strict=True)) for r in rows]
 
 
-def products_version(wh: Warehouse) -> tuple[int, datetime | None]:
-    """Changes when products are added or updated (count, latest ingest time)."""
-    row = wh.fetchone("SELECT count(*), max(ingested_at) FROM products")
-    return (row[0], row[1]) if row else (0, None)
+def data_version(wh: Warehouse) -> tuple:
+    """Changes when what serving reads changes: events (count, latest ingest), identity links
+    (count), profile builds (count, latest), products (count, latest ingest; the last two)."""
+    row = wh.fetchone(
+        "SELECT (SELECT count(*) FROM events), (SELECT max(ingested_at) FROM events), "
+        "(SELECT count(*) FROM identity_links), (SELECT count(*) FROM tag_builds), "
+        "(SELECT max(finished_at) FROM tag_builds), "
+        "(SELECT count(*) FROM products), (SELECT max(ingested_at) FROM products)"
+    )
+    return tuple(row) if row else ()
 
 
 def latest_event_seconds(wh: Warehouse) -> float | None:
