@@ -138,11 +138,17 @@ def suggest(
     if as_json:
         print_json(r)
         return
-    table = Table("campaign", "group", "segment", "size", "channel", "offers", "expected cost")
+    print_suggestions(r)
+
+
+def print_suggestions(r: dict[str, Any]) -> None:
+    """The playbook's suggestions as a table (``ws.campaigns.suggest()``)."""
+    table = Table("campaign", "group", "size", "channel", "offers", "expected cost")
+    table.columns[0].no_wrap = True  # the name to pass to --create, whole
     for s in r["suggestions"]:
         offers = ", ".join(v["offer"] for v in s["variants"])
         mark = " (exists)" if s["exists"] else ""
-        table.add_row(s["campaign"] + mark, escape(s["title"]), s["segment"], f"{s['size']:,}",
+        table.add_row(s["campaign"] + mark, escape(s["title"]), f"{s['size']:,}",
                       s["channel"], offers, _money(s["expected_cost"]["total"]))  # fmt: skip
     out.print(table)
     if r["skipped"]:

@@ -160,10 +160,19 @@ def demo(
     print_build(result)
     if truth:
         print_truth(truth)
+    from portrait.campaigns.report_cli import print_suggestions
+
+    with ws:
+        # precision marketing: the playbook's campaign per group, sized on this build
+        suggestions = ws.campaigns.suggest()
+    out.print("[bold]Campaigns the playbook suggests[/] (`portrait campaign suggest`):")
+    print_suggestions(suggestions)
     who = sample_user[0] if sample_user else "<user_id>"
+    first = suggestions["suggestions"][0]["campaign"] if suggestions["suggestions"] else "NAME"
     out.print(
         f"Done in {time.perf_counter() - started:.1f} s. Next: "
         f"`portrait profile {who} -w {directory}`, `portrait tags quality -w {directory}`, "
         f"`portrait quarantine -w {directory}`, `portrait identity show {who} "
-        f"-w {directory}`, `portrait serve -w {directory}`."
+        f"-w {directory}`, `portrait campaign suggest --create {first} -w {directory}`, "
+        f"`portrait serve -w {directory}`."
     )
