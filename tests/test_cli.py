@@ -611,6 +611,7 @@ def test_demo_runs_the_main_job_end_to_end(tmp_path: Path):
     assert re.search(r"Built\d+tagsfor[\d,]+personsasof", text), result.stdout
     assert "simulatorgroundtruth" in text and "price_sensitive" in text
     assert "portraitprofile" in text  # the next step it suggests
+    assert "Campaignstheplaybooksuggests" in text and "pb-" in text
     from portrait import Workspace
 
     with Workspace.open(d) as ws:
