@@ -10,10 +10,15 @@ import pytest
 from portrait.datasets.simulator import simulate
 from portrait.datasets.simulator.closed_loop import (
     POLICIES,
+    Candidate,
     PolicyInputs,
+    calibration_slope,
     compare_policies,
+    driver_columns,
     feature_matrix,
+    past_campaign,
     top_k,
+    true_profit,
 )
 from portrait.datasets.simulator.response import (
     Economics,
@@ -210,3 +215,61 @@ def test_policy_comparison_smoke(shop: pd.DataFrame) -> None:
     )
     again = compare_policies(inputs, 0.3, Economics(), seed=7, learner="logistic")
     assert again["policies"]["uplift"] == rows["uplift"]
+    # profit policies: the positive-only one sends at most the budget, only to predicted gains;
+    # the profit oracle earns at least as much as any policy
+    assert rows["uplift_profit"]["expected"]["sends"] == 600
+    assert rows["uplift_profit_pos"]["expected"]["sends"] <= 600
+    profits = {name: r["expected"]["incremental_profit"] for name, r in rows.items()}
+    assert profits["oracle_profit"] == max(profits.values()) and profits["oracle_profit"] > 0
+    truth = true_profit(effects, offer, Economics())
+    assert result["truly_profitable"] == int((truth > 0).sum())
+    assert result["minus_blanket"]["blanket"] == 0.0
+
+
+def _inputs(shop: pd.DataFrame, noise: float = 0.1) -> PolicyInputs:
+    offer = Offer(percent=0.15, min_spend=99, max_discount=50)
+    effects = true_effects(shop, offer, 14, seed=5)
+    rng = np.random.default_rng(1)
+    n = len(shop)
+    names = ["discount_share", "purchase_propensity_30d", "visits_30d", "brand_loyal", "city"]
+    cols = ["price_sensitivity", "buy_propensity", "sessions_per_day", "brand_loyalty"]
+    features = shop[cols].to_numpy() + rng.normal(0, noise, (n, 4))
+    features = np.column_stack([features, rng.random(n)])
+    return PolicyInputs(
+        effects, features, np.zeros(n, bool), np.zeros(n), np.zeros(n), shop["basket"].to_numpy(),
+        offer, names,
+    )  # fmt: skip
+
+
+def test_past_campaign_picks_the_model_by_cross_validated_qini(shop: pd.DataFrame) -> None:
+    inputs = _inputs(shop)
+    assert driver_columns(inputs.feature_names) == [0, 1, 2, 3]  # "city" is no driver
+    stumps = (("max_depth", 1), ("num_leaves", 2), ("min_child_samples", 50))
+    candidates = (
+        Candidate("ct-logistic", "class_transformation", "logistic", "drivers", (("C", 0.1),)),
+        Candidate("two-stumps", "two_model", params=stumps),
+    )
+    predicted, p_redeem, facts = past_campaign(inputs, 3, rounds=2, candidates=candidates)
+    assert set(facts["cv_qini"]) == {"ct-logistic", "two-stumps"}
+    assert facts["chosen"] == max(facts["cv_qini"], key=facts["cv_qini"].get)
+    assert facts["treated"] + facts["control"] == 2 * len(shop)
+    assert 0 <= facts["calibration_slope"] <= 1
+    assert predicted.shape == p_redeem.shape == (len(shop),)
+    assert ((p_redeem >= 0) & (p_redeem <= 1)).all()
+    assert facts["corr_predicted_true_uplift"] > 0.2  # informative features: a real signal
+    again = past_campaign(inputs, 3, rounds=2, candidates=candidates)
+    assert np.array_equal(again[0], predicted) and again[2]["cv_qini"] == facts["cv_qini"]
+    with pytest.raises(ValueError, match="rounds"):
+        past_campaign(inputs, 3, rounds=0)
+
+
+def test_calibration_slope_known_answers() -> None:
+    rng = np.random.default_rng(0)
+    n = 200_000
+    tau = rng.uniform(0, 0.2, n)
+    treated = rng.random(n) < 0.5
+    ordered = rng.random(n) < 0.2 + treated * tau
+    assert calibration_slope(tau, treated, ordered) == pytest.approx(1.0, abs=0.1)
+    assert calibration_slope(3 * tau, treated, ordered) == pytest.approx(1 / 3, abs=0.05)
+    assert calibration_slope(rng.random(n), treated, ordered) < 0.1
+    assert calibration_slope(np.zeros(n), treated, ordered) == 0.0
