@@ -19,7 +19,10 @@ A coupon campaign may reach ``budget_share`` of the users. Policies choose whom:
 * ``uplift_profit_pos``: the same, but only users with a positive predicted profit, so it may
   send fewer coupons than the budget ("the same budget" means at most that many coupons);
 * ``oracle`` / ``oracle_profit`` (references only): the highest true uplift (all coupons) /
-  the highest true incremental profit among users where it is positive.
+  the highest true incremental profit among users where it is positive;
+  ``true_uplift_profit`` (diagnosis): ``uplift_profit_pos`` with the true uplift in place of the
+  model's, but the learned order value and redemption model: what a perfect uplift model
+  would add to the rest of the profit rule.
 
 Each policy is scored with the simulator's known response (``response.true_effects``): expected
 incremental orders, profit and ROI, and the same from one seeded draw of the campaign against the
@@ -58,6 +61,7 @@ POLICIES = (
     "uplift_profit_pos",
     "oracle",
     "oracle_profit",
+    "true_uplift_profit",
 )
 #: categorical tags one-hot encoded for the uplift model (the numeric and bool tags are all used)
 CATEGORICAL_TAGS = (
@@ -396,6 +400,9 @@ def compare_policies(
     predicted, p_redeem, facts = past
     profit = predicted_profit(inputs, predicted, p_redeem, econ)
     masks = policy_masks(inputs, k, predicted, profit, seed, econ)
+    # diagnosis: the profit rule with the true uplift and the learned redemption model
+    known = predicted_profit(inputs, inputs.effects.uplift, p_redeem, econ)
+    masks["true_uplift_profit"] = top_k(known, k, np.random.default_rng([seed, 5])) & (known > 0)
     nobody = draw_responses(np.random.default_rng([seed, 3]), inputs.effects, np.zeros(n, bool))
     rows = {}
     for name, mask in masks.items():
