@@ -1,8 +1,8 @@
 """Coupon targeting policies on the simulator, scored by the known true response (issue 6).
 
-    .venv/bin/python bench/marketing_policies.py [--users 5000] [--seeds 42] [--budget 0.3]
-        [--margin 0.4] [--window 14] [--methods class_transformation ...]
-        [--learner lightgbm] [--past-campaigns 1 ...] [--through-campaign] [--json FILE]
+    .venv/bin/python bench/marketing_policies.py [--users 5000] [--seeds 42 ...]
+        [--budgets 0.1 0.2 0.3] [--margin 0.4] [--window 14] [--methods auto ...]
+        [--learner lightgbm] [--past-campaigns 1 4 ...] [--through-campaign] [--json FILE]
 
 For each shop seed (a fresh workspace in a temporary folder): simulate the default shop (5,000
 users, 90 days), build the profiles with models (so ``purchase_propensity_30d`` is filled), and
@@ -11,15 +11,21 @@ from 99, at most 50 off, by e-mail; the e-mail send cost of the campaign definit
 14-day window to the same budget of users under every policy of
 ``portrait.datasets.simulator.closed_loop`` (blanket = random users up to the budget; segment =
 the playbook's segment, alone and filled up to the budget by ``discount_share``; propensity;
-uplift, trained on a past randomised 50/50 campaign drawn on the same shop, by predicted
-incremental orders and by predicted incremental profit; the oracle by true uplift, for
-reference). ``--past-campaigns N ...`` pools N such past campaigns (fresh assignments and outcomes
-on the same users), as a shop accumulates them. ``--through-campaign`` also launches the
-playbook campaign for real on each shop (everyone registered, half held out as control, in-app),
-ingests its simulated responses and prints the campaign report's measured effect beside the
-true one.
+uplift by predicted incremental orders, by predicted incremental profit filling the budget and
+by predicted profit only where positive; the oracles by true uplift and true profit, and the
+profit rule with the true uplift, for reference). The uplift model learns from past randomised
+50/50 campaigns drawn on the same shop from the same true response: ``--past-campaigns N ...``
+pools N of them (fresh assignments and outcomes on the same users), as a shop accumulates them;
+``--methods auto`` (default) chooses the model by cross-validated Qini on those campaigns alone
+(``closed_loop.CANDIDATES``), any ``fit_uplift`` method name forces that one. The model is
+fitted once per (seed, past campaigns, method) and used for every budget.
+``--through-campaign`` also launches the playbook campaign for real on each shop (everyone
+registered, half held out as control, in-app), ingests its simulated responses and prints the
+campaign report's measured effect beside the true one.
 
-The budget is a number of coupons: ``--budget`` of the users (30% by default) for every policy.
+The budget is a number of coupons, at most: each ``--budgets`` share of the users (10%, 20% and
+30% by default); blanket, propensity, uplift and uplift_profit use all of them, the segment and
+the ``*_pos`` policies may send fewer.
 Profit = margin (``--margin``, 40% gross margin on list-price revenue by default) x incremental
 revenue - the discount paid on every redeemed order of a treated user (including those who
 would have bought anyway) - send cost; ROI = incremental profit / (discount + send cost).
