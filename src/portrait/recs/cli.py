@@ -178,21 +178,6 @@ def next_basket_cmd(
             f"[95% paired bootstrap {diff['low']:+.4f}, {diff['high']:+.4f}]",
             highlight=False,
         )
-    for pair, d in report.differences.items():
-        model, baseline = pair.split("-", 1)
-        verdict = (
-            "above zero"
-            if d.low is not None and d.low > 0
-            else "below zero"
-            if d.high is not None and d.high < 0
-            else "includes zero"
-        )
-        interval = "" if d.low is None else f" [{d.low:+.4f}, {d.high:+.4f}]"
-        out.print(
-            f"{model} - {baseline}: NDCG@10 difference {d.value:+.4f}{interval} (paired "
-            f"bootstrap over the same test users; the interval is {verdict})",
-            highlight=False,
-        )
     for r in report.results:
         if r.tuning:
             out.print(
