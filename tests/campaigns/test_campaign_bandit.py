@@ -51,6 +51,7 @@ def test_traffic_moves_toward_the_converting_variant(tmp_path: Path) -> None:
         stored = ws.warehouse.fetchall(
             "SELECT variant, sends, successes FROM campaign_bandit ORDER BY 1"
         )
+        bandit = ws.campaigns.report("bandit", as_of=later)["bandit"]
     finally:
         ws.close()
     assert abs(first["arms"]["good"] - first["arms"]["poor"]) < 0.4 * first["entered"]
@@ -61,3 +62,20 @@ def test_traffic_moves_toward_the_converting_variant(tmp_path: Path) -> None:
     ]
     good, poor = second["arms"].get("good", 0), second["arms"].get("poor", 0)
     assert good > 0.9 * (good + poor) and good + poor > 200
+    # the report: the best offer so far, its chance of being best, regret from observed rates
+    g, p = state["good"], state["poor"]
+    assert bandit["best_arm"] == "good" and bandit["chance_best"]["good"] > 0.99
+    assert bandit["variants"]["good"] == {"sends": g[0], "successes": g[1]}
+    assert bandit["regret_conversions"] == round(p[0] * g[1] / g[0], 3)
+    assert bandit["equal_split_regret_conversions"] == round((g[0] + p[0]) / 2 * g[1] / g[0], 3)
+
+
+def test_regret_estimate_known_answer() -> None:
+    from portrait.experiments.bandit import regret_estimate
+
+    r = regret_estimate(
+        {"a": {"sends": 100, "successes": 10}, "b": {"sends": 300, "successes": 60}}
+    )
+    # best observed rate 0.2 (b); a's 100 sends lost 100 x (0.2 - 0.1) = 10 conversions
+    assert r["best_arm"] == "b" and r["regret_conversions"] == 10.0
+    assert r["equal_split_regret_conversions"] == 20.0 and r["share_to_best"] == 0.75

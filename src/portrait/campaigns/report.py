@@ -23,12 +23,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 
 from portrait.campaigns.definition import Campaign, parse_campaign
 from portrait.campaigns.service import CampaignNotFoundError
 from portrait.experiments import stats
+from portrait.experiments.bandit import ThompsonSampler, regret_estimate
 from portrait.store import campaign_reports as store
 
 if TYPE_CHECKING:
@@ -250,6 +252,7 @@ def campaign_report(
             metrics["vs_control"] = compare(control, s, metrics, alpha)
         arms.append(stats.clean(metrics))
     srm_result = None if campaign.bandit else srm(campaign, sums)
+    bandit = bandit_summary(ws, campaign) if campaign.bandit else None
     return {
         "campaign": name,
         "status": row["status"],
@@ -262,7 +265,23 @@ def campaign_report(
         "alpha": alpha,
         "arms": arms,
         "srm": srm_result,
+        "bandit": bandit,
         "notes": notes(campaign, sums, srm_result, as_of),
+    }
+
+
+def bandit_summary(ws: Workspace, campaign: Campaign) -> dict[str, Any]:
+    """A bandit campaign: each variant's sends and conversions (the ledger and the orders in
+    the attribution window), posterior mean, chance of being the best offer, and the regret
+    so far against the best fixed offer and against an equal split."""
+    counts = ws.campaigns.bandit_state(campaign.name, save=False)
+    state = {v: {"sends": n, "successes": k} for v, (n, k) in counts.items()}
+    sampler = ThompsonSampler(list(state), state=state)
+    return {
+        "variants": state,
+        "posterior_mean": {a: round(m, 6) for a, m in sampler.posterior_means().items()},
+        "chance_best": sampler.prob_best(np.random.default_rng(0)),
+        **regret_estimate(state),
     }
 
 

@@ -78,6 +78,17 @@ def report(
         verdict = "[red]MISMATCH[/]" if s["mismatch"] else "ok"
         p = "-" if s["p_value"] is None else f"{s['p_value']:.3f}"
         out.print(f"sample ratio: {verdict} (p {p})")
+    if r.get("bandit"):
+        b = r["bandit"]
+        chances = ", ".join(f"{a} {c:.0%}" for a, c in b["chance_best"].items())
+        share = "-" if b["share_to_best"] is None else f"{b['share_to_best']:.0%}"
+        out.print(
+            f"bandit: best so far {b['best_arm']} ({share} of sends); chance of being best: "
+            f"{chances}; regret against always sending the best offer "
+            f"{b['regret_conversions']:.1f} conversions (an equal split: "
+            f"{b['equal_split_regret_conversions']:.1f}), from the observed rates",
+            highlight=False,
+        )
     for note in r["notes"]:
         out.print(f"[yellow]note:[/] {escape(note)}")
 
