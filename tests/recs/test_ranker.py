@@ -116,3 +116,23 @@ def test_dropped_features_are_not_used() -> None:
     gain = model.feature_importance()
     assert all(gain[name] == 0.0 for name in dropped)
     assert model.params()["drop_features"] == dropped
+
+
+@pytest.mark.parametrize("feature", ["repeat_count", "pop_all", "knn_score", "repeat_rank"])
+def test_monotone_features_never_reverse(feature: str) -> None:
+    """More of what the user bought, of what sells, of what similar buyers bought never lowers
+    a score (a worse rank never raises one), whatever the other features are."""
+    from portrait.recs.ranker import MONOTONE
+
+    model = HybridRanker(**SMALL).fit(block_shop().interactions)
+    assert model.params()["monotone"] is True and model.booster is not None
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0, 50, size=(200, len(FEATURES)))
+    j = FEATURES.index(feature)
+    scores = []
+    for value in np.linspace(0, 100, 21):
+        x = base.copy()
+        x[:, j] = value
+        scores.append(model.booster.predict(x, num_iteration=model.best_iteration))
+    steps = np.diff(np.array(scores), axis=0) * MONOTONE[feature]
+    assert (steps >= -1e-12).all()

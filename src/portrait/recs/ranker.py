@@ -29,6 +29,18 @@ def day_start(seconds: float) -> float:
     return float(np.floor(seconds / SECONDS_PER_DAY) * SECONDS_PER_DAY)
 
 
+# With ``monotone``: more of what the user bought, of what similar buyers bought and of what
+# sells should never lower an item's score, and a worse rank never raise it — a ranker
+# bound so cannot learn a shape of one season that reverses in the next.
+MONOTONE = {
+    **dict.fromkeys(
+        ("repeat_count", "repeat_decay", "item_share", "knn_score", "knn_scaled", "als_score",
+         "pop_all", "pop_recent", "group_share", "group_item_count"), 1,
+    ),
+    **dict.fromkeys(("repeat_rank", "knn_rank", "als_rank", "pop_rank"), -1),
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class _Rows:
     """Labelled candidate rows of one training window (rows of a user adjacent)."""
@@ -66,6 +78,7 @@ class HybridRanker(Recommender):
         threads: int = 1,
         seed: int = 0,
         drop_features: list[str] | None = None,
+        monotone: bool = True,
     ) -> None:
         self.per_generator = per_generator
         self.validation_days = validation_days
@@ -81,6 +94,7 @@ class HybridRanker(Recommender):
         self.threads = threads
         self.seed = seed
         self.drop_features = list(drop_features or [])
+        self.monotone = monotone
         self.item_groups: np.ndarray | None = None
         self.item_prices: np.ndarray | None = None
         self.features = self._new_features()
@@ -104,6 +118,7 @@ class HybridRanker(Recommender):
             "threads": self.threads,
             "seed": self.seed,
             "drop_features": self.drop_features,
+            "monotone": self.monotone,
         }
 
     def with_item_attributes(
@@ -221,6 +236,9 @@ class HybridRanker(Recommender):
             "force_row_wise": True,
             "verbose": -1,
         }
+        if self.monotone:
+            params["monotone_constraints"] = [MONOTONE.get(f, 0) for f in FEATURES]
+            params["monotone_constraints_method"] = "advanced"
         train_set = dataset(~stop)
         booster = lgb.train(
             params,
