@@ -79,12 +79,6 @@ def show(result: dict[str, Any]) -> None:
                 f"{t.get('best_iteration', 0)} trees (early-stopping NDCG@10 "
                 f"{t.get('stop_ndcg@10', float('nan')):.3f})"
             )
-            if "chosen_drop" in t:
-                chosen = ", ".join(t["chosen_drop"]) or "nothing"
-                print(
-                    f"  hybrid: left out {chosen} (NDCG@10 on the latest training window of "
-                    f"boosters trained on the earlier ones: {t['selection_ndcg@10']})"
-                )
         elif "tuning" in g:
             print(
                 f"  {g['name']}: weights tuned on the validation window in "
