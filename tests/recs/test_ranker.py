@@ -136,29 +136,3 @@ def test_monotone_features_never_reverse(feature: str) -> None:
         scores.append(model.booster.predict(x, num_iteration=model.best_iteration))
     steps = np.diff(np.array(scores), axis=0) * MONOTONE[feature]
     assert (steps >= -1e-12).all()
-
-
-def test_feature_set_chosen_on_the_latest_training_window() -> None:
-    from portrait.recs.ranker import DROP_CANDIDATES
-
-    model = HybridRanker(**SMALL).fit(block_shop().interactions)
-    t = model.training
-    assert set(t["selection_ndcg@10"]) == {"+".join(d) or "none" for d in DROP_CANDIDATES}
-    best = max(t["selection_ndcg@10"], key=t["selection_ndcg@10"].get)
-    assert ("+".join(t["chosen_drop"]) or "none") == best
-    gain = model.feature_importance()
-    assert all(gain[name] == 0.0 for name in t["chosen_drop"])
-    # saved and loaded with the model
-    import tempfile
-    from pathlib import Path
-
-    from portrait.recs.base import Recommender
-
-    with tempfile.TemporaryDirectory() as tmp:
-        model.save(Path(tmp) / "m.npz")
-        again = Recommender.load(Path(tmp) / "m.npz")
-    assert again.chosen_drop == model.chosen_drop
-    assert (
-        HybridRanker(**SMALL, select_features=False).fit(block_shop().interactions).chosen_drop
-        == []
-    )

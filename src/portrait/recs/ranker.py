@@ -41,22 +41,6 @@ MONOTONE = {
 }  # fmt: skip
 
 
-# Feature sets ``select_features`` chooses between on the latest training window: all, or
-# without the features of recent sales (what sells this month, its trend, how new an item
-# is), which a season such as Chinese New Year turns around.
-DROP_CANDIDATES: tuple[tuple[str, ...], ...] = (
-    (),
-    ("pop_recent", "pop_trend", "item_days_since_sold", "item_age_days"),
-)
-
-
-def _without(x: np.ndarray, drop: tuple[str, ...]) -> np.ndarray:
-    out = x.copy()
-    for name in drop:
-        out[:, FEATURES.index(name)] = np.nan
-    return out
-
-
 @dataclass(frozen=True)
 class _Rows:
     """Labelled candidate rows of one training window (rows of a user adjacent)."""
@@ -95,7 +79,6 @@ class HybridRanker(Recommender):
         seed: int = 0,
         drop_features: list[str] | None = None,
         monotone: bool = True,
-        select_features: bool = True,
     ) -> None:
         self.per_generator = per_generator
         self.validation_days = validation_days
@@ -112,9 +95,6 @@ class HybridRanker(Recommender):
         self.seed = seed
         self.drop_features = list(drop_features or [])
         self.monotone = monotone
-        self.select_features = select_features
-        self.chosen_drop: list[str] = []
-        self.selection: dict[str, float] = {}
         self.item_groups: np.ndarray | None = None
         self.item_prices: np.ndarray | None = None
         self.features = self._new_features()
@@ -139,7 +119,6 @@ class HybridRanker(Recommender):
             "seed": self.seed,
             "drop_features": self.drop_features,
             "monotone": self.monotone,
-            "select_features": self.select_features,
         }
 
     def with_item_attributes(
@@ -169,7 +148,6 @@ class HybridRanker(Recommender):
         end = day_start(float(interactions.timestamps.max())) + SECONDS_PER_DAY
         self.booster = None
         self.training = {}
-        self.chosen_drop = []
         parts = [
             self._window_rows(interactions, end - w * self.window_step_days * SECONDS_PER_DAY)
             for w in range(self.train_windows)
@@ -206,52 +184,15 @@ class HybridRanker(Recommender):
         label = np.isin(users[cand.rows] * data.n_items + cand.items, truth).astype(np.float32)
         positives = np.bincount(cand.rows, weights=label, minlength=len(users))
         keep = positives[cand.rows] > 0  # a user without a hit teaches lambdarank nothing
-        features = cand.features[keep]
-        for name in self.drop_features:
-            features[:, FEATURES.index(name)] = np.nan
-        return _Rows(users[cand.rows[keep]], features, label[keep])
+        return _Rows(users[cand.rows[keep]], self._masked(cand.features[keep]), label[keep])
 
     def _masked(self, x: np.ndarray) -> np.ndarray:
-        """``x`` with the ``drop_features`` (and chosen) columns missing (NaN)."""
-        for name in (*self.drop_features, *self.chosen_drop):
+        """``x`` with the ``drop_features`` columns missing (NaN)."""
+        for name in self.drop_features:
             x[:, FEATURES.index(name)] = np.nan
         return x
 
     def _train(self, parts: list[_Rows]) -> None:
-        """Choose the features (``select_features``), then train the booster on every
-        window, stopping early on a fifth of the users."""
-        if self.select_features and len(parts) >= 2:
-            self.chosen_drop = self._choose_drop(parts)
-        masked = [_Rows(p.users, self._masked(p.features.copy()), p.labels) for p in parts]
-        found = self._boost(masked)
-        if found is None:
-            return
-        self.booster, self.training = found
-        self.best_iteration = self.training["best_iteration"]
-        if self.select_features:
-            self.training["chosen_drop"] = list(self.chosen_drop)
-            self.training["selection_ndcg@10"] = self.selection
-
-    def _choose_drop(self, parts: list[_Rows]) -> list[str]:
-        """The candidate set of features to leave out (``DROP_CANDIDATES``) whose booster,
-        trained on the earlier windows, ranks the latest window best (NDCG@10 of its
-        candidates): a choice made on the training lines only."""
-        self.selection = {}
-        best, best_score = [], -1.0
-        for drop in DROP_CANDIDATES:
-            masked = [_Rows(p.users, _without(p.features, drop), p.labels) for p in parts]
-            found = self._boost(masked[1:], judge=masked[0])
-            score = -1.0 if found is None else found[1]["stop_ndcg@10"]
-            self.selection["+".join(drop) or "none"] = score
-            if score > best_score:
-                best, best_score = list(drop), score
-        return best
-
-    def _boost(
-        self, parts: list[_Rows], judge: _Rows | None = None
-    ) -> tuple[Any, dict[str, Any]] | None:
-        """A lambdarank booster on ``parts``, stopped early on ``judge`` (default: a fifth
-        of the users, all their windows), and what it was trained on."""
         import lightgbm as lgb
 
         # Groups: one per (window, user), rows of a group adjacent.
@@ -261,29 +202,22 @@ class HybridRanker(Recommender):
         label = np.concatenate([p.labels for p in parts])
         distinct = np.unique(users)
         if len(distinct) < 2:
-            return None
+            return
+        # Early stopping on a fifth of the users (all their windows), seeded.
+        rng = np.random.default_rng(self.seed)
+        stop = np.isin(users, rng.choice(distinct, max(1, len(distinct) // 5), replace=False))
 
-        def dataset(
-            rows: np.ndarray, groups: np.ndarray, y: np.ndarray, reference: Any = None
-        ) -> lgb.Dataset:
-            _, sizes = np.unique(groups, return_counts=True)
+        def dataset(mask: np.ndarray, reference: lgb.Dataset | None = None) -> lgb.Dataset:
+            _, sizes = np.unique(group_id[mask], return_counts=True)
             # np.unique sorts group ids: rows must follow the same order.
-            order = np.argsort(groups, kind="stable")
+            order = np.argsort(group_id[mask], kind="stable")
             return lgb.Dataset(
-                rows[order], y[order], group=sizes, feature_name=list(FEATURES),
+                x[mask][order],
+                label[mask][order],
+                group=sizes,
+                feature_name=list(FEATURES),
                 reference=reference,
-            )  # fmt: skip
-
-        if judge is None:
-            # Early stopping on a fifth of the users (all their windows), seeded.
-            rng = np.random.default_rng(self.seed)
-            chosen = rng.choice(distinct, max(1, len(distinct) // 5), replace=False)
-            stop = np.isin(users, chosen)
-            train_set = dataset(x[~stop], group_id[~stop], label[~stop])
-            valid_set = dataset(x[stop], group_id[stop], label[stop], train_set)
-        else:
-            train_set = dataset(x, group_id, label)
-            valid_set = dataset(judge.features, judge.users, judge.labels, train_set)
+            )
 
         params = {
             "objective": "lambdarank",
@@ -305,20 +239,22 @@ class HybridRanker(Recommender):
         if self.monotone:
             params["monotone_constraints"] = [MONOTONE.get(f, 0) for f in FEATURES]
             params["monotone_constraints_method"] = "advanced"
+        train_set = dataset(~stop)
         booster = lgb.train(
             params,
             train_set,
             num_boost_round=self.n_estimators,
-            valid_sets=[valid_set],
+            valid_sets=[dataset(stop, train_set)],
             callbacks=[lgb.early_stopping(40, verbose=False)],
         )
-        best_iteration = int(booster.best_iteration or booster.current_iteration())
-        return booster, {
+        self.best_iteration = int(booster.best_iteration or booster.current_iteration())
+        self.booster = booster
+        self.training = {
             "windows": len(parts),
             "users": len(distinct),
             "rows": len(label),
             "positives": int(label.sum()),
-            "best_iteration": best_iteration,
+            "best_iteration": self.best_iteration,
             "stop_ndcg@10": round(float(booster.best_score["valid_0"]["ndcg@10"]), 4),
         }
 
@@ -363,7 +299,6 @@ class HybridRanker(Recommender):
         text = "" if self.booster is None else self.booster.model_to_string()
         state["booster"] = np.frombuffer(text.encode(), dtype=np.uint8)
         state["best_iteration"] = np.asarray([self.best_iteration])
-        state["chosen_drop"] = np.asarray(self.chosen_drop, dtype=str)
         return state
 
     def _set_state(self, state: dict[str, Any]) -> None:
@@ -376,5 +311,3 @@ class HybridRanker(Recommender):
         text = state["booster"].tobytes().decode()
         self.booster = lgb.Booster(model_str=text) if text else None
         self.best_iteration = int(state["best_iteration"][0])
-        chosen = state.get("chosen_drop")
-        self.chosen_drop = [] if chosen is None else [str(c) for c in chosen]
