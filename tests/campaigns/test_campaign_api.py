@@ -96,3 +96,13 @@ def test_launch_dispatch_consent_inbox(api: Api) -> None:
     assert api.call("GET", f"/v1/users/{users[0]}/inbox") == []
     shown = api.call("GET", "/v1/campaigns/news")
     assert shown["sends"] == {"sent": len(users) - 1, "suppressed": 1}
+
+
+def test_stop_route(api: Api) -> None:
+    api.call("POST", "/v1/campaigns", json=news("halt"))
+    assert "draft" in api.call("POST", "/v1/campaigns/halt/stop", 409)["detail"]
+    queued = api.call("POST", "/v1/campaigns/halt/launch")["queued"]
+    stopped = api.call("POST", "/v1/campaigns/halt/stop")
+    assert stopped == {"campaign": "halt", "status": "stopped", "withdrawn": queued}
+    assert "stopped" in api.call("POST", "/v1/campaigns/halt/launch", 409)["detail"]
+    api.call("POST", "/v1/campaigns/nope/stop", 404)

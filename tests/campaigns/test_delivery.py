@@ -13,6 +13,7 @@ import pytest
 from campaign_shop import copy_shop, http_receiver, set_campaign_settings, smtp_server
 
 from portrait.campaigns.channels import EmailChannel, OutgoingMessage
+from portrait.campaigns.service import CampaignConflictError
 from portrait.workspace import Workspace
 
 NOW = datetime(2025, 2, 11, 9, tzinfo=UTC)  # 09:00 in the shop (UTC): not quiet
@@ -236,3 +237,23 @@ def test_a_journey_launch_enrolls_only_whom_the_trigger_lets_in(shop: Path) -> N
     assert segment_size > 0 and launched["status"] == "running"
     assert assigned == launched["entered"] == step["entering"] <= step["candidates"]
     assert assigned < segment_size
+
+
+def test_a_stopped_campaign_sends_nothing_more(shop: Path) -> None:
+    with Workspace.open(shop) as ws:
+        cs = ws.campaigns
+        cs.create(definition("stopme", "in_app"))
+        with pytest.raises(CampaignConflictError, match="draft"):
+            cs.stop("stopme")
+        queued = cs.launch("stopme", now=NOW)["queued"]
+        r = cs.stop("stopme", now=NOW)
+        sent = cs.dispatch(now=NOW + timedelta(days=1))["sent"]
+        reasons = Counter(s["reason"] for s in cs.sends("stopme"))
+        with pytest.raises(CampaignConflictError, match="stopped"):
+            cs.launch("stopme", now=NOW)
+        with pytest.raises(CampaignConflictError, match="stopped"):
+            cs.enroll("stopme", [("u0000001", "u0000001")], source="test", at=NOW)
+        assert cs.stop("stopme")["withdrawn"] == 0  # stopping twice changes nothing
+        status = cs.show("stopme")["status"]
+    assert queued > 0 and r == {"campaign": "stopme", "status": "stopped", "withdrawn": queued}
+    assert sent == 0 and reasons["campaign_stopped"] == queued and status == "stopped"

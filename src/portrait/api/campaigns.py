@@ -59,6 +59,11 @@ def register(app: FastAPI, WorkspaceDep: Any, Admin: Any) -> None:
         _call(ws.campaigns.delete, name)
         return {"deleted": name}
 
+    @app.post("/v1/campaigns/{name}/stop", tags=["campaigns"])
+    def stop_campaign(name: str, ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
+        """Stop a campaign for good; queued sends are withdrawn (409 for a draft)."""
+        return _call(ws.campaigns.stop, name)
+
     @app.post("/v1/campaigns/{name}/launch", tags=["campaigns"])
     def launch_campaign(
         name: str, ws: WorkspaceDep, _: Admin, dry_run: Annotated[bool, Query()] = False

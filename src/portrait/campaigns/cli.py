@@ -110,6 +110,19 @@ def delete(name: NameArg, workspace: WorkspaceOpt = None) -> None:
     out.print(f"Deleted campaign {name}.")
 
 
+@campaign_app.command("stop")
+@friendly_errors
+def stop(name: NameArg, workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Stop a launched campaign or journey for good: queued sends are withdrawn (recorded as
+    suppressed, campaign_stopped); its results stay in `report`."""
+    with open_ws(workspace) as ws:
+        r = ws.campaigns.stop(name)
+    if as_json:
+        print_json(r)
+        return
+    out.print(f"Stopped campaign {name}: {r['withdrawn']:,} queued sends withdrawn.")
+
+
 @campaign_app.command("launch")
 @friendly_errors
 def launch(

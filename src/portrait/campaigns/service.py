@@ -241,6 +241,10 @@ class CampaignService:
         the segment is not enrolled as a whole."""
         c = self.get(name)
         now = now or datetime.now(UTC)
+        if self._row(name)["status"] == "stopped":
+            raise CampaignConflictError(
+                f"campaign {name!r} was stopped; create a new campaign to send again"
+            )
         if c.trigger is not None:
             return self._start_journey(name, c, dry_run, now)
         persons, targeting = self.audience_with_targeting(c)
@@ -254,6 +258,20 @@ class CampaignService:
         result = self.enroll(name, persons, source, now, progress)
         store.set_status(self.wh, name, "launched", now, build_id)
         return {**result, "status": "launched", "build_id": build_id, **extra}
+
+    def stop(self, name: str, now: datetime | None = None) -> dict[str, Any]:
+        """Stop a campaign for good: nothing more is sent, queued sends are withdrawn (kept in
+        the ledger as suppressed, reason campaign_stopped), a journey lets nobody in; its
+        results stay reportable."""
+        row = self._row(name)
+        if row["status"] == "draft":
+            raise CampaignConflictError(
+                f"campaign {name!r} is a draft: nothing to stop (delete it instead)"
+            )
+        if row["status"] == "stopped":
+            return {"campaign": name, "status": "stopped", "withdrawn": 0}
+        withdrawn = store.stop_campaign(self.wh, name, now or datetime.now(UTC))
+        return {"campaign": name, "status": "stopped", "withdrawn": withdrawn}
 
     def uplift_check(
         self, name: str, method: str = "class_transformation", learner: str = "lightgbm"
@@ -297,6 +315,8 @@ class CampaignService:
         by reason.
         """
         c = self.get(campaign_name)
+        if self._row(campaign_name)["status"] == "stopped":
+            raise CampaignConflictError(f"campaign {campaign_name!r} was stopped: nobody enters")
         at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
         users = dict(persons)
         pids = list(users)

@@ -94,6 +94,21 @@ def set_status(
     )
 
 
+def stop_campaign(wh: Warehouse, name: str, now: datetime) -> int:
+    """Mark the campaign stopped and its queued sends suppressed (reason campaign_stopped), in
+    one transaction; the number of sends withdrawn."""
+    with wh.transaction() as con:
+        con.execute(
+            "UPDATE campaigns SET status = 'stopped', updated_at = ? WHERE name = ?", [now, name]
+        )
+        rows = con.execute(
+            "UPDATE campaign_sends SET status = 'suppressed', reason = 'campaign_stopped', "
+            "updated_at = ? WHERE campaign = ? AND status = 'queued' RETURNING send_key",
+            [now, name],
+        ).fetchall()
+    return len(rows)
+
+
 def campaign_counts(wh: Warehouse, name: str) -> dict[str, Any]:
     """Persons per arm, sends per status and suppressions per reason."""
     arms = dict(
