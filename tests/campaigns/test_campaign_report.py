@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 from scipy import stats as sps
+from typer.testing import CliRunner
 
 from portrait.campaigns.definition import parse_campaign
 from portrait.campaigns.report import (
@@ -17,6 +18,7 @@ from portrait.campaigns.report import (
     expected_shares,
 )
 from portrait.campaigns.service import CampaignNotFoundError
+from portrait.cli import app
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -218,3 +220,52 @@ def test_service_delegates(shop):
     as_of = T0 + 40 * DAY
     assert shop.campaigns.report("spring", as_of=as_of) == campaign_report(shop, "spring", as_of)
     assert shop.campaigns.outcomes("spring", as_of=as_of).num_rows == 8
+
+
+def refund(ws, user: str | None, ts: datetime, order_id: str, qty: int, price: float) -> None:
+    event(ws, user, ts, "refund", order_id=order_id, product_id="p1", quantity=qty, price=price)
+
+
+def test_revenue_is_net_of_refunds_in_the_window(shop):
+    """Hand-computed: only refunds of attributed orders, inside the attribution window, count."""
+    refund(shop, "c1", T0 + 3 * DAY, "oc1", 1, 40.0)  # partial refund of c1's 100: net 60
+    refund(shop, "t1", T0 + 2 * DAY, "ot1", 1, 30.0)  # one of t1's two units: 60 -> 30
+    refund(shop, None, T0 + 4 * DAY, "ot1b", 2, 50.0)  # no user id, 100 > 40: ot1b counts 0
+    refund(shop, "t4", T0 + 9 * DAY, "ot4", 1, 80.0)  # after the 7-day window: not subtracted
+    refund(shop, "t3", T0 + 1 * DAY, "ot3", 1, 20.0)  # of an order before the campaign
+    refund(shop, "t2", T0 + 6 * DAY, "other", 1, 30.0)  # of an order that is not attributed
+    refund(shop, "c2", T0 + 11 * DAY, "oc2", 1, 70.0)  # order after the window
+    report = campaign_report(shop, "spring", as_of=T0 + 40 * DAY)
+    control, a = arm(report, "control"), arm(report, "a")
+    assert control["revenue_gross"] == 100.0 and control["refunds"] == 40.0
+    assert control["revenue"] == 60.0 and control["revenue_per_user"] == 15.0
+    assert control["revenue_per_user_gross"] == 25.0
+    # a: t1 (60 - 30) + (40 - 40) = 30, t2 30, t4 80 (its refund is after the window)
+    assert a["revenue_gross"] == 210.0 and a["refunds"] == 70.0
+    assert a["revenue"] == 140.0 and a["revenue_per_user"] == 35.0
+    assert a["converted"] == 3 and a["orders"] == 4  # conversion counts orders, refunded or not
+    # the coupon was used on t1's first order, 60 before the refund: cost unchanged
+    assert a["offer_cost"] == 10.0 and a["cost"] == pytest.approx(10.15)
+    vs = a["vs_control"]
+    assert vs["incremental_revenue"] == pytest.approx((35.0 - 15.0) * 4)  # 80
+    assert vs["roi"] == pytest.approx((80 - 10.15) / 10.15)
+    welch = sps.ttest_ind([30.0, 30.0, 0, 80.0], [60.0, 0, 0, 0], equal_var=False)
+    assert vs["revenue_per_user"]["frequentist"]["p_value"] == pytest.approx(welch.pvalue)
+    rows = {r["person_id"]: r for r in campaign_outcomes(shop, "spring", T0 + 40 * DAY).to_pylist()}
+    assert rows["t1"]["revenue"] == 30.0 and rows["c1"]["revenue"] == 60.0
+    # before the refunds happened, revenue is what was ordered
+    early = arm(campaign_report(shop, "spring", as_of=T0 + 1.5 * DAY), "a")
+    assert early["revenue"] == 60.0 and early["refunds"] == 0.0
+    shop.close()  # the CLI opens the workspace itself
+    r = CliRunner().invoke(
+        app, ["campaign", "report", "spring", "--at", "2026-04-10", "-w", str(shop.root)],
+        env={"COLUMNS": "250"},
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "refunds" in r.stdout and "70.00" in r.stdout and "35.00" in r.stdout
+
+
+def test_refund_of_another_persons_order_id_is_not_subtracted(shop):
+    refund(shop, "c1", T0 + 3 * DAY, "ot2", 1, 30.0)  # c1 refunds an order id that is t2's
+    a = arm(campaign_report(shop, "spring", as_of=T0 + 40 * DAY), "a")
+    assert a["refunds"] == 0.0 and a["revenue"] == 210.0

@@ -6,12 +6,15 @@ the arithmetic and hands the sums to the pure tests of ``portrait.experiments.st
 - reach (assigned), delivery (sent / assigned), open rate and CTR (persons with a
   ``message_opened`` / ``message_clicked`` event of the campaign, over persons sent to);
 - conversion (an order within ``goal.attribution_days`` after ``assigned_at``), revenue per
-  user (every assigned person counts: intent to treat), activity 7 and 30 days after;
+  user (every assigned person counts: intent to treat), net of the refunds of the attributed
+  orders within the window (the gross figures are kept beside it), activity 7 and 30 days
+  after;
 - cost: the send ledger's cost of sent messages plus the offer's cost, ``offer.discount`` of the
   first attributed order of each converted person who was sent the offer (a coupon used once);
-- against control: incremental conversions and revenue, ROI = (incremental revenue - cost) /
-  cost, Welch (revenue per user) and two-proportion (conversion) tests, Bayesian chance to beat
-  control and expected loss, CUPED on revenue with the 30-day pre-period spend;
+- against control: incremental conversions and (net) revenue, ROI = (incremental net
+  revenue - cost) / cost, Welch (revenue per user) and two-proportion (conversion) tests,
+  Bayesian chance to beat control and expected loss, CUPED on revenue with the 30-day
+  pre-period spend;
 - a sample-ratio-mismatch check against the planned shares, and plain notes on what the
   figures cannot yet say.
 
@@ -95,6 +98,9 @@ def arm_metrics(sums: dict[str, Any], offer_cost: float, sends: dict[str, int]) 
         "orders": int(sums["orders"] or 0),
         "revenue": float(sums["revenue"] or 0.0),
         "revenue_per_user": _rate(float(sums["revenue"] or 0.0), n),
+        "revenue_gross": float(sums["revenue_gross"] or 0.0),
+        "refunds": float(sums["refunds"] or 0.0),
+        "revenue_per_user_gross": _rate(float(sums["revenue_gross"] or 0.0), n),
         "active_7d": _activity(sums["active_7d"], sums["eligible_7d"]),
         "active_30d": _activity(sums["active_30d"], sums["eligible_30d"]),
         "send_cost": send_cost,
@@ -286,8 +292,8 @@ def bandit_summary(ws: Workspace, campaign: Campaign) -> dict[str, Any]:
 
 
 def campaign_outcomes(ws: Workspace, name: str, as_of: datetime | None = None) -> pa.Table:
-    """One row per assigned person (person_id, user_id, arm, converted, revenue, pre_spend,
-    opened, clicked): the training table of an uplift model."""
+    """One row per assigned person (person_id, user_id, arm, converted, revenue net of refunds,
+    pre_spend, opened, clicked): the training table of an uplift model."""
     campaign, _ = load_campaign(ws, name)
     table = store.person_outcomes(
         ws.warehouse, name, campaign.goal.attribution_days, as_of or datetime.now(UTC)

@@ -51,7 +51,8 @@ def report(
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Results per variant and control: conversion, revenue, ROI, tests and SRM check."""
+    """Results per variant and control: conversion, revenue (net of refunds), ROI, tests and
+    SRM check."""
     with open_ws(workspace) as ws:
         r = ws.campaigns.report(name, as_of=_moment(as_of))
     if as_json:
@@ -59,8 +60,9 @@ def report(
         return
     out.print(f"[bold]{r['campaign']}[/] ({r['status']}), goal {r['goal']}, "
               f"attribution {r['attribution_days']:g} days, as of {r['as_of'][:16]}")  # fmt: skip
-    table = Table("arm", "assigned", "delivered", "open", "CTR", "conv.", "rev/user", "cost",
-                  "incr. revenue", "ROI", "conv. diff", "rev diff", "P(beat ctl)")  # fmt: skip
+    table = Table("arm", "assigned", "delivered", "open", "CTR", "conv.", "rev/user", "refunds",
+                  "cost", "incr. revenue", "ROI", "conv. diff", "rev diff",
+                  "P(beat ctl)")  # fmt: skip
     for a in r["arms"]:
         vs = a.get("vs_control") or {}
         conv, rev = vs.get("conversion", {}), vs.get("revenue_per_user", {})
@@ -68,7 +70,8 @@ def report(
         table.add_row(
             a["arm"], f"{a['assigned']:,}", _pct(a["delivery_rate"]), _pct(a["open_rate"]),
             _pct(a["ctr"]), _pct(a["conversion_rate"]), _money(a["revenue_per_user"]),
-            _money(a["cost"]), _money(vs.get("incremental_revenue")), _pct(vs.get("roi")),
+            _money(a["refunds"]), _money(a["cost"]), _money(vs.get("incremental_revenue")),
+            _pct(vs.get("roi")),
             _p(conv.get("frequentist")), _p(rev.get("frequentist")),
             _pct(beat.get("chance_to_beat_control")),
         )  # fmt: skip

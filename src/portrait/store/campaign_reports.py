@@ -75,9 +75,22 @@ o AS (  -- orders in the attribution window
     AND e.t >= a.t0 AND e.t < a.t0 + $window_us
   GROUP BY ALL
 ),
+rf AS (  -- refunds (quantity x price) of the attributed orders, within the window
+  SELECT o.person_id, o.order_id, sum(coalesce(r.quantity * r.price, 0)) AS refunded
+  FROM o JOIN a USING (person_id) JOIN events_resolved r ON r.type = 'refund'
+    AND r.order_id = o.order_id AND (r.person_id IS NULL OR r.person_id = o.person_id)
+    AND r.ts < $as_of AND epoch_us(r.ts) >= a.t0 AND epoch_us(r.ts) < a.t0 + $window_us
+  GROUP BY ALL
+),
+onet AS (  -- an order's refunds count up to its value
+  SELECT o.*, least(coalesce(rf.refunded, 0), greatest(o.value, 0)) AS refunded
+  FROM o LEFT JOIN rf USING (person_id, order_id)
+),
 op AS (
-  SELECT person_id, count(*) AS orders, sum(value) AS revenue, arg_min(value, t) AS first_value
-  FROM o GROUP BY person_id
+  SELECT person_id, count(*) AS orders, sum(value - refunded) AS revenue,
+         sum(value) AS revenue_gross, sum(refunded) AS refunds,
+         arg_min(value, t) AS first_value
+  FROM onet GROUP BY person_id
 ),
 msg AS (
   SELECT person_id, bool_or(type = 'message_opened') AS opened,
@@ -101,7 +114,8 @@ SELECT a.person_id, a.user_id, a.arm, a.assigned_at,
        coalesce(msg.opened, false) OR coalesce(msg.clicked, false) AS opened,
        coalesce(msg.clicked, false) AS clicked,
        coalesce(op.orders, 0) > 0 AS converted, coalesce(op.orders, 0) AS orders,
-       coalesce(op.revenue, 0.0) AS revenue, op.first_value, a.pre_spend,
+       coalesce(op.revenue, 0.0) AS revenue, coalesce(op.revenue_gross, 0.0) AS revenue_gross,
+       coalesce(op.refunds, 0.0) AS refunds, op.first_value, a.pre_spend,
        a.t0 + $window_us <= $as_us AS window_complete,
        CASE WHEN a.t0 + 7 * {DAY_US} <= $as_us THEN coalesce(act.active_7d, false) END
          AS active_7d,
@@ -124,8 +138,10 @@ def _params(campaign: str, attribution_days: float, as_of: datetime) -> dict[str
 def person_outcomes(
     wh: Warehouse, campaign: str, attribution_days: float, as_of: datetime
 ) -> pa.Table:
-    """One row per assigned person: arm, send, opens, clicks, attributed orders and revenue,
-    pre-period spend, activity 7 and 30 days after (NULL while that period has not ended)."""
+    """One row per assigned person: arm, send, opens, clicks, attributed orders and revenue
+    (net of the refunds of those orders within the window; ``revenue_gross`` and ``refunds``
+    beside it), pre-period spend, activity 7 and 30 days after (NULL while that period has not
+    ended)."""
     params = _params(campaign, attribution_days, as_of)
     with wh.lock:
         return wh.con.sql(
@@ -137,6 +153,7 @@ ARM_COLUMNS = (
     "arm", "n", "sent", "send_cost", "opened", "clicked", "converted", "orders", "revenue",
     "revenue_sq", "pre_sum", "pre_sq", "pre_rev", "window_complete", "eligible_7d", "active_7d",
     "eligible_30d", "active_30d", "first_assigned", "last_assigned", "offer_orders",
+    "revenue_gross", "refunds",
 )  # fmt: skip
 
 
@@ -154,7 +171,8 @@ SELECT arm, count(*), count(*) FILTER (WHERE sent), sum(send_cost),
        count(*) FILTER (WHERE window_complete), count(active_7d),
        count(*) FILTER (WHERE active_7d), count(active_30d), count(*) FILTER (WHERE active_30d),
        min(assigned_at), max(assigned_at),
-       histogram(coalesce(first_value, 0.0)) FILTER (WHERE converted AND sent)
+       histogram(coalesce(first_value, 0.0)) FILTER (WHERE converted AND sent),
+       sum(revenue_gross), sum(refunds)
 FROM ({PERSONS_SQL}) GROUP BY arm ORDER BY arm"""
     with wh.lock:
         rows = wh.con.execute(sql, _params(campaign, attribution_days, as_of)).fetchall()
