@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,7 +35,8 @@ class Api:
         self.headers = {"Authorization": f"Bearer {token}"}
 
     def call(self, method: str, path: str, status: int = 200, **kw: Any) -> Any:
-        r = self.client.request(method, path, headers=self.headers, **kw)
+        headers = {**self.headers, **kw.pop("headers", {})}
+        r = self.client.request(method, path, headers=headers, **kw)
         assert r.status_code == status, r.text
         return r.json()
 
@@ -106,3 +108,63 @@ def test_stop_route(api: Api) -> None:
     assert stopped == {"campaign": "halt", "status": "stopped", "withdrawn": queued}
     assert "stopped" in api.call("POST", "/v1/campaigns/halt/launch", 409)["detail"]
     api.call("POST", "/v1/campaigns/nope/stop", 404)
+
+
+def test_consent_import_over_rest(api: Api, tmp_path: Path) -> None:
+    u1, u2 = (r[0] for r in api.ws.warehouse.fetchall(
+        "SELECT user_id FROM users ORDER BY user_id LIMIT 2"
+    ))  # fmt: skip
+    text = (
+        "user_id,channel,granted,source\n"
+        f"{u1},sms,yes,\n"  # line 2: ok, the default source
+        f"{u1},fax,yes,\n"  # line 3: unknown channel
+        f"{u2},email,maybe,\n"  # line 4: not a yes or no
+        ",push,no,\n"  # line 5: no user
+        f"{u2},push,true,first\n"  # line 6: ...overridden by line 7 (the latest word wins)
+        f"{u2},push,0,app STOP\n"
+        f"{u1},e-mail,no,form,extra\n"  # line 8: rejected, its extra field shown too
+        f"{u2},email\n"  # line 9: short
+    )
+    r = api.call(
+        "POST", "/v1/consents/import", content=text.encode(),
+        headers={"Content-Type": "text/csv"},
+    )  # fmt: skip
+    assert r["path"] == "request body" and r["imported"] == 3
+    assert [b["line"] for b in r["rejected"]] == [3, 4, 5, 8, 9]
+    assert r["rejected"][0]["record"] == {
+        "user_id": u1, "channel": "fax", "granted": "yes", "source": "",
+    }  # fmt: skip
+    assert r["rejected"][3]["record"] == {
+        "user_id": u1, "channel": "e-mail", "granted": "no", "source": "form", "_extra": ["extra"],
+    }  # fmt: skip
+    assert r["rejected"][4]["record"] == {
+        "user_id": u2, "channel": "email", "granted": None, "source": None,
+    }  # fmt: skip
+    c1 = api.call("GET", f"/v1/users/{u1}/consent")["channels"]
+    c2 = api.call("GET", f"/v1/users/{u2}/consent")["channels"]
+    assert c1["sms"]["granted"] is True and c1["sms"]["source"] == "import"
+    assert c2["push"]["granted"] is False and c2["push"]["source"] == "app STOP"
+    assert c1["email"]["source"] == "default"  # line 8 was not stored
+    # the same file through the Python API (the CLI's path) gives the same summary
+    path = tmp_path / "consents.csv"
+    path.write_text(text, "utf-8")
+    assert {**api.ws.campaigns.import_consents(path), "path": "request body"} == r
+    # an upload (multipart), with a byte-order mark and a source named in the query
+    upload = f"\ufeffuser_id,channel,granted,source\n{u1},email,false,\n{u1},sms,nope,退订\n"
+    r = api.call(
+        "POST", "/v1/consents/import", params={"source": "crm"},
+        files={"file": ("opt-outs.csv", upload.encode(), "text/csv")},
+    )  # fmt: skip
+    assert r == {
+        "path": "opt-outs.csv", "imported": 1,
+        "rejected": [{"line": 3, "record": {
+            "user_id": u1, "channel": "sms", "granted": "nope", "source": "退订",
+        }}],
+    }  # fmt: skip
+    email = api.call("GET", f"/v1/users/{u1}/consent")["channels"]["email"]
+    assert email["granted"] is False and email["source"] == "crm"
+    # errors: nothing to import, not UTF-8, no key
+    empty = api.call("POST", "/v1/consents/import", 422, content=b"\n")
+    assert "send the CSV" in empty["detail"]
+    assert "UTF-8" in api.call("POST", "/v1/consents/import", 422, content=b"\xff\xfe")["detail"]
+    assert api.client.post("/v1/consents/import", content=text).status_code in (401, 403)

@@ -87,6 +87,15 @@ def test_dispatch_consent_and_inbox(shop: Path, tmp_path: Path) -> None:
     csv.write_text(f"user_id,channel,granted\n{users[1]},sms,no\n{users[1]},fax,yes\n", "utf-8")
     text = cli(shop, "campaign", "consent-import", str(csv))
     assert "imported 1 consents" in text and "line 3 rejected" in text
+    excel = tmp_path / "excel.csv"  # a byte-order mark; a bad line with an extra field
+    excel.write_text(
+        f"\ufeffuser_id,channel,granted\n{users[2]},email,yes\n{users[2]},fax,no,extra\n", "utf-8"
+    )
+    r = json.loads(cli(shop, "campaign", "consent-import", str(excel), "--json"))
+    assert r["imported"] == 1 and r["rejected"] == [
+        {"line": 3, "record": {"user_id": users[2], "channel": "fax", "granted": "no",
+                               "_extra": ["extra"]}}
+    ]  # fmt: skip
     r = json.loads(cli(shop, "campaign", "dispatch", "--json"))
     assert r["sent"] == len(users) - 1 and r["reasons"] == {"no_consent": 1}
     text = cli(shop, "campaign", "inbox", users[1])

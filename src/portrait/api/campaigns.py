@@ -1,10 +1,13 @@
 """REST routes for campaigns, registered by `create_app`."""
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
+import email
+import email.policy
 from typing import Annotated, Any, Literal
 
-from fastapi import Body, FastAPI, Query
+from fastapi import Body, FastAPI, HTTPException, Query, Request
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from portrait.api.errors import service_call
 from portrait.campaigns.service import CampaignConflictError
@@ -21,6 +24,36 @@ class ReadBody(BaseModel):
 
 def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     return service_call(fn, *args, conflicts=(CampaignConflictError,), **kwargs)
+
+
+CSV_HELP = (
+    "send the CSV (columns user_id, channel, granted[, source]) as the request body "
+    "(Content-Type: text/csv) or upload it as multipart/form-data in a field named file"
+)
+
+
+def consent_csv(content_type: str, body: bytes) -> tuple[str, str]:
+    """The CSV text of a consent import and what to call it: a multipart upload's ``file``
+    field (else its first part) and its file name, or the whole body. Parsed with the standard
+    library's e-mail parser, so no multipart package is needed."""
+    label = "request body"
+    if content_type.lower().startswith("multipart/form-data"):
+        head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", "replace")
+        msg = email.message_from_bytes(head + body, policy=email.policy.HTTP)
+        parts = list(msg.iter_parts()) if msg.is_multipart() else []
+        named = [p for p in parts if p.get_param("name", header="content-disposition") == "file"]
+        if not parts:
+            raise HTTPException(422, f"the multipart body has no parts: {CSV_HELP}")
+        part = (named or parts)[0]
+        body = part.get_payload(decode=True) or b""
+        label = part.get_filename() or "upload"
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise HTTPException(422, f"the CSV is not UTF-8 text ({e}); save it as UTF-8") from e
+    if not text.strip():
+        raise HTTPException(422, f"empty CSV: {CSV_HELP}")
+    return text, label
 
 
 def register(app: FastAPI, WorkspaceDep: Any, Admin: Any) -> None:
@@ -96,6 +129,17 @@ def register(app: FastAPI, WorkspaceDep: Any, Admin: Any) -> None:
     def get_consent(user_id: str, ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
         """The user's consent per channel (recorded, or the default)."""
         return _call(ws.campaigns.consent, user_id)
+
+    @app.post("/v1/consents/import", tags=["campaigns"])
+    async def import_consents(
+        request: Request, ws: WorkspaceDep, _: Admin, source: str = "import"
+    ) -> dict[str, Any]:
+        """Import consents from a CSV (user_id, channel, granted[, source]), sent as the body
+        or uploaded (multipart, field ``file``), like `portrait campaign consent-import`: the
+        lines that check are stored, the others come back in ``rejected`` with their line
+        number (the header is line 1) and record."""
+        text, label = consent_csv(request.headers.get("content-type", ""), await request.body())
+        return await run_in_threadpool(_call, ws.campaigns.import_consents_csv, text, source, label)
 
     @app.get("/v1/users/{user_id}/inbox", tags=["campaigns"])
     def inbox(

@@ -7,6 +7,8 @@ record for a channel gets the workspace default (``[campaigns.consent_default]``
 from __future__ import annotations
 
 import csv
+import io
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,20 +59,34 @@ def consent_of(wh: Warehouse, settings: CampaignSettings, user_id: str) -> dict[
 
 
 def import_consents(wh: Warehouse, path: str | Path, source: str = "import") -> dict[str, Any]:
-    """Read a CSV (user_id, channel, granted[, source]); lines that do not check are returned
-    with their line number, not dropped."""
+    """Read a CSV file (user_id, channel, granted[, source]); lines that do not check are
+    returned with their line number, not dropped."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return _import_rows(wh, f, source, str(path))
+
+
+def import_consents_text(
+    wh: Warehouse, text: str, source: str = "import", label: str = "request body"
+) -> dict[str, Any]:
+    """The same import from CSV text (a REST upload or body); ``label`` stands for the path."""
+    return _import_rows(wh, io.StringIO(text.removeprefix("\ufeff"), newline=""), source, label)
+
+
+def _import_rows(wh: Warehouse, lines: Iterable[str], source: str, label: str) -> dict[str, Any]:
+    """Store the lines that check, all at one time; return the others with their line number
+    (the header is line 1) and record as read."""
     rows, rejected = [], []
-    with open(path, encoding="utf-8", newline="") as f:
-        for i, rec in enumerate(csv.DictReader(f), start=2):
-            granted = str(rec.get("granted", "")).strip().lower()
-            ch = str(rec.get("channel", "")).strip()
-            uid = str(rec.get("user_id", "")).strip()
-            if ch not in CHANNELS or not uid or granted not in BOOLS:
-                rejected.append({"line": i, "record": rec})
-                continue
-            rows.append((uid, ch, BOOLS[granted], rec.get("source") or source))
+    for i, rec in enumerate(csv.DictReader(lines), start=2):
+        granted = (rec.get("granted") or "").strip().lower()
+        ch = (rec.get("channel") or "").strip()
+        uid = (rec.get("user_id") or "").strip()
+        if ch not in CHANNELS or not uid or granted not in BOOLS:
+            # extra fields of a line (csv's None key) are listed under "_extra"
+            rejected.append({"line": i, "record": {k or "_extra": v for k, v in rec.items()}})
+            continue
+        rows.append((uid, ch, BOOLS[granted], rec.get("source") or source))
     campaign_state.put_consents(wh, rows, datetime.now(UTC))
-    return {"path": str(path), "imported": len(rows), "rejected": rejected}
+    return {"path": label, "imported": len(rows), "rejected": rejected}
 
 
 def inbox(wh: Warehouse, user_id: str, unread_only: bool = False) -> list[dict[str, Any]]:

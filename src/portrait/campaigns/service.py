@@ -474,6 +474,12 @@ class CampaignService:
         """Read a CSV with columns user_id, channel, granted (true/false/1/0/yes/no)."""
         return consent.import_consents(self.wh, path, source)
 
+    def import_consents_csv(
+        self, text: str, source: str = "import", label: str = "request body"
+    ) -> dict[str, Any]:
+        """The same import from CSV text (``POST /v1/consents/import``); bad lines returned."""
+        return consent.import_consents_text(self.wh, text, source, label)
+
     def inbox(self, user_id: str, unread_only: bool = False) -> list[dict[str, Any]]:
         """The user's in-app messages, newest first."""
         return consent.inbox(self.wh, user_id, unread_only)

@@ -17,7 +17,9 @@ from portrait.store.warehouse import Warehouse
 def put_consents(
     wh: Warehouse, rows: list[tuple[str, str, bool, str | None]], now: datetime
 ) -> int:
-    """Upsert (user_id, channel, granted, source) rows; the latest word wins."""
+    """Upsert (user_id, channel, granted, source) rows; the latest word wins (within ``rows``
+    too: the last row of a user and channel)."""
+    rows = list({(r[0], r[1]): r for r in rows}.values())
     if not rows:
         return 0
     t = pa.table(
