@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from campaign_shop import http_receiver
 
@@ -94,3 +95,50 @@ def test_journey_reentry_queues_one_more_send_per_entry(ws: Workspace) -> None:
     assert (first["queued"], soon["reentered"], again["reentered"]) == (1, 0, 1)
     assert same["reentered"] == same["new_sends"] == 0  # the same entry again: nothing
     assert keys == ["cart/u1/sms", "cart/u1/sms/20260310T090000Z"]
+
+
+@pytest.fixture
+def made_clients(monkeypatch: pytest.MonkeyPatch) -> list[httpx.Client]:
+    """Every httpx.Client the channels make, to check that each was closed."""
+    made: list[httpx.Client] = []
+
+    class Recorded(httpx.Client):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr("portrait.campaigns.channels.httpx.Client", Recorded)
+    return made
+
+
+def test_dispatch_closes_the_webhook_client_it_opened(
+    ws: Workspace, made_clients: list[httpx.Client]
+) -> None:
+    sms_campaign(ws)
+    with http_receiver([200]) as (rx, url):
+        ws.settings.campaigns.sms.url = url
+        first = ws.campaigns.dispatch(now=T0 + timedelta(days=1))
+        assert first["sent"] == len(USERS)
+        assert len(made_clients) == 1 and made_clients[0].is_closed
+        sms_campaign(ws, "sms2")  # the next dispatch opens a new client, and closes it too
+        second = ws.campaigns.dispatch(now=T0 + timedelta(days=1))
+    assert second["sent"] == len(USERS) and len(rx.requests) == 2 * len(USERS)
+    assert len(made_clients) == 2 and all(c.is_closed for c in made_clients)
+
+
+class Explodes(WebhookChannel):
+    def send(self, message: OutgoingMessage) -> str:
+        super().send(message)
+        raise RuntimeError("a bug after the provider answered")
+
+
+def test_dispatch_closes_the_client_even_when_it_fails(
+    ws: Workspace, made_clients: list[httpx.Client]
+) -> None:
+    sms_campaign(ws)
+    with http_receiver([200]) as (_, url):
+        ws.settings.campaigns.sms.url = url
+        ws.campaigns.channels["sms"] = Explodes("sms", ws.settings.campaigns.sms)
+        with pytest.raises(RuntimeError, match="a bug"):
+            ws.campaigns.dispatch(now=T0 + timedelta(days=1))
+    assert len(made_clients) == 1 and made_clients[0].is_closed

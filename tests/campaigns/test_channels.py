@@ -7,6 +7,7 @@ import email.policy
 import hashlib
 import hmac
 
+import httpx
 import pytest
 from campaign_shop import http_receiver, smtp_server
 
@@ -18,6 +19,7 @@ from portrait.campaigns.channels import (
     PermanentChannelError,
     TransientChannelError,
     WebhookChannel,
+    close_all,
 )
 from portrait.campaigns.settings import SmtpSettings, WebhookSettings
 
@@ -85,3 +87,50 @@ def test_webhook_statuses_map_to_transient_or_permanent(status: int, error: type
 def test_webhook_without_url_is_not_configured() -> None:
     with pytest.raises(ChannelNotConfiguredError, match=r"campaigns\.sms\.url"):
         WebhookChannel("sms", WebhookSettings())
+
+
+def test_webhook_channel_closes_its_client_and_makes_a_new_one_for_the_next_send() -> None:
+    with http_receiver([200]) as (rx, url):
+        with WebhookChannel("sms", WebhookSettings(url=url)) as ch:
+            ch.send(message("spring/u1/sms"))
+            first = ch.client
+        assert first.is_closed
+        ch.send(message("spring/u2/sms"))  # after close() a send connects again
+        second = ch.client
+        ch.close()
+        ch.close()  # twice is fine
+    assert second is not first and second.is_closed and len(rx.requests) == 2
+    with httpx.Client() as given:  # a client passed in is the caller's to close
+        ch = WebhookChannel("push", WebhookSettings(url="http://127.0.0.1:9/"), client=given)
+        ch.close()
+        assert not given.is_closed
+
+
+def test_email_channel_as_a_context_manager_says_quit() -> None:
+    with smtp_server() as (box, port):
+        with EmailChannel(SmtpSettings(host="127.0.0.1", port=port)) as ch:
+            ch.send(message())
+            assert ch._smtp is not None
+        assert ch._smtp is None
+        ch.send(message())  # connects again
+        ch.close()
+    assert len(box.messages) == 2
+
+
+def test_close_all_closes_every_channel_when_one_fails(caplog: pytest.LogCaptureFixture) -> None:
+    closed = []
+
+    class Breaks:
+        name = "sms"
+
+        def close(self) -> None:
+            raise OSError("socket gone")
+
+    class Fine:
+        name = "push"
+
+        def close(self) -> None:
+            closed.append(self.name)
+
+    close_all([Breaks(), object(), Fine()])  # object(): a channel without close()
+    assert closed == ["push"] and "closing the sms channel failed" in caplog.text

@@ -5,14 +5,20 @@ connection: the send is retried with backoff) and ``PermanentChannelError`` for 
 (a 400, a refused recipient: the send is failed at once). Every message carries its send key,
 which each channel hands to the provider as an idempotency key: the e-mail's Message-ID, the
 webhook's ``Idempotency-Key`` header, the in-app message's id.
+
+A channel holds its connection (an SMTP session, an HTTP client) from its first send until
+``close()``, which is safe to call twice; a send after it connects again. ``with channel:``
+closes on leaving, and a dispatch closes every channel it used when it ends, error or not
+(``close_all``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import smtplib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -30,6 +36,7 @@ from portrait.campaigns.settings import (
 )
 
 SIGNATURE_HEADER = "X-Portrait-Signature"
+log = logging.getLogger(__name__)
 
 
 class ChannelError(Exception):
@@ -72,8 +79,37 @@ class Channel(Protocol):
 
     def send(self, message: OutgoingMessage) -> str: ...
 
+    def close(self) -> None: ...
 
-class EmailChannel:
+
+class ClosableChannel:
+    """``close()`` (a no-op here) and ``with channel:``, which closes on leaving."""
+
+    def close(self) -> None:
+        """Release what the channel holds open; the next send opens it again."""
+
+    def __enter__(self) -> ClosableChannel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def close_all(channels: Iterable[Any]) -> None:
+    """Close every channel that can be closed, each even when closing another fails (logged,
+    not raised: the sends are recorded by then, and a dispatch's own error is not masked)."""
+    for channel in list(channels):
+        close = getattr(channel, "close", None)
+        if close is None:
+            continue
+        try:
+            close()
+        except Exception:
+            log.warning("closing the %s channel failed", getattr(channel, "name", "?"),
+                        exc_info=True)  # fmt: skip
+
+
+class EmailChannel(ClosableChannel):
     """E-mail over SMTP (smtplib); the Message-ID is derived from the send key."""
 
     name = "email"
@@ -151,9 +187,12 @@ def _first_reply(recipients: dict[str, tuple[int, bytes]]) -> str:
     return "no recipient accepted"
 
 
-class WebhookChannel:
+class WebhookChannel(ClosableChannel):
     """SMS or app push through a provider webhook: a JSON POST with an ``Idempotency-Key``
-    header (the send key) and, with a secret, an HMAC-SHA256 signature of the body."""
+    header (the send key) and, with a secret, an HMAC-SHA256 signature of the body.
+
+    The channel makes its ``httpx.Client`` on the first send and closes it in ``close()``; a
+    client passed in belongs to the caller, who closes it."""
 
     idempotent = True
 
@@ -167,7 +206,23 @@ class WebhookChannel:
         self.name = name
         self.settings = settings
         self.secret = secret_from_env(settings.secret_env, f"campaigns.{name}.secret_env")
-        self.client = client or httpx.Client(timeout=settings.timeout_s)
+        self._client = client
+        self._owns_client = client is None
+
+    @property
+    def client(self) -> httpx.Client:
+        """The HTTP client (made now if the channel has none open)."""
+        if self._client is None:
+            self._client = httpx.Client(timeout=self.settings.timeout_s)
+        return self._client
+
+    def close(self) -> None:
+        """Close the channel's own HTTP client (not one passed in)."""
+        if not self._owns_client:
+            return
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def payload(self, message: OutgoingMessage) -> bytes:
         return orjson.dumps(
@@ -212,7 +267,7 @@ def _provider_id(r: httpx.Response) -> str | None:
     return None
 
 
-class InAppChannel:
+class InAppChannel(ClosableChannel):
     """Messages stored in the warehouse for the app to fetch (``GET /v1/users/{id}/inbox``)."""
 
     name = "in_app"

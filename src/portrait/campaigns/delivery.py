@@ -28,6 +28,7 @@ from portrait.campaigns.channels import (
     OutgoingMessage,
     PermanentChannelError,
     TransientChannelError,
+    close_all,
 )
 from portrait.campaigns.definition import Campaign
 from portrait.campaigns.personalise import address_of
@@ -76,11 +77,8 @@ class Dispatcher:
 
         try:
             self._loop(clock, progress)
-        finally:
-            for channel in self.service.channels.values():
-                close = getattr(channel, "close", None)
-                if close is not None:
-                    close()
+        finally:  # the SMTP session and HTTP clients this dispatch opened, even on error
+            close_all(self.service.channels.values())
         waiting = self.wh.fetchone(
             "SELECT count(*), min(coalesce(next_attempt_at, scheduled_at)) FROM campaign_sends "
             "WHERE status = 'queued'"
