@@ -144,22 +144,26 @@ def event_source(
     by_anon = identity.filter(identity.id_kind == "anonymous").select(
         a_identifier=identity.identifier, a_person=identity.person_id
     )
-    cat_mean = products.price.mean().over(group_by=products.category_l2)
-    prod = products.select(
-        p_id=products.product_id,
-        category_l1=products.category_l1,
-        category_l2=products.category_l2,
-        category_l3=products.category_l3,
-        brand=products.brand,
-        colour=products.colour,
-        style=products.style,
-        material=products.material,
-        list_price=products.price,
+    # The category means as a grouping joined back, not a window over the products: behind a
+    # window DuckDB misjudges the product side's size and builds the join's hash table on the
+    # events instead (measured on 11.5M events: 14.6 s of CPU for that join, 1.5 s this way).
+    means = products.group_by(_c2=products.category_l2).aggregate(_mean=products.price.mean())
+    p = products.left_join(means, products.category_l2 == means._c2)
+    prod = p.select(
+        p_id=p.product_id,
+        category_l1=p.category_l1,
+        category_l2=p.category_l2,
+        category_l3=p.category_l3,
+        brand=p.brand,
+        colour=p.colour,
+        style=p.style,
+        material=p.material,
+        list_price=p.price,
         # no category, no peers to compare with: no index
         price_index=ibis.ifelse(
-            products.category_l2.notnull() & (cat_mean > 0), products.price / cat_mean, ibis.null()
+            p.category_l2.notnull() & (p._mean > 0), p.price / p._mean, ibis.null()
         ),
-        launched_t=_epoch(products.launched_at),
+        launched_t=_epoch(p.launched_at),
     )
     e = events.left_join(by_user, events.user_id == by_user.u_identifier)
     e = e.left_join(by_anon, e.anonymous_id == by_anon.a_identifier)
