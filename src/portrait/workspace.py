@@ -163,7 +163,7 @@ class Workspace:
                 row_number_sql=rel.row_number_sql,
                 source=rel.sql,
             )
-            return apply_batch(
+            result = apply_batch(
                 wh,
                 plan,
                 label,
@@ -171,6 +171,11 @@ class Workspace:
                 before_commit=before_commit,
                 want_accepted_rows=want_accepted_rows,
             )
+        if kind == "events":  # the batch is committed: carts may have waited long enough
+            from portrait.campaigns.journeys import after_ingest
+
+            after_ingest(self, result)
+        return result
 
     def ingest_file(
         self,

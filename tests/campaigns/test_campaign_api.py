@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +169,23 @@ def test_consent_import_over_rest(api: Api, tmp_path: Path) -> None:
     assert "send the CSV" in empty["detail"]
     assert "UTF-8" in api.call("POST", "/v1/consents/import", 422, content=b"\xff\xfe")["detail"]
     assert api.client.post("/v1/consents/import", content=text).status_code in (401, 403)
+
+
+def test_posted_events_run_cart_journeys(api: Api) -> None:
+    """POST /v1/events commits a batch; a launched cart journey enrolls who waited, no build."""
+    api.call("POST", "/v1/campaigns", json={
+        "name": "cart-rest", "trigger": {"type": "cart_abandonment", "hours": 2},
+        "channel": "in_app", "control_share": 0.0,
+        "variants": [{"name": "a", "message": {"body": {"en": "Your cart misses you"}}}],
+    })  # fmt: skip
+    assert api.call("POST", "/v1/campaigns/cart-rest/launch")["status"] == "running"
+    (user,) = api.ws.warehouse.fetchone("SELECT min(user_id) FROM users")
+    ago = datetime.now(UTC) - timedelta(hours=3)
+    cart = {"event_id": "rest-cart-1", "user_id": user, "ts": ago.isoformat(),
+            "type": "add_to_cart", "product_id": "p1", "quantity": 1}  # fmt: skip
+    assert api.call("POST", "/v1/events", json=[cart])["accepted"] == 1
+    entered = api.ws.warehouse.fetchall(
+        "SELECT person_id FROM journey_entries WHERE campaign = 'cart-rest'"
+    )
+    assert [r[0] for r in entered] == [user]
+    assert api.call("GET", "/v1/campaigns/cart-rest")["sends"] == {"queued": 1}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,25 @@ def test_dispatch_consent_and_inbox(shop: Path, tmp_path: Path) -> None:
     assert "(unread)" not in cli(shop, "campaign", "inbox", users[1])
     assert "no in-app messages" in cli(shop, "campaign", "inbox", users[0])
     assert "sent 0" in cli(shop, "campaign", "dispatch")
+
+
+def test_ingest_runs_launched_cart_journeys(shop: Path, tmp_path: Path) -> None:
+    journey = tmp_path / "cart.yaml"
+    journey.write_text(
+        "name: cart-cli\ntrigger: {type: cart_abandonment, hours: 2}\nchannel: in_app\n"
+        "control_share: 0\nvariants:\n  - name: a\n    message: {body: {en: Your cart}}\n",
+        "utf-8",
+    )
+    cli(shop, "campaign", "create", str(journey))
+    cli(shop, "campaign", "launch", "cart-cli")
+    with Workspace.open(shop) as ws:
+        (user,) = ws.warehouse.fetchone("SELECT min(user_id) FROM users")
+    ago = (datetime.now(UTC) - timedelta(hours=3)).isoformat()
+    events = tmp_path / "carts.csv"
+    events.write_text(
+        f"event_id,user_id,ts,type,product_id,quantity\ncli-cart-1,{user},{ago},add_to_cart,p1,1\n",
+        "utf-8",
+    )
+    cli(shop, "ingest", str(events), "--kind", "events")
+    shown = json.loads(cli(shop, "campaign", "show", "cart-cli", "--json"))
+    assert shown["sends"] == {"queued": 1} and shown["arms"] == {"a": 1}

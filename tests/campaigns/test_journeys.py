@@ -234,3 +234,79 @@ def test_todays_build_is_used_before_its_cutoff(ws):
     enroll = Recorder()
     run_journeys(ws, at=AT, enroll=enroll)
     assert enroll.calls[0][1] == ["d1"] and entries(ws, "winback") == [("d1", AT)]
+
+
+CART_JOURNEY = {
+    "name": "cart-live", "trigger": {"type": "cart_abandonment", "hours": 2},
+    "channel": "in_app", "control_share": 0.0,
+    "variants": [{"name": "a", "message": {"body": {"en": "Your cart misses you"}}}],
+}  # fmt: skip
+
+
+def cart_event(user: str, ts: datetime) -> dict:
+    return {"user_id": user, "ts": ts.isoformat(), "type": "add_to_cart", "product_id": "p1",
+            "quantity": 1, "price": 9.0}  # fmt: skip
+
+
+def test_ingest_runs_cart_journeys_without_a_build(ws, monkeypatch):
+    """An events batch that commits runs the launched cart journeys as of now: no build."""
+    from portrait.campaigns import journeys
+
+    now = datetime.now(UTC)
+    ws.campaigns.create(CART_JOURNEY)
+    ws.campaigns.launch("cart-live")  # nothing in the shop yet: nobody enters
+    batch = [
+        cart_event("u1", now - 3 * H),  # waited longer than 2 hours: enters on this ingest
+        cart_event("u2", now - 1 * H),  # not yet
+        cart_event("u3", now - 3 * H),  # ordered after the cart: no
+        {"user_id": "u3", "ts": (now - 2.5 * H).isoformat(), "type": "order", "order_id": "o3",
+         "product_id": "p1", "quantity": 1, "price": 9.0},
+    ]  # fmt: skip
+    assert ws.ingest_records(batch).accepted == 4
+    assert [r[0] for r in entries(ws, "cart-live")] == ["u1"]
+    # two hours on, the next batch (a page view of someone else) lets u2 in, and u1 not again
+    monkeypatch.setattr(journeys, "_now", lambda: now + 2 * H)
+    page = {"user_id": "u9", "ts": now.isoformat(), "type": "page_view"}
+    ws.ingest_records([page])
+    assert [r[0] for r in entries(ws, "cart-live")] == ["u1", "u2"]
+    sends = ws.campaigns.sends("cart-live")
+    assert sorted(s["person_id"] for s in sends) == ["u1", "u2"]
+    assert {s["status"] for s in sends} == {"queued"}
+    assert not ws.warehouse.fetchall("SELECT 1 FROM tag_builds")  # no build ran
+
+
+def test_ingest_journeys_cost_one_query_when_none_is_launched(ws, monkeypatch):
+    from portrait.campaigns import journeys
+
+    ws.campaigns.create(CART_JOURNEY)  # a draft: not launched
+    add_campaign(ws, "winback", {"type": "win_back"})  # launched, but reads builds
+    queries: list[str] = []
+    real = ws.warehouse.fetchall
+    monkeypatch.setattr(ws.warehouse, "fetchall", lambda sql, *a: queries.append(sql) or real(
+        sql, *a))  # fmt: skip
+    ran = []
+    monkeypatch.setattr(journeys, "run_journeys", lambda *a, **k: ran.append(a))
+    result = ws.ingest_records([cart_event("u1", AT - 30 * H)])
+    assert result.accepted == 1 and not ran
+    assert len([q for q in queries if "FROM campaigns" in q]) == 1
+    assert journeys.after_ingest(ws, result) is None
+
+
+def test_ingest_journeys_can_be_turned_off_and_never_fail_the_ingest(ws, monkeypatch, caplog):
+    from portrait.campaigns import journeys
+
+    now = datetime.now(UTC)
+    ws.campaigns.create(CART_JOURNEY)
+    ws.campaigns.launch("cart-live")
+    ws.settings.campaigns.journeys_on_ingest = False
+    assert ws.ingest_records([cart_event("u1", now - 3 * H)]).accepted == 1
+    assert entries(ws, "cart-live") == []  # off: the next build or `campaign journeys` does it
+    ws.settings.campaigns.journeys_on_ingest = True
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("journey bug")
+
+    monkeypatch.setattr(journeys, "run_journeys", broken)
+    assert ws.ingest_records([cart_event("u2", now - 3 * H)]).accepted == 1  # stored anyway
+    assert "cart journeys not run after ingest batch" in caplog.text
+    assert ws.warehouse.fetchone("SELECT count(*) FROM events")[0] == 2

@@ -16,12 +16,16 @@ The campaign's segment, if any, narrows the candidates (its audience in the late
 who entered before enters again only when ``reenter_days`` is set, that many days have passed
 since the last entry, and the trigger fired again later (a new cart, a new due date).
 Entries go to ``journey_entries`` and the persons to ``ws.campaigns.enroll``, which assigns the
-arm (control included) and queues the sends. Runs after every profile build (``after_build``)
-and on demand (``portrait campaign journeys``, ``POST /v1/campaigns/journeys/run``).
+arm (control included) and queues the sends. Runs after every profile build (``after_build``),
+on demand (``portrait campaign journeys``, ``POST /v1/campaigns/journeys/run``), and, for
+``cart_abandonment`` (the one trigger that reads fresh events, not tags), after every events
+ingest batch commits (``after_ingest``; ``[campaigns] journeys_on_ingest = false`` turns that
+off).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -33,8 +37,11 @@ from portrait.campaigns.definition import Campaign, CampaignDefinitionError, par
 from portrait.store import campaign_reports as store
 
 if TYPE_CHECKING:
+    from portrait.store.loader import BatchResult
     from portrait.tags.build import BuildResult
     from portrait.workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 CART_LOOKBACK = timedelta(days=7)  # older abandoned carts are history, not a trigger
 FIRST_ORDER_LOOKBACK = timedelta(days=30)  # registrants gone longer are a win-back matter
@@ -44,6 +51,10 @@ Enroll = Callable[..., Any]
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def candidates(ws: Workspace, campaign: Campaign, at: datetime) -> tuple[list[Entry], list[str]]:
@@ -144,13 +155,17 @@ def run_journeys(
     at: datetime | None = None,
     dry_run: bool = False,
     enroll: Enroll | None = None,
+    rows: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Evaluate every launched campaign's trigger as of ``at`` (default now) and enroll who
-    newly meets it (``dry_run``: only say who would)."""
-    at = _aware(at) if at else datetime.now(UTC)
+    newly meets it (``dry_run``: only say who would); ``rows``: only these campaigns (rows of
+    ``triggered_campaigns``)."""
+    at = _aware(at) if at else _now()
     tick = time.perf_counter()
     results = []
-    for row in store.triggered_campaigns(ws.warehouse):
+    if rows is None:
+        rows = store.triggered_campaigns(ws.warehouse)
+    for row in rows:
         try:
             campaign = parse_campaign(orjson.loads(row["definition"]))
         except CampaignDefinitionError as e:
@@ -183,4 +198,27 @@ def after_build(ws: Workspace, result: BuildResult) -> dict[str, Any] | None:
     for r in summary["campaigns"]:
         if "error" in r:
             result.warnings.append(f"journey {r['campaign']}: {r['error']}")
+    return summary
+
+
+def after_ingest(
+    ws: Workspace, result: BatchResult, at: datetime | None = None
+) -> dict[str, Any] | None:
+    """Run the launched ``cart_abandonment`` journeys as of now (or ``at``) after an events batch
+    committed: a cart that has waited its ``hours`` enrolls the person without a build. With no
+    such journey this is one query. A journey failure never fails the ingest: it is logged."""
+    if result.kind != "events" or not ws.settings.campaigns.journeys_on_ingest:
+        return None
+    try:
+        rows = store.triggered_campaigns(ws.warehouse, "cart_abandonment")
+        if not rows:
+            return None
+        summary = run_journeys(ws, at=at, rows=rows)
+    except Exception:  # the batch itself is stored: say why, do not fail it
+        log.warning("cart journeys not run after ingest batch %s", result.batch_id, exc_info=True)
+        return None
+    for r in summary["campaigns"]:
+        if "error" in r:
+            log.warning("journey %s after ingest batch %s: %s", r["campaign"], result.batch_id,
+                        r["error"])  # fmt: skip
     return summary

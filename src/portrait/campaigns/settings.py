@@ -92,6 +92,11 @@ class CampaignSettings(_Section):
     claim_timeout_s: float = Field(
         600.0, gt=0, description="After this, a send claimed by a dispatch that died is in doubt."
     )
+    journeys_on_ingest: bool = Field(
+        True,
+        description="Run launched cart_abandonment journeys after each events ingest batch "
+        "(they also run after builds and on demand).",
+    )
 
     @field_validator("consent_default")
     @classmethod

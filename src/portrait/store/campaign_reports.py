@@ -46,12 +46,15 @@ def campaign_names(wh: Warehouse) -> list[str]:
     return [r[0] for r in wh.fetchall("SELECT name FROM campaigns ORDER BY name")]
 
 
-def triggered_campaigns(wh: Warehouse) -> list[dict[str, Any]]:
-    """Launched or running campaigns whose definition has a trigger (candidates for journeys)."""
+def triggered_campaigns(wh: Warehouse, trigger_type: str | None = None) -> list[dict[str, Any]]:
+    """Launched or running campaigns whose definition has a trigger (candidates for journeys),
+    of one trigger type when given."""
+    only = "AND json_extract_string(definition, '$.trigger.type') = ? " if trigger_type else ""
     rows = wh.fetchall(
         "SELECT name, definition, status FROM campaigns WHERE status IN ('launched', 'running') "
         "AND json_extract(definition, '$.trigger') IS NOT NULL "
-        "AND json_type(json_extract(definition, '$.trigger')) = 'OBJECT' ORDER BY name"
+        f"AND json_type(json_extract(definition, '$.trigger')) = 'OBJECT' {only}ORDER BY name",
+        [trigger_type] if trigger_type else None,
     )
     return [{"name": r[0], "definition": r[1], "status": r[2]} for r in rows]
 
