@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from math import sqrt
 
 import numpy as np
-from scipy.stats import norm
+import scipy  # scipy.stats loads on first use, not at CLI start
 
 Metric = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
 
@@ -196,7 +196,7 @@ def ate(y: object, t: object, level: float = 0.95) -> Estimate:
         raise ValueError("the ATE needs at least two treated and two control rows")
     diff = float(treated.mean() - control.mean())
     se = sqrt(treated.var(ddof=1) / len(treated) + control.var(ddof=1) / len(control))
-    zq = float(norm.ppf(0.5 + level / 2.0))
+    zq = float(scipy.stats.norm.ppf(0.5 + level / 2.0))
     return Estimate(diff, diff - zq * se, diff + zq * se, level)
 
 

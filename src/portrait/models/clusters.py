@@ -23,9 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-from sklearn.cluster import KMeans
-from sklearn.metrics import adjusted_rand_score, silhouette_score
-from sklearn.mixture import GaussianMixture
 
 from portrait.models.registry import ModelCard, TrainOptions, save_card, write_scores
 
@@ -85,6 +82,11 @@ def _matrix(table: pa.Table, features: Sequence[tuple[str, str]]) -> tuple[np.nd
 
 
 def _fit(x: np.ndarray, k: int, method: str, seed: int) -> Any:
+    # scikit-learn is imported where it is used: at module level it made every CLI command
+    # (which imports this module for `portrait segment cluster`) 1.6 s slower to start
+    from sklearn.cluster import KMeans
+    from sklearn.mixture import GaussianMixture
+
     if method == "gmm":
         return GaussianMixture(k, covariance_type="diag", random_state=seed, n_init=2).fit(x)
     return KMeans(k, n_init=4, random_state=seed).fit(x)
@@ -94,6 +96,8 @@ def choose_k(
     x: np.ndarray, k_min: int, k_max: int, method: str, seed: int, say: Progress
 ) -> tuple[int, dict[int, float]]:
     """The k with the best silhouette (k-means) or the lowest BIC (GMM), and every score."""
+    from sklearn.metrics import silhouette_score
+
     rng = np.random.default_rng(seed)
     fit_rows = x if len(x) <= FIT_SAMPLE else x[rng.choice(len(x), FIT_SAMPLE, replace=False)]
     scores: dict[int, float] = {}
@@ -190,6 +194,8 @@ def truth_agreement(ws: Workspace, person_ids: Sequence[str], labels: np.ndarray
     ]
     if not pairs:
         return None
+    from sklearn.metrics import adjusted_rand_score
+
     true, pred = zip(*pairs, strict=True)
     return {
         "adjusted_rand_index": round(float(adjusted_rand_score(true, pred)), 4),
@@ -260,6 +266,8 @@ def run(
             "scores": {str(kk): round(v, 4) for kk, v in scores.items()},
         }
     if method == "kmeans":
+        from sklearn.metrics import silhouette_score
+
         rng = np.random.default_rng(seed)
         idx = rng.choice(len(x), min(SILHOUETTE_SAMPLE, len(x)), replace=False)
         metrics["silhouette"] = round(float(silhouette_score(x[idx], labels[idx])), 4)
