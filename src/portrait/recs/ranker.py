@@ -23,6 +23,10 @@ from portrait.recs.features import FEATURES, CandidateFeatures
 
 # Users bought in the validation window and before it: at most this many train the ranker.
 MAX_TRAIN_USERS = 8000
+# Training windows, each ``window_step_days`` before the last (the labels of the last 12 weeks
+# at the defaults); a window without lines before it is skipped. Three (December-January only
+# on Ta-Feng) tied the blend there; the two older ones, from before the holidays, won it.
+TRAIN_WINDOWS = 6
 
 
 def day_start(seconds: float) -> float:
@@ -66,7 +70,7 @@ class HybridRanker(Recommender):
         self,
         per_generator: int = 30,
         validation_days: int = 28,
-        train_windows: int = 3,
+        train_windows: int = TRAIN_WINDOWS,
         window_step_days: int = 14,
         n_estimators: int = 400,
         learning_rate: float = 0.05,
