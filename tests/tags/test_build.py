@@ -215,3 +215,66 @@ def test_profile_lookup_and_errors(shop, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
         ws.build(as_of="March")
     ws.close()
+
+
+def test_staged_events_carry_every_column_a_workspace_tag_reads(shop, tmp_path: Path) -> None:
+    """The build stages only the event columns the facts read (``event_columns``): a workspace
+    tag reading columns no built-in tag does (in ``of``, nested ``any``/``not`` conditions and
+    ``weight_of``) still gets them, with the value a direct query gives; the staged table is
+    dropped after the build."""
+    from portrait.tags.compile import event_columns
+
+    ws = Workspace.init(tmp_path / "ws")
+    load(ws, shop, [shop.events[0]])
+    builtin = set(event_columns(ws.profiles.catalog))
+    assert {"person_id", "t", "type", "day", "order_id", "brand"} <= builtin
+    assert not {"campaign_id", "discount_amount", "user_id"} & builtin
+    tags_dir = ws.root / "tags"
+    tags_dir.mkdir()
+    (tags_dir / "shop.yaml").write_text(
+        """group: {id: shop, zh: 本店, en: This shop}
+tags:
+  - id: campaign_messages
+    zh: 活动消息
+    en: Campaign messages
+    description: Messages of a campaign, not opened ones.
+    kind: fact
+    type: int
+    fact:
+      from: events
+      agg: count
+      where: {any: [{campaign_id: {is_null: false}}], not: {type: message_opened}}
+  - id: top_discount_brand
+    zh: 折扣品牌
+    en: Brand with most discount
+    description: The brand with the most discount money.
+    kind: fact
+    type: enum
+    values: [brand_00, brand_01, brand_02]
+    fact: {from: events, where: {type: order}, agg: mode, of: brand, weight_of: discount_amount}
+""",
+        encoding="utf-8",
+    )
+    catalog = ws.profiles.reload_catalog()
+    assert {"campaign_id", "discount_amount"} <= set(event_columns(catalog))
+    result = ws.build()
+    got = dict(
+        ws.warehouse.fetchall(
+            f"SELECT person_id, campaign_messages FROM {result.snapshot} "
+            "WHERE campaign_messages > 0"
+        )
+    )
+    expected = dict(
+        ws.warehouse.fetchall(
+            "SELECT coalesce(m.person_id, e.user_id), count(*) FROM events e "
+            "LEFT JOIN identity_map m ON m.id_kind = 'user' AND m.identifier = e.user_id "
+            "WHERE e.campaign_id IS NOT NULL AND e.type <> 'message_opened' "
+            "AND e.user_id IS NOT NULL GROUP BY 1"
+        )
+    )
+    assert got and got == expected
+    left = ws.warehouse.fetchall(
+        "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '\\_events\\_%' ESCAPE '\\'"
+    )
+    assert left == []
+    ws.close()

@@ -28,6 +28,7 @@ from portrait.tags.compile import (
     Sources,
     compile_facts,
     compile_rules,
+    event_columns,
 )
 from portrait.tags.sources import DAY, AsOf, event_source, user_source, utc_offsets
 
@@ -161,41 +162,17 @@ class Builder:
                     mode = "incremental"
                     recomputed = affected
             say(f"computing {len(tags)} tags ({mode})")
-            tick = time.perf_counter()
-            if mode == "incremental":
-                facts = self._incremental_facts(src, point, prev, recomputed)
-            else:
-                facts = compile_facts(self.catalog, src, point)
-            facts_sql = str(
-                ibis.to_sql(normalized_facts(self.catalog, facts), dialect="duckdb", pretty=False)
-            )
-            timings["compile"] = time.perf_counter() - tick
-            # Facts first, into a table; then the rules over it. As one query, the rules'
-            # windows and bucket-edge subqueries read the facts more than once (measured on
-            # 10M events: 12-20% slower).
-            facts_table = f"_facts_{uuid.uuid4().hex[:8]}"
-            tick = time.perf_counter()
-            # The event source is one CTE read by some thirty groupings. DuckDB would push the
-            # OR of all their filters into it and evaluate that on every event; each grouping
-            # filters its own rows anyway (measured: 10-15% of the build on 10M events).
-            self.wh.execute("SET disabled_optimizers = 'cte_filter_pusher'")
-            try:
-                self.wh.execute(f"CREATE TEMP TABLE {facts_table} AS {facts_sql}")
-            finally:
-                self.wh.execute("RESET disabled_optimizers")
-            try:
-                compute = time.perf_counter() - tick
+            staged = None
+            if mode == "full" or recomputed > 0:
                 tick = time.perf_counter()
-                expr = compile_rules(self.catalog, self.wh.table(facts_table), point, src)
-                sql = str(ibis.to_sql(expr, dialect="duckdb", pretty=False))
-                timings["compile"] += time.perf_counter() - tick
-                tick = time.perf_counter()
-                self.wh.execute(
-                    f"CREATE TABLE {staging} AS " + store.snapshot_select(tags, f"({sql}) AS p")
-                )
+                staged = self._stage_events(src, point, restrict=mode == "incremental")
+                src = Sources(events=self.wh.table(staged), users=src.users, scores=src.scores)
+                timings["events"] = time.perf_counter() - tick
+            try:
+                self._compute(src, point, prev, mode, recomputed, staging, timings)
             finally:
-                self.wh.execute(f"DROP TABLE IF EXISTS {facts_table}")
-            timings["compute"] = compute + time.perf_counter() - tick
+                if staged is not None:
+                    self.wh.execute(f"DROP TABLE IF EXISTS {staged}")
             self.wh.execute("DROP VIEW IF EXISTS _prev_facts")
             self.wh.execute("DROP TABLE IF EXISTS _affected")
         persons = self.wh.fetchone(f"SELECT count(*) FROM {staging}")[0]
@@ -237,6 +214,73 @@ class Builder:
             events=events_seen,
             timings={k: round(v, 3) for k, v in timings.items()},
         )
+
+    def _compute(
+        self,
+        src: Sources,
+        point: AsOf,
+        prev: dict[str, Any] | None,
+        mode: str,
+        recomputed: int,
+        staging: str,
+        timings: dict[str, float],
+    ) -> None:
+        """Facts, then rules over them, into the ``staging`` table."""
+        tags = list(self.catalog)
+        tick = time.perf_counter()
+        if mode == "incremental":
+            facts = self._incremental_facts(src, point, prev, recomputed)
+        else:
+            facts = compile_facts(self.catalog, src, point)
+        facts_sql = str(
+            ibis.to_sql(normalized_facts(self.catalog, facts), dialect="duckdb", pretty=False)
+        )
+        timings["compile"] = time.perf_counter() - tick
+        # Facts first, into a table; then the rules over it. As one query, the rules'
+        # windows and bucket-edge subqueries read the facts more than once (measured on
+        # 10M events: 12-20% slower).
+        facts_table = f"_facts_{uuid.uuid4().hex[:8]}"
+        tick = time.perf_counter()
+        # Some thirty groupings read the events. DuckDB would push the OR of all their filters
+        # into the shared read and evaluate that on every event; each grouping filters its own
+        # rows anyway (measured: 10-15% of the build on 10M events).
+        self.wh.execute("SET disabled_optimizers = 'cte_filter_pusher'")
+        try:
+            self.wh.execute(f"CREATE TEMP TABLE {facts_table} AS {facts_sql}")
+        finally:
+            self.wh.execute("RESET disabled_optimizers")
+        try:
+            compute = time.perf_counter() - tick
+            tick = time.perf_counter()
+            expr = compile_rules(self.catalog, self.wh.table(facts_table), point, src)
+            sql = str(ibis.to_sql(expr, dialect="duckdb", pretty=False))
+            timings["compile"] += time.perf_counter() - tick
+            tick = time.perf_counter()
+            self.wh.execute(
+                f"CREATE TABLE {staging} AS " + store.snapshot_select(tags, f"({sql}) AS p")
+            )
+        finally:
+            self.wh.execute(f"DROP TABLE IF EXISTS {facts_table}")
+        timings["compute"] = compute + time.perf_counter() - tick
+
+    def _stage_events(self, src: Sources, point: AsOf, restrict: bool) -> str:
+        """The events the fact stage reads, into a temp table: the columns it uses, of known
+        persons, before the build date (with ``restrict``, of the persons in ``_affected``).
+
+        Some thirty groupings read the events. Read from the event source (events joined with
+        identities and products) as one shared subquery, DuckDB streams all its columns to
+        every grouping; staged once, each grouping scans only the columns it needs (measured at
+        1M persons and 11.5M events: 73 s -> 65 s on one thread, 92 s -> 76 s on two, with the
+        same values)."""
+        ev = src.events
+        ev = ev.filter(ev.person_id.notnull(), ev.t < point.epoch)
+        if restrict:
+            affected = self.wh.table("_affected")
+            ev = ev.semi_join(affected, ev.person_id == affected.person_id)
+        table = f"_events_{uuid.uuid4().hex[:8]}"
+        sql = ibis.to_sql(ev.select(*event_columns(self.catalog)), dialect="duckdb")
+        self.wh.execute(f"CREATE TEMP TABLE {table} AS {sql}")
+        return table
 
     # --- incremental ----------------------------------------------------------------------
     def _previous(self, point: AsOf) -> dict[str, Any] | None:

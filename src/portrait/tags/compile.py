@@ -22,7 +22,7 @@ import ibis.expr.types as ir
 
 from portrait.tags.catalog import Catalog, layers
 from portrait.tags.model import TagDef
-from portrait.tags.sources import DAY, AsOf
+from portrait.tags.sources import DAY, EVENT_FIELDS, AsOf
 
 RANKED = ("mode", "mode_share", "top")
 ZERO_WHEN_EMPTY = {"count", "count_distinct", "distinct_days", "sum"}
@@ -336,6 +336,33 @@ def _keyed_pass(tags: list[TagDef], column: str, ev: ir.Table, as_of: AsOf) -> i
         values[tag.id] = (out[f"_top{i}"] / total).round(FLOAT_DIGITS)
     keep = [c for c in columns if not c.startswith("_")]
     return out.select("person_id", *keep, **values)
+
+
+def event_columns(catalog: Catalog) -> list[str]:
+    """The event source columns the fact stage reads (``person_id``, ``t`` and ``type``
+    always): what an engine needs to keep of the events for ``compile_facts``, in
+    ``EVENT_FIELDS`` order."""
+    need = {"person_id", "t", "type"}
+
+    def keys(cond: Any) -> None:
+        if isinstance(cond, dict):
+            for key, test in cond.items():
+                if key in ("any", "all"):
+                    for sub in test:
+                        keys(sub)
+                elif key == "not":
+                    keys(test)
+                else:
+                    need.add(key)
+
+    for tag in catalog:
+        f = tag.fact
+        if f is None or f.source != "events":
+            continue
+        need.update(c for c in (f.of, f.weight_of, _keyed_column(tag)) if c)
+        keys(f.where)
+        keys(f.share_where)
+    return [c for c in EVENT_FIELDS if c in need]
 
 
 def compile_facts(
