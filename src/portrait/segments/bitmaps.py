@@ -72,14 +72,15 @@ def restrict(bitmap: AbstractBitMap, within: AbstractBitMap | None) -> AbstractB
     return bitmap if within is None else bitmap & within
 
 
-def steps_of(codes: np.ndarray, ids: np.ndarray, cuts: Sequence[int]) -> list[FrozenBitMap]:
-    """Step ``j``: the ids whose code is at most ``cuts[j]`` (cumulative, built bucket by
-    bucket)."""
-    bucket = np.searchsorted(np.asarray(cuts), codes, side="left")  # codes <= cuts[bucket]
+def cumulative(parts: Sequence[AbstractBitMap], ends: Sequence[int]) -> list[FrozenBitMap]:
+    """For each of ``ends`` (ascending part numbers), the union of ``parts[0..end]``."""
     steps: list[FrozenBitMap] = []
     running = BitMap()
-    for part in groups_of(bucket, ids, len(cuts) + 1)[: len(cuts)]:
-        running |= part
+    done = 0
+    for end in ends:
+        for part in parts[done : end + 1]:
+            running |= part
+        done = end + 1
         steps.append(FrozenBitMap(running))
     return steps
 
