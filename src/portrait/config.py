@@ -68,6 +68,9 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8765
     max_batch: int = Field(10_000, description="Most records accepted in one HTTP request.")
+    max_body_mb: float = Field(
+        64.0, gt=0, description="Largest request body accepted (ingest, consent import), MiB."
+    )
 
 
 class ProfileSettings(BaseModel):

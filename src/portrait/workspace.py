@@ -128,6 +128,11 @@ class Workspace:
         return self._warehouse
 
     def close(self) -> None:
+        campaigns = self.__dict__.pop("_campaigns", None)
+        if campaigns is not None:  # an SMTP session or HTTP client a send left open
+            from portrait.campaigns.channels import close_all
+
+            close_all(campaigns.channels.values())
         self._profiles = None
         self._segments = None
         self._models = None

@@ -353,6 +353,19 @@ def test_batch_over_max_batch_is_413(api: Api):
     assert api.count("SELECT count(*) FROM events") == 3
 
 
+def test_a_body_over_max_body_mb_is_413_before_it_is_parsed(api: Api):
+    api.ws.settings.api.max_body_mb = 0.01  # 10,485 bytes
+    try:
+        batch = [ev(f"big{i}") for i in range(200)]
+        assert len(orjson.dumps(batch)) > 0.01 * 2**20
+        r = api.client.post("/v1/events", json=batch, headers=api.ingest)
+        assert r.status_code == 413, r.text
+        assert "api.max_body_mb" in r.json()["detail"]
+    finally:
+        api.ws.settings.api.max_body_mb = 64.0
+    assert api.count("SELECT count(*) FROM events WHERE event_id LIKE 'big%'") == 0
+
+
 def test_concurrent_requests_each_get_their_own_outcome(api: Api):
     def send(i: int) -> dict[str, Any]:
         bad = i % 20

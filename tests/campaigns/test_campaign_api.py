@@ -171,6 +171,27 @@ def test_consent_import_over_rest(api: Api, tmp_path: Path) -> None:
     assert api.client.post("/v1/consents/import", content=text).status_code in (401, 403)
 
 
+def test_a_consent_import_over_the_body_limit_is_413_and_imports_nothing(api: Api) -> None:
+    before = api.ws.warehouse.fetchone("SELECT count(*) FROM consents")[0]
+    limit = api.ws.settings.api.max_body_mb
+    api.ws.settings.api.max_body_mb = 0.001  # 1,048 bytes
+    try:
+        text = "user_id,channel,granted\n" + "".join(f"u{i},email,yes\n" for i in range(200))
+        big = api.call("POST", "/v1/consents/import", 413, content=text.encode())
+        assert "api.max_body_mb" in big["detail"]
+
+        def chunks():  # no Content-Length: refused while it is read
+            yield text.encode()
+
+        r = api.client.post(
+            "/v1/consents/import", content=chunks(), headers=api.headers
+        )
+        assert r.status_code == 413, r.text
+    finally:
+        api.ws.settings.api.max_body_mb = limit
+    assert api.ws.warehouse.fetchone("SELECT count(*) FROM consents")[0] == before
+
+
 def test_posted_events_run_cart_journeys(api: Api) -> None:
     """POST /v1/events commits a batch; a launched cart journey enrolls who waited, no build."""
     api.call("POST", "/v1/campaigns", json={

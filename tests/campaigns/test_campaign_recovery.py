@@ -142,3 +142,18 @@ def test_dispatch_closes_the_client_even_when_it_fails(
         with pytest.raises(RuntimeError, match="a bug"):
             ws.campaigns.dispatch(now=T0 + timedelta(days=1))
     assert len(made_clients) == 1 and made_clients[0].is_closed
+
+
+def test_closing_the_workspace_closes_a_channel_a_send_left_open(
+    ws: Workspace, made_clients: list[httpx.Client]
+) -> None:
+    with http_receiver([200]) as (rx, url):
+        ws.settings.campaigns.sms.url = url
+        channel = ws.campaigns.channel("sms")
+        channel.send(OutgoingMessage(
+            send_key="c/p1/sms", campaign="c", channel="sms", user_id=USERS[0],
+            address="+10000", language="en", subject="", body="hi",
+        ))  # fmt: skip
+        assert len(rx.requests) == 1 and not made_clients[0].is_closed
+        ws.close()
+    assert len(made_clients) == 1 and made_clients[0].is_closed

@@ -24,6 +24,7 @@ from portrait.api import models as model_routes
 from portrait.api import recs as recs_routes
 from portrait.api import segments as segment_routes
 from portrait.api.batcher import GroupCommitter
+from portrait.api.errors import limited_body
 from portrait.ingest.reasons import explain
 from portrait.security.keys import role_allows
 from portrait.tags.build import BuildError
@@ -140,7 +141,7 @@ def create_app(workspace: Workspace) -> FastAPI:
     Admin = Annotated[str, Depends(role_required("admin"))]
 
     async def ingest(request: Request, ws: Workspace, kind: str) -> IngestResponse:
-        body = await request.body()
+        body = await limited_body(request, ws.settings.api.max_body_mb)
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError as e:

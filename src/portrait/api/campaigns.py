@@ -9,7 +9,7 @@ from fastapi import Body, FastAPI, HTTPException, Query, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from portrait.api.errors import service_call
+from portrait.api.errors import limited_body, service_call
 from portrait.campaigns.service import CampaignConflictError
 
 
@@ -138,7 +138,8 @@ def register(app: FastAPI, WorkspaceDep: Any, Admin: Any) -> None:
         or uploaded (multipart, field ``file``), like `portrait campaign consent-import`: the
         lines that check are stored, the others come back in ``rejected`` with their line
         number (the header is line 1) and record."""
-        text, label = consent_csv(request.headers.get("content-type", ""), await request.body())
+        body = await limited_body(request, ws.settings.api.max_body_mb)
+        text, label = consent_csv(request.headers.get("content-type", ""), body)
         return await run_in_threadpool(_call, ws.campaigns.import_consents_csv, text, source, label)
 
     @app.get("/v1/users/{user_id}/inbox", tags=["campaigns"])

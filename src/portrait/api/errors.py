@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
 
 
 def service_call(
@@ -24,3 +24,26 @@ def service_call(
         raise HTTPException(404, e.args[0] if e.args else str(e)) from e
     except ValueError as e:
         raise HTTPException(422, str(e)) from e
+
+
+async def limited_body(request: Request, max_mib: float) -> bytes:
+    """The request body, refused with 413 as soon as it is over ``max_mib`` MiB (by its
+    Content-Length when given, else while it is read), so an oversized upload is never held
+    in memory whole."""
+    limit = int(max_mib * 2**20)
+    too_big = HTTPException(
+        413,
+        f"the request body is over {max_mib:g} MiB (api.max_body_mb in portrait.toml): "
+        "split it into smaller requests",
+    )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_big
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
