@@ -183,9 +183,7 @@ def test_a_consent_import_over_the_body_limit_is_413_and_imports_nothing(api: Ap
         def chunks():  # no Content-Length: refused while it is read
             yield text.encode()
 
-        r = api.client.post(
-            "/v1/consents/import", content=chunks(), headers=api.headers
-        )
+        r = api.client.post("/v1/consents/import", content=chunks(), headers=api.headers)
         assert r.status_code == 413, r.text
     finally:
         api.ws.settings.api.max_body_mb = limit
