@@ -243,7 +243,8 @@ def test_revenue_is_net_of_refunds_in_the_window(shop):
     # a: t1 (60 - 30) + (40 - 40) = 30, t2 30, t4 80 (its refund is after the window)
     assert a["revenue_gross"] == 210.0 and a["refunds"] == 70.0
     assert a["revenue"] == 140.0 and a["revenue_per_user"] == 35.0
-    assert a["converted"] == 3 and a["orders"] == 4  # conversion counts orders, refunded or not
+    # ot1b was refunded whole: undone (t1 still converted with ot1, which was refunded in part)
+    assert a["converted"] == 3 and a["orders"] == 3 and a["orders_refunded"] == 1
     # the coupon was used on t1's first order, 60 before the refund: cost unchanged
     assert a["offer_cost"] == 10.0 and a["cost"] == pytest.approx(10.15)
     vs = a["vs_control"]
@@ -269,3 +270,16 @@ def test_refund_of_another_persons_order_id_is_not_subtracted(shop):
     refund(shop, "c1", T0 + 3 * DAY, "ot2", 1, 30.0)  # c1 refunds an order id that is t2's
     a = arm(campaign_report(shop, "spring", as_of=T0 + 40 * DAY), "a")
     assert a["refunds"] == 0.0 and a["revenue"] == 210.0
+
+
+def test_an_order_refunded_whole_in_the_window_is_no_conversion(shop):
+    refund(shop, "t2", T0 + 6 * DAY, "ot2", 1, 30.0)  # t2's only order, all of it
+    refund(shop, "c1", T0 + 9 * DAY, "oc1", 1, 100.0)  # after the 7-day window: still counts
+    report = campaign_report(shop, "spring", as_of=T0 + 40 * DAY)
+    control, a = arm(report, "control"), arm(report, "a")
+    assert a["converted"] == 2 and a["orders"] == 3 and a["orders_refunded"] == 1
+    assert a["revenue"] == 180.0 and a["revenue_gross"] == 210.0
+    assert control["converted"] == 1 and control["orders_refunded"] == 0
+    rows = {r["person_id"]: r for r in campaign_outcomes(shop, "spring", T0 + 40 * DAY).to_pylist()}
+    assert rows["t2"]["converted"] is False and rows["t2"]["revenue"] == 0.0
+    assert a["offer_cost"] == 10.0  # t2's order was under the offer's minimum spend anyway

@@ -96,6 +96,7 @@ def arm_metrics(sums: dict[str, Any], offer_cost: float, sends: dict[str, int]) 
         "converted": sums["converted"],
         "conversion_rate": _rate(sums["converted"], n),
         "orders": int(sums["orders"] or 0),
+        "orders_refunded": int(sums["orders_refunded"] or 0),
         "revenue": float(sums["revenue"] or 0.0),
         "revenue_per_user": _rate(float(sums["revenue"] or 0.0), n),
         "revenue_gross": float(sums["revenue_gross"] or 0.0),

@@ -85,14 +85,16 @@ rf AS (  -- refunds (quantity x price) of the attributed orders, within the wind
     AND r.ts < $as_of AND epoch_us(r.ts) >= a.t0 AND epoch_us(r.ts) < a.t0 + $window_us
   GROUP BY ALL
 ),
-onet AS (  -- an order's refunds count up to its value
-  SELECT o.*, least(coalesce(rf.refunded, 0), greatest(o.value, 0)) AS refunded
+onet AS (  -- an order's refunds count up to its value; a wholly refunded order is undone
+  SELECT o.*, least(coalesce(rf.refunded, 0), greatest(o.value, 0)) AS refunded,
+         NOT (coalesce(rf.refunded, 0) > 0 AND coalesce(rf.refunded, 0) >= o.value) AS kept
   FROM o LEFT JOIN rf USING (person_id, order_id)
 ),
 op AS (
-  SELECT person_id, count(*) AS orders, sum(value - refunded) AS revenue,
-         sum(value) AS revenue_gross, sum(refunded) AS refunds,
-         arg_min(value, t) AS first_value
+  SELECT person_id, count(*) FILTER (WHERE kept) AS orders,
+         count(*) FILTER (WHERE NOT kept) AS orders_refunded,
+         sum(value - refunded) AS revenue, sum(value) AS revenue_gross,
+         sum(refunded) AS refunds, arg_min(value, t) FILTER (WHERE kept) AS first_value
   FROM onet GROUP BY person_id
 ),
 msg AS (
@@ -117,6 +119,7 @@ SELECT a.person_id, a.user_id, a.arm, a.assigned_at,
        coalesce(msg.opened, false) OR coalesce(msg.clicked, false) AS opened,
        coalesce(msg.clicked, false) AS clicked,
        coalesce(op.orders, 0) > 0 AS converted, coalesce(op.orders, 0) AS orders,
+       coalesce(op.orders_refunded, 0) AS orders_refunded,
        coalesce(op.revenue, 0.0) AS revenue, coalesce(op.revenue_gross, 0.0) AS revenue_gross,
        coalesce(op.refunds, 0.0) AS refunds, op.first_value, a.pre_spend,
        a.t0 + $window_us <= $as_us AS window_complete,
@@ -143,8 +146,9 @@ def person_outcomes(
 ) -> pa.Table:
     """One row per assigned person: arm, send, opens, clicks, attributed orders and revenue
     (net of the refunds of those orders within the window; ``revenue_gross`` and ``refunds``
-    beside it), pre-period spend, activity 7 and 30 days after (NULL while that period has not
-    ended)."""
+    beside it; an order refunded whole within the window is no conversion, and is counted in
+    ``orders_refunded`` instead of ``orders``), pre-period spend, activity 7 and 30 days after
+    (NULL while that period has not ended)."""
     params = _params(campaign, attribution_days, as_of)
     with wh.lock:
         return wh.con.sql(
@@ -156,7 +160,7 @@ ARM_COLUMNS = (
     "arm", "n", "sent", "send_cost", "opened", "clicked", "converted", "orders", "revenue",
     "revenue_sq", "pre_sum", "pre_sq", "pre_rev", "window_complete", "eligible_7d", "active_7d",
     "eligible_30d", "active_30d", "first_assigned", "last_assigned", "offer_orders",
-    "revenue_gross", "refunds",
+    "revenue_gross", "refunds", "orders_refunded",
 )  # fmt: skip
 
 
@@ -175,7 +179,7 @@ SELECT arm, count(*), count(*) FILTER (WHERE sent), sum(send_cost),
        count(*) FILTER (WHERE active_7d), count(active_30d), count(*) FILTER (WHERE active_30d),
        min(assigned_at), max(assigned_at),
        histogram(coalesce(first_value, 0.0)) FILTER (WHERE converted AND sent),
-       sum(revenue_gross), sum(refunds)
+       sum(revenue_gross), sum(refunds), sum(orders_refunded)
 FROM ({PERSONS_SQL}) GROUP BY arm ORDER BY arm"""
     with wh.lock:
         rows = wh.con.execute(sql, _params(campaign, attribution_days, as_of)).fetchall()

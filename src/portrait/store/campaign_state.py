@@ -124,15 +124,32 @@ def bandit_outcomes(
     wh: Warehouse, campaign: str, attribution_days: float
 ) -> dict[str, tuple[int, int]]:
     """Per variant: (messages sent, of which the person ordered within the attribution
-    window after the send)."""
+    window after the send). An order refunded whole within that window is no success (as in
+    the campaign report)."""
     rows = wh.fetchall(
-        "SELECT s.variant, count(*), count(o.send_key) FROM campaign_sends s LEFT JOIN ("
-        "  SELECT DISTINCT x.send_key FROM campaign_sends x JOIN events_resolved e"
-        "  ON e.person_id = x.person_id AND e.type = 'order' AND e.ts >= x.sent_at"
-        "  AND e.ts < x.sent_at + to_seconds(CAST(? AS BIGINT))"
-        "  WHERE x.campaign = ? AND x.status = 'sent') o ON o.send_key = s.send_key "
-        "WHERE s.campaign = ? AND s.status = 'sent' GROUP BY 1",
-        [int(attribution_days * 86400), campaign, campaign],
+        """WITH x AS (
+          SELECT send_key, person_id, sent_at, sent_at + to_seconds(CAST($w AS BIGINT)) AS until
+          FROM campaign_sends WHERE campaign = $c AND status = 'sent'
+        ), o AS (
+          SELECT x.send_key, x.person_id, x.sent_at, x.until, e.order_id,
+                 sum(coalesce(e.quantity * e.price, 0)) AS value
+          FROM x JOIN events_resolved e ON e.person_id = x.person_id AND e.type = 'order'
+            AND e.ts >= x.sent_at AND e.ts < x.until
+          GROUP BY ALL
+        ), rf AS (
+          SELECT o.send_key, o.order_id, sum(coalesce(r.quantity * r.price, 0)) AS refunded
+          FROM o JOIN events_resolved r ON r.type = 'refund' AND r.order_id = o.order_id
+            AND (r.person_id IS NULL OR r.person_id = o.person_id)
+            AND r.ts >= o.sent_at AND r.ts < o.until
+          GROUP BY ALL
+        ), won AS (
+          SELECT DISTINCT o.send_key FROM o LEFT JOIN rf USING (send_key, order_id)
+          WHERE NOT (coalesce(rf.refunded, 0) > 0 AND coalesce(rf.refunded, 0) >= o.value)
+        )
+        SELECT s.variant, count(*), count(won.send_key) FROM campaign_sends s
+        LEFT JOIN won USING (send_key)
+        WHERE s.campaign = $c AND s.status = 'sent' GROUP BY 1""",
+        {"w": int(attribution_days * 86400), "c": campaign},
     )
     return {r[0]: (int(r[1]), int(r[2])) for r in rows}
 

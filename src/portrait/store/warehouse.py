@@ -93,7 +93,7 @@ class Warehouse:
             self.generation += 1
             return self.con.execute(sql, params or [])
 
-    def fetchall(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
+    def fetchall(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> list[tuple]:
         with self.lock:
             return self.con.execute(sql, params or []).fetchall()
 
