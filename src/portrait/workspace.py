@@ -85,6 +85,9 @@ class Workspace:
         self._profiles: ProfileService | None = None
         self._segments: SegmentService | None = None
         self._models: ModelService | None = None
+        # Called after each events batch commits instead of running the cart journeys there
+        # (the REST server hands them to a worker thread: ``campaigns.journeys.IngestJourneys``).
+        self.on_events_committed: Callable[[BatchResult], None] | None = None
 
     # --- opening ------------------------------------------------------------------------
     @classmethod
@@ -177,9 +180,12 @@ class Workspace:
                 want_accepted_rows=want_accepted_rows,
             )
         if kind == "events":  # the batch is committed: carts may have waited long enough
-            from portrait.campaigns.journeys import after_ingest
+            if self.on_events_committed is not None:
+                self.on_events_committed(result)
+            else:
+                from portrait.campaigns.journeys import after_ingest
 
-            after_ingest(self, result)
+                after_ingest(self, result)
         return result
 
     def ingest_file(

@@ -203,6 +203,8 @@ def test_posted_events_run_cart_journeys(api: Api) -> None:
     cart = {"event_id": "rest-cart-1", "user_id": user, "ts": ago.isoformat(),
             "type": "add_to_cart", "product_id": "p1", "quantity": 1}  # fmt: skip
     assert api.call("POST", "/v1/events", json=[cart])["accepted"] == 1
+    journeys = api.client.app.state.committer.journeys  # they run beside the ingest, not in it
+    assert journeys.wait_idle(30) and journeys.runs >= 1
     entered = api.ws.warehouse.fetchall(
         "SELECT person_id FROM journey_entries WHERE campaign = 'cart-rest'"
     )

@@ -106,6 +106,7 @@ def create_app(workspace: Workspace) -> FastAPI:
         description="User profiles and precision marketing for e-commerce.",
     )
     app.state.workspace = workspace
+    app.state.committer = committer  # its ``journeys`` worker runs cart journeys after ingest
 
     def get_workspace(request: Request) -> Workspace:
         return request.app.state.workspace

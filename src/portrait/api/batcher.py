@@ -16,6 +16,7 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from portrait.campaigns.journeys import IngestJourneys
 from portrait.store.loader import BatchResult, Rejection
 from portrait.workspace import Workspace
 
@@ -69,6 +70,9 @@ class GroupCommitter:
         self.max_records = max_records
         self.linger = linger
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        # cart journeys run in a worker of their own, so no ingest response waits for them
+        self.journeys = IngestJourneys(workspace)
+        workspace.on_events_committed = self.journeys.kick
         self._thread = threading.Thread(target=self._run, name="portrait-ingest", daemon=True)
         self._thread.start()
 
@@ -80,6 +84,9 @@ class GroupCommitter:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=30)
+        if self.workspace.on_events_committed == self.journeys.kick:
+            self.workspace.on_events_committed = None
+        self.journeys.close()
 
     def _run(self) -> None:
         carry: _Pending | None = None

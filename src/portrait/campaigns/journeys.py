@@ -20,12 +20,14 @@ arm (control included) and queues the sends. Runs after every profile build (``a
 on demand (``portrait campaign journeys``, ``POST /v1/campaigns/journeys/run``), and, for
 ``cart_abandonment`` (the one trigger that reads fresh events, not tags), after every events
 ingest batch commits (``after_ingest``; ``[campaigns] journeys_on_ingest = false`` turns that
-off).
+off). The REST server runs those in a worker of their own (``IngestJourneys``), so that an
+ingest response never waits for them.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -222,3 +224,55 @@ def after_ingest(
             log.warning("journey %s after ingest batch %s: %s", r["campaign"], result.batch_id,
                         r["error"])  # fmt: skip
     return summary
+
+
+class IngestJourneys:
+    """Cart journeys after ingest, off the ingesting thread: ``kick`` after each events batch
+    commits; one worker thread runs ``after_ingest`` as of when it wakes, so a burst of batches
+    makes one run, not one each. ``close`` finishes a run that was asked for, then stops."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.runs = 0
+        self._latest: BatchResult | None = None
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._stopping = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name="portrait-journeys", daemon=True)
+        self._thread.start()
+
+    def kick(self, result: BatchResult) -> None:
+        """An events batch committed: run the cart journeys soon."""
+        with self._lock:
+            self._latest = result
+            self._idle.clear()
+            self._wake.set()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until every kick so far has been run; False on timeout."""
+        return self._idle.wait(timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait()
+            with self._lock:
+                self._wake.clear()
+                result, self._latest = self._latest, None
+            if result is not None:
+                try:
+                    after_ingest(self.ws, result)  # logs its own failures
+                except Exception:  # never let the worker die
+                    log.warning("cart journeys after ingest failed", exc_info=True)
+                self.runs += 1
+            with self._lock:
+                if self._latest is None:
+                    self._idle.set()
+            if self._stopping and self._latest is None:
+                return
