@@ -283,3 +283,15 @@ def test_an_order_refunded_whole_in_the_window_is_no_conversion(shop):
     rows = {r["person_id"]: r for r in campaign_outcomes(shop, "spring", T0 + 40 * DAY).to_pylist()}
     assert rows["t2"]["converted"] is False and rows["t2"]["revenue"] == 0.0
     assert a["offer_cost"] == 10.0  # t2's order was under the offer's minimum spend anyway
+
+
+def test_pre_spend_is_the_30_days_before_net_of_refunds(ws):
+    from portrait.store.campaigns import pre_spend
+
+    order(ws, "p1", T0 - 10 * DAY, "a1", (2, 50.0))  # 100
+    refund(ws, "p1", T0 - 5 * DAY, "a1", 1, 50.0)  # -50
+    order(ws, "p1", T0 - 40 * DAY, "old", (1, 999.0))  # before the 30 days
+    refund(ws, "p1", T0 - 31 * DAY, "old", 1, 999.0)  # before them too
+    order(ws, "p1", T0 + DAY, "later", (1, 70.0))  # after assignment
+    order(ws, "p2", T0 - 1 * DAY, "b1", (1, 30.0))
+    assert pre_spend(ws.warehouse, ["p1", "p2", "p3"], T0) == {"p1": 50.0, "p2": 30.0}

@@ -177,14 +177,16 @@ def last_entries(
 
 
 def pre_spend(wh: Warehouse, person_ids: Sequence[str], at: datetime, days: int = 30) -> dict:
-    """Order revenue per person in the ``days`` before ``at`` (the CUPED covariate)."""
+    """Order revenue net of refunds per person in the ``days`` before ``at`` (the CUPED
+    covariate; net, like the revenue the report compares)."""
     rows = with_ids(
         wh,
         "_camp_pids",
         person_ids,
-        "SELECT e.person_id, sum(e.quantity * e.price) FROM events_resolved e "
-        "JOIN _camp_pids p ON p.id = e.person_id WHERE e.type = 'order' AND e.ts >= ? "
-        "AND e.ts < ? GROUP BY 1",
+        "SELECT e.person_id, sum(CASE e.type WHEN 'refund' THEN -1 ELSE 1 END "
+        "* coalesce(e.quantity * e.price, 0)) FROM events_resolved e "
+        "JOIN _camp_pids p ON p.id = e.person_id WHERE e.type IN ('order', 'refund') "
+        "AND e.ts >= ? AND e.ts < ? GROUP BY 1",
         [at - timedelta(days=days), at],
     )
     return {r[0]: float(r[1] or 0.0) for r in rows}
