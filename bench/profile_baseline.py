@@ -136,6 +136,34 @@ FACT_TYPES: dict[str, str] = {
     "refunded_amount": "float",
 }
 
+# Codes of the event types and message channels the tags read (0: any other).
+TYPE_CODES: dict[str, int] = {
+    name: i + 1
+    for i, name in enumerate(
+        [
+            "product_view",
+            "page_view",
+            "add_to_cart",
+            "search",
+            "order",
+            "coupon_received",
+            "message_sent",
+            "like",
+            "review",
+            "coupon_used",
+            "follow",
+            "message_opened",
+            "share",
+            "question",
+            "refund",
+            "message_clicked",
+            "invite",
+            "answer",
+        ]
+    )
+}
+CHANNEL_CODES: dict[str, int] = {"email": 1, "sms": 2, "push": 3}
+
 # The hand-written pass. $-names are constants filled in by ``baseline_sql``: the as-of instant
 # ($asof, epoch seconds), the window starts ($w7 ... $w365, epoch seconds of local midnights)
 # and $offset, the shop's UTC offset in seconds as an expression of the event's epoch second t.
@@ -163,10 +191,24 @@ raw AS (
   LEFT JOIN prod p ON p.product_id = e.product_id
   WHERE e.ts < to_timestamp($asof)
 ),
+-- the event type and message channel as small integer codes ($order, $email: see TYPE_CODES
+-- and CHANNEL_CODES), so that the many FILTER clauses compare integers, not strings
 ev AS MATERIALIZED (
-  SELECT pid, t, type, product_id, quantity, price, discount, order_id, query, channel,
-         device, coupon_id, rating, target_user_id, category_l1, category_l2, brand, colour,
-         style, material, price_index,
+  SELECT pid, t, product_id, quantity, price, discount, order_id, query, channel, device,
+         coupon_id, rating, target_user_id, category_l1, category_l2, brand, colour, style,
+         material, price_index,
+         CASE type WHEN 'product_view' THEN $product_view WHEN 'page_view' THEN $page_view
+                   WHEN 'add_to_cart' THEN $add_to_cart WHEN 'search' THEN $search
+                   WHEN 'order' THEN $order WHEN 'coupon_received' THEN $coupon_received
+                   WHEN 'message_sent' THEN $message_sent WHEN 'like' THEN $like
+                   WHEN 'review' THEN $review WHEN 'coupon_used' THEN $coupon_used
+                   WHEN 'follow' THEN $follow WHEN 'message_opened' THEN $message_opened
+                   WHEN 'share' THEN $share WHEN 'question' THEN $question
+                   WHEN 'refund' THEN $refund WHEN 'message_clicked' THEN $message_clicked
+                   WHEN 'invite' THEN $invite WHEN 'answer' THEN $answer
+                   ELSE 0 END AS tc,
+         CASE channel WHEN 'email' THEN $email WHEN 'sms' THEN $sms WHEN 'push' THEN $push
+                      ELSE 0 END AS cc,
          type NOT IN ('message_sent', 'coupon_received') AS visit,
          CAST(quantity AS DOUBLE) * price AS revenue,
          t - launched_t <= 30 * 86400 AS new_arrival,
@@ -179,57 +221,57 @@ main AS (
   SELECT pid,
     min(t) FILTER (visit) AS first_visit_at,
     max(t) FILTER (visit) AS last_visit_at,
-    min(t) FILTER (type = 'order') AS first_order_at,
-    max(t) FILTER (type = 'order') AS last_order_at,
-    count(*) FILTER (type = 'product_view' AND t >= $w30) AS product_views_30d,
-    count(*) FILTER (type = 'product_view' AND t >= $w90) AS product_views_90d,
-    count(*) FILTER (type = 'search' AND t >= $w30) AS searches_30d,
-    count(*) FILTER (type = 'add_to_cart' AND t >= $w30) AS cart_adds_30d,
+    min(t) FILTER (tc = $order) AS first_order_at,
+    max(t) FILTER (tc = $order) AS last_order_at,
+    count(*) FILTER (tc = $product_view AND t >= $w30) AS product_views_30d,
+    count(*) FILTER (tc = $product_view AND t >= $w90) AS product_views_90d,
+    count(*) FILTER (tc = $search AND t >= $w30) AS searches_30d,
+    count(*) FILTER (tc = $add_to_cart AND t >= $w30) AS cart_adds_30d,
     count(*) FILTER (visit AND t >= $w90 AND weekday >= 5) AS weekend_n,
     count(*) FILTER (visit AND t >= $w90) AS visit_events_90d,
-    count(*) FILTER (type = 'message_sent' AND channel = 'email' AND t >= $w90) AS email_sent_90d,
-    count(*) FILTER (type = 'message_opened' AND channel = 'email' AND t >= $w90)
+    count(*) FILTER (tc = $message_sent AND cc = $email AND t >= $w90) AS email_sent_90d,
+    count(*) FILTER (tc = $message_opened AND cc = $email AND t >= $w90)
       AS email_opened_90d,
-    count(*) FILTER (type = 'message_clicked' AND channel = 'email' AND t >= $w90)
+    count(*) FILTER (tc = $message_clicked AND cc = $email AND t >= $w90)
       AS email_clicked_90d,
-    count(*) FILTER (type = 'message_sent' AND channel = 'sms' AND t >= $w90) AS sms_sent_90d,
-    count(*) FILTER (type = 'message_opened' AND channel = 'sms' AND t >= $w90) AS sms_opened_90d,
-    count(*) FILTER (type = 'message_clicked' AND channel = 'sms' AND t >= $w90)
+    count(*) FILTER (tc = $message_sent AND cc = $sms AND t >= $w90) AS sms_sent_90d,
+    count(*) FILTER (tc = $message_opened AND cc = $sms AND t >= $w90) AS sms_opened_90d,
+    count(*) FILTER (tc = $message_clicked AND cc = $sms AND t >= $w90)
       AS sms_clicked_90d,
-    count(*) FILTER (type = 'message_sent' AND channel = 'push' AND t >= $w90) AS push_sent_90d,
-    count(*) FILTER (type = 'message_opened' AND channel = 'push' AND t >= $w90)
+    count(*) FILTER (tc = $message_sent AND cc = $push AND t >= $w90) AS push_sent_90d,
+    count(*) FILTER (tc = $message_opened AND cc = $push AND t >= $w90)
       AS push_opened_90d,
-    count(*) FILTER (type = 'message_clicked' AND channel = 'push' AND t >= $w90)
+    count(*) FILTER (tc = $message_clicked AND cc = $push AND t >= $w90)
       AS push_clicked_90d,
-    count(*) FILTER (type = 'coupon_received' AND t >= $w365) AS coupons_received_365d,
-    count(*) FILTER (type = 'coupon_used' AND t >= $w365) AS coupons_used_365d,
-    count(*) FILTER (type = 'message_clicked' AND t >= $w365) AS messages_clicked_365d,
-    sum(quantity) FILTER (type = 'order' AND t >= $w365 AND (discount > 0 OR coupon_id IS NOT NULL))
+    count(*) FILTER (tc = $coupon_received AND t >= $w365) AS coupons_received_365d,
+    count(*) FILTER (tc = $coupon_used AND t >= $w365) AS coupons_used_365d,
+    count(*) FILTER (tc = $message_clicked AND t >= $w365) AS messages_clicked_365d,
+    sum(quantity) FILTER (tc = $order AND t >= $w365 AND (discount > 0 OR coupon_id IS NOT NULL))
       AS discounted_items_365d,
-    sum(quantity) FILTER (type = 'order' AND t >= $w365 AND new_arrival) AS new_items_365d,
-    sum(quantity) FILTER (type = 'order' AND t >= $w365) AS items_365d,
-    avg(price) FILTER (type = 'order' AND t >= $w365) AS avg_item_price,
-    avg(price_index) FILTER (type = 'order' AND t >= $w365) AS avg_price_index,
-    count(*) FILTER (type = 'order' AND t >= $w365 AND coupon_id IS NOT NULL) AS coupon_lines_365d,
-    count(*) FILTER (type = 'order' AND t >= $w365) AS order_lines_365d,
-    count(*) FILTER (type = 'refund' AND t >= $w365) AS refunds_365d,
-    sum(quantity) FILTER (type = 'refund') AS refunded_items_total,
-    sum(quantity) FILTER (type = 'order') AS items_total,
-    count(*) FILTER (type = 'review' AND rating <= 2 AND t >= $w365) AS low_ratings_365d,
-    count(*) FILTER (type = 'review') AS reviews_total,
-    count(*) FILTER (type = 'review' AND rating <= 2) AS low_ratings_total,
-    avg(rating) FILTER (type = 'review') AS avg_rating,
-    count(*) FILTER (type = 'share' AND t >= $w90) AS shares_90d,
-    count(*) FILTER (type = 'invite' AND t >= $w365) AS invites_365d,
-    count(*) FILTER (type = 'like' AND t >= $w90) AS likes_90d,
-    count(*) FILTER (type = 'follow') AS follows_total,
-    count(*) FILTER (type = 'question') AS questions_asked,
-    count(*) FILTER (type = 'answer') AS answers_given,
-    sum(revenue) FILTER (type = 'order') AS total_spend,
-    sum(revenue) FILTER (type = 'order' AND t >= $w30) AS spend_30d,
-    sum(revenue) FILTER (type = 'order' AND t >= $w90) AS spend_90d,
-    sum(revenue) FILTER (type = 'order' AND t >= $w365) AS spend_365d,
-    sum(revenue) FILTER (type = 'refund') AS refunded_amount
+    sum(quantity) FILTER (tc = $order AND t >= $w365 AND new_arrival) AS new_items_365d,
+    sum(quantity) FILTER (tc = $order AND t >= $w365) AS items_365d,
+    avg(price) FILTER (tc = $order AND t >= $w365) AS avg_item_price,
+    avg(price_index) FILTER (tc = $order AND t >= $w365) AS avg_price_index,
+    count(*) FILTER (tc = $order AND t >= $w365 AND coupon_id IS NOT NULL) AS coupon_lines_365d,
+    count(*) FILTER (tc = $order AND t >= $w365) AS order_lines_365d,
+    count(*) FILTER (tc = $refund AND t >= $w365) AS refunds_365d,
+    sum(quantity) FILTER (tc = $refund) AS refunded_items_total,
+    sum(quantity) FILTER (tc = $order) AS items_total,
+    count(*) FILTER (tc = $review AND rating <= 2 AND t >= $w365) AS low_ratings_365d,
+    count(*) FILTER (tc = $review) AS reviews_total,
+    count(*) FILTER (tc = $review AND rating <= 2) AS low_ratings_total,
+    avg(rating) FILTER (tc = $review) AS avg_rating,
+    count(*) FILTER (tc = $share AND t >= $w90) AS shares_90d,
+    count(*) FILTER (tc = $invite AND t >= $w365) AS invites_365d,
+    count(*) FILTER (tc = $like AND t >= $w90) AS likes_90d,
+    count(*) FILTER (tc = $follow) AS follows_total,
+    count(*) FILTER (tc = $question) AS questions_asked,
+    count(*) FILTER (tc = $answer) AS answers_given,
+    sum(revenue) FILTER (tc = $order) AS total_spend,
+    sum(revenue) FILTER (tc = $order AND t >= $w30) AS spend_30d,
+    sum(revenue) FILTER (tc = $order AND t >= $w90) AS spend_90d,
+    sum(revenue) FILTER (tc = $order AND t >= $w365) AS spend_365d,
+    sum(revenue) FILTER (tc = $refund) AS refunded_amount
   FROM ev GROUP BY pid
 ),
 -- distinct counts: a key counts in a window when its latest event falls in it
@@ -247,30 +289,30 @@ order_keys AS (
          count(*) FILTER (last_t >= $w120) AS orders_120d,
          count(*) FILTER (last_t >= $w365) AS orders_365d, count(*) AS orders_total
   FROM (SELECT pid, order_id, max(t) AS last_t FROM ev
-        WHERE type = 'order' AND order_id IS NOT NULL GROUP BY pid, order_id)
+        WHERE tc = $order AND order_id IS NOT NULL GROUP BY pid, order_id)
   GROUP BY pid
 ),
 product_keys AS (
   SELECT pid, count(*) FILTER (carted) AS carted_products_90d,
          count(*) FILTER (ordered) AS ordered_products_90d
-  FROM (SELECT pid, product_id, bool_or(type = 'add_to_cart') AS carted,
-               bool_or(type = 'order') AS ordered
-        FROM ev WHERE type IN ('add_to_cart', 'order') AND t >= $w90 AND product_id IS NOT NULL
+  FROM (SELECT pid, product_id, bool_or(tc = $add_to_cart) AS carted,
+               bool_or(tc = $order) AS ordered
+        FROM ev WHERE tc IN ($add_to_cart, $order) AND t >= $w90 AND product_id IS NOT NULL
         GROUP BY pid, product_id)
   GROUP BY pid
 ),
 invited AS (
   SELECT pid, count(DISTINCT target_user_id) AS invited_users FROM ev
-  WHERE type = 'invite' GROUP BY pid
+  WHERE tc = $invite GROUP BY pid
 ),
 -- modes: the key of the largest weight, ties to the smallest key
 hours AS (
   SELECT pid, arg_min(hour, (-n_visit, hour)) FILTER (n_visit > 0) AS active_hour,
          arg_min(hour, (-n_msg, hour)) FILTER (n_msg > 0) AS message_response_hour
   FROM (SELECT pid, hour, count(*) FILTER (visit AND t >= $w90) AS n_visit,
-               count(*) FILTER (type IN ('message_opened', 'message_clicked')) AS n_msg
+               count(*) FILTER (tc IN ($message_opened, $message_clicked)) AS n_msg
         FROM ev WHERE (visit AND t >= $w90)
-           OR (type IN ('message_opened', 'message_clicked') AND t >= $w365)
+           OR (tc IN ($message_opened, $message_clicked) AND t >= $w365)
         GROUP BY pid, hour)
   GROUP BY pid
 ),
@@ -289,10 +331,10 @@ channels AS (
   SELECT pid, arg_min(channel, (-n_view, channel)) FILTER (n_view > 0) AS main_channel,
          arg_min(channel, (-n_msg, channel)) FILTER (n_msg > 0) AS preferred_message_channel
   FROM (SELECT pid, channel,
-               count(*) FILTER (type IN ('page_view', 'product_view') AND t >= $w90) AS n_view,
-               count(*) FILTER (type IN ('message_opened', 'message_clicked')) AS n_msg
+               count(*) FILTER (tc IN ($page_view, $product_view) AND t >= $w90) AS n_view,
+               count(*) FILTER (tc IN ($message_opened, $message_clicked)) AS n_msg
         FROM ev WHERE channel IS NOT NULL AND t >= $w365
-          AND type IN ('page_view', 'product_view', 'message_opened', 'message_clicked')
+          AND tc IN ($page_view, $product_view, $message_opened, $message_clicked)
         GROUP BY pid, channel)
   GROUP BY pid
 ),
@@ -310,14 +352,14 @@ cat1 AS (
     sum(n_like) AS liked_total,
     count(*) FILTER (n_buy > 0) AS category_breadth
   FROM (SELECT pid, category_l1 AS k,
-          count(*) FILTER (t >= $w90 AND type IN ('product_view', 'add_to_cart', 'order', 'like',
-                                                  'share')) AS n_aff,
-          count(*) FILTER (t >= $w90 AND type = 'product_view') AS n_view,
-          coalesce(sum(quantity) FILTER (type = 'order'), 0) AS q_buy,
-          count(*) FILTER (type = 'order') AS n_buy,
-          count(*) FILTER (type = 'like') AS n_like
+          count(*) FILTER (t >= $w90 AND tc IN ($product_view, $add_to_cart, $order, $like,
+                                                $share)) AS n_aff,
+          count(*) FILTER (t >= $w90 AND tc = $product_view) AS n_view,
+          coalesce(sum(quantity) FILTER (tc = $order), 0) AS q_buy,
+          count(*) FILTER (tc = $order) AS n_buy,
+          count(*) FILTER (tc = $like) AS n_like
         FROM ev WHERE category_l1 IS NOT NULL AND t >= $w365
-          AND type IN ('product_view', 'add_to_cart', 'order', 'like', 'share')
+          AND tc IN ($product_view, $add_to_cart, $order, $like, $share)
         GROUP BY pid, category_l1)
   GROUP BY pid
 ),
@@ -325,7 +367,7 @@ cat2 AS (
   SELECT pid, arg_min({'key': k, 'w': n}, (-n, k), 5) AS sub_l, sum(n) AS sub_total
   FROM (SELECT pid, category_l2 AS k, count(*) AS n FROM ev
         WHERE category_l2 IS NOT NULL AND t >= $w90
-          AND type IN ('product_view', 'add_to_cart', 'order')
+          AND tc IN ($product_view, $add_to_cart, $order)
         GROUP BY pid, category_l2)
   GROUP BY pid
 ),
@@ -335,9 +377,9 @@ brands AS (
     sum(n_view) AS viewed_total,
     arg_min({'key': k, 'w': q_buy}, (-q_buy, k), 5) FILTER (q_buy > 0) AS bought_l,
     sum(q_buy) AS bought_total
-  FROM (SELECT pid, brand AS k, count(*) FILTER (type = 'product_view' AND t >= $w90) AS n_view,
-               coalesce(sum(quantity) FILTER (type = 'order'), 0) AS q_buy
-        FROM ev WHERE brand IS NOT NULL AND t >= $w365 AND type IN ('product_view', 'order')
+  FROM (SELECT pid, brand AS k, count(*) FILTER (tc = $product_view AND t >= $w90) AS n_view,
+               coalesce(sum(quantity) FILTER (tc = $order), 0) AS q_buy
+        FROM ev WHERE brand IS NOT NULL AND t >= $w365 AND tc IN ($product_view, $order)
         GROUP BY pid, brand)
   GROUP BY pid
 ),
@@ -345,16 +387,16 @@ colours AS (
   SELECT pid, arg_min({'key': k, 'w': n}, (-n, k), 3) AS colour_l, sum(n) AS colour_total,
          arg_min(k, (-n_buy, k)) FILTER (n_buy > 0) AS favourite_colour
   FROM (SELECT pid, colour AS k, count(*) AS n,
-               count(*) FILTER (type IN ('add_to_cart', 'order')) AS n_buy
+               count(*) FILTER (tc IN ($add_to_cart, $order)) AS n_buy
         FROM ev WHERE colour IS NOT NULL AND t >= $w365
-          AND type IN ('product_view', 'add_to_cart', 'order')
+          AND tc IN ($product_view, $add_to_cart, $order)
         GROUP BY pid, colour)
   GROUP BY pid
 ),
 styles AS (
   SELECT pid, arg_min({'key': k, 'w': n}, (-n, k), 3) AS style_l, sum(n) AS style_total
   FROM (SELECT pid, style AS k, count(*) AS n FROM ev
-        WHERE style IS NOT NULL AND t >= $w365 AND type IN ('product_view', 'add_to_cart', 'order')
+        WHERE style IS NOT NULL AND t >= $w365 AND tc IN ($product_view, $add_to_cart, $order)
         GROUP BY pid, style)
   GROUP BY pid
 ),
@@ -362,14 +404,14 @@ materials AS (
   SELECT pid, arg_min({'key': k, 'w': n}, (-n, k), 3) AS material_l, sum(n) AS material_total
   FROM (SELECT pid, material AS k, count(*) AS n FROM ev
         WHERE material IS NOT NULL AND t >= $w365
-          AND type IN ('product_view', 'add_to_cart', 'order')
+          AND tc IN ($product_view, $add_to_cart, $order)
         GROUP BY pid, material)
   GROUP BY pid
 ),
 queries AS (
   SELECT pid, arg_min({'key': k, 'w': n}, (-n, k), 5) AS query_l, sum(n) AS query_total
   FROM (SELECT pid, query AS k, count(*) AS n FROM ev
-        WHERE type = 'search' AND query IS NOT NULL AND t >= $w90 GROUP BY pid, query)
+        WHERE tc = $search AND query IS NOT NULL AND t >= $w90 GROUP BY pid, query)
   GROUP BY pid
 ),
 -- the person's own user record: the row of their canonical user id
@@ -536,6 +578,8 @@ def baseline_sql(as_of_epoch: int, timezone: str, first_epoch: int | None = None
     start = min(first_epoch or as_of_epoch, as_of_epoch - 400 * DAY) - DAY
     changes = offset_changes(timezone, start, as_of_epoch + DAY)
     consts: dict[str, Any] = {"asof": as_of_epoch, "offset": offset_sql(changes)}
+    consts.update(TYPE_CODES)
+    consts.update(CHANNEL_CODES)
     consts.update({f"w{n}": s for n, s in window_starts(as_of_epoch, timezone).items()})
     return Template(_expand_top(BASELINE_TEMPLATE)).substitute(consts)
 
