@@ -125,12 +125,14 @@ def test_consent_import_over_rest(api: Api, tmp_path: Path) -> None:
         f"{u2},push,0,app STOP\n"
         f"{u1},e-mail,no,form,extra\n"  # line 8: rejected, its extra field shown too
         f"{u2},email\n"  # line 9: short
+        "not-yet-a-user,email,no,\n"  # line 10: stored, the user is named as unknown
     )
     r = api.call(
         "POST", "/v1/consents/import", content=text.encode(),
         headers={"Content-Type": "text/csv"},
     )  # fmt: skip
-    assert r["path"] == "request body" and r["imported"] == 3
+    assert r["path"] == "request body" and r["imported"] == 4
+    assert r["unknown_users"] == 1 and r["unknown_user_ids"] == ["not-yet-a-user"]
     assert [b["line"] for b in r["rejected"]] == [3, 4, 5, 8, 9]
     assert r["rejected"][0]["record"] == {
         "user_id": u1, "channel": "fax", "granted": "yes", "source": "",
@@ -161,6 +163,7 @@ def test_consent_import_over_rest(api: Api, tmp_path: Path) -> None:
         "rejected": [{"line": 3, "record": {
             "user_id": u1, "channel": "sms", "granted": "nope", "source": "退订",
         }}],
+        "unknown_users": 0, "unknown_user_ids": [],
     }  # fmt: skip
     email = api.call("GET", f"/v1/users/{u1}/consent")["channels"]["email"]
     assert email["granted"] is False and email["source"] == "crm"

@@ -85,9 +85,13 @@ def test_dispatch_consent_and_inbox(shop: Path, tmp_path: Path) -> None:
         shop, "campaign", "consent", users[0], "in_app", "--revoke"
     )
     csv = tmp_path / "consents.csv"
-    csv.write_text(f"user_id,channel,granted\n{users[1]},sms,no\n{users[1]},fax,yes\n", "utf-8")
+    csv.write_text(
+        f"user_id,channel,granted\n{users[1]},sms,no\n{users[1]},fax,yes\nghost-7,sms,no\n",
+        "utf-8",
+    )
     text = cli(shop, "campaign", "consent-import", str(csv))
-    assert "imported 1 consents" in text and "line 3 rejected" in text
+    assert "imported 2 consents" in text and "line 3 rejected" in text
+    assert "1 user id(s) have no user record yet" in text and "ghost-7" in text
     excel = tmp_path / "excel.csv"  # a byte-order mark; a bad line with an extra field
     excel.write_text(
         f"\ufeffuser_id,channel,granted\n{users[2]},email,yes\n{users[2]},fax,no,extra\n", "utf-8"

@@ -312,6 +312,13 @@ def consent_import(
         print_json(r)
         return
     out.print(f"imported {r['imported']:,} consents from {escape(r['path'])}")
+    if r["unknown_users"]:
+        shown = ", ".join(r["unknown_user_ids"][:5])
+        more = " ..." if r["unknown_users"] > 5 else ""
+        out.print(
+            f"[yellow]{r['unknown_users']:,} user id(s) have no user record yet[/] "
+            f"({escape(shown)}{more}): their consents are kept and apply once they arrive"
+        )
     for bad in r["rejected"][:20]:
         out.print(f"[yellow]line {bad['line']} rejected:[/] {escape(str(bad['record']))}")
     if len(r["rejected"]) > 20:

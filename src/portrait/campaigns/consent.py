@@ -65,6 +65,9 @@ def import_consents(wh: Warehouse, path: str | Path, source: str = "import") -> 
         return _import_rows(wh, f, source, str(path))
 
 
+UNKNOWN_SHOWN = 20  # user ids of an import that are not (yet) in the users table, listed
+
+
 def import_consents_text(
     wh: Warehouse, text: str, source: str = "import", label: str = "request body"
 ) -> dict[str, Any]:
@@ -86,7 +89,15 @@ def _import_rows(wh: Warehouse, lines: Iterable[str], source: str, label: str) -
             continue
         rows.append((uid, ch, BOOLS[granted], rec.get("source") or source))
     campaign_state.put_consents(wh, rows, datetime.now(UTC))
-    return {"path": label, "imported": len(rows), "rejected": rejected}
+    unknown = campaign_state.unknown_users(wh, sorted({r[0] for r in rows}))
+    # kept all the same: an opt-out must hold for a user whose record comes later
+    return {
+        "path": label,
+        "imported": len(rows),
+        "rejected": rejected,
+        "unknown_users": len(unknown),
+        "unknown_user_ids": unknown[:UNKNOWN_SHOWN],
+    }
 
 
 def inbox(wh: Warehouse, user_id: str, unread_only: bool = False) -> list[dict[str, Any]]:

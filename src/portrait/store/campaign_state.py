@@ -112,6 +112,17 @@ def mark_read(wh: Warehouse, user_id: str, message_ids: Sequence[str] | None, no
     return len(rows)
 
 
+def unknown_users(wh: Warehouse, user_ids: Sequence[str]) -> list[str]:
+    """The ``user_ids`` that are in no user record, sorted."""
+    if not user_ids:
+        return []
+    rows = with_ids(
+        wh, "_consent_uids", user_ids,
+        "SELECT id FROM _consent_uids u ANTI JOIN users ON users.user_id = u.id ORDER BY id",
+    )  # fmt: skip
+    return [r[0] for r in rows]
+
+
 # --- bandit state -------------------------------------------------------------------------------
 def bandit_state(wh: Warehouse, campaign: str) -> dict[str, tuple[int, int]]:
     rows = wh.fetchall(
