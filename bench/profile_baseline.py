@@ -470,7 +470,8 @@ SELECT persons.pid AS person_id,
   coalesce(messages_clicked_365d, 0) AS messages_clicked_365d,
   round(coalesce(discounted_items_365d, 0) / nullif(items_365d, 0), 6) AS discount_share,
   -- the top brand's units over all units bought, those of unknown brands included
-  round(brands.bought_l[1].w / nullif(items_365d, 0), 6) AS brand_concentration,
+  CASE WHEN items_365d > 0 THEN round(brands.bought_l[1].w / items_365d, 6) END
+    AS brand_concentration,
   round(coalesce(new_items_365d, 0) / nullif(items_365d, 0), 6) AS new_arrival_share,
   round(avg_item_price, 6) AS avg_item_price, round(avg_price_index, 6) AS avg_price_index,
   $top(colours.colour_l, colours.colour_total) AS top_colours,
@@ -512,10 +513,11 @@ LEFT JOIN queries ON queries.pid = persons.pid
 """
 
 # A top-N list as the snapshot stores it: {key, weight} items, weight = the key's share of the
-# person's total weight over all known keys (6 digits); the list is NULL when it is empty.
+# person's total weight over all known keys (6 digits; unknown when that total is not positive,
+# which only negative quantities can make); the list is NULL when it is empty.
 TOP_TEMPLATE = (
-    "list_transform({l}, lambda x: {{'key': CAST(x.key AS VARCHAR), "
-    "'weight': round(CAST(x.w AS DOUBLE) / CAST({total} AS DOUBLE), 6)}})"
+    "list_transform({l}, lambda x: {{'key': CAST(x.key AS VARCHAR), 'weight': "
+    "CASE WHEN {total} > 0 THEN round(CAST(x.w AS DOUBLE) / CAST({total} AS DOUBLE), 6) END}})"
 )
 
 
@@ -542,7 +544,12 @@ def window_starts(as_of_epoch: int, timezone: str) -> dict[int, int]:
 
 def offset_changes(timezone: str, start: int, end: int) -> list[tuple[int, int]]:
     """(from epoch second, UTC offset in seconds) for each stretch of constant offset between
-    ``start`` and ``end``; the first stretch also covers everything before ``start``."""
+    ``start`` and ``end``; the first stretch also covers everything before ``start``.
+
+    Each change is found to the second. (The build's ``tags.sources.utc_offsets`` steps by
+    whole UTC hours, so in a zone whose change is not on a UTC hour, such as
+    Australia/Lord_Howe's half-hour DST start at 15:30 UTC, it applies the new offset up to
+    30 minutes late; there, events in that half hour would not match this baseline.)"""
     zone = ZoneInfo(timezone)
 
     def off(t: int) -> int:

@@ -26,11 +26,50 @@ import profile_baseline as pb
 AS_OF = "2025-04-20"  # the shop runs 2025-01-20 .. 2025-04-29
 
 
+def add_edge_cases(ws: Workspace) -> None:
+    """Events the simulator does not write, for one buyer: an order line of an unknown product
+    (its units count against brand concentration) and one without a quantity, a review without
+    a rating, an event of a type no tag names, a share of no product, events a second either
+    side of the 7-day window's start (local midnight, 04:00 UTC) and of the as-of instant,
+    with sub-second times, and a search by an anonymous id of the same person."""
+    wh = ws.warehouse
+    buyer = wh.fetchone(
+        "SELECT min(user_id) FROM events WHERE type = 'order' AND user_id IS NOT NULL "
+        "AND user_id NOT IN (SELECT identifier FROM identity_map WHERE id_kind = 'user')"
+    )[0]
+    product = wh.fetchone("SELECT min(product_id) FROM products WHERE brand IS NOT NULL")[0]
+    anonymous = wh.fetchone(
+        "SELECT min(identifier) FROM identity_map WHERE id_kind = 'anonymous' AND person_id = ?",
+        [buyer],
+    )[0]
+    assert buyer is not None and product is not None and anonymous is not None
+    rows = [  # event_id, user_id, anonymous_id, ts, type, product_id, quantity, price, order_id
+        ("x1", buyer, None, "2025-04-19 12:00:00", "order", "no-such-product", 3, 10.0, "ox1"),
+        ("x2", buyer, None, "2025-04-18 10:00:00", "order", product, None, 5.0, "ox2"),
+        ("x3", buyer, None, "2025-04-13 04:00:00", "review", product, None, None, None),
+        ("x4", buyer, None, "2025-04-13 03:59:59.5", "product_view", product, None, None, None),
+        ("x5", buyer, None, "2025-04-20 03:59:59.9", "page_view", None, None, None, None),
+        ("x6", buyer, None, "2025-04-20 04:00:00", "page_view", None, None, None, None),
+        ("x7", buyer, None, "2025-04-16 23:30:00", "mystery", None, None, None, None),
+        ("x8", buyer, None, "2025-04-16 23:40:00", "share", None, None, None, None),
+        ("x9", None, anonymous, "2025-04-17 01:00:00", "search", None, None, None, None),
+    ]
+    for r in rows:
+        wh.execute(
+            "INSERT INTO events BY NAME SELECT ? AS event_id, ? AS user_id, ? AS anonymous_id, "
+            "CAST(? || '+00' AS TIMESTAMPTZ) AS ts, ? AS type, ? AS product_id, "
+            "CAST(? AS BIGINT) AS quantity, CAST(? AS DOUBLE) AS price, ? AS order_id, "
+            "'edge' AS query, 'app' AS device",
+            list(r),
+        )
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, str]]:
     tmp = tmp_path_factory.mktemp("baseline")
     ws = Workspace.init(tmp / "ws", timezone="America/New_York")
     ws.ingest_dataset(simulate(tmp / "shop", users=900, days=100, seed=7, start=date(2025, 1, 20)))
+    add_edge_cases(ws)
     result = ws.build(as_of=AS_OF, full=True)
     as_of, timezone, snapshot = pb.latest_build(ws.warehouse)
     assert snapshot == result.snapshot and timezone == "America/New_York"
@@ -65,6 +104,14 @@ def test_every_fact_column_matches_the_build(built: tuple[Workspace, str]) -> No
         "count(*) FILTER (registered_at IS NULL) FROM baseline_profile"
     )
     assert zero[0] > 0 and zero[1] > 0 and zero[2] > 0
+    # the edge cases are in play: the last second before the as-of is the buyer's last visit,
+    # and their unknown product's 3 units keep brand concentration below 1
+    edge = ws.warehouse.fetchone(
+        "SELECT count(*), min(brand_concentration) FROM baseline_profile "
+        "WHERE last_visit_at = TIMESTAMPTZ '2025-04-20 03:59:59+00' "
+        "AND list_contains(list_transform(search_keywords, lambda x: x.key), 'edge')"
+    )
+    assert edge[0] == 1 and edge[1] < 1
 
 
 def test_the_comparison_notices_a_changed_value(built: tuple[Workspace, str]) -> None:
