@@ -14,7 +14,8 @@ How it is tuned, the way an analyst would write it for DuckDB:
   arithmetic (a CASE over the offset changes, no time zone library per row), into one
   materialised CTE holding only the columns the tags read;
 * one main GROUP BY person with FILTER clauses for every count, sum, mean, share and
-  first/last;
+  first/last over the clickstream, and one per family of rarer event types (messages and
+  coupons, orders and refunds, reviews and social) over those events only;
 * distinct counts as keyed groupings (person, key) carrying the key's latest time, so one
   grouping serves every window (a key is counted in a window when its latest event is in it);
 * modes and top-N lists as one grouping per (person, key column) with one weight per tag,
@@ -217,35 +218,43 @@ ev AS MATERIALIZED (
          ((t + $offset) // 86400 + 3) % 7 AS weekday
   FROM raw WHERE pid IS NOT NULL
 ),
+-- row aggregates: one grouping per person over all events for what reads the clickstream,
+-- and one per family of rarer event types over those events only (messages and coupons,
+-- orders and refunds, reviews and social), so that each FILTER is evaluated on its own rows
 main AS (
   SELECT pid,
     min(t) FILTER (visit) AS first_visit_at,
     max(t) FILTER (visit) AS last_visit_at,
-    min(t) FILTER (tc = $order) AS first_order_at,
-    max(t) FILTER (tc = $order) AS last_order_at,
     count(*) FILTER (tc = $product_view AND t >= $w30) AS product_views_30d,
     count(*) FILTER (tc = $product_view AND t >= $w90) AS product_views_90d,
     count(*) FILTER (tc = $search AND t >= $w30) AS searches_30d,
     count(*) FILTER (tc = $add_to_cart AND t >= $w30) AS cart_adds_30d,
     count(*) FILTER (visit AND t >= $w90 AND weekday >= 5) AS weekend_n,
-    count(*) FILTER (visit AND t >= $w90) AS visit_events_90d,
+    count(*) FILTER (visit AND t >= $w90) AS visit_events_90d
+  FROM ev GROUP BY pid
+),
+messages AS (
+  SELECT pid,
     count(*) FILTER (tc = $message_sent AND cc = $email AND t >= $w90) AS email_sent_90d,
-    count(*) FILTER (tc = $message_opened AND cc = $email AND t >= $w90)
-      AS email_opened_90d,
-    count(*) FILTER (tc = $message_clicked AND cc = $email AND t >= $w90)
-      AS email_clicked_90d,
+    count(*) FILTER (tc = $message_opened AND cc = $email AND t >= $w90) AS email_opened_90d,
+    count(*) FILTER (tc = $message_clicked AND cc = $email AND t >= $w90) AS email_clicked_90d,
     count(*) FILTER (tc = $message_sent AND cc = $sms AND t >= $w90) AS sms_sent_90d,
     count(*) FILTER (tc = $message_opened AND cc = $sms AND t >= $w90) AS sms_opened_90d,
-    count(*) FILTER (tc = $message_clicked AND cc = $sms AND t >= $w90)
-      AS sms_clicked_90d,
+    count(*) FILTER (tc = $message_clicked AND cc = $sms AND t >= $w90) AS sms_clicked_90d,
     count(*) FILTER (tc = $message_sent AND cc = $push AND t >= $w90) AS push_sent_90d,
-    count(*) FILTER (tc = $message_opened AND cc = $push AND t >= $w90)
-      AS push_opened_90d,
-    count(*) FILTER (tc = $message_clicked AND cc = $push AND t >= $w90)
-      AS push_clicked_90d,
+    count(*) FILTER (tc = $message_opened AND cc = $push AND t >= $w90) AS push_opened_90d,
+    count(*) FILTER (tc = $message_clicked AND cc = $push AND t >= $w90) AS push_clicked_90d,
     count(*) FILTER (tc = $coupon_received AND t >= $w365) AS coupons_received_365d,
     count(*) FILTER (tc = $coupon_used AND t >= $w365) AS coupons_used_365d,
-    count(*) FILTER (tc = $message_clicked AND t >= $w365) AS messages_clicked_365d,
+    count(*) FILTER (tc = $message_clicked AND t >= $w365) AS messages_clicked_365d
+  FROM ev
+  WHERE tc IN ($message_sent, $message_opened, $message_clicked, $coupon_received, $coupon_used)
+  GROUP BY pid
+),
+buys AS (
+  SELECT pid,
+    min(t) FILTER (tc = $order) AS first_order_at,
+    max(t) FILTER (tc = $order) AS last_order_at,
     sum(quantity) FILTER (tc = $order AND t >= $w365 AND (discount > 0 OR coupon_id IS NOT NULL))
       AS discounted_items_365d,
     sum(quantity) FILTER (tc = $order AND t >= $w365 AND new_arrival) AS new_items_365d,
@@ -257,6 +266,15 @@ main AS (
     count(*) FILTER (tc = $refund AND t >= $w365) AS refunds_365d,
     sum(quantity) FILTER (tc = $refund) AS refunded_items_total,
     sum(quantity) FILTER (tc = $order) AS items_total,
+    sum(revenue) FILTER (tc = $order) AS total_spend,
+    sum(revenue) FILTER (tc = $order AND t >= $w30) AS spend_30d,
+    sum(revenue) FILTER (tc = $order AND t >= $w90) AS spend_90d,
+    sum(revenue) FILTER (tc = $order AND t >= $w365) AS spend_365d,
+    sum(revenue) FILTER (tc = $refund) AS refunded_amount
+  FROM ev WHERE tc IN ($order, $refund) GROUP BY pid
+),
+social AS (
+  SELECT pid,
     count(*) FILTER (tc = $review AND rating <= 2 AND t >= $w365) AS low_ratings_365d,
     count(*) FILTER (tc = $review) AS reviews_total,
     count(*) FILTER (tc = $review AND rating <= 2) AS low_ratings_total,
@@ -266,13 +284,9 @@ main AS (
     count(*) FILTER (tc = $like AND t >= $w90) AS likes_90d,
     count(*) FILTER (tc = $follow) AS follows_total,
     count(*) FILTER (tc = $question) AS questions_asked,
-    count(*) FILTER (tc = $answer) AS answers_given,
-    sum(revenue) FILTER (tc = $order) AS total_spend,
-    sum(revenue) FILTER (tc = $order AND t >= $w30) AS spend_30d,
-    sum(revenue) FILTER (tc = $order AND t >= $w90) AS spend_90d,
-    sum(revenue) FILTER (tc = $order AND t >= $w365) AS spend_365d,
-    sum(revenue) FILTER (tc = $refund) AS refunded_amount
-  FROM ev GROUP BY pid
+    count(*) FILTER (tc = $answer) AS answers_given
+  FROM ev WHERE tc IN ($review, $share, $invite, $like, $follow, $question, $answer)
+  GROUP BY pid
 ),
 -- distinct counts: a key counts in a window when its latest event falls in it
 visit_days AS (
@@ -495,6 +509,9 @@ SELECT persons.pid AS person_id,
 FROM persons
 LEFT JOIN us ON us.pid = persons.pid
 LEFT JOIN main ON main.pid = persons.pid
+LEFT JOIN messages ON messages.pid = persons.pid
+LEFT JOIN buys ON buys.pid = persons.pid
+LEFT JOIN social ON social.pid = persons.pid
 LEFT JOIN visit_days ON visit_days.pid = persons.pid
 LEFT JOIN order_keys ON order_keys.pid = persons.pid
 LEFT JOIN product_keys ON product_keys.pid = persons.pid
