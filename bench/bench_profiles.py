@@ -126,9 +126,6 @@ def build_speed(tmp: Path, users: int, days: int = 90, name: str = "big") -> Wor
         + BASELINE_SQL.replace("$asof", f"TIMESTAMPTZ '{as_of}'"),
     )
     ncols = len(ws.warehouse.columns_of("baseline")) - 1
-    as_of_epoch, timezone, snapshot = profile_baseline.latest_build(ws.warehouse)
-    facts_s = profile_baseline.run_baseline(ws.warehouse, as_of_epoch, timezone)
-    nfacts = len(ws.warehouse.columns_of("baseline_profile")) - 1
     again, _ = timed(ws.build, full=True)
     best = min(result.seconds, again.seconds)
     compute = min(
@@ -142,10 +139,17 @@ def build_speed(tmp: Path, users: int, days: int = 90, name: str = "big") -> Wor
         f"save+stats {again.timings['save']:.1f} s, segment index and "
         f"memberships {again.timings.get('segments', 0):.1f} s)  [best of 2]"
     )
+    # the issue's reference: the 90 fact tags' values by a hand-written pass, best of 2 like
+    # the build, then checked against the build's snapshot (same as-of)
+    as_of_epoch, timezone, snapshot = profile_baseline.latest_build(ws.warehouse)
+    facts_s = min(
+        profile_baseline.run_baseline(ws.warehouse, as_of_epoch, timezone) for _ in range(2)
+    )
+    nfacts = len(ws.warehouse.columns_of("baseline_profile")) - 1
     query = compute  # staging the events + the fact and rule queries, best of 2
     print(
         f"baseline: hand-written DuckDB pass, the {nfacts} fact tags' values "
-        f"(bench/profile_baseline.py): {facts_s:.1f} s"
+        f"(bench/profile_baseline.py): {facts_s:.1f} s  [best of 2]"
     )
     print(
         f"ratio build / baseline: {best / facts_s:.2f}x whole build ({best:.1f} s, "
@@ -156,8 +160,9 @@ def build_speed(tmp: Path, users: int, days: int = 90, name: str = "big") -> Wor
     wrong = {c: n for c, n in parity.mismatches.items() if n}
     print(
         f"  parity with the build: {len(parity.matching)}/{len(profile_baseline.FACT_TYPES)} "
-        f"fact columns equal for all {parity.persons[1]:,} persons"
-        + (f"; differing: {wrong}, persons in one only: {parity.missing}" if not parity.ok else "")
+        f"fact columns equal for every person ({parity.persons[1]:,} in the build, "
+        f"{parity.persons[0]:,} in the baseline, {parity.missing} in one only)"
+        + (f"; persons differing, by column: {wrong}" if wrong else "")
     )
     ws.warehouse.execute("DROP TABLE IF EXISTS baseline_profile")
     print(f"older baseline: hand-written DuckDB query, {ncols} columns: {base_s:.1f} s")
