@@ -12,7 +12,9 @@ How it is tuned, the way an analyst would write it for DuckDB:
 * the events are read once: joined to the identity map (person resolution) and the products,
   cut at the as-of instant, with local calendar fields from the shop's UTC offsets as integer
   arithmetic (a CASE over the offset changes, no time zone library per row), into one
-  materialised CTE holding only the columns the tags read;
+  CTE (``MATERIALIZED``; DuckDB streams it to every grouping) holding only the columns the
+  tags read, the event type and message channel as small integer codes so that the many
+  FILTER clauses compare integers, not strings;
 * one main GROUP BY person with FILTER clauses for every count, sum, mean, share and
   first/last over the clickstream, and one per family of rarer event types (messages and
   coupons, orders and refunds, reviews and social) over those events only;
@@ -26,7 +28,10 @@ The values follow the catalog's definitions and the build's documented semantics
 ``src/portrait/tags/sources.py`` and ``compile.py``): windows start at local midnight N
 calendar days before the build date, floats are rounded to 6 digits, counts and sums are 0
 when there is nothing to count, a top-N tag is a list of ``{key, weight}`` (NULL when empty),
-timestamps are whole seconds, enum facts keep their declared values only.
+timestamps are whole seconds, enum facts keep their declared values only. The SQL is written
+for the catalog's fact definitions as they are (their parameters included, such as a low
+rating being 2 or less); ``FACTS_DIGEST`` records which, and the parity test fails when the
+catalog's facts change, so that the SQL is looked at again.
 """
 
 from __future__ import annotations
@@ -136,6 +141,10 @@ FACT_TYPES: dict[str, str] = {
     "spend_365d": "float",
     "refunded_amount": "float",
 }
+
+# sha256 of the sorted (id, fingerprint) pairs of the built-in catalog's fact tags that this SQL
+# was written for (the first 16 hex digits); see tests/test_profile_baseline_parity.py.
+FACTS_DIGEST = "236a12ff9b35b072"
 
 # Codes of the event types and message channels the tags read (0: any other).
 TYPE_CODES: dict[str, int] = {
@@ -599,7 +608,8 @@ def baseline_sql(as_of_epoch: int, timezone: str, first_epoch: int | None = None
     per fact tag) for a build whose as-of instant is ``as_of_epoch`` (a local midnight in
     ``timezone``). ``first_epoch``: the earliest event, from where the UTC offsets are
     tracked (default: 400 days before the build date)."""
-    start = min(first_epoch or as_of_epoch, as_of_epoch - 400 * DAY) - DAY
+    first = as_of_epoch if first_epoch is None else first_epoch
+    start = min(first, as_of_epoch - 400 * DAY) - DAY
     changes = offset_changes(timezone, start, as_of_epoch + DAY)
     consts: dict[str, Any] = {"asof": as_of_epoch, "offset": offset_sql(changes)}
     consts.update(TYPE_CODES)
