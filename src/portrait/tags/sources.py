@@ -103,18 +103,29 @@ class AsOf:
 
 
 def utc_offsets(timezone: str, start: int, end: int) -> list[tuple[int, int]]:
-    """(from epoch, offset seconds) for each stretch of constant UTC offset in [start, end]."""
+    """(from epoch, offset seconds) for each stretch of constant UTC offset in [start, end],
+    each change found to the second (some zones change on the half hour)."""
     zone = ZoneInfo(timezone)
-    t = datetime.fromtimestamp(start, UTC) - timedelta(days=1)
-    stop = datetime.fromtimestamp(end, UTC) + timedelta(days=1)
-    out: list[tuple[int, int]] = []
-    current = None
-    while t <= stop:
-        off = int(t.astimezone(zone).utcoffset().total_seconds())  # type: ignore[union-attr]
-        if off != current:
-            out.append((int(t.timestamp()) if out else -(2**62), off))
+
+    def offset(epoch: int) -> int:
+        moment = datetime.fromtimestamp(epoch, UTC).astimezone(zone)
+        return int(moment.utcoffset().total_seconds())  # type: ignore[union-attr]
+
+    t = start - DAY
+    stop = end + DAY
+    current = offset(t)
+    out: list[tuple[int, int]] = [(-(2**62), current)]
+    while t < stop:
+        nxt = min(t + 3600, stop)
+        off = offset(nxt)
+        if off != current:  # it changed in (t, nxt]: find the first second of the new offset
+            lo, hi = t, nxt
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (lo, mid) if offset(mid) != current else (mid, hi)
+            out.append((hi, off))
             current = off
-        t += timedelta(hours=1)
+        t = nxt
     return out
 
 
