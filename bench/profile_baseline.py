@@ -663,11 +663,15 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+ROUNDING = 1.000001e-6  # one unit of the 6th decimal, which stored floats are rounded to
+
+
 def _differs(col: str, kind: str, rel: float) -> str:
     """SQL true when the baseline (b) and build (s) values of ``col`` differ."""
     b, s = f"b.{_q(col)}", f"s.{_q(col)}"
-    if kind == "float":
-        close = f"abs({b} - {s}) <= {rel} * greatest(abs({b}), abs({s}))"
+    if kind == "float":  # or one unit of the 6th decimal both round to: a sum taken in
+        # another order (threads) can round the other way
+        close = f"abs({b} - {s}) <= greatest({rel} * greatest(abs({b}), abs({s})), {ROUNDING})"
         return f"NOT ({b} IS NOT DISTINCT FROM {s} OR coalesce({close}, false))"
     if kind == "top":  # keys in order, exactly; weights within the tolerance
         keys = (
@@ -676,8 +680,9 @@ def _differs(col: str, kind: str, rel: float) -> str:
         )
         weights = (
             f"coalesce(list_bool_and(list_transform(range(len({b})), lambda i: "
-            f"abs({b}[i + 1].weight - {s}[i + 1].weight) <= "
-            f"{rel} * greatest(abs({b}[i + 1].weight), abs({s}[i + 1].weight)))), true)"
+            f"abs({b}[i + 1].weight - {s}[i + 1].weight) <= greatest("
+            f"{rel} * greatest(abs({b}[i + 1].weight), abs({s}[i + 1].weight)), {ROUNDING}))), "
+            "true)"
         )
         return f"NOT ({keys} AND {weights})"
     return f"{b} IS DISTINCT FROM {s}"
@@ -687,8 +692,9 @@ def compare_with_snapshot(
     wh: Any, snapshot: str, table: str = "baseline_profile", rel: float = 1e-9
 ) -> Parity:
     """Compares every fact column of the baseline table with the build's ``snapshot``: exact
-    for ints, text, bools, dates and timestamps; floats within ``rel`` (relative); top-N lists
-    with the same keys in the same order and weights within ``rel``."""
+    for ints, text, bools, dates and timestamps; floats within ``rel`` (relative) or one unit
+    of the 6th decimal they are rounded to (``ROUNDING``); top-N lists with the same keys in
+    the same order and weights within the same tolerance."""
     nb = wh.fetchone(f"SELECT count(*) FROM {table}")[0]
     ns = wh.fetchone(f"SELECT count(*) FROM {snapshot}")[0]
     missing = wh.fetchone(

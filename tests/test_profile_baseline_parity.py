@@ -133,7 +133,7 @@ def test_the_comparison_notices_a_changed_value(built: tuple[Workspace, str]) ->
         "total_spend = total_spend * (1 + 1e-6), active_hour = (active_hour + 1) % 24, "
         "main_device = 'fridge', last_order_at = last_order_at + INTERVAL 1 SECOND, "
         "top_brands_viewed = list_transform(top_brands_viewed, "
-        "lambda x: {'key': x.key, 'weight': x.weight + 1e-6}) WHERE person_id = ?",
+        "lambda x: {'key': x.key, 'weight': x.weight + 3e-6}) WHERE person_id = ?",
         [one],
     )
     parity = pb.compare_with_snapshot(wh, snapshot, table="baseline_mutant")
@@ -144,7 +144,7 @@ def test_the_comparison_notices_a_changed_value(built: tuple[Workspace, str]) ->
         "active_hour",
         "main_device",
         "last_order_at",  # off by a second
-        "top_brands_viewed",  # same keys, weights off by a millionth
+        "top_brands_viewed",  # same keys, weights off by 3 units of the 6th decimal
     }
     assert all(parity.mismatches[c] == 1 for c in changed)
     assert not parity.ok
