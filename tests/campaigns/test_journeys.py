@@ -123,7 +123,7 @@ def add_build(
         ws.warehouse.execute(f"INSERT INTO {snapshot} VALUES ({', '.join('?' * len(r))})", list(r))
     ws.warehouse.execute(
         "INSERT INTO tag_builds VALUES (?, ?, ?, 'UTC', 'duckdb', 'full', 'fp', ?, ?, ?, 0, "
-        "NULL, NULL, ?, ?, 0.1)",
+        "NULL, NULL, ?, ?, 0.1, NULL)",
         [
             f"b{as_of}",
             day.date(),

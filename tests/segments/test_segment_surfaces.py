@@ -247,5 +247,8 @@ tags:
     assert r.exit_code == 0, r.output
     assert "warning: segment big_buyers has no members for this build" in r.output
     assert "big_orders" in r.output  # the reason names the missing tag
-    result = json.loads(cli(root, "build", "--json"))
+    result = json.loads(cli(root, "build", "--full", "--json"))
     assert any("big_buyers" in w for w in result["warnings"])
+    again = json.loads(cli(root, "build", "--json"))  # nothing new: the last build stands
+    assert again["mode"] == "unchanged" and again["build_id"] == result["build_id"]
+    assert "up to date" in cli(root, "build")

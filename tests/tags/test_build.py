@@ -128,10 +128,37 @@ def test_incremental_build_equals_full_rebuild(shop, tmp_path: Path) -> None:
 def test_rebuild_without_changes_recomputes_nobody(shop, tmp_path: Path) -> None:
     ws = Workspace.init(tmp_path / "ws")
     load(ws, shop, [shop.events[0]])
-    ws.build(as_of="2025-03-02")
+    first = ws.build(as_of="2025-03-02")
+    again = ws.build(as_of="2025-03-02")  # same date, nothing new: the first build stands
+    assert again.mode == "unchanged" and again.recomputed == 0
+    assert (again.build_id, again.snapshot, again.persons) == (
+        first.build_id, first.snapshot, first.persons,
+    )  # fmt: skip
+    assert [b["mode"] for b in ws.profile_builds()] == ["full"]
+    later = ws.build(as_of="2025-03-03")  # a new date: windows move, so it is a build
+    assert later.mode == "incremental" and later.build_id != first.build_id
+    assert ws.build(as_of="2025-03-03").mode == "unchanged"
+    ws.close()
+
+
+def test_new_model_scores_make_a_same_date_rebuild_run(shop, tmp_path: Path) -> None:
+    ws = Workspace.init(tmp_path / "ws")
+    load(ws, shop, [shop.events[0]])
+    first = ws.build(as_of="2025-03-02")
+    person = ws.warehouse.fetchone(f"SELECT min(person_id) FROM {first.snapshot}")[0]
+    ws.warehouse.execute(
+        "INSERT INTO model_scores VALUES (?, 'churn_propensity', '0.9', 'test', now())", [person]
+    )
     again = ws.build(as_of="2025-03-02")
     assert again.mode == "incremental" and again.recomputed == 0
-    assert [b["mode"] for b in ws.profile_builds()] == ["incremental", "full"]
+    assert again.build_id != first.build_id
+    row = ws.warehouse.fetchone(
+        f"SELECT churn_propensity FROM {again.snapshot} WHERE person_id = ?", [person]
+    )
+    assert row[0] == pytest.approx(0.9)
+    assert ws.build(as_of="2025-03-02").mode == "unchanged"
+    ws.warehouse.execute("DELETE FROM model_scores")  # scores withdrawn: a build again
+    assert ws.build(as_of="2025-03-02").mode == "incremental"
     ws.close()
 
 

@@ -92,6 +92,13 @@ def build_with_spinner(ws: Any, **kw: Any) -> Any:
 
 
 def print_build(result: Any) -> None:
+    if result.mode == "unchanged":
+        out.print(
+            f"Profiles are up to date: nothing changed since build {result.build_id} as of "
+            f"{result.as_of} ({result.persons:,} persons; checked in {result.seconds:.2f} s). "
+            "--full rebuilds anyway."
+        )
+        return
     out.print(
         f"Built {result.tags} tags for {result.persons:,} persons as of {result.as_of} "
         f"({result.mode}, {result.backend}; {result.recomputed:,} recomputed) "

@@ -175,4 +175,7 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     (3, SEGMENT_TABLES_SQL),
     (4, MODEL_TABLES_SQL),
     (5, CAMPAIGN_TABLES_SQL),
+    # what else a build read, besides events and identities (the model scores): a rebuild of
+    # the same date with none of it changed has nothing to do
+    (6, ["ALTER TABLE tag_builds ADD COLUMN IF NOT EXISTS inputs_digest VARCHAR"]),
 ]

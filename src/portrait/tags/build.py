@@ -5,6 +5,8 @@ the same catalog and time zone, only persons touched since then are recomputed â
 newly ingested events or user records, persons whose events crossed a window edge between the
 two build dates, and persons whose identity changed. Rules (stage 2) always run over everyone,
 because scores compare a person with the whole population. Either way the result is the same.
+When nobody is touched, the date is the previous build's and the model scores are as they were,
+the build is *unchanged*: the previous build is the answer and nothing is written.
 """
 
 from __future__ import annotations
@@ -129,6 +131,7 @@ class Builder:
             0
         ]
 
+        inputs = self._inputs_digest()
         prev = None if full or backend != "duckdb" else self._previous(point)
         staging = f"snapshots._staging_{uuid.uuid4().hex[:8]}"
         tags = list(self.catalog)
@@ -158,6 +161,16 @@ class Builder:
                 affected = self._affected(prev, point, offsets)
                 timings["changes"] = time.perf_counter() - tick
                 population = self.wh.fetchone(f"SELECT count(*) FROM {prev['snapshot_table']}")[0]
+                if affected == 0 and prev["epoch"] == point.epoch and prev["inputs"] == inputs:
+                    # same date, same catalog, nothing new: the last build is this build
+                    self.wh.execute("DROP TABLE IF EXISTS _affected")
+                    return BuildResult(
+                        build_id=prev["build_id"], as_of=point.date_text, backend=backend,
+                        mode="unchanged", persons=population, recomputed=0,
+                        tags=len(tags), seconds=round(time.perf_counter() - t0, 3),
+                        snapshot=prev["snapshot_table"], events=events_seen,
+                        timings={k: round(v, 3) for k, v in timings.items()},
+                    )  # fmt: skip
                 if affected is not None and affected <= INCREMENTAL_LIMIT * max(population, 1):
                     mode = "incremental"
                     recomputed = affected
@@ -192,11 +205,14 @@ class Builder:
             store.compute_stats(self.wh, tags, snapshot, build_id)
             seconds = time.perf_counter() - t0
             self.wh.execute(
-                "INSERT INTO tag_builds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO tag_builds (build_id, as_of, as_of_epoch, timezone, backend, mode, "
+                "catalog_fingerprint, snapshot, persons, recomputed, events_seen, last_batch, "
+                "identity_digest, started_at, finished_at, seconds, inputs_digest) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     build_id, point.date_text, point.epoch, self.timezone, backend, mode,
                     self.catalog.fingerprint, snapshot, persons, recomputed, events_seen,
-                    last_batch, identity_digest, started, datetime.now(UTC), seconds,
+                    last_batch, identity_digest, started, datetime.now(UTC), seconds, inputs,
                 ],
             )  # fmt: skip
         timings["save"] = time.perf_counter() - tick
@@ -287,11 +303,11 @@ class Builder:
         """The latest build an incremental build may start from, if any."""
         row = self.wh.fetchone(
             "SELECT build_id, as_of_epoch, snapshot, catalog_fingerprint, timezone, last_batch, "
-            "started_at FROM tag_builds ORDER BY finished_at DESC LIMIT 1"
+            "started_at, inputs_digest FROM tag_builds ORDER BY finished_at DESC LIMIT 1"
         )
         if row is None:
             return None
-        build_id, epoch, snapshot, fingerprint, tz, last_batch, started = row
+        build_id, epoch, snapshot, fingerprint, tz, last_batch, started, inputs = row
         if fingerprint != self.catalog.fingerprint or tz != self.timezone or epoch > point.epoch:
             return None
         exists = self.wh.fetchone(
@@ -319,7 +335,16 @@ class Builder:
             "snapshot_table": snapshot,
             "batch_done": batch_done,
             "started": started,
+            "inputs": inputs,
         }
+
+    def _inputs_digest(self) -> str:
+        """What a build reads besides events, users, products and identities (those are
+        diffed by batch and identity map): the model scores. Every write of a model's scores
+        deletes its rows and inserts new ones stamped with the time, so their count and latest
+        stamp change whenever they do."""
+        row = self.wh.fetchone("SELECT count(*), max(scored_at) FROM model_scores")
+        return f"scores:{row[0]}:{row[1].isoformat() if row[1] else '-'}"
 
     def _affected(self, prev: dict[str, Any], point: AsOf, offsets: list) -> int | None:
         """Fill ``_affected`` with the persons whose facts may differ; return how many."""

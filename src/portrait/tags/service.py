@@ -77,6 +77,8 @@ class ProfileService:
             self.wh, self.catalog, self.timezone, keep=self.settings.profile.keep_snapshots
         )
         result = builder.run(as_of=parse_day(as_of), backend=backend, full=full, progress=progress)
+        if result.mode == "unchanged":  # the last build stands, its segment index with it
+            return result
         from portrait.segments.engine import SegmentEngine  # imports this module
 
         tick = time.perf_counter()  # the segment index and saved segments' members
