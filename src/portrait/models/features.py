@@ -271,8 +271,7 @@ def known_persons(ws: Workspace, day: date) -> set[str]:
     seen = ev.filter(ev.person_id.notnull(), ev.t < epoch).select("person_id")
     registered = us.filter(us.registered_t < epoch).select("person_id")
     sql = ibis.to_sql(seen.union(registered, distinct=True), dialect="duckdb")
-    with wh.lock:
-        return {r[0] for r in wh.con.execute(str(sql)).fetchall()}
+    return {r[0] for r in wh.fetchall(str(sql))}
 
 
 def _compute_sql(ws: Workspace, day: date, catalog: Catalog, tags: Sequence[TagDef]) -> str:
@@ -307,18 +306,17 @@ def profile_features(
     snapshot = _current_snapshot(ws, day, catalog)
     if snapshot is not None:
         cols = ", ".join(f'"{t.id}"' for t in tags)
-        with wh.lock:
-            table = wh.con.sql(f"SELECT person_id, {cols} FROM {snapshot}").to_arrow_table()
+        table = wh.arrow(f"SELECT person_id, {cols} FROM {snapshot}")
     else:
         sql = _compute_sql(ws, day, catalog, tags)
-        with wh.lock:
+        with wh.reading() as con:
             # as in a build: each grouping filters its own rows; pushing the OR of all their
             # filters into the shared event CTE costs more than it saves
-            wh.con.execute("SET disabled_optimizers = 'cte_filter_pusher'")
+            con.execute("SET disabled_optimizers = 'cte_filter_pusher'")
             try:
-                table = wh.con.sql(sql).to_arrow_table()
+                table = con.sql(sql).to_arrow_table()
             finally:
-                wh.con.execute("RESET disabled_optimizers")
+                con.execute("RESET disabled_optimizers")
     frame = table.to_pandas().set_index("person_id")
     frame = frame.loc[frame.index.isin(known_persons(ws, day))]
     for t in tags:

@@ -131,7 +131,8 @@ class ModelService:
         opts = TrainOptions(**{k: v for k, v in options.items() if v is not None})
         trainer = importlib.import_module(TRAINERS[name])
         tick = time.perf_counter()
-        card: ModelCard = trainer.train(self.ws, opts, progress or (lambda _m: None))
+        with self.ws.warehouse.session():  # its temporary tables on a connection of its own
+            card: ModelCard = trainer.train(self.ws, opts, progress or (lambda _m: None))
         if not card.training_seconds:
             card.training_seconds = round(time.perf_counter() - tick, 3)
         save_card(self.ws.warehouse, card)

@@ -28,8 +28,7 @@ SEGMENT_COLUMNS = ("name", "expression", "normalized", "description", "builtin",
 
 
 def _arrow(wh: Warehouse, sql: str) -> pa.Table:
-    with wh.lock:  # con.sql: no extra copy of the rows (unlike a DB-API result)
-        return wh.con.sql(sql).to_arrow_table()
+    return wh.arrow(sql)  # a relation straight to Arrow: no extra copy of the rows
 
 
 def ensure_tables(wh: Warehouse) -> None:
@@ -319,16 +318,16 @@ def pids_where(wh: Warehouse, snapshot: str, where: str) -> np.ndarray:
 def member_rows(wh: Warehouse, snapshot: str, pids: np.ndarray, tags: Sequence[str]) -> pa.Table:
     """``user_id`` and some tags of the persons with these dense ids, by user id."""
     cols = "".join(f", s.{quote_name(t)}" for t in tags)
-    with wh.lock:
-        wh.con.register("_seg_pids", pa.table({"pid": pa.array(pids, pa.uint32())}))
+    with wh.reading() as con:
+        con.register("_seg_pids", pa.table({"pid": pa.array(pids, pa.uint32())}))
         try:
-            return wh.con.sql(
+            return con.sql(
                 f"SELECT s.person_id AS user_id{cols} FROM {snapshot} s "
                 "JOIN segment_person_ids m USING (person_id) JOIN _seg_pids USING (pid) "
                 "ORDER BY user_id"
             ).to_arrow_table()
         finally:
-            wh.con.unregister("_seg_pids")
+            con.unregister("_seg_pids")
 
 
 # --- definitions and memberships ----------------------------------------------------------------

@@ -150,8 +150,8 @@ def person_outcomes(
     ``orders_refunded`` instead of ``orders``), pre-period spend, activity 7 and 30 days after
     (NULL while that period has not ended)."""
     params = _params(campaign, attribution_days, as_of)
-    with wh.lock:
-        return wh.con.sql(
+    with wh.reading() as con:
+        return con.sql(
             f"SELECT * FROM ({PERSONS_SQL}) ORDER BY person_id", params=params
         ).to_arrow_table()
 
@@ -181,8 +181,8 @@ SELECT arm, count(*), count(*) FILTER (WHERE sent), sum(send_cost),
        histogram(coalesce(first_value, 0.0)) FILTER (WHERE converted AND sent),
        sum(revenue_gross), sum(refunds), sum(orders_refunded)
 FROM ({PERSONS_SQL}) GROUP BY arm ORDER BY arm"""
-    with wh.lock:
-        rows = wh.con.execute(sql, _params(campaign, attribution_days, as_of)).fetchall()
+    with wh.reading() as con:
+        rows = con.execute(sql, _params(campaign, attribution_days, as_of)).fetchall()
     out = [dict(zip(ARM_COLUMNS, r, strict=True)) for r in rows]
     for arm in out:
         arm["offer_orders"] = dict(arm["offer_orders"] or {})

@@ -165,6 +165,25 @@ def _distribution(wh: Warehouse, snapshot: str, expr: str, non_null: int, k: int
     return json.dumps({str(v): round(n / non_null, 6) for v, n in rows}, ensure_ascii=False)
 
 
+STAGING_PREFIX = "_staging_"
+
+
+def drop_staging_tables(wh: Warehouse) -> list[str]:
+    """Drop the half-built snapshots (``snapshots._staging_*``) a build left behind when it
+    died; call only when no build is running."""
+    names = [
+        r[0]
+        for r in wh.fetchall(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'snapshots' "
+            "AND starts_with(table_name, ?) AND NOT temporary",
+            [STAGING_PREFIX],
+        )
+    ]
+    for name in names:
+        wh.execute(f"DROP TABLE IF EXISTS snapshots.{_q(name)}")
+    return names
+
+
 def drop_old_snapshots(wh: Warehouse, keep: int) -> list[str]:
     """Drop snapshot tables beyond the ``keep`` most recent build dates."""
     rows = wh.fetchall(
@@ -215,8 +234,8 @@ def resolve_person(wh: Warehouse, identifier: str) -> str | None:
 
 def profile_row(wh: Warehouse, snapshot: str, person_id: str) -> dict[str, Any] | None:
     """One person's row of a snapshot, as a dict."""
-    with wh.lock:
-        cur = wh.con.execute(f"SELECT * FROM {snapshot} WHERE person_id = ?", [person_id])
+    with wh.reading() as con:
+        cur = con.execute(f"SELECT * FROM {snapshot} WHERE person_id = ?", [person_id])
         names = [d[0] for d in cur.description]
         rows = cur.fetchall()
     return dict(zip(names, rows[0], strict=True)) if rows else None

@@ -1,12 +1,25 @@
-"""The warehouse: the one owner of the database connection.
+"""The warehouse: the one owner of the database connections.
 
 Everything else in Portrait builds Ibis expressions or SQL text and hands it here. DuckDB is the
 default (embedded) backend; the connection is an Ibis backend so that the same expressions can
 later run on Spark.
+
+Concurrency (a server answers many requests while a build runs):
+
+- **One writer at a time.** Every statement that may write a shared table runs while holding
+  ``lock`` (``execute``, ``transaction``); writes never interleave, so they never conflict.
+- **Readers never share a busy connection.** A thread that does not hold the write lock reads
+  through a cursor of its own (a DuckDB connection to the same database, made once per
+  thread), which sees the last committed state and does not wait for a writer.
+- **Sessions for long work.** ``with wh.session():`` pins the calling thread to a connection of
+  its own for the duration (a build, a model training): its temporary tables and settings live
+  there, its reads and its private statements (``execute_local``: temp tables, settings, a new
+  staging table) need no lock, and only its writes of shared tables take the write lock, briefly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,9 +32,52 @@ import pyarrow as pa
 
 from portrait.store.ddl import MIGRATIONS
 
+_SETUP = ("SET TimeZone = 'UTC'", "SET enable_progress_bar = false")  # the CLI shows its own
+
 
 class WarehouseLockedError(RuntimeError):
     """Another process holds the warehouse open for writing."""
+
+
+class WriteLock:
+    """A re-entrant lock that knows which thread holds it (``held()``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._owner: int | None = None
+        self._depth = 0
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        ok = self._lock.acquire(blocking, timeout)
+        if ok:
+            self._owner = threading.get_ident()
+            self._depth += 1
+        return ok
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._owner = None
+        self._lock.release()
+
+    def held(self) -> bool:
+        """Whether the calling thread holds the lock."""
+        return self._owner == threading.get_ident()
+
+    def __enter__(self) -> WriteLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class _Conn:
+    """A DuckDB connection with the Ibis backend over it."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, backend: Any | None = None) -> None:
+        self.con = con
+        self.ibis = backend if backend is not None else ibis.duckdb.from_connection(con)
 
 
 class Warehouse:
@@ -30,6 +86,7 @@ class Warehouse:
     def __init__(self, path: Path | None, read_only: bool = False) -> None:
         """Open (creating if needed) the warehouse at ``path``; ``None`` keeps it in memory."""
         self.path = path
+        self.read_only = read_only
         try:
             self.ibis = ibis.duckdb.connect(str(path) if path else ":memory:", read_only=read_only)
         except duckdb.IOException as e:
@@ -39,10 +96,14 @@ class Warehouse:
                     "workspace?); stop it or send data through its HTTP API instead"
                 ) from e
             raise
-        self.con: duckdb.DuckDBPyConnection = self.ibis.con
-        self.con.execute("SET TimeZone = 'UTC'")
-        self.con.execute("SET enable_progress_bar = false")  # the CLI shows its own
-        self.lock = threading.RLock()
+        self._main = _Conn(self.ibis.con, self.ibis)
+        for stmt in _SETUP:
+            self._main.con.execute(stmt)
+        self.lock = WriteLock()
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._cursors_lock = threading.Lock()
+        self._closed = False
         # Bumped by every statement that may write (execute, a transaction): a cache of
         # something read from the warehouse holds while this has not moved. DuckDB lets one
         # process write a database file at a time, and a process holding it open read-only
@@ -51,90 +112,155 @@ class Warehouse:
         if not read_only:
             self.migrate()
 
+    # --- connections --------------------------------------------------------------------
+    def _new_cursor(self) -> duckdb.DuckDBPyConnection:
+        if self._closed:
+            raise RuntimeError("the warehouse is closed")
+        cur = self._main.con.cursor()
+        for stmt in _SETUP:
+            cur.execute(stmt)
+        with self._cursors_lock:
+            self._cursors.append(cur)
+        return cur
+
+    def _here(self) -> _Conn:
+        """The connection the calling thread uses: its session's, the writer's while it holds
+        the write lock, else a reading cursor of its own."""
+        session = getattr(self._local, "session", None)
+        if session is not None:
+            return session
+        if self.lock.held():
+            return self._main
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = self._local.reader = _Conn(self._new_cursor())
+        return reader
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The calling thread's connection (see the module docstring); write only while
+        holding ``lock``."""
+        return self._here().con
+
+    @contextmanager
+    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to read through that no other thread is using."""
+        yield self._here().con
+
+    @contextmanager
+    def session(self) -> Iterator[Warehouse]:
+        """Pin the calling thread to a connection of its own until the block ends (long work:
+        a build, a model training). Its temporary tables go with it."""
+        if getattr(self._local, "session", None) is not None:  # nested: keep the outer one
+            yield self
+            return
+        cur = self._new_cursor()
+        self._local.session = _Conn(cur)
+        try:
+            yield self
+        finally:
+            self._local.session = None
+            self._forget(cur)
+
+    def _forget(self, cur: duckdb.DuckDBPyConnection) -> None:
+        with self._cursors_lock:
+            if cur in self._cursors:
+                self._cursors.remove(cur)
+        with contextlib.suppress(duckdb.Error):  # already closed with the database
+            cur.close()
+
     # --- schema -------------------------------------------------------------------------
     def migrate(self) -> None:
         """Apply the migrations this warehouse has not seen yet, each in one transaction."""
         with self.lock:
-            self.con.execute(
+            con = self.con
+            con.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
                 "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ DEFAULT now())"
             )
-            done = {
-                r[0] for r in self.con.execute("SELECT version FROM schema_migrations").fetchall()
-            }
+            done = {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
             for version, statements in MIGRATIONS:
                 if version in done:
                     continue
                 with self.transaction():
                     for stmt in statements:
-                        self.con.execute(stmt)
-                    self.con.execute(
-                        "INSERT INTO schema_migrations (version) VALUES (?)", [version]
-                    )
+                        con.execute(stmt)
+                    con.execute("INSERT INTO schema_migrations (version) VALUES (?)", [version])
 
     # --- execution ----------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """All statements inside are committed together or not at all."""
+        """All statements inside are committed together or not at all (holding the write
+        lock, so no other write interleaves)."""
         with self.lock:
+            con = self.con
             self.generation += 1
-            self.con.execute("BEGIN TRANSACTION")
+            con.execute("BEGIN TRANSACTION")
             try:
-                yield self.con
+                yield con
             except BaseException:
-                self.con.execute("ROLLBACK")
+                con.execute("ROLLBACK")
                 raise
             finally:
                 self.generation += 1
-            self.con.execute("COMMIT")
+            con.execute("COMMIT")
 
     def execute(self, sql: str, params: list[Any] | None = None) -> duckdb.DuckDBPyConnection:
+        """Run a statement that may write shared tables (under the write lock)."""
         with self.lock:
             self.generation += 1
             return self.con.execute(sql, params or [])
 
+    def execute_local(self, sql: str, params: list[Any] | None = None) -> None:
+        """Run a statement that touches only the calling session's own objects (temporary
+        tables, settings, a freshly named staging table): no write lock inside a session."""
+        if getattr(self._local, "session", None) is None:
+            self.execute(sql, params)
+            return
+        self.con.execute(sql, params or [])
+
     def fetchall(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> list[tuple]:
-        with self.lock:
-            return self.con.execute(sql, params or []).fetchall()
+        return self.con.execute(sql, params or []).fetchall()
 
     def fetchone(self, sql: str, params: list[Any] | None = None) -> tuple | None:
-        with self.lock:
-            # Fetch everything: DuckDB refuses new work while a result is half-read.
-            rows = self.con.execute(sql, params or []).fetchall()
+        # Fetch everything: DuckDB refuses new work while a result is half-read.
+        rows = self.con.execute(sql, params or []).fetchall()
         return rows[0] if rows else None
 
     def arrow(self, sql: str, params: list[Any] | None = None) -> pa.Table:
-        with self.lock:  # a relation straight to Arrow: no extra copy of the rows
-            return self.con.sql(sql, params=params or None).to_arrow_table()
+        # a relation straight to Arrow: no extra copy of the rows
+        return self.con.sql(sql, params=params or None).to_arrow_table()
 
     def register(self, name: str, data: pa.Table) -> None:
-        """Expose an Arrow table to SQL as ``name`` (until ``unregister``)."""
-        with self.lock:
-            self.con.register(name, data)
+        """Expose an Arrow table to SQL as ``name`` (until ``unregister``) on the calling
+        thread's connection."""
+        self.con.register(name, data)
 
     def unregister(self, name: str) -> None:
-        with self.lock:
-            self.con.unregister(name)
+        self.con.unregister(name)
 
     def columns_of(self, relation_sql: str) -> list[tuple[str, str]]:
         """(name, DuckDB type) of the columns a SELECT or table function yields."""
-        with self.lock:
-            rows = self.con.execute(f"DESCRIBE SELECT * FROM {relation_sql}").fetchall()
+        rows = self.con.execute(f"DESCRIBE SELECT * FROM {relation_sql}").fetchall()
         return [(r[0], r[1]) for r in rows]
 
     # --- Ibis ---------------------------------------------------------------------------
     def table(self, name: str) -> ibis.Table:
         """An Ibis expression over a warehouse table or view."""
-        return self.ibis.table(name)
+        return self._here().ibis.table(name)
 
     def to_arrow(self, expr: ibis.Expr) -> pa.Table:
-        with self.lock:
-            return self.ibis.to_pyarrow(expr)
+        return self._here().ibis.to_pyarrow(expr)
 
     def scalar(self, expr: ibis.Expr) -> Any:
-        with self.lock:
-            return self.ibis.execute(expr)
+        return self._here().ibis.execute(expr)
 
     def close(self) -> None:
         with self.lock:
+            self._closed = True
+            with self._cursors_lock:
+                cursors, self._cursors = self._cursors, []
+            for cur in cursors:
+                with contextlib.suppress(duckdb.Error):
+                    cur.close()
             self.ibis.disconnect()

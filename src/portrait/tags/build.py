@@ -62,6 +62,17 @@ class BuildResult:
         return asdict(self)
 
 
+def check_build(as_of: str | date | None, backend: str) -> None:
+    """Refuse a build that cannot run as asked before it starts (bad date, unknown backend)."""
+    if backend not in BACKENDS:
+        raise BuildError(f"unknown backend {backend!r}; use duckdb or pyspark")
+    if isinstance(as_of, str):
+        try:
+            date.fromisoformat(as_of)
+        except ValueError:
+            raise ValueError(f"{as_of!r} is not a date; write it as YYYY-MM-DD") from None
+
+
 def default_as_of(wh: Warehouse, timezone: str) -> date:
     """The day after the latest event (local date): the profile then covers every event."""
     row = wh.fetchone("SELECT max(ts) FROM events")
@@ -111,6 +122,23 @@ class Builder:
         full: bool = False,
         progress: Progress | None = None,
     ) -> BuildResult:
+        """Build the profiles as of ``as_of``. One build runs at a time in a workspace, so a
+        staging table found now was left by a build that died (killed mid-save): it goes, and
+        so does this build's own if this build fails."""
+        store.drop_staging_tables(self.wh)
+        try:
+            return self._run(as_of, backend, full, progress)
+        except BaseException:
+            store.drop_staging_tables(self.wh)
+            raise
+
+    def _run(
+        self,
+        as_of: date | None,
+        backend: str,
+        full: bool,
+        progress: Progress | None,
+    ) -> BuildResult:
         if backend not in BACKENDS:
             raise BuildError(f"unknown backend {backend!r}; use duckdb or pyspark")
         say = progress or (lambda _msg: None)
@@ -144,7 +172,7 @@ class Builder:
             tick = time.perf_counter()
             self.wh.register("_spark_profile", arrow)
             try:
-                self.wh.execute(
+                self.wh.execute_local(
                     f"CREATE TABLE {staging} AS " + store.snapshot_select(tags, "_spark_profile")
                 )
             finally:
@@ -163,7 +191,7 @@ class Builder:
                 population = self.wh.fetchone(f"SELECT count(*) FROM {prev['snapshot_table']}")[0]
                 if affected == 0 and prev["epoch"] == point.epoch and prev["inputs"] == inputs:
                     # same date, same catalog, nothing new: the last build is this build
-                    self.wh.execute("DROP TABLE IF EXISTS _affected")
+                    self.wh.execute_local("DROP TABLE IF EXISTS _affected")
                     return BuildResult(
                         build_id=prev["build_id"], as_of=point.date_text, backend=backend,
                         mode="unchanged", persons=population, recomputed=0,
@@ -185,16 +213,16 @@ class Builder:
                 self._compute(src, point, prev, mode, recomputed, staging, timings)
             finally:
                 if staged is not None:
-                    self.wh.execute(f"DROP TABLE IF EXISTS {staged}")
-            self.wh.execute("DROP VIEW IF EXISTS _prev_facts")
-            self.wh.execute("DROP TABLE IF EXISTS _affected")
+                    self.wh.execute_local(f"DROP TABLE IF EXISTS {staged}")
+            self.wh.execute_local("DROP VIEW IF EXISTS _prev_facts")
+            self.wh.execute_local("DROP TABLE IF EXISTS _affected")
         persons = self.wh.fetchone(f"SELECT count(*) FROM {staging}")[0]
         if recomputed < 0:
             recomputed = persons
         say("saving the snapshot and tag statistics")
         tick = time.perf_counter()
-        identity_digest = self._save_identity()
         with self.wh.transaction():
+            identity_digest = self._save_identity()
             self.wh.execute(f"DROP TABLE IF EXISTS {snapshot}")
             self.wh.execute(f"ALTER TABLE {staging} RENAME TO {snapshot.split('.')[1]}")
             self.wh.execute(  # point lookups by person (profile API) use this index
@@ -260,11 +288,11 @@ class Builder:
         # Some thirty groupings read the events. DuckDB would push the OR of all their filters
         # into the shared read and evaluate that on every event; each grouping filters its own
         # rows anyway (measured: 10-15% of the build on 10M events).
-        self.wh.execute("SET disabled_optimizers = 'cte_filter_pusher'")
+        self.wh.execute_local("SET disabled_optimizers = 'cte_filter_pusher'")
         try:
-            self.wh.execute(f"CREATE TEMP TABLE {facts_table} AS {facts_sql}")
+            self.wh.execute_local(f"CREATE TEMP TABLE {facts_table} AS {facts_sql}")
         finally:
-            self.wh.execute("RESET disabled_optimizers")
+            self.wh.execute_local("RESET disabled_optimizers")
         try:
             compute = time.perf_counter() - tick
             tick = time.perf_counter()
@@ -272,11 +300,11 @@ class Builder:
             sql = str(ibis.to_sql(expr, dialect="duckdb", pretty=False))
             timings["compile"] += time.perf_counter() - tick
             tick = time.perf_counter()
-            self.wh.execute(
+            self.wh.execute_local(
                 f"CREATE TABLE {staging} AS " + store.snapshot_select(tags, f"({sql}) AS p")
             )
         finally:
-            self.wh.execute(f"DROP TABLE IF EXISTS {facts_table}")
+            self.wh.execute_local(f"DROP TABLE IF EXISTS {facts_table}")
         timings["compute"] = compute + time.perf_counter() - tick
 
     def _stage_events(
@@ -309,7 +337,7 @@ class Builder:
             ev = ev.semi_join(affected, ev.person_id == affected.person_id)
         table = f"_events_{uuid.uuid4().hex[:8]}"
         sql = ibis.to_sql(ev.select(*event_columns(self.catalog)), dialect="duckdb")
-        self.wh.execute(f"CREATE TEMP TABLE {table} AS {sql}")
+        self.wh.execute_local(f"CREATE TEMP TABLE {table} AS {sql}")
         return table
 
     # --- incremental ----------------------------------------------------------------------
@@ -376,8 +404,8 @@ class Builder:
             " WHERE finished_at > ?" if after is not None else ""
         )
         params = [after] if after is not None else []
-        self.wh.execute("DROP TABLE IF EXISTS _affected")
-        self.wh.execute(
+        self.wh.execute_local("DROP TABLE IF EXISTS _affected")
+        self.wh.execute_local(
             f"""CREATE TEMP TABLE _affected AS
             WITH e AS ({events_sql}), u AS ({users_sql}), nb AS ({new_batches})
             SELECT person_id FROM e WHERE person_id IS NOT NULL AND ({crossings})
@@ -402,7 +430,7 @@ class Builder:
         self, src: Sources, point: AsOf, prev: dict[str, Any], changed: int
     ) -> ir.Table:
         fact_ids = {t.id for t in self.catalog if t.fact}
-        self.wh.execute(
+        self.wh.execute_local(
             "CREATE OR REPLACE TEMP VIEW _prev_facts AS "
             + store.flat_select(list(self.catalog), prev["snapshot_table"], fact_ids)
         )

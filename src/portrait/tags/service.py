@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import date, datetime
@@ -16,7 +17,7 @@ import pyarrow as pa
 from portrait.config import Settings
 from portrait.store import profiles as store
 from portrait.store.warehouse import Warehouse
-from portrait.tags.build import Builder, BuildResult
+from portrait.tags.build import Builder, BuildError, BuildResult
 from portrait.tags.catalog import Catalog, load_catalog
 from portrait.tags.model import TagDef
 from portrait.tags.sources import AsOf
@@ -49,6 +50,7 @@ class ProfileService:
         self.settings = settings
         self.root = root
         self._catalog: Catalog | None = None
+        self._building = threading.Lock()  # one build at a time
 
     @property
     def timezone(self) -> str:
@@ -73,10 +75,29 @@ class ProfileService:
         full: bool = False,
         progress: Callable[[str], None] | None = None,
     ) -> BuildResult:
+        day = parse_day(as_of)
+        if not self._building.acquire(blocking=False):
+            raise BuildError(
+                "a build is already running in this workspace; wait for it to finish "
+                "(the server's GET /v1/jobs shows it)"
+            )
+        try:  # a connection of its own: readers and ingest go on while it computes
+            with self.wh.session():
+                return self._build(day, backend, full, progress)
+        finally:
+            self._building.release()
+
+    def _build(
+        self,
+        day: date | None,
+        backend: str,
+        full: bool,
+        progress: Callable[[str], None] | None,
+    ) -> BuildResult:
         builder = Builder(
             self.wh, self.catalog, self.timezone, keep=self.settings.profile.keep_snapshots
         )
-        result = builder.run(as_of=parse_day(as_of), backend=backend, full=full, progress=progress)
+        result = builder.run(as_of=day, backend=backend, full=full, progress=progress)
         if result.mode == "unchanged":  # the last build stands, its segment index with it
             return result
         from portrait.segments.engine import SegmentEngine  # imports this module

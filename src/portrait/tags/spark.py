@@ -115,8 +115,8 @@ def run_on_spark(
         tick = time.perf_counter()
         for name in TABLES:
             path = Path(tmp) / f"{name}.parquet"
-            with wh.lock:
-                wh.con.execute(f"COPY (SELECT * FROM {name}) TO '{path}' (FORMAT parquet)")
+            with wh.reading() as con_:
+                con_.execute(f"COPY (SELECT * FROM {name}) TO '{path}' (FORMAT parquet)")
             session.read.parquet(str(path)).createOrReplaceTempView(f"portrait_{name}")
         timings["export"] = time.perf_counter() - tick
         tick = time.perf_counter()

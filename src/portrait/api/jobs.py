@@ -1,0 +1,87 @@
+"""REST routes for jobs (long work run in the background), registered by `create_app`.
+
+``POST /v1/build``, ``POST /v1/models/{name}/train`` and ``POST /v1/segments/cluster`` answer
+202 with a job; ``GET /v1/jobs/{id}`` gives its state, progress and result. ``?wait=SECONDS``
+on a starting route waits up to that long and answers 200 with the finished job (or the error
+the work raised, as its HTTP status), else 202 with the job still running.
+"""
+
+# No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
+import asyncio
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import FastAPI, HTTPException, Query, Request, Response
+
+from portrait.jobs import Job, JobConflictError, JobRunner
+
+Wait = Annotated[
+    float,
+    Query(
+        ge=0,
+        le=3600,
+        description="seconds to wait for the job to finish before answering 202",
+    ),
+]
+
+
+def runner_of(request: Request) -> JobRunner:
+    return request.app.state.jobs
+
+
+def http_error(error: BaseException, job_id: str) -> HTTPException:
+    """The HTTP status of the error a job's work raised."""
+    text = f"{error} (job {job_id})"
+    if isinstance(error, LookupError):
+        return HTTPException(404, text)
+    if isinstance(error, ValueError):
+        return HTTPException(422, text)
+    if isinstance(error, ImportError):
+        return HTTPException(501, text)
+    return HTTPException(500, f"{type(error).__name__}: {text}")
+
+
+async def start_job(
+    request: Request,
+    response: Response,
+    kind: str,
+    params: dict[str, Any],
+    work: Callable[[Callable[[str], None]], Any],
+    wait: float = 0.0,
+) -> Job:
+    """Queue ``work`` as a job (or find the same one queued or running) and answer with it."""
+    runner = runner_of(request)
+    try:
+        job, _created = runner.submit(kind, params, work)
+    except JobConflictError as e:
+        raise HTTPException(409, str(e)) from e
+    if wait > 0 and not job.done:
+        done = asyncio.shield(asyncio.wrap_future(runner.future(job.job_id)))
+        try:
+            await asyncio.wait_for(done, timeout=wait)
+        except TimeoutError:
+            pass
+        except Exception as e:  # the work failed: its error as the HTTP status
+            raise http_error(e, job.job_id) from e
+        job = runner.get(job.job_id)
+    response.status_code = 200 if job.done else 202
+    return job
+
+
+def register(app: FastAPI, WorkspaceDep: Any, Admin: Any) -> None:
+    """Add the job routes to `app`."""
+
+    @app.get("/v1/jobs", tags=["jobs"], response_model=list[Job])
+    def list_jobs(
+        request: Request, _: Admin, limit: Annotated[int, Query(ge=1, le=1000)] = 50
+    ) -> list[Job]:
+        """The latest jobs, newest first (kept while the server runs)."""
+        return runner_of(request).list(limit)
+
+    @app.get("/v1/jobs/{job_id}", tags=["jobs"], response_model=Job)
+    def get_job(job_id: str, request: Request, _: Admin) -> Job:
+        """A job's state (queued, running, succeeded, failed), progress and result."""
+        try:
+            return runner_of(request).get(job_id)
+        except KeyError as e:
+            raise HTTPException(404, e.args[0]) from e
