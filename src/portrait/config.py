@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tomli_w
@@ -46,6 +47,37 @@ class IngestSettings(BaseModel):
     )
     max_future_hours: float = Field(
         24.0, description="Events dated more than this ahead of now are rejected."
+    )
+    # Limits: a record with a value beyond them is quarantined, never stored (lengths are
+    # UTF-8 bytes).
+    max_id_length: int = Field(
+        256, ge=1, description="Longest id (event, user, anonymous, product, order, ...), bytes."
+    )
+    max_text_length: int = Field(
+        4096, ge=1, description="Longest other text field (query, title, name, ...), bytes."
+    )
+    max_long_text_length: int = Field(
+        65_536, ge=1, description="Longest review/question text (events.text), bytes."
+    )
+    max_json_length: int = Field(
+        65_536, ge=2, description="Longest properties/attributes JSON object, bytes."
+    )
+    max_price: float = Field(
+        100_000_000.0,
+        gt=0,
+        description="Largest unit price or discount, in the workspace currency.",
+    )
+    max_quantity: int = Field(1_000_000, ge=1, description="Largest quantity (either sign).")
+    max_line_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        le=1_000_000_000,
+        description="Longest line of a CSV or JSON-lines file; a longer line is quarantined.",
+    )
+    max_raw_length: int = Field(
+        4096,
+        ge=64,
+        description="Characters of a rejected record's raw payload kept in quarantine.",
     )
 
     @field_validator("timezone")
@@ -90,6 +122,17 @@ class ProfileSettings(BaseModel):
         return None if v is None else check_timezone(v)
 
 
+class IdentitySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    auto_merge: Literal["trusted", "all", "off"] = Field(
+        "trusted",
+        description="Which ingested phones merge users into one person: 'trusted' those sent "
+        "by the CLI, Python or a key whose role may merge (identity:write; admin), never an "
+        "ingest key's; 'all' every batch's; 'off' none (only explicit merges).",
+    )
+
+
 class Settings(BaseModel):
     """Everything ``portrait.toml`` holds."""
 
@@ -99,6 +142,7 @@ class Settings(BaseModel):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
 
     @property

@@ -8,10 +8,14 @@ from datetime import datetime, timedelta
 from portrait.config import IngestSettings
 from portrait.ingest.sql import (
     CURRENCY_COLUMN,
+    JSON_TEXT,
+    READER_RAW,
+    READER_REASON,
     SourceShape,
     json_object_test,
     lit,
     q,
+    wide_integer,
 )
 from portrait.schema import CANONICAL, EVENT_TYPES, OPEN_MAP_COLUMN, REQUIRED_BY_TYPE
 from portrait.schema.tables import SYSTEM_COLUMNS, Column
@@ -26,24 +30,50 @@ class Check:
     detail: str
 
 
+# Id columns: short, and never with a NUL inside (max_id_length). Every other text column but
+# the long ones is held to max_text_length.
+ID_COLUMNS = frozenset(
+    {
+        "event_id",
+        "user_id",
+        "anonymous_id",
+        "product_id",
+        "order_id",
+        "campaign_id",
+        "coupon_id",
+        "target_user_id",
+    }
+)
+LONG_TEXT_COLUMNS = frozenset({"text"})
+# Codes of the records a file reader could not read as text (see portrait.ingest.readers).
+READER_CODES = ("invalid_utf8", "line_too_long", "nul_character")
+
+
 def can_be_wrong_type(shape: SourceShape, col: Column) -> bool:
-    """Only text sources, and floats bound for integer columns, can fail to convert."""
-    if not shape.has(col.name) or col.sql_type == "VARCHAR":
+    """Whether a present source value can fail to convert to ``col`` (NULL after typing):
+    text; floats bound for integer columns; NaN and infinite floats; integers too wide for
+    BIGINT; numbers read as epoch times."""
+    name = col.name
+    if not shape.has(name) or col.sql_type == "VARCHAR":
         return False
-    if shape.is_text(col.name):
+    if shape.is_text(name):
         return True
-    return (
-        col.sql_type == "BIGINT" and shape.is_numeric(col.name) and not shape.is_integer(col.name)
-    )
+    if not shape.is_numeric(name):
+        return False
+    if col.sql_type == "TIMESTAMPTZ":
+        return True
+    if col.sql_type in ("BIGINT", "DOUBLE"):
+        return not shape.is_integer(name) or wide_integer(shape, name)
+    return False
 
 
 def keeps_raw(shape: SourceShape, kind: str) -> list[str]:
-    """Source columns whose raw text a check may quote in its detail."""
+    """Text source columns whose raw text a check may quote in its detail."""
     table = CANONICAL[kind]
     cols = [
         c.name
         for c in table.columns
-        if c.name not in SYSTEM_COLUMNS and can_be_wrong_type(shape, c)
+        if c.name not in SYSTEM_COLUMNS and can_be_wrong_type(shape, c) and shape.is_text(c.name)
     ]
     name = OPEN_MAP_COLUMN[kind]
     if shape.has(name) and shape.is_text(name):
@@ -52,15 +82,154 @@ def keeps_raw(shape: SourceShape, kind: str) -> list[str]:
 
 
 def wrong_type_checks(shape: SourceShape, canonical: list[Column]) -> list[Check]:
+    checks = []
+    for col in canonical:
+        if not can_be_wrong_type(shape, col):
+            continue
+        if shape.is_text(col.name):
+            detail = f"{lit(col.name + ' = ')} || left({q('_raw_' + col.name)}, 200)"
+        else:  # a number that is none (NaN, infinite) or does not fit
+            detail = lit(f"{col.name}: not a usable {col.sql_type.lower()} value")
+        checks.append(
+            Check(
+                condition=f"({q('_has_' + col.name)} AND {q(col.name)} IS NULL)",
+                code="bad_timestamp" if col.sql_type == "TIMESTAMPTZ" else "wrong_type",
+                detail=detail,
+            )
+        )
+    return checks
+
+
+def reader_checks(shape: SourceShape) -> list[Check]:
+    """Lines the file reader could not read (marked in the source's reader columns)."""
+    if not shape.has(READER_REASON):
+        return []
     return [
         Check(
-            condition=f"({q('_has_' + col.name)} AND {q(col.name)} IS NULL)",
-            code="bad_timestamp" if col.sql_type == "TIMESTAMPTZ" else "wrong_type",
-            detail=f"{lit(col.name + ' = ')} || left({q('_raw_' + col.name)}, 200)",
+            f"({READER_REASON} = {lit(code)})",
+            code,
+            f"'line of ' || strlen({READER_RAW}) || ' bytes as read'"
+            if code == "line_too_long"
+            else "NULL",
         )
-        for col in canonical
-        if can_be_wrong_type(shape, col)
+        for code in READER_CODES
     ]
+
+
+def limit_checks(kind: str, shape: SourceShape, settings: IngestSettings) -> list[Check]:
+    """Values beyond any sane size: over-long text, NUL characters, lists or objects where a
+    single value belongs, and numbers too large to be a price or a quantity."""
+    table = CANONICAL[kind]
+    text_cols = [
+        c.name
+        for c in table.columns
+        if c.sql_type == "VARCHAR"
+        and c.name not in SYSTEM_COLUMNS
+        and c.name != OPEN_MAP_COLUMN[kind]
+        and shape.has(c.name)
+    ]
+    json_source = shape.has(JSON_TEXT)
+    checks: list[Check] = []
+    for name in text_cols:
+        if name in ID_COLUMNS:
+            limit = settings.max_id_length
+        elif name in LONG_TEXT_COLUMNS:
+            limit = settings.max_long_text_length
+        else:
+            limit = settings.max_text_length
+        checks.append(
+            Check(
+                f"(strlen({q(name)}) > {limit})",
+                "value_too_long",
+                f"{lit(name + ' is ')} || strlen({q(name)}) || {lit(f' bytes (max {limit:,})')}",
+            )
+        )
+    open_map = OPEN_MAP_COLUMN[kind]
+    limit = settings.max_json_length
+    checks.append(
+        Check(
+            f"(strlen({q(open_map)}) > {limit})",
+            "value_too_long",
+            f"{lit(open_map + ' is ')} || strlen({q(open_map)}) || "
+            f"{lit(f' bytes (max {limit:,})')}",
+        )
+    )
+    # A NUL inside a value: JSON can only carry one escaped, so a JSON record is searched
+    # once for the escape before its fields are.
+    if text_cols:
+        any_nul = " OR ".join(f"contains({q(n)}, chr(0))" for n in text_cols)
+        gate = "contains(_src, '\\u0000') AND " if json_source else ""
+        first = " ".join(f"WHEN contains({q(n)}, chr(0)) THEN {lit(n)}" for n in text_cols)
+        checks.append(
+            Check(
+                f"({gate}({any_nul}))",
+                "nul_character",
+                f"(CASE {first} END) || ' contains a NUL character (U+0000)'",
+            )
+        )
+    # A list or an object where one value belongs (JSON records; nested Parquet columns).
+    for name in text_cols:
+        if json_source:
+            cond = (
+                f"((starts_with({q(name)}, '[') OR starts_with({q(name)}, '{{')) AND "
+                f"json_type(_src, {lit('$.' + name)}) IN ('ARRAY', 'OBJECT'))"
+            )
+        elif shape.is_nested(name):
+            cond = f"({q(name)} IS NOT NULL)"
+        else:
+            continue
+        checks.append(
+            Check(
+                cond,
+                "wrong_type",
+                f"{lit(name + ' = ')} || left({q(name)}, 200) || "
+                "' (a list or object, not a value)'",
+            )
+        )
+    # Checked in the workspace currency: a price that converts beyond the limit is too large.
+    max_price = f"{float(settings.max_price)!r}"
+    rate = rate_expr(shape, settings)
+    for money in ("price", "discount"):
+        if shape.has(money):
+            value = q(money) if rate == "1.0" else f"({q(money)} * {rate})"
+            checks.append(
+                Check(
+                    f"(abs({value}) > {max_price})",
+                    "value_too_large",
+                    f"{lit(money + ' = ')} || CAST({q(money)} AS VARCHAR) || "
+                    f"{lit(f' (max {settings.max_price:,.0f})')}",
+                )
+            )
+    if shape.has("quantity") and kind == "events":
+        checks.append(
+            Check(
+                f"(abs(quantity) > {int(settings.max_quantity)})",
+                "value_too_large",
+                f"'quantity = ' || CAST(quantity AS VARCHAR) || "
+                f"{lit(f' (max {settings.max_quantity:,})')}",
+            )
+        )
+    if kind == "users":
+        if shape.has("email"):
+            checks.append(
+                Check(
+                    "(email IS NOT NULL AND NOT regexp_full_match(email, "
+                    "'[^@\\s]+@[^@\\s]+\\.[^@\\s]+'))",
+                    "invalid_email",
+                    "'email = ' || left(email, 200)",
+                )
+            )
+        if shape.has("phone"):
+            digits = "length(regexp_replace(phone, '[^0-9]', '', 'g'))"
+            checks.append(
+                Check(
+                    f"(phone IS NOT NULL AND NOT (regexp_full_match(phone, '[0-9+()./ -]+') "
+                    f"AND {digits} BETWEEN 5 AND 20))",
+                    "invalid_phone",
+                    "'phone = ' || left(phone, 200)",
+                )
+            )
+    return checks
 
 
 def json_check(shape: SourceShape, kind: str) -> list[Check]:
@@ -75,6 +244,14 @@ def json_check(shape: SourceShape, kind: str) -> list[Check]:
             detail=f"{lit(name + ' = ')} || left({v}, 200)",
         )
     ]
+
+
+def rate_expr(shape: SourceShape, settings: IngestSettings) -> str:
+    """Units of the workspace currency per unit of the record's currency (SQL)."""
+    if not shape.has(CURRENCY_COLUMN) or not settings.currency_rates:
+        return "1.0"
+    whens = " ".join(f"WHEN {lit(k)} THEN {float(r)!r}" for k, r in settings.currency_rates.items())
+    return f"(CASE _currency {whens} ELSE 1.0 END)"
 
 
 def currency_check(shape: SourceShape, settings: IngestSettings) -> list[Check]:
@@ -101,7 +278,9 @@ def build_checks(
     plausible = lambda col: (  # noqa: E731
         f"({q(col)} < CAST({earliest} AS TIMESTAMPTZ) OR {q(col)} > CAST({latest} AS TIMESTAMPTZ))"
     )
-    checks: list[Check] = []
+    # Unreadable lines and unsafe values first: whatever else is wrong with such a record,
+    # its reason says what makes it unsafe to store.
+    checks: list[Check] = reader_checks(shape) + limit_checks(kind, shape, settings)
     if kind == "events":
         types = ", ".join(lit(t) for t in EVENT_TYPES)
         checks += [

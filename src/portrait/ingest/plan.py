@@ -27,13 +27,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from portrait.config import IngestSettings
-from portrait.ingest.checks import Check, build_checks, keeps_raw
+from portrait.ingest.checks import Check, build_checks, can_be_wrong_type, keeps_raw, rate_expr
 from portrait.ingest.sql import (
     CURRENCY_COLUMN,
     JSON_EXTRAS,
     JSON_INTERNAL,
     JSON_OK,
     JSON_TEXT,
+    READER_RAW,
+    READER_REASON,
     ROW_ALIAS,
     US,
     SourceShape,
@@ -139,10 +141,12 @@ def stage_query(
     # Whether the source gave a value: needed only where a value can fail to convert.
     t_cols += [
         f"({present_expr(shape, c)}) AS {q('_has_' + c)}"
-        for c in [*keeps_raw(shape, kind), "ts"]
+        for c in [*(c.name for c in canonical if can_be_wrong_type(shape, c)), "ts"]
         if shape.has(c) and c != map_col and (c != "ts" or kind == "events")
     ]
     t_cols += [f"CAST(s.{q(c)} AS VARCHAR) AS {q('_raw_' + c)}" for c in keeps_raw(shape, kind)]
+    if shape.has(READER_REASON):
+        t_cols += [f"s.{READER_REASON} AS {READER_REASON}", f"s.{READER_RAW} AS {READER_RAW}"]
     if shape.has(JSON_TEXT):
         raw_src = f"s.{JSON_TEXT}"
         t_cols.append(f"s.{JSON_OK} AS {JSON_OK}")
@@ -155,6 +159,8 @@ def stage_query(
             + "}"
         )
         raw_json = "CAST(to_json(_src) AS VARCHAR)"
+    if shape.has(READER_REASON):  # a line that could not be read: its bytes, escaped
+        raw_json = f"coalesce({READER_RAW}, {raw_json})"
     t_cols.append(f"{raw_src} AS _src")
     # One CASE chain gives "code<US>detail" for the first failing check: a single pass over
     # the conditions (and half the expressions to plan, which small HTTP batches notice).
@@ -179,8 +185,8 @@ c AS (SELECT t.*, {verdict} AS _verdict FROM t)
 SELECT _row,
   {", ".join(f"{expr} AS {q(name)}" for name, expr in out_cols.items())},
   split_part(_verdict, {lit(US)}, 1) AS _reason,
-  NULLIF(substr(_verdict, strpos(_verdict, {lit(US)}) + 1), '') AS _detail,
-  CASE WHEN _verdict IS NOT NULL THEN {raw_json} END AS _raw
+  NULLIF(left(substr(_verdict, strpos(_verdict, {lit(US)}) + 1), 500), '') AS _detail,
+  CASE WHEN _verdict IS NOT NULL THEN {bounded(raw_json, settings.max_raw_length)} END AS _raw
 FROM c"""
     return StagePlan(
         kind=kind,
@@ -190,18 +196,19 @@ FROM c"""
     )
 
 
-def _rate_expr(shape: SourceShape, settings: IngestSettings) -> str:
-    if not shape.has(CURRENCY_COLUMN) or not settings.currency_rates:
-        return "1.0"
-    whens = " ".join(f"WHEN {lit(k)} THEN {float(r)!r}" for k, r in settings.currency_rates.items())
-    return f"(CASE _currency {whens} ELSE 1.0 END)"
+def bounded(text_sql: str, limit: int) -> str:
+    """``text_sql`` cut to ``limit`` characters, saying how long it was when cut."""
+    return (
+        f"(CASE WHEN length({text_sql}) > {limit} THEN left({text_sql}, {limit}) || "
+        f"'... [cut: ' || length({text_sql}) || ' characters in all]' ELSE {text_sql} END)"
+    )
 
 
 def _clean_outputs(
     kind: str, shape: SourceShape, settings: IngestSettings, canonical: list[Column]
 ) -> dict[str, str]:
     out = {c.name: q(c.name) for c in canonical}
-    rate = _rate_expr(shape, settings)
+    rate = rate_expr(shape, settings)
     if rate != "1.0":
         for money in ("price", "discount"):
             if money in out:

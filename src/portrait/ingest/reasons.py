@@ -85,6 +85,48 @@ _REASONS = [
         "the record is not a JSON object",
         "send each record as an object with the canonical field names",
     ),
+    Reason(
+        "value_too_long",
+        "a text field is longer than any real value of it (an id over ingest.max_id_length, "
+        "text over max_text_length/max_long_text_length, properties or attributes over "
+        "max_json_length bytes)",
+        "send the real value (ids are short keys, not payloads); if such values are genuine, "
+        "raise the limit under [ingest] in portrait.toml",
+    ),
+    Reason(
+        "value_too_large",
+        "a price, discount or quantity is beyond ingest.max_price or ingest.max_quantity "
+        "(prices are compared in the workspace currency)",
+        "check the unit (cents vs yuan) and the column mapping; if such values are genuine, "
+        "raise max_price or max_quantity under [ingest] in portrait.toml",
+    ),
+    Reason(
+        "nul_character",
+        "an id or text field contains a NUL character (U+0000), which no id or text holds",
+        "strip NUL bytes at the source (they usually come from fixed-width or C-string fields)",
+    ),
+    Reason(
+        "invalid_email",
+        "the e-mail is not an address (it needs one @ and a domain with a dot, no spaces)",
+        "send the address as name@domain.tld, or leave email empty",
+    ),
+    Reason(
+        "invalid_phone",
+        "the phone is not a number (only digits, spaces and + ( ) . / - are allowed, and it "
+        "needs 5 to 20 digits)",
+        "send the number, e.g. +86 138-0013-8000, or leave phone empty",
+    ),
+    Reason(
+        "invalid_utf8",
+        "the line is not valid UTF-8 text (the raw bytes are kept escaped, e.g. \\xff)",
+        "export the file as UTF-8 (e.g. `iconv -f GB18030 -t UTF-8`), or fix the damaged line",
+    ),
+    Reason(
+        "line_too_long",
+        "the line is longer than ingest.max_line_bytes (its first bytes are kept)",
+        "put one record per line (a missing line break joins records); if such lines are "
+        "genuine, raise max_line_bytes under [ingest] in portrait.toml",
+    ),
 ]
 
 REASONS: dict[str, Reason] = {r.code: r for r in _REASONS}

@@ -30,7 +30,11 @@ CURRENCY_COLUMN = "currency"
 JSON_TEXT = "_json"
 JSON_OK = "_json_ok"
 JSON_EXTRAS = "_extras"
-JSON_INTERNAL = frozenset({JSON_TEXT, JSON_OK, JSON_EXTRAS})
+# A file with lines that cannot be read as text arrives with these columns too: the reason
+# (invalid_utf8, line_too_long, nul_character) and the line's bytes, escaped, on such a row.
+READER_REASON = "_reader_reason"
+READER_RAW = "_reader_raw"
+JSON_INTERNAL = frozenset({JSON_TEXT, JSON_OK, JSON_EXTRAS, READER_REASON, READER_RAW})
 # The record's position, named so that no source column (say "_row") can clash with it.
 ROW_ALIAS = "__portrait_row"
 US = "\x1f"  # separates a reason code from its detail inside the stage query
@@ -59,13 +63,23 @@ class SourceShape:
         return self.columns[name].upper()
 
     def is_text(self, name: str) -> bool:
-        return self.type_of(name) in ("VARCHAR", "JSON") or self.type_of(name).startswith("VARCHAR")
+        t = self.type_of(name)
+        return t in ("VARCHAR", "JSON") or (t.startswith("VARCHAR") and not self.is_nested(name))
 
     def is_numeric(self, name: str) -> bool:
         return self.type_of(name).startswith(NUMERIC_PREFIXES)
 
     def is_integer(self, name: str) -> bool:
         return self.type_of(name).startswith(INTEGER_PREFIXES)
+
+    def is_nested(self, name: str) -> bool:
+        t = self.type_of(name)
+        return t.startswith(("STRUCT", "MAP", "LIST", "UNION")) or t.endswith("]")
+
+
+def wide_integer(shape: SourceShape, name: str) -> bool:
+    """An integer type whose values may not fit BIGINT."""
+    return shape.type_of(name).startswith(("HUGEINT", "UBIGINT", "UHUGEINT"))
 
 
 # --- typed expressions --------------------------------------------------------------------
@@ -75,15 +89,14 @@ def text_expr(shape: SourceShape, name: str) -> str:
     col = f"s.{q(name)}"
     if shape.is_text(name):
         return trimmed(col)
-    if shape.type_of(name).startswith(("STRUCT", "MAP", "LIST")) or shape.type_of(name).endswith(
-        "[]"
-    ):
+    if shape.is_nested(name):
         return f"CAST(to_json({col}) AS VARCHAR)"
     if shape.is_numeric(name) and not shape.is_integer(name):
-        # 12345.0 read from a float column is an id like 12345, not "12345.0".
+        # 12345.0 read from a float column is an id like 12345, not "12345.0" (a huge or
+        # infinite float stays as it reads: no integer holds it).
         return (
-            f"CASE WHEN {col} = trunc({col}) THEN CAST(CAST({col} AS HUGEINT) AS VARCHAR) "
-            f"ELSE CAST({col} AS VARCHAR) END"
+            f"CASE WHEN {col} = trunc({col}) AND abs({col}) < 1e18 "
+            f"THEN CAST(CAST({col} AS HUGEINT) AS VARCHAR) ELSE CAST({col} AS VARCHAR) END"
         )
     return f"CAST({col} AS VARCHAR)"
 
@@ -108,8 +121,18 @@ def number_expr(shape: SourceShape, name: str, integer: bool) -> str:
     col = f"s.{q(name)}"
     if shape.is_numeric(name):
         if integer and not shape.is_integer(name):
-            return f"CASE WHEN {col} = trunc({col}) THEN CAST({col} AS BIGINT) END"
-        return f"CAST({col} AS {'BIGINT' if integer else 'DOUBLE'})"
+            return f"CASE WHEN {col} = trunc({col}) THEN TRY_CAST({col} AS BIGINT) END"
+        if integer:
+            # HUGEINT and UBIGINT values can be beyond BIGINT: those become NULL (wrong_type).
+            return (
+                f"TRY_CAST({col} AS BIGINT)"
+                if wide_integer(shape, name)
+                else (f"CAST({col} AS BIGINT)")
+            )
+        if shape.is_integer(name) and not wide_integer(shape, name):
+            return f"CAST({col} AS DOUBLE)"
+        # NaN and infinities are not numbers a shop can use: NULL (wrong_type).
+        return f"CASE WHEN isfinite(CAST({col} AS DOUBLE)) THEN CAST({col} AS DOUBLE) END"
     as_double = f"TRY_CAST(NULLIF(TRIM(CAST({col} AS VARCHAR)), '') AS DOUBLE)"
     if integer:
         return (
@@ -126,19 +149,27 @@ def timestamp_expr(shape: SourceShape, name: str, tz: str) -> str:
     if t.startswith("TIMESTAMP") or t == "DATE":
         return f"timezone({lit(tz)}, CAST({col} AS TIMESTAMP))"
     if shape.is_numeric(name):
+        # Epoch seconds, or milliseconds from 1e11 on; beyond 1e15 (or NaN, infinite) it is no
+        # time at all (NULL: bad_timestamp).
+        x = f"CAST({col} AS DOUBLE)"
         return (
-            f"CASE WHEN abs({col}) >= 100000000000 "
-            f"THEN make_timestamptz(CAST({col} * 1000 AS BIGINT)) "
-            f"ELSE make_timestamptz(CAST({col} * 1000000 AS BIGINT)) END"
+            f"CASE WHEN NOT isfinite({x}) OR abs({x}) >= 1e15 THEN NULL "
+            f"WHEN abs({x}) >= 100000000000 "
+            f"THEN make_timestamptz(CAST({x} * 1000 AS BIGINT)) "
+            f"ELSE make_timestamptz(CAST({x} * 1000000 AS BIGINT)) END"
         )
     v = f"NULLIF(TRIM(CAST({col} AS VARCHAR)), '')"
+    # A time with a UTC offset: converted when the offset is a real one (-14:00..+14:00,
+    # minutes below 60); another (+25:00) makes the time unreadable rather than ignored.
     return (
         f"CASE WHEN regexp_full_match({v}, '-?[0-9]{{1,13}}') THEN "
         f"(CASE WHEN length({v}) >= 12 THEN make_timestamptz(CAST({v} AS BIGINT) * 1000) "
         f"ELSE make_timestamptz(CAST({v} AS BIGINT) * 1000000) END) "
         f"WHEN regexp_matches({v}, '[0-9]:[0-9]{{2}}(:[0-9]{{2}}([.,][0-9]*)?)? ?"
-        f"(Z|z|UTC|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
-        f"THEN TRY_CAST({v} AS TIMESTAMPTZ) "
+        f"(Z|z|UTC|[+-][0-9:]+)$') "
+        f"THEN (CASE WHEN regexp_matches({v}, "
+        f"'(Z|z|UTC|[0-9 ][+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)$') "
+        f"THEN TRY_CAST({v} AS TIMESTAMPTZ) END) "
         f"ELSE timezone({lit(tz)}, TRY_CAST({v} AS TIMESTAMP)) END"
     )
 
