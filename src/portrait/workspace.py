@@ -7,8 +7,9 @@
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ from portrait.schema import CANONICAL
 from portrait.security import keys
 from portrait.segments.service import SegmentService
 from portrait.store import identity_ops
+from portrait.store.keys import KEYS_FILE, ApiKey, KeyStore
 from portrait.store.loader import BatchResult, apply_batch
 from portrait.store.warehouse import Warehouse
 from portrait.tags.build import BuildResult
@@ -68,6 +70,15 @@ def guess_kind(path: Path) -> str:
     return "events"
 
 
+def local_actor(via: str = "local") -> str:
+    """Who sends a batch from this machine (the CLI, a notebook): ``via:<OS user>``."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        user = "unknown"
+    return f"{via}:{user}"
+
+
 class Workspace:
     """A folder with ``portrait.toml`` and an embedded warehouse."""
 
@@ -79,8 +90,9 @@ class Workspace:
         self._read_only = read_only
         # An in-memory warehouse (nothing persisted): for notebooks, tests and benchmarks.
         self._in_memory = in_memory
-        # Bumped when a key is revoked, so that caches of valid keys (the API's) forget.
-        self.keys_version = 0
+        self._keystore: KeyStore | None = None
+        # Recorded on each ingest batch as who sent it (an HTTP request passes its key's).
+        self.actor = local_actor()
         self._warehouse: Warehouse | None = None
         self._profiles: ProfileService | None = None
         self._segments: SegmentService | None = None
@@ -110,6 +122,7 @@ class Workspace:
             write_settings(root, settings)
         ws = cls.open(root)
         ws.warehouse  # noqa: B018 - creates the tables now
+        ws.keystore  # noqa: B018 - and the key file
         return ws
 
     @classmethod
@@ -130,6 +143,23 @@ class Workspace:
             self._warehouse = Warehouse(path, read_only=self._read_only)
         return self._warehouse
 
+    @property
+    def keystore(self) -> KeyStore:
+        """The API keys (``keys.sqlite``: readable and writable while a server holds the
+        warehouse)."""
+        if self._keystore is None:
+            path = None if self._in_memory else self.root / KEYS_FILE
+            self._keystore = KeyStore(path, legacy=self._legacy_keys)
+        return self._keystore
+
+    def _legacy_keys(self) -> list[tuple]:
+        """Keys an older version kept in the warehouse (copied once into the key file)."""
+        if self._in_memory or not (self.root / WAREHOUSE_FILE).exists():
+            return []
+        return self.warehouse.fetchall(
+            "SELECT key_id, secret_hash, role, note, created_at, revoked_at FROM api_keys"
+        )
+
     def close(self) -> None:
         campaigns = self.__dict__.pop("_campaigns", None)
         if campaigns is not None:  # an SMTP session or HTTP client a send left open
@@ -142,6 +172,9 @@ class Workspace:
         if self._warehouse is not None:
             self._warehouse.close()
             self._warehouse = None
+        if self._keystore is not None:
+            self._keystore.close()
+            self._keystore = None
 
     def __enter__(self) -> Workspace:
         return self
@@ -159,6 +192,8 @@ class Workspace:
         keep_rejections: int = 0,
         before_commit: Callable[[], None] | None = None,
         want_accepted_rows: bool = False,
+        actor: str | None = None,
+        trusted: bool = True,
     ) -> BatchResult:
         wh = self.warehouse
         with wh.lock:
@@ -178,6 +213,9 @@ class Workspace:
                 keep_rejections=keep_rejections,
                 before_commit=before_commit,
                 want_accepted_rows=want_accepted_rows,
+                actor=actor or self.actor,
+                trusted=trusted,
+                auto_merge=self.settings.identity.auto_merge,
             )
         if kind == "events":  # the batch is committed: carts may have waited long enough
             if self.on_events_committed is not None:
@@ -226,14 +264,20 @@ class Workspace:
         timezone: str | None = None,
         source: str = "http",
         keep_rejections: int = 100_000,
+        actor: str | None = None,
+        trusted: bool = True,
     ) -> BatchResult:
         """Ingest a batch of records (dicts, or anything JSON) through the same path as files.
 
         Each record is serialised to JSON and validated like a JSON-lines file, so a record
-        that is not an object is quarantined rather than crashing the batch.
+        that is not an object is quarantined rather than crashing the batch. ``actor`` is
+        recorded as the batch's sender (default ``self.actor``); ``trusted``: whether the
+        users' phones may link persons (``identity.auto_merge = 'trusted'``).
         """
         lines = [orjson.dumps(r, default=str).decode() for r in records]
-        return self.ingest_json_lines(lines, kind, timezone, source, keep_rejections)
+        return self.ingest_json_lines(
+            lines, kind, timezone, source, keep_rejections, actor=actor, trusted=trusted
+        )
 
     def ingest_json_lines(
         self,
@@ -243,8 +287,11 @@ class Workspace:
         source: str = "http",
         keep_rejections: int = 100_000,
         want_accepted_rows: bool = False,
+        actor: str | None = None,
+        trusted: bool = True,
     ) -> BatchResult:
-        """Ingest records given as JSON texts (one record each)."""
+        """Ingest records given as JSON texts (one record each); ``actor`` and ``trusted`` as
+        in :meth:`ingest_records`."""
         check_kind_and_zone(kind, timezone)
         name = "_json_batch"
         wh = self.warehouse
@@ -259,6 +306,8 @@ class Workspace:
                     timezone,
                     keep_rejections,
                     want_accepted_rows=want_accepted_rows,
+                    actor=actor,
+                    trusted=trusted,
                 )
             finally:
                 wh.unregister(name)
@@ -429,7 +478,7 @@ class Workspace:
 
     def batches(self, limit: int = 20) -> list[dict[str, Any]]:
         rows = self.warehouse.fetchall(
-            "SELECT batch_id, kind, source, received, accepted, duplicates, quarantined, "
+            "SELECT batch_id, kind, source, actor, received, accepted, duplicates, quarantined, "
             "started_at, finished_at FROM ingest_batches ORDER BY started_at DESC LIMIT ?",
             [limit],
         )
@@ -437,6 +486,7 @@ class Workspace:
             "batch_id",
             "kind",
             "source",
+            "actor",
             "received",
             "accepted",
             "duplicates",
@@ -479,53 +529,53 @@ class Workspace:
             identity_ops.rebuild_map(con)
         return self.identity(user_a)
 
+    def unmerge(
+        self, user_id: str, reason: str = "explicit unmerge", actor: str | None = None
+    ) -> dict[str, Any]:
+        """Make ``user_id`` its own person again, apart from every user its person holds now
+        (linked by a shared phone or an explicit merge). Remembered: no later ingest or
+        rebuild links them again; only a later explicit merge does. Returns its report."""
+        wh = self.warehouse
+        known = wh.fetchone(
+            "SELECT (SELECT count(*) FROM users WHERE user_id = ?) "
+            "+ (SELECT count(*) FROM events WHERE user_id = ?)",
+            [user_id, user_id],
+        )[0]
+        if not known:
+            raise UnknownIdentifierError(f"unknown user id {user_id!r}: no user or event has it")
+        with wh.transaction() as con:
+            apart = identity_ops.add_unmerge(con, user_id, reason, actor or self.actor)
+            if not apart:
+                raise ValueError(
+                    f"{user_id!r} is not merged with another user; nothing to unmerge "
+                    "(`portrait identity show` lists its links)"
+                )
+            identity_ops.rebuild_map(con)
+        return self.identity(user_id)
+
     # --- API keys -----------------------------------------------------------------------
+    # Kept in keys.sqlite, not the warehouse: the CLI manages keys while a server runs, and a
+    # revoke counts from the server's next request (see ``portrait.store.keys``).
     def create_key(self, role: str, note: str | None = None) -> keys.NewKey:
         """Make an API key; its token is returned once and only its hash is stored."""
-        k = keys.new_key(role)
-        self.warehouse.execute(
-            "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, NULL)",
-            [k.key_id, k.secret_hash, k.role, note, datetime.now(UTC)],
-        )
-        return k
+        return self.keystore.create(role, note)
+
+    def authenticate(self, token: str) -> ApiKey | None:
+        """The key (id and role) of a valid, unrevoked token; None otherwise."""
+        return self.keystore.verify(token)
 
     def verify_key(self, token: str) -> str | None:
         """The role of a valid, unrevoked token; None otherwise."""
-        parsed = keys.parse_token(token)
-        if parsed is None:
-            return None
-        row = self.warehouse.fetchone(
-            "SELECT secret_hash, role FROM api_keys WHERE key_id = ? AND revoked_at IS NULL",
-            [parsed[0]],
-        )
-        if row is None or not keys.secret_matches(parsed[1], row[0]):
-            return None
-        return row[1]
+        key = self.keystore.verify(token)
+        return None if key is None else key.role
 
     def list_keys(self) -> list[dict[str, Any]]:
-        rows = self.warehouse.fetchall(
-            "SELECT key_id, role, note, created_at, revoked_at FROM api_keys ORDER BY created_at"
-        )
-        return [
-            {
-                "key_id": r[0],
-                "role": r[1],
-                "note": r[2],
-                "created_at": r[3].isoformat(),
-                "revoked_at": r[4].isoformat() if r[4] else None,
-            }
-            for r in rows
-        ]
+        """Every API key, oldest first, with its role, note and times (never a secret)."""
+        return self.keystore.list()
 
     def revoke_key(self, key_id: str) -> None:
-        n = self.warehouse.fetchone(
-            "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL "
-            "RETURNING key_id",
-            [datetime.now(UTC), key_id],
-        )
-        if n is None:
-            raise KeyError(f"no active key with id {key_id!r}; see `portrait keys list`")
-        self.keys_version += 1
+        """Revoke a key: every request with it fails from now on (KeyError if none active)."""
+        self.keystore.revoke(key_id)
 
     # --- profiles (tags) ----------------------------------------------------------------
     @property

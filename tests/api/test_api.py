@@ -6,9 +6,12 @@ TestClient (the lifespan runs, so the group-commit writer is started and stopped
 
 from __future__ import annotations
 
+import sqlite3
+import stat
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,15 +183,19 @@ def test_revoked_key_is_401(api: Api):
 
 
 def test_keys_are_stored_hashed(api: Api):
-    rows = api.ws.warehouse.fetchall("SELECT key_id, secret_hash FROM api_keys")
+    path = api.ws.root / "keys.sqlite"
+    with closing(sqlite3.connect(path)) as con:
+        rows = con.execute("SELECT key_id, secret_hash FROM api_keys").fetchall()
+        dump = str(con.execute("SELECT * FROM api_keys").fetchall())
     assert len(rows) == 2
     for token in (api.ingest_key, api.admin_key):
         _, key_id, secret = token.split("_", 2)
         stored = dict(rows)[key_id]
         assert secret not in stored and token not in stored
         assert len(stored) == 64  # a SHA-256 hex digest
-    dump = str(api.ws.warehouse.fetchall("SELECT * FROM api_keys"))
     assert api.ingest_key.split("_", 2)[2] not in dump
+    assert api.ingest_key.split("_", 2)[2] not in path.read_bytes().decode("latin-1")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 @pytest.mark.parametrize(("method", "path"), ADMIN_ONLY)
@@ -233,7 +240,7 @@ EXPECTED_REJECTED = {
 
 def test_mixed_batch_every_record_is_accounted_for(api: Api):
     batch = mixed_batch()
-    body = api.post("/v1/events", batch)
+    body = api.post("/v1/events", batch, headers=api.admin)
     assert body["kind"] == "events"
     assert body["received"] == len(batch)
     assert (body["accepted"], body["duplicates"], body["quarantined"]) == (3, 1, 6)
@@ -289,8 +296,8 @@ def test_quarantine_keeps_raw_payload_of_each_rejected_record(api: Api):
 
 def test_reposting_the_same_batch_accepts_nothing(api: Api):
     batch = mixed_batch()
-    first = api.post("/v1/events", batch)
-    again = api.post("/v1/events", batch)
+    first = api.post("/v1/events", batch, headers=api.admin)
+    again = api.post("/v1/events", batch, headers=api.admin)
     assert again["received"] == len(batch)
     assert again["accepted"] == 0
     assert again["duplicates"] == first["accepted"] + first["duplicates"]
@@ -372,7 +379,7 @@ def test_concurrent_requests_each_get_their_own_outcome(api: Api):
         batch = [ev(f"c{i}-{j}") for j in range(20)]
         batch[bad] = ev(f"c{i}-bad", type="teleport")
         batch.append(dict(batch[1 if bad == 0 else 0]))  # repeats a record of this request
-        return api.post("/v1/events", batch)
+        return api.post("/v1/events", batch, headers=api.admin)
 
     with ThreadPoolExecutor(8) as pool:
         bodies = list(pool.map(send, range(16)))
@@ -393,12 +400,12 @@ def test_users_upsert_updates_changed_rows_and_counts_identical_ones_as_duplicat
         {"user_id": "u1", "city": "Beijing", "gender": "female"},
         {"user_id": "u2", "city": "Shanghai"},
     ]
-    first = api.post("/v1/users", users)
+    first = api.post("/v1/users", users, headers=api.admin)
     assert (first["kind"], first["accepted"], first["duplicates"]) == ("users", 2, 0)
     changed = [dict(users[0]), {**users[1], "city": "Hangzhou"}]
-    second = api.post("/v1/users", {"users": changed})
+    second = api.post("/v1/users", {"users": changed}, headers=api.admin)
     assert (second["accepted"], second["duplicates"], second["quarantined"]) == (1, 1, 0)
-    third = api.post("/v1/users", changed)
+    third = api.post("/v1/users", changed, headers=api.admin)
     assert (third["accepted"], third["duplicates"]) == (0, 2)
     rows = dict(api.ws.warehouse.fetchall("SELECT user_id, city FROM users"))
     assert rows == {"u1": "Beijing", "u2": "Hangzhou"}
@@ -415,14 +422,20 @@ def test_users_without_id_are_rejected_with_reason(api: Api):
 
 
 def test_products_upsert(api: Api):
-    first = api.post("/v1/products", [{"product_id": "p1", "title": "Tea", "price": 10.0}])
+    first = api.post(
+        "/v1/products", [{"product_id": "p1", "title": "Tea", "price": 10.0}], headers=api.admin
+    )
     assert (first["kind"], first["accepted"]) == ("products", 1)
-    second = api.post("/v1/products", {"products": [{"product_id": "p1", "price": 12.5}]})
+    second = api.post(
+        "/v1/products", {"products": [{"product_id": "p1", "price": 12.5}]}, headers=api.admin
+    )
     assert (second["accepted"], second["duplicates"]) == (1, 0)
     # A field the update does not give keeps its stored value.
     row = api.ws.warehouse.fetchone("SELECT title, price FROM products WHERE product_id = 'p1'")
     assert row == ("Tea", 12.5)
-    same = api.post("/v1/products", [{"product_id": "p1", "title": "Tea", "price": 12.5}])
+    same = api.post(
+        "/v1/products", [{"product_id": "p1", "title": "Tea", "price": 12.5}], headers=api.admin
+    )
     assert (same["accepted"], same["duplicates"]) == (0, 1)
     bad = api.post("/v1/products", [{"product_id": "p2", "price": -1}, {"title": "no id"}])
     assert [(r["index"], r["reason_code"]) for r in bad["rejected"]] == [
@@ -545,7 +558,7 @@ def test_identity_merge_errors(api: Api, body: dict[str, str], status: int):
 
 
 def test_batches_log_lists_each_batch_with_its_counts(api: Api):
-    body = api.post("/v1/events", mixed_batch())
+    body = api.post("/v1/events", mixed_batch(), headers=api.admin)
     r = api.client.get("/v1/batches", headers=api.admin)
     assert r.status_code == 200, r.text
     (batch,) = r.json()

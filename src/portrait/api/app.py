@@ -4,33 +4,29 @@
 # defined inside create_app() from live annotations.
 
 import asyncio
-import hashlib
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from portrait import __version__
 from portrait.api import campaign_reports as campaign_report_routes
 from portrait.api import campaigns as campaign_routes
 from portrait.api import experiments as experiment_routes
+from portrait.api import keys as key_routes
 from portrait.api import learning as learning_routes
 from portrait.api import models as model_routes
 from portrait.api import recs as recs_routes
 from portrait.api import segments as segment_routes
+from portrait.api.auth import Authorized, Principal, enforce
 from portrait.api.batcher import GroupCommitter
 from portrait.api.errors import limited_body
 from portrait.ingest.reasons import explain
-from portrait.security.keys import role_allows
 from portrait.tags.build import BuildError
 from portrait.workspace import UnknownIdentifierError, Workspace
-
-bearer = HTTPBearer(auto_error=False, description="An API key from `portrait keys create`.")
 
 
 class RejectedRecord(BaseModel):
@@ -56,6 +52,11 @@ class MergeRequest(BaseModel):
     reason: str = "explicit merge via API"
 
 
+class UnmergeRequest(BaseModel):
+    user_id: str
+    reason: str = "explicit unmerge via API"
+
+
 class BuildRequest(BaseModel):
     as_of: str | None = None  # YYYY-MM-DD; default: the day after the latest event
     backend: str = "duckdb"
@@ -63,36 +64,10 @@ class BuildRequest(BaseModel):
     with_models: bool = False  # then train every model and build again (model tags filled)
 
 
-class KeyCache:
-    """Valid keys remembered for a minute, so that authenticating a request does not wait
-    for the warehouse while a commit holds it. Revoking a key through the served Workspace
-    clears it; the CLI cannot revoke while a server holds the warehouse (DuckDB has one
-    writer), and a restart starts with an empty cache."""
-
-    def __init__(self, ttl: float = 60.0) -> None:
-        self.ttl = ttl
-        self._roles: dict[str, tuple[str, float]] = {}
-        self._version = 0
-
-    def role(self, ws: Workspace, token: str) -> str | None:
-        if ws.keys_version != self._version:
-            self._roles.clear()
-            self._version = ws.keys_version
-        digest = hashlib.sha256(token.encode()).hexdigest()
-        hit = self._roles.get(digest)
-        now = time.monotonic()
-        if hit is not None and hit[1] > now:
-            return hit[0]
-        role = ws.verify_key(token)
-        if role is not None:
-            self._roles[digest] = (role, now + self.ttl)
-        return role
-
-
 def create_app(workspace: Workspace) -> FastAPI:
     """The FastAPI app serving ``workspace``."""
     committer = GroupCommitter(workspace)
-    keys_cache = KeyCache()
+    workspace.keystore  # noqa: B018 - the key file exists (and old keys moved) before serving
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -101,6 +76,8 @@ def create_app(workspace: Workspace) -> FastAPI:
 
     app = FastAPI(
         lifespan=lifespan,
+        # every route: its permission from portrait.security.roles.ROUTES, checked per request
+        dependencies=[Depends(enforce)],
         title="Portrait",
         version=__version__,
         description="User profiles and precision marketing for e-commerce.",
@@ -113,35 +90,13 @@ def create_app(workspace: Workspace) -> FastAPI:
 
     WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 
-    def role_required(needed: str):
-        def check(
-            ws: WorkspaceDep,
-            creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-        ) -> str:
-            if creds is None or creds.scheme.lower() != "bearer":
-                raise HTTPException(
-                    401,
-                    "missing API key: send 'Authorization: Bearer <key>' "
-                    "(make one with `portrait keys create`)",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-            role = keys_cache.role(ws, creds.credentials)
-            if role is None:
-                raise HTTPException(
-                    401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"}
-                )
-            if not role_allows(role, needed):
-                raise HTTPException(
-                    403, f"this key's role {role!r} may not do this; it needs {needed!r}"
-                )
-            return role
+    # The caller of a route. What it may call is the role table's business
+    # (portrait.security.roles), not the name of the alias a route declares.
+    Ingester = Admin = Authorized
 
-        return check
-
-    Ingester = Annotated[str, Depends(role_required("ingest"))]
-    Admin = Annotated[str, Depends(role_required("admin"))]
-
-    async def ingest(request: Request, ws: Workspace, kind: str) -> IngestResponse:
+    async def ingest(
+        request: Request, ws: Workspace, kind: str, caller: Principal
+    ) -> IngestResponse:
         body = await limited_body(request, ws.settings.api.max_body_mb)
         try:
             payload = orjson.loads(body)
@@ -161,13 +116,20 @@ def create_app(workspace: Workspace) -> FastAPI:
                 f"{limit} (api.max_batch in portrait.toml): split it",
             )
         lines = [orjson.dumps(r).decode() for r in payload]
-        result = await asyncio.wrap_future(committer.submit(kind, lines))
+        result = await asyncio.wrap_future(
+            committer.submit(kind, lines, caller.actor, trusted=caller.can("identity:write"))
+        )
+        accepted, duplicates = result.accepted, result.duplicates
+        if not caller.can("ingest:read"):
+            # Whether a record was stored already (an e-mail, a phone, an event id) is stored
+            # data: a key that may not read the ingest log learns only what it sent was taken.
+            accepted, duplicates = accepted + duplicates, 0
         return IngestResponse(
             batch_id=result.batch_id,
             kind=kind,
             received=result.received,
-            accepted=result.accepted,
-            duplicates=result.duplicates,
+            accepted=accepted,
+            duplicates=duplicates,
             quarantined=result.quarantined,
             rejected=[
                 RejectedRecord(
@@ -185,23 +147,24 @@ def create_app(workspace: Workspace) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     @app.post("/v1/events", response_model=IngestResponse, tags=["ingest"])
-    async def post_events(request: Request, ws: WorkspaceDep, _: Ingester) -> IngestResponse:
+    async def post_events(request: Request, ws: WorkspaceDep, caller: Ingester) -> IngestResponse:
         """Ingest a batch of events (a JSON array, or ``{"events": [...]}``).
 
         Every record is accepted, recognised as a duplicate, or quarantined with a reason;
-        ``rejected`` lists the quarantined ones by their index in the batch.
+        ``rejected`` lists the quarantined ones by their index in the batch. A key that may
+        not read the ingest log (``ingest:read``) gets duplicates counted as accepted.
         """
-        return await ingest(request, ws, "events")
+        return await ingest(request, ws, "events", caller)
 
     @app.post("/v1/users", response_model=IngestResponse, tags=["ingest"])
-    async def post_users(request: Request, ws: WorkspaceDep, _: Ingester) -> IngestResponse:
+    async def post_users(request: Request, ws: WorkspaceDep, caller: Ingester) -> IngestResponse:
         """Ingest (upsert) a batch of users."""
-        return await ingest(request, ws, "users")
+        return await ingest(request, ws, "users", caller)
 
     @app.post("/v1/products", response_model=IngestResponse, tags=["ingest"])
-    async def post_products(request: Request, ws: WorkspaceDep, _: Ingester) -> IngestResponse:
+    async def post_products(request: Request, ws: WorkspaceDep, caller: Ingester) -> IngestResponse:
         """Ingest (upsert) a batch of products."""
-        return await ingest(request, ws, "products")
+        return await ingest(request, ws, "products", caller)
 
     @app.get("/v1/summary", tags=["admin"])
     def summary(ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
@@ -235,6 +198,18 @@ def create_app(workspace: Workspace) -> FastAPI:
     def merge(body: MergeRequest, ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
         try:
             return ws.merge_users(body.user_a, body.user_b, body.reason)
+        except UnknownIdentifierError as e:
+            raise HTTPException(404, str(e)) from e
+        except ValueError as e:
+            raise HTTPException(422, str(e)) from e
+
+    @app.post("/v1/identity/unmerge", tags=["admin"])
+    def unmerge(body: UnmergeRequest, ws: WorkspaceDep, caller: Admin) -> dict[str, Any]:
+        """Make a user its own person again, apart from every user it was merged with (by a
+        shared phone or explicitly); remembered, so no later ingest or rebuild re-links them
+        (a later explicit merge does). Returns the user's identity report."""
+        try:
+            return ws.unmerge(body.user_id, body.reason, actor=caller.actor)
         except UnknownIdentifierError as e:
             raise HTTPException(404, str(e)) from e
         except ValueError as e:
@@ -296,6 +271,7 @@ def create_app(workspace: Workspace) -> FastAPI:
         except KeyError as e:
             raise HTTPException(404, e.args[0]) from e
 
+    key_routes.register(app, WorkspaceDep, Admin)
     segment_routes.register(app, WorkspaceDep, Admin)
     model_routes.register(app, WorkspaceDep, Admin)
     learning_routes.register(app, WorkspaceDep, Admin)

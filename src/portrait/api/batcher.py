@@ -6,6 +6,10 @@ instead takes every request waiting (up to ``max_records``), ingests them as one
 hands each request its own part of the outcome: its accepted, duplicate and quarantined
 counts, and its rejected records by index. All requests of a group commit together or fail
 together, so each request is still all in or all out.
+
+A group holds the requests of one key only: the batch records who sent it (``actor``), and what
+a batch may do to identities depends on its sender (``trusted``), so requests of different keys
+never share a batch.
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ class _Pending:
     kind: str
     lines: list[str]
     future: Future
+    actor: str | None = None
+    trusted: bool = True
+
+    def same_batch(self, other: _Pending) -> bool:
+        return (self.kind, self.actor, self.trusted) == (other.kind, other.actor, other.trusted)
 
 
 def split_outcome(result: BatchResult, sizes: list[int]) -> list[RequestOutcome]:
@@ -76,9 +85,13 @@ class GroupCommitter:
         self._thread = threading.Thread(target=self._run, name="portrait-ingest", daemon=True)
         self._thread.start()
 
-    def submit(self, kind: str, lines: list[str]) -> Future:
+    def submit(
+        self, kind: str, lines: list[str], actor: str | None = None, trusted: bool = True
+    ) -> Future:
+        """Queue a request of ``actor`` (recorded on its batch); ``trusted``: whether its user
+        phones may link persons (see ``identity.auto_merge``)."""
         fut: Future = Future()
-        self._queue.put(_Pending(kind, lines, fut))
+        self._queue.put(_Pending(kind, lines, fut, actor, trusted))
         return fut
 
     def close(self) -> None:
@@ -103,7 +116,7 @@ class GroupCommitter:
                     nxt = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
-                if nxt is None or nxt.kind != first.kind:
+                if nxt is None or not nxt.same_batch(first):
                     if nxt is None:
                         self._queue.put(None)  # finish this group, then stop
                     else:
@@ -117,7 +130,12 @@ class GroupCommitter:
         lines = [line for p in group for line in p.lines]
         try:
             result = self.workspace.ingest_json_lines(
-                lines, group[0].kind, keep_rejections=len(lines) + 1, want_accepted_rows=True
+                lines,
+                group[0].kind,
+                keep_rejections=len(lines) + 1,
+                want_accepted_rows=True,
+                actor=group[0].actor,
+                trusted=group[0].trusted,
             )
         except BaseException as e:  # every waiting request learns of the failure
             for p in group:

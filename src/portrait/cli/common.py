@@ -31,7 +31,7 @@ from portrait.store.loader import BatchResult
 from portrait.store.warehouse import WarehouseLockedError
 from portrait.tags.build import BuildError
 from portrait.tags.spark import SparkUnavailableError
-from portrait.workspace import UnknownIdentifierError, Workspace
+from portrait.workspace import UnknownIdentifierError, Workspace, local_actor
 
 out = Console()
 err = Console(stderr=True)
@@ -82,7 +82,9 @@ def friendly_errors(fn: F) -> F:
 
 
 def open_ws(workspace: Path | None) -> Workspace:
-    return Workspace.open(workspace or default_workspace_dir())
+    ws = Workspace.open(workspace or default_workspace_dir())
+    ws.actor = local_actor("cli")  # recorded on the batches this command ingests
+    return ws
 
 
 def shorten(text: str, width: int = 16) -> str:

@@ -124,20 +124,31 @@ def batches(
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The ingest log: every batch with its received/accepted/duplicate/quarantined counts."""
+    """The ingest log: every batch with who sent it (an API key's id, or the CLI and its OS
+    user) and its received/accepted/duplicate/quarantined counts."""
     with open_ws(workspace) as ws:
         rows = ws.batches(limit=limit)
     if as_json:
         print_json(rows)
         return
     t = Table(title=f"Ingest batches (newest {len(rows)})")
-    for c in ("batch_id", "kind", "source", "received", "accepted", "duplicates", "quarantined"):
+    for c in (
+        "batch_id",
+        "kind",
+        "source",
+        "sent by",
+        "received",
+        "accepted",
+        "duplicates",
+        "quarantined",
+    ):
         t.add_column(c, overflow="fold")
     for r in rows:
         t.add_row(
             r["batch_id"],
             r["kind"],
             Path(r["source"] or "").name,
+            r["actor"] or "",
             f"{r['received']:,}",
             f"{r['accepted']:,}",
             f"{r['duplicates']:,}",
@@ -176,12 +187,13 @@ def serve(
     import uvicorn
 
     from portrait.api.app import create_app
+    from portrait.api.handoff import announce
 
     ws = open_ws(workspace)
     ws.warehouse  # noqa: B018 - fail now, not on the first request, if it is locked
-    uvicorn.run(
-        create_app(ws),
-        host=host or ws.settings.api.host,
-        port=port or ws.settings.api.port,
-        log_level="warning",
-    )
+    host = host or ws.settings.api.host
+    port = port or ws.settings.api.port
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    # serve.json tells `portrait build` in another shell where to hand its build
+    with announce(ws.root, f"http://{local}:{port}"):
+        uvicorn.run(create_app(ws), host=host, port=port, log_level="warning")

@@ -44,7 +44,7 @@ def identity_show(
         t.add_row(i["identifier"], i["kind"], str(i["events"]), "yes" if i["conflict"] else "")
     out.print(t)
     t = Table(title="Links (evidence)")
-    for c in ("from", "to user", "rule", "evidence", "first seen", "batch"):
+    for c in ("from", "to user", "rule", "evidence", "first seen", "batch", "in effect"):
         t.add_column(c, overflow="fold")
     for link in report["links"]:
         t.add_row(
@@ -54,8 +54,16 @@ def identity_show(
             shorten(str(link["evidence"] or "")),
             str(link["first_seen"] or ""),
             str(link["batch_id"] or ""),
+            "yes" if link["in_effect"] else "no",
         )
     out.print(t)
+    for u in report["unmerges"]:
+        out.print(
+            f"[yellow]unmerged:[/] {u['user_id']} and {u['apart_from']} are two persons since "
+            f"{u['unmerged_at']} ({u['actor'] or 'unknown'}: {u['reason'] or 'no reason given'}); "
+            "links between them are ignored and no ingest links them again "
+            "(`portrait identity merge` would)."
+        )
     for c in report["conflicts"]:
         out.print(
             f"[yellow]conflict:[/] device {c['anonymous_id']} was used by "
@@ -80,3 +88,25 @@ def identity_merge(
         print_json(report)
     else:
         out.print(f"Merged: {user_a} and {user_b} are now person {report['person_id']}.")
+
+
+@identity_app.command("unmerge")
+@friendly_errors
+def identity_unmerge(
+    user_id: Annotated[str, typer.Argument(help="The user to make its own person again.")],
+    reason: Annotated[str, typer.Option(help="Why they are not one person.")] = "explicit unmerge",
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Undo a merge: the user becomes its own person again, apart from every user it was
+    merged with (by a shared phone or explicitly). Remembered: no later ingest links them."""
+    with open_ws(workspace) as ws:
+        report = ws.unmerge(user_id, reason)
+    if as_json:
+        print_json(report)
+        return
+    apart = sorted({u["apart_from"] for u in report["unmerges"] if u["user_id"] == user_id})
+    out.print(
+        f"Unmerged: {user_id} is its own person again, apart from {', '.join(apart)} "
+        f"(`portrait identity show {user_id}` explains)."
+    )

@@ -12,7 +12,9 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-ROLES = ("ingest", "admin")
+from portrait.security import roles
+
+ROLES = tuple(roles.ROLES)
 PREFIX = "pt"
 
 
@@ -54,5 +56,5 @@ def secret_matches(secret: str, stored_hash: str) -> bool:
 
 
 def role_allows(role: str, needed: str) -> bool:
-    """admin may do everything; ingest may only send data."""
-    return role == "admin" or role == needed
+    """Whether ``role`` holds the permission ``needed`` (see :mod:`portrait.security.roles`)."""
+    return roles.allows(role, needed)

@@ -73,6 +73,25 @@ CREATE TABLE IF NOT EXISTS api_keys (
   revoked_at TIMESTAMPTZ
 )"""
 
+# Who sent each batch, phones trusted to link persons, and unmerges (issue 15).
+IDENTITY_PHONES_SQL = """
+CREATE TABLE IF NOT EXISTS identity_phones (
+  user_id VARCHAR PRIMARY KEY,  -- the user's phone as last sent by a trusted sender
+  phone_hash VARCHAR NOT NULL,
+  batch_id VARCHAR,
+  recorded_at TIMESTAMPTZ NOT NULL
+)"""
+
+# "These two users are different persons": links between them are ignored from then on.
+IDENTITY_UNMERGES_SQL = """
+CREATE TABLE IF NOT EXISTS identity_unmerges (
+  user_id VARCHAR NOT NULL,     -- the user made its own person again
+  other_user_id VARCHAR NOT NULL,  -- a user it had been merged with
+  reason VARCHAR,
+  actor VARCHAR,                -- who unmerged: key:<id>, cli:<user>, local:<user>
+  unmerged_at TIMESTAMPTZ NOT NULL
+)"""
+
 ORDER_LINES_VIEW = """
 CREATE OR REPLACE VIEW order_lines AS
 SELECT order_id, event_id, user_id, anonymous_id, ts, product_id, quantity, price,
@@ -178,4 +197,18 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     # what else a build read, besides events and identities (the model scores): a rebuild of
     # the same date with none of it changed has nothing to do
     (6, ["ALTER TABLE tag_builds ADD COLUMN IF NOT EXISTS inputs_digest VARCHAR"]),
+    # who sent each ingest batch (an API key's id, or the CLI's OS user); the phones that may
+    # link persons under identity.auto_merge = 'trusted' (every phone stored so far was one:
+    # it had linked already); unmerges, remembered so that no ingest or rebuild re-links
+    (
+        7,
+        [
+            "ALTER TABLE ingest_batches ADD COLUMN IF NOT EXISTS actor VARCHAR",
+            IDENTITY_PHONES_SQL,
+            "INSERT INTO identity_phones SELECT user_id, phone_hash, batch_id, "
+            "coalesce(ingested_at, now()) FROM users WHERE phone_hash IS NOT NULL "
+            "QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY ingested_at DESC) = 1",
+            IDENTITY_UNMERGES_SQL,
+        ],
+    ),
 ]

@@ -17,6 +17,9 @@ from portrait.identity.graph import merge_users
 # More users than this behind one phone is a placeholder number, not one person.
 MAX_USERS_PER_PHONE = 5
 
+# identity.auto_merge: which ingested phones link users into one person.
+AUTO_MERGE_MODES = ("trusted", "all", "off")
+
 
 def record_links_from_events(con: duckdb.DuckDBPyConnection, batch_id: str, now: datetime) -> int:
     """Link every anonymous id to the users it was seen with in the staged batch."""
@@ -35,14 +38,49 @@ def record_links_from_events(con: duckdb.DuckDBPyConnection, batch_id: str, now:
     ).fetchall()[0][0]
 
 
-def record_phone_links(con: duckdb.DuckDBPyConnection, batch_id: str, now: datetime) -> int:
-    """Link users who share a phone hash (groups larger than a family are ignored)."""
+def record_phone_links(
+    con: duckdb.DuckDBPyConnection,
+    batch_id: str,
+    now: datetime,
+    trusted: bool = True,
+    mode: str = "all",
+) -> int:
+    """Link users who share a phone hash (groups larger than a family are ignored).
+
+    ``mode`` is ``identity.auto_merge``: ``all`` links on every stored phone, whoever sent it;
+    ``trusted`` only on phones sent by a trusted sender (the CLI, Python, a key that may merge:
+    kept in ``identity_phones``), so an ingest key cannot merge persons by posting a phone;
+    ``off`` links nobody. A trusted batch's phones are kept in ``identity_phones`` whatever the
+    mode. Runs inside the loader's transaction, with the batch staged in ``_stage``.
+    """
+    if mode not in AUTO_MERGE_MODES:
+        raise ValueError(f"identity.auto_merge is {mode!r}; use one of {AUTO_MERGE_MODES}")
+    if trusted:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _trusted_phones AS
+            SELECT user_id, phone_hash FROM _stage
+            WHERE _reason IS NULL AND phone_hash IS NOT NULL
+            QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY _row DESC) = 1
+            """
+        )
+        con.execute(
+            "DELETE FROM identity_phones WHERE user_id IN (SELECT user_id FROM _trusted_phones)"
+        )
+        con.execute(
+            "INSERT INTO identity_phones SELECT user_id, phone_hash, ?, ? FROM _trusted_phones",
+            [batch_id, now],
+        )
+        con.execute("DROP TABLE _trusted_phones")
+    if mode == "off" or (mode == "trusted" and not trusted):
+        return 0
+    phones = "users" if mode == "all" else "identity_phones"
     return con.execute(
         f"""
         INSERT INTO identity_links
         SELECT 'user', u.user_id, f.first_user, 'same_phone', u.phone_hash, NULL, ?, ?
-        FROM users u
-        JOIN (SELECT phone_hash, min(user_id) AS first_user FROM users
+        FROM {phones} u
+        JOIN (SELECT phone_hash, min(user_id) AS first_user FROM {phones}
               WHERE phone_hash IS NOT NULL GROUP BY phone_hash
               HAVING count(*) BETWEEN 2 AND {MAX_USERS_PER_PHONE}) f USING (phone_hash)
         WHERE u.user_id <> f.first_user
@@ -63,11 +101,59 @@ def add_explicit_merge(
     )
 
 
-def rebuild_map(con: duckdb.DuckDBPyConnection) -> None:
-    """Recompute identity_map from all links (inside the caller's transaction)."""
-    user_links = con.execute(
-        "SELECT from_id, to_user_id FROM identity_links WHERE from_kind = 'user'"
+def add_unmerge(
+    con: duckdb.DuckDBPyConnection, user_id: str, reason: str, actor: str | None
+) -> list[str]:
+    """Record that ``user_id`` is apart from every other user of its person now; returns
+    those users (none: it was not merged). The caller rebuilds the map."""
+    others = [
+        r[0]
+        for r in con.execute(
+            "SELECT identifier FROM identity_map WHERE id_kind = 'user' AND identifier <> ? "
+            "AND person_id = (SELECT person_id FROM identity_map "
+            "                 WHERE id_kind = 'user' AND identifier = ?) ORDER BY 1",
+            [user_id, user_id],
+        ).fetchall()
+    ]
+    now = datetime.now(UTC)
+    if others:
+        con.executemany(
+            "INSERT INTO identity_unmerges VALUES (?, ?, ?, ?, ?)",
+            [[user_id, other, reason, actor, now] for other in others],
+        )
+    return others
+
+
+def _user_links(con: duckdb.DuckDBPyConnection) -> tuple[list, set, list]:
+    """(links, forced, apart) for :func:`portrait.identity.graph.merge_users`: user links
+    in the order they were made; the explicit merges made after every unmerge of their users
+    (an admin's newer word: they hold across an unmerge); the pairs kept apart."""
+    links = con.execute(
+        "SELECT from_id, to_user_id, rule, linked_at FROM identity_links "
+        "WHERE from_kind = 'user' ORDER BY linked_at, from_id, to_user_id"
     ).fetchall()
+    unmerges = con.execute(
+        "SELECT user_id, other_user_id, unmerged_at FROM identity_unmerges"
+    ).fetchall()
+    last_unmerge: dict[str, datetime] = {}
+    for a, b, at in unmerges:
+        for u in (a, b):
+            if u not in last_unmerge or at > last_unmerge[u]:
+                last_unmerge[u] = at
+    forced = {
+        (a, b)
+        for a, b, rule, at in links
+        if rule == "explicit_merge"
+        and any(u in last_unmerge for u in (a, b))
+        and all(at > last_unmerge[u] for u in (a, b) if u in last_unmerge)
+    }
+    return [(a, b) for a, b, _, _ in links], forced, [(a, b) for a, b, _ in unmerges]
+
+
+def rebuild_map(con: duckdb.DuckDBPyConnection) -> None:
+    """Recompute identity_map from all links and unmerges (inside the caller's
+    transaction)."""
+    user_links, forced, apart = _user_links(con)
     involved = sorted({u for pair in user_links for u in pair})
     rank: dict[str, tuple] = {}
     if involved:
@@ -77,7 +163,7 @@ def rebuild_map(con: duckdb.DuckDBPyConnection) -> None:
             [involved],
         ).fetchall()
         rank = {u: ((0, r.isoformat()) if r is not None else (1,)) for u, r in rows}
-    person = merge_users(user_links, rank)
+    person = merge_users(user_links, rank, apart=apart, forced=forced)
     user_map = pa.table(
         {
             "identifier": pa.array(list(person), pa.string()),
@@ -171,6 +257,7 @@ def identity_report(con: duckdb.DuckDBPyConnection, identifier: str) -> dict[str
                 ],
                 "links": [],
                 "conflicts": [],
+                "unmerges": [],
             }
         person = identifier
     members = con.execute(
@@ -194,6 +281,20 @@ def identity_report(con: duckdb.DuckDBPyConnection, identifier: str) -> dict[str
         "FROM identity_links WHERE from_id IN (SELECT unnest(?::VARCHAR[])) "
         "OR to_user_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY linked_at, from_id",
         [users + anons, users],
+    ).fetchall()
+    linked_users = sorted({u for r in links if r[0] == "user" for u in (r[1], r[2])})
+    person_of = dict(
+        con.execute(
+            "SELECT identifier, person_id FROM identity_map WHERE id_kind = 'user' "
+            "AND identifier IN (SELECT unnest(?::VARCHAR[]))",
+            [linked_users or [""]],
+        ).fetchall()
+    )
+    unmerges = con.execute(
+        "SELECT user_id, other_user_id, reason, actor, unmerged_at FROM identity_unmerges "
+        "WHERE user_id IN (SELECT unnest(?::VARCHAR[])) "
+        "OR other_user_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY unmerged_at, 1, 2",
+        [users, users],
     ).fetchall()
     conflicts = con.execute(
         "SELECT from_id, list(DISTINCT to_user_id ORDER BY to_user_id) FROM identity_links "
@@ -224,8 +325,21 @@ def identity_report(con: duckdb.DuckDBPyConnection, identifier: str) -> dict[str
                 "first_seen": r[5].isoformat() if r[5] else None,
                 "batch_id": r[6],
                 "linked_at": r[7].isoformat(),
+                # false: a user link an unmerge set aside (its users are two persons)
+                "in_effect": r[0] != "user"
+                or person_of.get(r[1], r[1]) == person_of.get(r[2], r[2]),
             }
             for r in links
         ],
         "conflicts": [{"anonymous_id": c[0], "seen_with_users": list(c[1])} for c in conflicts],
+        "unmerges": [
+            {
+                "user_id": u[0],
+                "apart_from": u[1],
+                "reason": u[2],
+                "actor": u[3],
+                "unmerged_at": u[4].isoformat(),
+            }
+            for u in unmerges
+        ],
     }

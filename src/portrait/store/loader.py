@@ -26,6 +26,10 @@ from portrait.store.identity_ops import (
 from portrait.store.warehouse import Warehouse
 
 
+class BatchCountError(RuntimeError):
+    """A batch's counts do not add up: some record would be lost. The batch is rolled back."""
+
+
 @dataclass
 class Rejection:
     index: int
@@ -68,6 +72,9 @@ def apply_batch(
     keep_rejections: int = 0,
     before_commit: object | None = None,
     want_accepted_rows: bool = False,
+    actor: str | None = None,
+    trusted: bool = True,
+    auto_merge: str = "all",
 ) -> BatchResult:
     """Run ``plan`` and apply its rows; return the counts. ``keep_rejections`` rejected rows
     are returned with their reasons (the HTTP API returns all of a batch's).
@@ -75,7 +82,8 @@ def apply_batch(
     ``want_accepted_rows`` also returns the positions of the accepted records (a second
     pass over the batch: meant for small batches). ``before_commit`` (a callable) runs
     inside the transaction just before COMMIT; tests use it to crash an ingest at the worst
-    moment.
+    moment. ``actor`` (who sent the batch) is logged with it; ``trusted`` and ``auto_merge``
+    say whether its users' phones link persons (see ``identity_ops.record_phone_links``).
     """
     batch_id = batch_id or new_batch_id()
     started = datetime.now(UTC)
@@ -84,7 +92,9 @@ def apply_batch(
     with wh.transaction() as con:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {plan.sql}")
         clock.step("validate")
-        received = con.execute("SELECT count(*) FROM _stage").fetchall()[0][0]
+        received, valid = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE _reason IS NULL) FROM _stage"
+        ).fetchall()[0]
         quarantined = con.execute(
             "INSERT INTO quarantine SELECT ?, ?, ?, _row, _reason, _detail, _raw, ? "
             "FROM _stage WHERE _reason IS NOT NULL",
@@ -93,16 +103,20 @@ def apply_batch(
         clock.step("quarantine")
         new_links = 0
         if kind == "events":
-            accepted, accepted_rows = _append_events(con, batch_id, started, want_accepted_rows)
+            accepted, duplicates, accepted_rows = _append_events(
+                con, batch_id, started, want_accepted_rows
+            )
             clock.step("store")
             new_links = record_links_from_events(con, batch_id, started)
         else:
-            accepted, accepted_rows = _upsert_entities(
+            accepted, duplicates, accepted_rows = _upsert_entities(
                 con, kind, batch_id, started, want_accepted_rows
             )
             clock.step("store")
             if kind == "users":
-                new_links = record_phone_links(con, batch_id, started)
+                new_links = record_phone_links(
+                    con, batch_id, started, trusted=trusted, mode=auto_merge
+                )
                 # A changed registration date can change who leads a merged person.
                 new_links += accepted if _has_user_links(con) else 0
         if new_links and kind == "events":
@@ -118,10 +132,19 @@ def apply_batch(
                 [keep_rejections],
             ).fetchall()
             rejections = [Rejection(int(r[0]), r[1], r[2]) for r in rows]
-        duplicates = received - accepted - quarantined
+        # Each count was taken on its own (rows inserted, duplicates by their predicate,
+        # rows quarantined): a record none of them holds would be lost, so the batch fails.
+        if accepted + duplicates != valid or valid + quarantined != received:
+            raise BatchCountError(
+                f"batch {batch_id} from {source_label}: of {received:,} records received, "
+                f"{accepted:,} were stored, {duplicates:,} are duplicates and {quarantined:,} "
+                f"were quarantined, which does not add up; nothing was stored. This is a bug "
+                "in Portrait: please report it with the file"
+            )
         finished = datetime.now(UTC)
         con.execute(
-            "INSERT INTO ingest_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO ingest_batches (batch_id, kind, source, received, accepted, duplicates, "
+            "quarantined, started_at, finished_at, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 batch_id,
                 kind,
@@ -132,6 +155,7 @@ def apply_batch(
                 quarantined,
                 started,
                 finished,
+                actor,
             ],
         )
         con.execute("DROP TABLE _stage")
@@ -168,16 +192,22 @@ class _StepClock:
         return time.perf_counter() - self.start
 
 
+def _events_insert(select: str, keep: str) -> str:
+    """The statement that appends the batch's new events (kept apart so that a test can
+    make it lose a row and see the batch fail)."""
+    return f"INSERT INTO events SELECT {select}, ?, ? FROM _stage s {keep}"
+
+
 def _append_events(
     con, batch_id: str, now: datetime, want_rows: bool
-) -> tuple[int, list[int] | None]:
+) -> tuple[int, int, list[int] | None]:
+    """Append the batch's new events: (rows inserted, duplicates, accepted positions)."""
     cols = [
         c.name for c in CANONICAL["events"].columns if c.name not in ("ingested_at", "batch_id")
     ]
     select = ", ".join(f"s.{q(c)}" for c in cols)
     # Repeated ids inside a batch are rare. Find them cheaply (group 64-bit hashes, then
-    # check the few candidates exactly) and drop all but the first occurrence by row number,
-    # so the insert itself is a filter plus an anti-join against the stored ids.
+    # check the few candidates exactly) and keep all but the first occurrence by row number.
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _later_repeats AS
@@ -192,24 +222,36 @@ def _append_events(
         """
     )
     has_repeats = con.execute("SELECT count(*) > 0 FROM _later_repeats").fetchall()[0][0]
-    skip_repeats = "AND s._row NOT IN (SELECT _row FROM _later_repeats)" if has_repeats else ""
-    keep = (
-        f"WHERE s._reason IS NULL {skip_repeats} "
-        f"AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id)"
+    not_repeat = "AND s._row NOT IN (SELECT _row FROM _later_repeats)" if has_repeats else ""
+    # The duplicates, by their own predicate: an id stored already, or repeated earlier in the
+    # batch. The insert then takes every valid row that is not one of them, and the two counts
+    # are checked against the valid rows by the caller.
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _duplicates AS
+        SELECT s._row FROM _stage s
+        WHERE s._reason IS NULL {not_repeat}
+          AND EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id)
+        UNION ALL SELECT _row FROM _later_repeats
+        """
     )
+    duplicates = con.execute("SELECT count(*) FROM _duplicates").fetchall()[0][0]
+    keep = "WHERE s._reason IS NULL"
+    if duplicates:
+        keep += " AND NOT EXISTS (SELECT 1 FROM _duplicates d WHERE d._row = s._row)"
     rows = None
     if want_rows:
         rows = [r[0] for r in con.execute(f"SELECT s._row FROM _stage s {keep}").fetchall()]
-    inserted = con.execute(
-        f"INSERT INTO events SELECT {select}, ?, ? FROM _stage s {keep}", [now, batch_id]
-    ).fetchall()[0][0]
+    inserted = con.execute(_events_insert(select, keep), [now, batch_id]).fetchall()[0][0]
     con.execute("DROP TABLE _later_repeats")
-    return inserted, rows
+    con.execute("DROP TABLE _duplicates")
+    return inserted, duplicates, rows
 
 
 def _upsert_entities(
     con, kind: str, batch_id: str, now: datetime, want_rows: bool
-) -> tuple[int, list[int] | None]:
+) -> tuple[int, int, list[int] | None]:
+    """Upsert the batch's users or products: (rows written, duplicates, accepted positions)."""
     table = CANONICAL[kind]
     key = table.key
     data_cols = [c.name for c in table.columns if c.name not in ("ingested_at", "batch_id")]
@@ -219,29 +261,38 @@ def _upsert_entities(
     content = ", ".join(q(c) for c in data_cols)
     # Within a batch the last row of a key wins; earlier rows of that key change nothing in
     # the end and count as duplicates, so re-sending a batch is idempotent.
+    last_of_key = f"row_number() OVER (PARTITION BY {q(key)} ORDER BY _row DESC)"
+    superseded = con.execute(
+        f"SELECT count(*) FROM (SELECT _row FROM _stage WHERE _reason IS NULL "
+        f"QUALIFY {last_of_key} > 1)"
+    ).fetchall()[0][0]
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _merged AS "
         f"SELECT n._row, {select_merged} "
         f"FROM (SELECT * FROM _stage WHERE _reason IS NULL "
-        f"QUALIFY row_number() OVER (PARTITION BY {q(key)} ORDER BY _row DESC) = 1) n "
+        f"QUALIFY {last_of_key} = 1) n "
         f"LEFT JOIN {table.name} o ON o.{q(key)} = n.{q(key)}"
     )
     # A final row identical to the stored one changes nothing either.
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _changed AS "
-        f"SELECT * FROM _merged m WHERE NOT EXISTS (SELECT 1 FROM {table.name} o "
+    same = (
+        f"EXISTS (SELECT 1 FROM {table.name} o "
         f"WHERE o.{q(key)} = m.{q(key)} AND hash(ROW({', '.join('o.' + q(c) for c in data_cols)})) "
         f"= hash(ROW({', '.join('m.' + q(c) for c in data_cols)})))"
     )
-    accepted = con.execute("SELECT count(*) FROM _changed").fetchall()[0][0]
+    unchanged = con.execute(f"SELECT count(*) FROM _merged m WHERE {same}").fetchall()[0][0]
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _changed AS SELECT * FROM _merged m WHERE NOT {same}"
+    )
     rows = None
     if want_rows:
         rows = [r[0] for r in con.execute("SELECT _row FROM _changed").fetchall()]
     con.execute(f"DELETE FROM {table.name} WHERE {q(key)} IN (SELECT {q(key)} FROM _changed)")
-    con.execute(f"INSERT INTO {table.name} SELECT {content}, ?, ? FROM _changed", [now, batch_id])
+    written = con.execute(
+        f"INSERT INTO {table.name} SELECT {content}, ?, ? FROM _changed", [now, batch_id]
+    ).fetchall()[0][0]
     con.execute("DROP TABLE _merged")
     con.execute("DROP TABLE _changed")
-    return accepted, rows
+    return written, superseded + unchanged, rows
 
 
 def _has_user_links(con) -> bool:

@@ -1,0 +1,125 @@
+"""Each key does only what its role names: every route is classified in the role table.
+
+The table is ``portrait.security.roles``; these tests walk the OpenAPI document, so a route
+added without a classification (or without the caller dependency) fails here.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+with warnings.catch_warnings():  # starlette's TestClient warns about httpx at import
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from portrait.api.app import create_app
+from portrait.security import roles
+from portrait.workspace import Workspace
+
+INGEST_ROUTES = {("POST", "/v1/events"), ("POST", "/v1/users"), ("POST", "/v1/products")}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict]]:
+    ws = Workspace.init(Path(tmp_path_factory.mktemp("roles")) / "ws")
+    tokens = {role: ws.create_key(role, f"{role} test").token for role in roles.ROLES}
+    with TestClient(create_app(ws)) as client:
+        yield client, tokens
+    ws.close()
+
+
+def operations(client: TestClient) -> list[tuple[str, str, dict]]:
+    paths = client.app.openapi()["paths"]
+    return [(m.upper(), p, op) for p, ops in paths.items() for m, op in ops.items()]
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "x", path)
+
+
+def test_every_route_is_classified_and_the_table_names_only_real_routes(served):
+    client, _ = served
+    ops = {(m, p) for m, p, _ in operations(client)}
+    missing = sorted(ops - set(roles.ROUTES))
+    assert not missing, f"classify these routes in portrait/security/roles.py ROUTES: {missing}"
+    stale = sorted(set(roles.ROUTES) - ops)
+    assert not stale, f"ROUTES names routes the app does not have: {stale}"
+
+
+def test_protected_routes_document_the_bearer_scheme_and_public_ones_do_not(served):
+    client, _ = served
+    for method, path, op in operations(client):
+        public = roles.ROUTES[(method, path)] == roles.PUBLIC
+        assert bool(op.get("security")) != public, (method, path)
+
+
+def test_the_ingest_role_may_only_ingest():
+    assert roles.permissions_of("ingest") == {"ingest:write"}
+    assert roles.permissions_of("admin") == set(roles.PERMISSIONS)
+    ingest_only = {r for r, p in roles.ROUTES.items() if p == "ingest:write"}
+    assert ingest_only == INGEST_ROUTES
+
+
+def test_an_ingest_key_gets_403_on_every_other_route(served):
+    client, tokens = served
+    headers = {"Authorization": f"Bearer {tokens['ingest']}"}
+    checked = 0
+    for method, path, _ in operations(client):
+        needed = roles.ROUTES[(method, path)]
+        if needed == roles.PUBLIC or (method, path) in INGEST_ROUTES:
+            continue
+        r = client.request(method, concrete(path), headers=headers)
+        assert r.status_code == 403, (method, path, r.status_code, r.text)
+        assert needed in r.json()["detail"] and "admin" in r.json()["detail"]
+        checked += 1
+    assert checked > 40
+
+
+def test_no_key_gets_401_on_every_protected_route(served):
+    client, _ = served
+    for method, path, _ in operations(client):
+        if roles.ROUTES[(method, path)] == roles.PUBLIC:
+            continue
+        r = client.request(method, concrete(path))
+        assert r.status_code == 401, (method, path, r.status_code, r.text)
+
+
+def test_an_admin_key_passes_every_check(served):
+    client, tokens = served
+    headers = {"Authorization": f"Bearer {tokens['admin']}"}
+    for method, path, _ in operations(client):
+        if method != "GET":  # reads only: a write would change the shared workspace
+            continue
+        r = client.request(method, concrete(path), headers=headers)
+        assert r.status_code not in (401, 403), (method, path, r.text)
+
+
+def test_an_unclassified_route_is_refused_to_all_but_admin(tmp_path: Path):
+    with Workspace.init(tmp_path / "ws") as ws:
+        tokens = {role: ws.create_key(role).token for role in ("ingest", "admin")}
+        app = create_app(ws)
+
+        @app.get("/v1/not-in-the-table")
+        def extra() -> dict[str, str]:
+            return {"ok": "yes"}
+
+        with TestClient(app) as client:
+            for role, status in (("ingest", 403), ("admin", 200)):
+                r = client.get(
+                    "/v1/not-in-the-table", headers={"Authorization": f"Bearer {tokens[role]}"}
+                )
+                assert r.status_code == status, (role, r.text)
+            assert client.get("/v1/not-in-the-table").status_code == 401
+
+
+def test_ingest_routes_accept_the_ingest_key(served):
+    client, tokens = served
+    headers = {"Authorization": f"Bearer {tokens['ingest']}"}
+    for method, path in sorted(INGEST_ROUTES):
+        r = client.request(method, path, json=[], headers=headers)
+        assert r.status_code == 200, (path, r.text)
