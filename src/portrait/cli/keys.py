@@ -16,13 +16,22 @@ from portrait.cli.common import (
     print_json,
 )
 
-keys_app = typer.Typer(help="API keys for the REST API.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys for the REST API (kept in keys.sqlite: these work while a server runs).",
+    no_args_is_help=True,
+)
 
 
 @keys_app.command("create")
 @friendly_errors
 def keys_create(
-    role: Annotated[str, typer.Option(help="ingest (may send data) or admin (everything).")],
+    role: Annotated[
+        str,
+        typer.Option(
+            help="ingest (may only send data) or admin (everything); the permissions of each "
+            "role are in portrait/security/roles.py."
+        ),
+    ],
     note: Annotated[str | None, typer.Option(help="What the key is for.")] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
@@ -59,7 +68,7 @@ def keys_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
 @keys_app.command("revoke")
 @friendly_errors
 def keys_revoke(key_id: str, workspace: WorkspaceOpt = None) -> None:
-    """Revoke an API key."""
+    """Revoke an API key: a running server refuses it from its next request."""
     with open_ws(workspace) as ws:
         ws.revoke_key(key_id)
     out.print(f"key {key_id} revoked.")
