@@ -389,6 +389,17 @@ def test_missing_file_is_exit_2_and_named(wsdir: Path, tmp_path: Path):
     assert query(wsdir, "SELECT count(*) FROM ingest_batches")[0][0] == 0
 
 
+def test_error_lines_never_wrap_however_long_the_path(wsdir: Path, tmp_path: Path):
+    # Rich wraps at 80 columns when stderr is not a terminal; an error line must stay whole
+    # (a script greps it, a user copies the path out of it).
+    deep = tmp_path.joinpath(*(["a-rather-long-folder-name"] * 8))
+    deep.mkdir(parents=True)
+    missing = deep / "events-with-a-long-name.csv"
+    result = fails("ingest", missing, "-w", wsdir)
+    assert f"error: {missing}: no such file\n" in result.stderr
+    assert len(str(missing)) > 200
+
+
 def test_error_messages_keep_square_brackets(wsdir: Path, tmp_path: Path):
     # Error text is printed through rich; a file name like this must not be eaten as markup.
     result = fails("ingest", tmp_path / "events[v2].csv", "-w", wsdir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +28,7 @@ from portrait.datasets.base import DatasetMissingError
 from portrait.ingest.plan import SourceSchemaError
 from portrait.ingest.readers import UnsupportedSourceError
 from portrait.security.keys import InvalidRoleError
-from portrait.store.loader import BatchResult
+from portrait.store.loader import BatchCountError, BatchResult
 from portrait.store.warehouse import WarehouseLockedError
 from portrait.tags.build import BuildError
 from portrait.tags.spark import SparkUnavailableError
@@ -75,10 +76,26 @@ def friendly_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except USER_ERRORS as e:
             msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-            err.print(f"[bold red]error:[/] {escape(msg)}", highlight=False)
+            print_error(msg)
             raise typer.Exit(2) from None
+        except BatchCountError as e:  # a bug, not the user's: said plainly, exit 1
+            print_error(str(e))
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+MAX_ERROR_CHARS = 2000
+
+
+def print_error(msg: str) -> None:
+    """``error: msg`` on stderr as one line: never wrapped (a path or a command in it must stay
+    whole for the user and for scripts, whatever the terminal's width, or none) and never
+    more than a screenful."""
+    msg = re.sub(r"\s*[\r\n]+\s*", " ", str(msg)).strip()
+    if len(msg) > MAX_ERROR_CHARS:
+        msg = msg[:MAX_ERROR_CHARS] + f"... [{len(msg) - MAX_ERROR_CHARS:,} more characters]"
+    err.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
 
 
 def open_ws(workspace: Path | None) -> Workspace:
