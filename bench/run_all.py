@@ -12,6 +12,7 @@ BENCHES = [
     ["bench_ingest.py"],
     ["bench_http.py", "--concurrency", "8"],
     ["bench_http.py", "--concurrency", "16"],
+    ["bench_concurrency.py"],
     ["bench_profiles.py"],
     ["bench_models.py"],
     ["bench_segments.py"],

@@ -140,7 +140,12 @@ class Workspace:
     def warehouse(self) -> Warehouse:
         if self._warehouse is None:
             path = None if self._in_memory else self.root / WAREHOUSE_FILE
-            self._warehouse = Warehouse(path, read_only=self._read_only)
+            wh = Warehouse(path, read_only=self._read_only)
+            if not self._read_only:  # a build killed mid-save left its staging table
+                from portrait.store.profiles import drop_staging_tables
+
+                drop_staging_tables(wh)
+            self._warehouse = wh
         return self._warehouse
 
     @property
@@ -161,11 +166,14 @@ class Workspace:
         )
 
     def close(self) -> None:
+        """Close the warehouse and drop every service made over it (their caches belong to
+        this warehouse: a reopened one starts them afresh)."""
         campaigns = self.__dict__.pop("_campaigns", None)
         if campaigns is not None:  # an SMTP session or HTTP client a send left open
             from portrait.campaigns.channels import close_all
 
             close_all(campaigns.channels.values())
+        self.__dict__.pop("_recs", None)
         self._profiles = None
         self._segments = None
         self._models = None
@@ -504,8 +512,8 @@ class Workspace:
     def identity(self, identifier: str) -> dict[str, Any]:
         """The person behind a user or anonymous id: all identifiers, links and conflicts."""
         wh = self.warehouse
-        with wh.lock:
-            report = identity_ops.identity_report(wh.con, identifier)
+        with wh.reading() as con:
+            report = identity_ops.identity_report(con, identifier)
         if report is None:
             raise UnknownIdentifierError(
                 f"no user, event or device has the id {identifier!r}; check the id "

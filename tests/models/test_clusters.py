@@ -165,14 +165,16 @@ def test_rest_clusters_and_validate(shop: Workspace) -> None:
     key = shop.create_key("admin").token
     auth = {"Authorization": f"Bearer {key}"}
     with TestClient(create_app(shop)) as client:
-        r = client.post("/v1/segments/cluster", json={"k": 3}, headers=auth)
+        r = client.post("/v1/segments/cluster?wait=600", json={"k": 3}, headers=auth)
         assert r.status_code == 200, r.text
-        body = r.json()
+        body = r.json()["result"]
         assert [c["segment"] for c in body["clusters"]] == ["cluster_1", "cluster_2", "cluster_3"]
         seg = client.get("/v1/segments/cluster_1", headers=auth)
         assert seg.status_code == 200, seg.text
         assert client.post("/v1/segments/cluster", json={"k": 1}, headers=auth).status_code == 422
-        bad = client.post("/v1/segments/cluster", json={"features": ["gender"]}, headers=auth)
+        bad = client.post(
+            "/v1/segments/cluster?wait=600", json={"features": ["gender"]}, headers=auth
+        )
         assert bad.status_code == 422 and "numeric" in bad.json()["detail"]
         report = client.get("/v1/validate", headers=auth)
         assert report.status_code == 200

@@ -310,9 +310,10 @@ def test_build_with_models_trains_then_fills_the_model_tags(fake_trainers, works
     admin = {"Authorization": f"Bearer {ws.create_key('admin', 'build test').token}"}
     try:
         with TestClient(create_app(ws)) as client:
-            r = client.post("/v1/build", json={"with_models": True}, headers=admin)
+            r = client.post("/v1/build?wait=600", json={"with_models": True}, headers=admin)
             assert r.status_code == 200, r.text
-            assert [m["model"] for m in r.json()["models"]] == ["good", "short", "missing"]
+            result = r.json()["result"]
+            assert [m["model"] for m in result["models"]] == ["good", "short", "missing"]
     finally:
         ws.close()
 
@@ -367,11 +368,21 @@ def test_rest_lists_shows_and_trains_models(trained, workspace_copy) -> None:
             assert client.get("/v1/models/nope", headers=admin).status_code == 404
             assert client.get("/v1/models").status_code == 401
             body = {"horizon_days": 30, "features": FEW_FEATURES.split(",")}
-            r = client.post("/v1/models/churn/train", json=body, headers=admin)
+            r = client.post("/v1/models/churn/train?wait=600", json=body, headers=admin)
             assert r.status_code == 200, r.text
-            assert r.json()["model"] == "churn" and r.json()["tags_written"]["churn_propensity"] > 0
-            r = client.post("/v1/models/churn/train", json={"horizon_days": 90}, headers=admin)
+            card = r.json()["result"]
+            assert card["model"] == "churn" and card["tags_written"]["churn_propensity"] > 0
+            started = client.post(
+                "/v1/models/churn/train", json={"horizon_days": 90}, headers=admin
+            )
+            assert started.status_code == 202 and started.json()["kind"] == "train"
+            job = started.json()["job_id"]
+            r = client.post(
+                "/v1/models/churn/train?wait=600", json={"horizon_days": 90}, headers=admin
+            )
             assert r.status_code == 422 and "needs at least 210 days" in r.json()["detail"]
+            failed = client.get(f"/v1/jobs/{job}", headers=admin).json()
+            assert failed["state"] == "failed" and "210 days" in failed["error"]
             assert client.post("/v1/models/nope/train", headers=admin).status_code == 404
     finally:
         ws.close()

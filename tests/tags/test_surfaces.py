@@ -84,10 +84,10 @@ def test_rest_profile_and_catalog(built: Path) -> None:
         assert tags and all(t["group"] == "value" for t in tags)
         assert client.get("/v1/tags/total_spend", headers=h).json()["kind"] == "fact"
         assert client.get("/v1/tags/nope", headers=h).status_code == 404
-        r = client.post("/v1/build", headers=h, json={"as_of": "2025-02-01"})
-        assert r.status_code == 200 and r.json()["mode"] == "unchanged"  # nothing new
-        r = client.post("/v1/build", headers=h, json={"as_of": "2025-02-02"})
-        assert r.status_code == 200 and r.json()["mode"] == "incremental"
+        r = client.post("/v1/build?wait=600", headers=h, json={"as_of": "2025-02-01"})
+        assert r.status_code == 200 and r.json()["result"]["mode"] == "unchanged"  # nothing new
+        r = client.post("/v1/build?wait=600", headers=h, json={"as_of": "2025-02-02"})
+        assert r.status_code == 200 and r.json()["result"]["mode"] == "incremental"
         assert client.post("/v1/build", headers=h, json={"as_of": "soon"}).status_code == 422
         assert len(client.get("/v1/builds", headers=h).json()) >= 2
         assert client.get("/v1/tags/quality", headers=h).json()["tags"]

@@ -4,18 +4,19 @@
 # defined inside create_app() from live annotations.
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from pydantic import BaseModel
 
 from portrait import __version__
 from portrait.api import campaign_reports as campaign_report_routes
 from portrait.api import campaigns as campaign_routes
 from portrait.api import experiments as experiment_routes
+from portrait.api import jobs as job_routes
 from portrait.api import keys as key_routes
 from portrait.api import learning as learning_routes
 from portrait.api import models as model_routes
@@ -25,7 +26,8 @@ from portrait.api.auth import Authorized, Principal, enforce
 from portrait.api.batcher import GroupCommitter
 from portrait.api.errors import limited_body
 from portrait.ingest.reasons import explain
-from portrait.tags.build import BuildError
+from portrait.jobs import Job, JobRunner
+from portrait.tags.build import BuildError, check_build
 from portrait.workspace import UnknownIdentifierError, Workspace
 
 
@@ -67,12 +69,14 @@ class BuildRequest(BaseModel):
 def create_app(workspace: Workspace) -> FastAPI:
     """The FastAPI app serving ``workspace``."""
     committer = GroupCommitter(workspace)
+    jobs = JobRunner()
     workspace.keystore  # noqa: B018 - the key file exists (and old keys moved) before serving
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         committer.close()
+        jobs.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -84,6 +88,7 @@ def create_app(workspace: Workspace) -> FastAPI:
     )
     app.state.workspace = workspace
     app.state.committer = committer  # its ``journeys`` worker runs cart journeys after ingest
+    app.state.jobs = jobs  # builds, training and clustering, one at a time
 
     def get_workspace(request: Request) -> Workspace:
         return request.app.state.workspace
@@ -215,15 +220,40 @@ def create_app(workspace: Workspace) -> FastAPI:
         except ValueError as e:
             raise HTTPException(422, str(e)) from e
 
-    @app.post("/v1/build", tags=["profiles"])
-    def build(body: BuildRequest, ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
-        """Compute the profile table as of a date (incremental when possible)."""
+    @app.post(
+        "/v1/build",
+        tags=["profiles"],
+        status_code=202,
+        response_model=Job,
+        responses={200: {"model": Job, "description": "finished within ?wait"}},
+    )
+    async def build(
+        body: BuildRequest,
+        request: Request,
+        response: Response,
+        ws: WorkspaceDep,
+        _: Admin,
+        wait: job_routes.Wait = 0.0,
+    ) -> Job:
+        """Compute the profile table as of a date (incremental when possible), as a job:
+        202 with the job (``GET /v1/jobs/{id}`` follows it). One build runs at a time: the
+        same request again gets the running job, another one 409 naming it."""
         try:
-            return ws.build(
-                as_of=body.as_of, backend=body.backend, full=body.full, with_models=body.with_models
-            ).as_dict()
+            check_build(body.as_of, body.backend)
         except (ValueError, BuildError) as e:
             raise HTTPException(422, str(e)) from e
+        params = body.model_dump()
+
+        def work(say: Callable[[str], None]) -> Any:
+            return ws.build(
+                as_of=body.as_of,
+                backend=body.backend,
+                full=body.full,
+                with_models=body.with_models,
+                progress=say,
+            )
+
+        return await job_routes.start_job(request, response, "build", params, work, wait)
 
     @app.get("/v1/builds", tags=["profiles"])
     def builds(
@@ -271,6 +301,7 @@ def create_app(workspace: Workspace) -> FastAPI:
         except KeyError as e:
             raise HTTPException(404, e.args[0]) from e
 
+    job_routes.register(app, WorkspaceDep, Admin)
     key_routes.register(app, WorkspaceDep, Admin)
     segment_routes.register(app, WorkspaceDep, Admin)
     model_routes.register(app, WorkspaceDep, Admin)

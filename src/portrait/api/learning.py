@@ -1,11 +1,14 @@
 """REST routes for learned clusters and the validation report, registered by `create_app`."""
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel, Field
 
+from portrait.api import jobs as job_routes
+from portrait.jobs import Job
 from portrait.models import clusters
 from portrait.validate import workspace_report
 
@@ -22,16 +25,29 @@ class ClusterRequest(BaseModel):
 def register(app: FastAPI, WorkspaceDep: Any, Admin: Any) -> None:
     """Add the clustering and validation routes to `app`."""
 
-    @app.post("/v1/segments/cluster", tags=["segments"])
-    def cluster(body: ClusterRequest, ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
+    @app.post(
+        "/v1/segments/cluster",
+        tags=["segments"],
+        status_code=202,
+        response_model=Job,
+        responses={200: {"model": Job, "description": "finished within ?wait"}},
+    )
+    async def cluster(
+        body: ClusterRequest,
+        request: Request,
+        response: Response,
+        ws: WorkspaceDep,
+        _: Admin,
+        wait: job_routes.Wait = 0.0,
+    ) -> Job:
         """Learn behavioural clusters, describe them and save them as segments cluster_1..k
-        (rebuilds the profile so ``behaviour_cluster`` is filled)."""
-        try:
-            return clusters.cluster_segments(ws, **body.model_dump())
-        except LookupError as e:
-            raise HTTPException(404, e.args[0] if e.args else str(e)) from e
-        except ValueError as e:
-            raise HTTPException(422, str(e)) from e
+        (rebuilds the profile so ``behaviour_cluster`` is filled), as a job."""
+        params = body.model_dump()
+
+        def work(say: Callable[[str], None]) -> Any:
+            return clusters.cluster_segments(ws, **params)
+
+        return await job_routes.start_job(request, response, "cluster", params, work, wait)
 
     @app.get("/v1/validate", tags=["models"])
     def validate(ws: WorkspaceDep, _: Admin) -> dict[str, Any]:

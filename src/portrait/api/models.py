@@ -1,11 +1,14 @@
 """REST routes for models, registered by `create_app`."""
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel
 
+from portrait.api import jobs as job_routes
+from portrait.jobs import Job
 from portrait.models.service import ALL, NotTrainedError, UnknownModelError
 
 
@@ -38,20 +41,37 @@ def register(app: FastAPI, WorkspaceDep: Any, Admin: Any) -> None:
         except (UnknownModelError, NotTrainedError) as e:
             raise HTTPException(404, str(e)) from e
 
-    @app.post("/v1/models/{name}/train", tags=["models"])
-    def train_model(
-        name: str, ws: WorkspaceDep, _: Admin, body: TrainRequest | None = None
-    ) -> dict[str, Any]:
+    @app.post(
+        "/v1/models/{name}/train",
+        tags=["models"],
+        status_code=202,
+        response_model=Job,
+        responses={200: {"model": Job, "description": "finished within ?wait"}},
+    )
+    async def train_model(
+        name: str,
+        request: Request,
+        response: Response,
+        ws: WorkspaceDep,
+        _: Admin,
+        body: TrainRequest | None = None,
+        wait: job_routes.Wait = 0.0,
+    ) -> Job:
         """Train a model (``all``: every model; one that fails is reported, the others
-        train) and return its card, or ``{"models": [outcome, ...]}`` for ``all``."""
+        train) as a job; its result is the model's card, or ``{"models": [outcome, ...]}``
+        for ``all``."""
         options = (body or TrainRequest()).model_dump()
-        try:
+        if name != ALL:
+            try:
+                name = ws.models.resolve(name)
+            except UnknownModelError as e:
+                raise HTTPException(404, str(e)) from e
+
+        def work(say: Callable[[str], None]) -> Any:
             if name == ALL:
-                return {"models": [o.as_dict() for o in ws.models.train_all(**options)]}
-            return ws.models.train(name, **options).model_dump(mode="json")
-        except UnknownModelError as e:
-            raise HTTPException(404, str(e)) from e
-        except (ValueError, LookupError) as e:
-            raise HTTPException(422, str(e)) from e
-        except ImportError as e:
-            raise HTTPException(501, f"the {name} trainer cannot be loaded: {e}") from e
+                outcomes = ws.models.train_all(progress=say, **options)
+                return {"models": [o.as_dict() for o in outcomes]}
+            return ws.models.train(name, progress=say, **options).model_dump(mode="json")
+
+        params = {"model": name, **options}
+        return await job_routes.start_job(request, response, "train", params, work, wait)

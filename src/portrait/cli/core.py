@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -195,5 +197,8 @@ def serve(
     port = port or ws.settings.api.port
     local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     # serve.json tells `portrait build` in another shell where to hand its build
+    # uvicorn re-raises the signal that stopped it once it has shut down: as SystemExit, so
+    # that the note is removed and the workspace closed (the default would end the process)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with announce(ws.root, f"http://{local}:{port}"):
         uvicorn.run(create_app(ws), host=host, port=port, log_level="warning")

@@ -197,19 +197,25 @@ class Warehouse:
             self.generation += 1
             con.execute("BEGIN TRANSACTION")
             try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+                try:
+                    yield con
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+                con.execute("COMMIT")
             finally:
+                # moved again once the writes are visible: a reader that cached what it read
+                # while they were not yet committed sees a new generation and reads again
                 self.generation += 1
-            con.execute("COMMIT")
 
     def execute(self, sql: str, params: list[Any] | None = None) -> duckdb.DuckDBPyConnection:
         """Run a statement that may write shared tables (under the write lock)."""
         with self.lock:
             self.generation += 1
-            return self.con.execute(sql, params or [])
+            try:
+                return self.con.execute(sql, params or [])
+            finally:
+                self.generation += 1  # once committed (see ``transaction``)
 
     def execute_local(self, sql: str, params: list[Any] | None = None) -> None:
         """Run a statement that touches only the calling session's own objects (temporary
