@@ -32,10 +32,11 @@ def stored():
     """A 600-person random profile table in an in-memory warehouse, indexed."""
     wh = Warehouse(None)
     table = random_profiles(np.random.default_rng(7), 600)
-    wh.register("_t", table)
-    # rows in a shuffled order, so dense ids are not the row order of a later snapshot
-    wh.execute(f"CREATE TABLE {SNAPSHOT} AS SELECT * FROM _t ORDER BY hash(person_id)")
-    wh.unregister("_t")
+    with wh.lock:  # a registered table belongs to the connection that writes with it
+        wh.register("_t", table)
+        # rows in a shuffled order, so dense ids are not the row order of a later snapshot
+        wh.execute(f"CREATE TABLE {SNAPSHOT} AS SELECT * FROM _t ORDER BY hash(person_id)")
+        wh.unregister("_t")
     # half the persons already have dense ids, in another order: the rest get new ones
     wh.execute(
         "INSERT INTO segment_person_ids SELECT person_id, 1000 - row_number() OVER "

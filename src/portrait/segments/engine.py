@@ -108,14 +108,24 @@ class SegmentEngine:
             self._builds[build_id] = storage.build_row(self.wh, build_id)
         return self._builds[build_id]
 
-    def reader(self, build: dict[str, Any], make: bool = True) -> IndexReader | None:
+    def reader(
+        self, build: dict[str, Any], make: bool = True, wait: bool = True
+    ) -> IndexReader | None:
+        """The build's segment index; made now if it has none and ``make``. While a build is
+        being saved and indexed (``build_lock``), a build without an index yet has it made by
+        that build: then None at once, or (``wait``) once the build is done."""
         build_id = build["build_id"]
         if build_id in self._readers:
             self._readers.move_to_end(build_id)
             return self._readers[build_id]
         reader = IndexReader.open(self.wh, build_id)
         if reader is None and make:
-            reader = index_or_build(self.wh, list(self.catalog), build)
+            if not self.wh.build_lock.acquire(blocking=wait):
+                return None
+            try:
+                reader = index_or_build(self.wh, list(self.catalog), build)
+            finally:
+                self.wh.build_lock.release()
         if reader is not None:
             self._readers[build_id] = reader
             while len(self._readers) > READERS_KEPT:
@@ -157,7 +167,7 @@ class SegmentEngine:
         if engine == "warehouse" and not members:
             n = storage.count_where(self.wh, build["snapshot"], where_sql(node))
             return Answer(build, n, "warehouse", seconds=time.perf_counter() - t0)
-        reader = self.reader(build, make=self._writable())
+        reader = self.reader(build, make=self._writable(), wait=engine == "bitmap" or members)
         if reader is None:
             if engine == "bitmap" or members:
                 raise LookupError(

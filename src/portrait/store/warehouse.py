@@ -100,6 +100,10 @@ class Warehouse:
         for stmt in _SETUP:
             self._main.con.execute(stmt)
         self.lock = WriteLock()
+        # Held while a profile build and what derives from it (its segment index) are being
+        # written: one build at a time, and a request that would make that data itself (an
+        # index for a build that has none yet) answers another way meanwhile.
+        self.build_lock = threading.RLock()
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()
@@ -239,7 +243,8 @@ class Warehouse:
 
     def register(self, name: str, data: pa.Table) -> None:
         """Expose an Arrow table to SQL as ``name`` (until ``unregister``) on the calling
-        thread's connection."""
+        thread's connection: register a table that a write reads inside ``with wh.lock`` (or a
+        transaction), one that a read reads outside it."""
         self.con.register(name, data)
 
     def unregister(self, name: str) -> None:

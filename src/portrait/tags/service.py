@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from datetime import date, datetime
@@ -50,7 +49,6 @@ class ProfileService:
         self.settings = settings
         self.root = root
         self._catalog: Catalog | None = None
-        self._building = threading.Lock()  # one build at a time
 
     @property
     def timezone(self) -> str:
@@ -76,7 +74,7 @@ class ProfileService:
         progress: Callable[[str], None] | None = None,
     ) -> BuildResult:
         day = parse_day(as_of)
-        if not self._building.acquire(blocking=False):
+        if not self.wh.build_lock.acquire(blocking=False):
             raise BuildError(
                 "a build is already running in this workspace; wait for it to finish "
                 "(the server's GET /v1/jobs shows it)"
@@ -85,7 +83,7 @@ class ProfileService:
             with self.wh.session():
                 return self._build(day, backend, full, progress)
         finally:
-            self._building.release()
+            self.wh.build_lock.release()
 
     def _build(
         self,
