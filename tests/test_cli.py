@@ -6,6 +6,7 @@ messages are compared with all whitespace removed, because rich wraps long lines
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shutil
@@ -404,6 +405,59 @@ def test_error_messages_keep_square_brackets(wsdir: Path, tmp_path: Path):
     # Error text is printed through rich; a file name like this must not be eaten as markup.
     result = fails("ingest", tmp_path / "events[v2].csv", "-w", wsdir)
     assert "events[v2].csv" in flat(result.stderr)
+
+
+def _truncated_gzip(path: Path) -> None:
+    data = gzip.compress("".join(json.dumps(ev(f"t{i}")) + "\n" for i in range(3000)).encode())
+    path.write_bytes(data[: len(data) // 2])
+
+
+UNREADABLE_FILES = {
+    "events.jsonl.gz": (_truncated_gzip, "truncated"),
+    "plain.jsonl.gz": (lambda p: p.write_text(json.dumps(ev("x")) + "\n"), "not gzip"),
+    "events.parquet": (lambda p: p.write_bytes(b""), "empty"),
+    "cut.parquet": (lambda p: p.write_bytes(b"PAR1" + b"\x00" * 200), "truncated"),
+    "wide.csv": (
+        lambda p: p.write_bytes("event_id,ts\ne1,2025\n".encode("utf-16-le")),
+        "UTF-16",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNREADABLE_FILES))
+def test_a_file_that_cannot_be_read_is_exit_2_with_one_line(wsdir: Path, tmp_path: Path, name):
+    make, says = UNREADABLE_FILES[name]
+    path = tmp_path / name
+    make(path)
+    result = fails("ingest", path, "-w", wsdir)
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert line.startswith(f"error: {path}: ") and says in line and len(line) < 400
+    assert "Traceback" not in result.stderr and len(result.stderr) < 1000
+    assert query(wsdir, "SELECT count(*) FROM ingest_batches")[0][0] == 0
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_bad_lines_are_quarantined_and_nothing_is_echoed(wsdir: Path, tmp_path: Path, suffix):
+    path = tmp_path / f"events.{suffix}"
+    if suffix == "csv":
+        head = b"event_id,user_id,ts,type,query\n"
+        row = lambda i, q=b"": b"%s,u1,2025-03-01T10:00:00Z,search,%s\n" % (i, q or b"lip")  # noqa: E731
+    else:
+        head = b""
+        row = lambda i, q=b"": (  # noqa: E731
+            b'{"event_id":"%s","user_id":"u1","ts":"2025-03-01T10:00:00Z","type":"search",'
+            b'"query":"%s"}\n' % (i, q or b"lip")
+        )
+    path.write_bytes(
+        head + row(b"a") + row(b"b", b"q" * 2_200_000) + row(b"c", b"\xff\xfe") + row(b"d")
+    )
+    result = invoke("ingest", path, "-w", wsdir, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stderr) < 1000 and "qqqq" not in result.stderr
+    (batch,) = json.loads(result.stdout)
+    assert (batch["received"], batch["accepted"], batch["quarantined"]) == (4, 2, 2)
+    reasons = query(wsdir, "SELECT reason_code FROM quarantine ORDER BY record_index")
+    assert reasons == [("line_too_long",), ("invalid_utf8",)]
 
 
 @pytest.mark.parametrize("name", ["events.xlsx", "events", "events.csv.bz2"])

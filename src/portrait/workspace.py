@@ -245,9 +245,8 @@ class Workspace:
         path = Path(path).resolve()
         kind = kind or guess_kind(path)
         check_kind_and_zone(kind, timezone)
-        return self._ingest_relation(
-            file_relation(path, kind), kind, str(path), timezone, before_commit=before_commit
-        )
+        rel = file_relation(path, kind, self.settings.ingest)
+        return self._ingest_relation(rel, kind, str(path), timezone, before_commit=before_commit)
 
     def ingest_files(
         self,

@@ -43,8 +43,7 @@ def test_duplicates_are_counted_by_their_own_predicate(ws):
     assert (r.received, r.accepted, r.duplicates, r.quarantined) == (5, 1, 3, 1)
     assert ws.warehouse.fetchone("SELECT count(*) FROM events")[0] == 2
     log = ws.warehouse.fetchone(
-        "SELECT received, accepted, duplicates, quarantined FROM ingest_batches "
-        "WHERE batch_id = ?",
+        "SELECT received, accepted, duplicates, quarantined FROM ingest_batches WHERE batch_id = ?",
         [r.batch_id],
     )
     assert log == (5, 1, 3, 1)

@@ -101,9 +101,7 @@ def test_limits_are_settings(tmp_path):
                 event(event_id="e4", type="order", order_id="o", quantity=10, price=5),
             ]
         )
-        assert [x.reason_code for x in r.rejections] == ["value_too_long"] + [
-            "value_too_large"
-        ] * 2
+        assert [x.reason_code for x in r.rejections] == ["value_too_long"] + ["value_too_large"] * 2
         assert r.accepted == 1
     finally:
         ws.close()
@@ -221,9 +219,7 @@ def test_parquet_list_ids_and_nul_ids_are_quarantined(ws, tmp_path):
     pq.write_table(table, tmp_path / "e.parquet")
     r = ws.ingest_file(tmp_path / "e.parquet")
     assert (r.accepted, r.quarantined) == (0, 3)
-    codes = ws.warehouse.fetchall(
-        "SELECT reason_code FROM quarantine ORDER BY record_index"
-    )
+    codes = ws.warehouse.fetchall("SELECT reason_code FROM quarantine ORDER BY record_index")
     assert [c for (c,) in codes] == ["wrong_type", "nul_character", "missing_field"]
 
 

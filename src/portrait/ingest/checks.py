@@ -9,7 +9,7 @@ from portrait.config import IngestSettings
 from portrait.ingest.sql import (
     CURRENCY_COLUMN,
     JSON_TEXT,
-    READER_RAW,
+    READER_DETAIL,
     READER_REASON,
     SourceShape,
     json_object_test,
@@ -104,16 +104,7 @@ def reader_checks(shape: SourceShape) -> list[Check]:
     """Lines the file reader could not read (marked in the source's reader columns)."""
     if not shape.has(READER_REASON):
         return []
-    return [
-        Check(
-            f"({READER_REASON} = {lit(code)})",
-            code,
-            f"'line of ' || strlen({READER_RAW}) || ' bytes as read'"
-            if code == "line_too_long"
-            else "NULL",
-        )
-        for code in READER_CODES
-    ]
+    return [Check(f"({READER_REASON} = {lit(code)})", code, READER_DETAIL) for code in READER_CODES]
 
 
 def limit_checks(kind: str, shape: SourceShape, settings: IngestSettings) -> list[Check]:

@@ -27,13 +27,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from portrait.config import IngestSettings
-from portrait.ingest.checks import Check, build_checks, can_be_wrong_type, keeps_raw, rate_expr
+from portrait.ingest.checks import (
+    Check,
+    build_checks,
+    can_be_wrong_type,
+    keeps_raw,
+    rate_expr,
+    reader_checks,
+)
 from portrait.ingest.sql import (
     CURRENCY_COLUMN,
     JSON_EXTRAS,
     JSON_INTERNAL,
     JSON_OK,
     JSON_TEXT,
+    READER_DETAIL,
     READER_RAW,
     READER_REASON,
     ROW_ALIAS,
@@ -146,11 +154,13 @@ def stage_query(
     ]
     t_cols += [f"CAST(s.{q(c)} AS VARCHAR) AS {q('_raw_' + c)}" for c in keeps_raw(shape, kind)]
     if shape.has(READER_REASON):
-        t_cols += [f"s.{READER_REASON} AS {READER_REASON}", f"s.{READER_RAW} AS {READER_RAW}"]
+        t_cols += [f"s.{c} AS {c}" for c in (READER_REASON, READER_DETAIL, READER_RAW)]
     if shape.has(JSON_TEXT):
         raw_src = f"s.{JSON_TEXT}"
         t_cols.append(f"s.{JSON_OK} AS {JSON_OK}")
-        checks.insert(0, Check(f"(NOT {JSON_OK})", "not_an_object", "left(_src, 200)"))
+        # After the reader's checks: a line it could not read is not JSON either.
+        first = len(reader_checks(shape))
+        checks.insert(first, Check(f"(NOT {JSON_OK})", "not_an_object", "left(_src, 200)"))
         raw_json = "_src"
     else:
         raw_src = (

@@ -31,10 +31,14 @@ JSON_TEXT = "_json"
 JSON_OK = "_json_ok"
 JSON_EXTRAS = "_extras"
 # A file with lines that cannot be read as text arrives with these columns too: the reason
-# (invalid_utf8, line_too_long, nul_character) and the line's bytes, escaped, on such a row.
+# (invalid_utf8, line_too_long, nul_character), a detail and the line's bytes, escaped, on
+# such a row (NULL on the others).
 READER_REASON = "_reader_reason"
+READER_DETAIL = "_reader_detail"
 READER_RAW = "_reader_raw"
-JSON_INTERNAL = frozenset({JSON_TEXT, JSON_OK, JSON_EXTRAS, READER_REASON, READER_RAW})
+JSON_INTERNAL = frozenset(
+    {JSON_TEXT, JSON_OK, JSON_EXTRAS, READER_REASON, READER_DETAIL, READER_RAW}
+)
 # The record's position, named so that no source column (say "_row") can clash with it.
 ROW_ALIAS = "__portrait_row"
 US = "\x1f"  # separates a reason code from its detail inside the stage query

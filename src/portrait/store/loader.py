@@ -15,7 +15,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import duckdb
+
 from portrait.ingest.plan import StagePlan, q
+from portrait.ingest.readers import read_error
 from portrait.schema import CANONICAL
 from portrait.store.identity_ops import (
     rebuild_map,
@@ -90,7 +93,13 @@ def apply_batch(
     kind = plan.kind
     clock = _StepClock()
     with wh.transaction() as con:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {plan.sql}")
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {plan.sql}")
+        except duckdb.Error as e:  # a file that cannot be read after all: said in one line
+            problem = read_error(source_label, e)
+            if problem is None:
+                raise
+            raise problem from None
         clock.step("validate")
         received, valid = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE _reason IS NULL) FROM _stage"
