@@ -216,3 +216,48 @@ def test_a_file_that_cannot_be_read_is_refused_in_one_line(ws, tmp_path, name):
     assert msg.startswith(f"{path}: ") and says in msg
     assert "\n" not in msg and len(msg) < 400
     assert counts(ws) == (1, 0, 1)  # nothing stored, no batch logged
+
+
+@pytest.mark.parametrize(
+    ("bad", "code"),
+    [
+        (b'{"event_id": "x\ry", "user_id": "u1"}\n', "control_character"),
+        (b'{"event_id": "x\x01y", "user_id": "u1"}\n', "control_character"),
+    ],
+    ids=["lone-cr", "x01"],
+)
+def test_a_json_line_the_line_reader_cannot_take_is_quarantined(ws, tmp_path, bad, code):
+    # DuckDB's line reader stopped the whole file at these ("invalid state").
+    path = tmp_path / "e.jsonl"
+    path.write_bytes(jsonl_row("a") + bad + jsonl_row("b"))
+    r = ws.ingest_file(path)
+    assert (r.received, r.accepted, r.quarantined) == (3, 2, 1)
+    (q,) = ws.quarantine()
+    assert (q["reason_code"], q["record_index"]) == (code, 1)
+    assert "\\x0" in q["raw"]
+
+
+@pytest.mark.parametrize("first", [b"\n", b"\r\n"], ids=["lf-first", "crlf-first"])
+def test_json_lines_with_mixed_line_endings_are_read(ws, tmp_path, first):
+    path = tmp_path / "e.jsonl"
+    other = b"\r\n" if first == b"\n" else b"\n"
+    rows = [jsonl_row(x).rstrip(b"\n") for x in "abcd"]
+    path.write_bytes(rows[0] + first + rows[1] + other + b"\r\n" + rows[2] + first + rows[3])
+    r = ws.ingest_file(path)
+    assert (r.received, r.accepted, r.quarantined) == (4, 4, 0)
+
+
+def test_crlf_json_lines_are_read_in_place(tmp_path):
+    path = tmp_path / "e.jsonl"
+    path.write_bytes(jsonl_row("a").replace(b"\n", b"\r\n") * 3)
+    assert file_relation(path, "events").copy is None
+
+
+def test_a_json_line_with_backslash_x01_text_is_read(ws, tmp_path):
+    # The line reader's delimiter was the four characters \x01, not the byte: such text (a
+    # Windows path) split the line and failed the whole file.
+    path = tmp_path / "e.jsonl"
+    path.write_bytes(json.dumps(event(event_id="a", query="C:\\x01\\data")).encode() + b"\n")
+    r = ws.ingest_file(path)
+    assert (r.received, r.accepted) == (1, 1)
+    assert ws.warehouse.fetchone("SELECT query FROM events")[0] == "C:\\x01\\data"

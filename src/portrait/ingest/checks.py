@@ -46,7 +46,7 @@ ID_COLUMNS = frozenset(
 )
 LONG_TEXT_COLUMNS = frozenset({"text"})
 # Codes of the records a file reader could not read as text (see portrait.ingest.readers).
-READER_CODES = ("invalid_utf8", "line_too_long", "nul_character")
+READER_CODES = ("invalid_utf8", "line_too_long", "nul_character", "control_character")
 
 
 def can_be_wrong_type(shape: SourceShape, col: Column) -> bool:

@@ -147,7 +147,7 @@ def file_relation(path: Path, kind: str, settings: IngestSettings | None = None)
     # (0-based); a blank line is not a record, as in CSV.
     lines = (
         f"(SELECT * FROM (SELECT line, row_number() OVER () - 1 AS _line FROM "
-        f"read_csv({p}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\\x01', "
+        f"read_csv({p}, columns = {{'line': 'VARCHAR'}}, header = false, delim = E'\\x01', "
         f"quote = '', escape = '', auto_detect = false{line_size})) "
         "WHERE trim(coalesce(line, '')) <> '')"
     )

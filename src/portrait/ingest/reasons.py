@@ -122,6 +122,13 @@ _REASONS = [
         "export the file as UTF-8 (e.g. `iconv -f GB18030 -t UTF-8`), or fix the damaged line",
     ),
     Reason(
+        "control_character",
+        "a JSON line holds a raw control character that ends no line (a lone carriage return, "
+        "or \\x01); inside a JSON string it must be escaped",
+        "escape control characters in JSON strings (\\r, \\u0001), and end lines with \\n "
+        "or \\r\\n",
+    ),
+    Reason(
         "line_too_long",
         "the line is longer than ingest.max_line_bytes (its first bytes are kept)",
         "put one record per line (a missing line break joins records); if such lines are "

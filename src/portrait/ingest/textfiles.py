@@ -110,12 +110,17 @@ def check_text_file(path: Path, fmt: str, max_line: int) -> TextCheck:
     if fmt == "csv":
         _check_header(path, head, max_line)
     quoted = False
+    endings: set[str] = set()
     with open_binary(path) as f:
         for span in _blocks(f, max_line, path):
-            if isinstance(span, _LongLine) or not span.clean():
+            if isinstance(span, _LongLine) or not span.clean(fmt):
                 return TextCheck(clean=False)
             if fmt == "csv" and not quoted:
                 quoted = span.odd_quotes()
+            if fmt == "jsonl":
+                endings.add(span.endings())
+                if "mixed" in endings or {"lf", "crlf"} <= endings:
+                    return TextCheck(clean=False)  # DuckDB's line reader needs one kind
     return TextCheck(clean=True, quoted_newlines=quoted)
 
 
@@ -132,16 +137,19 @@ def copy_with_markers(
                 bad += 1
                 w.write(_marker(fmt, "line_too_long", _long_detail(span, max_line), span, max_raw))
                 continue
-            if span.clean():
+            if span.clean(fmt) and (fmt == "csv" or span.endings() in ("lf", "none")):
                 w.write(span.view())
-            else:
-                for line in span.bytes().splitlines(keepends=True):
-                    reason, detail = _line_problem(line.rstrip(b"\r\n"))
-                    if reason is None:
-                        w.write(line)
-                    else:
+            else:  # line by line; JSON lines all end in \n in the copy
+                for line in _lines(span.bytes()):
+                    content = line.rstrip(b"\r\n")
+                    reason, detail = _line_problem(content, fmt)
+                    if reason is not None:
                         bad += 1
-                        w.write(_marker(fmt, reason, detail, line.rstrip(b"\r\n"), max_raw))
+                        w.write(_marker(fmt, reason, detail, content, max_raw))
+                    elif fmt == "jsonl":
+                        w.write(content + b"\n")
+                    else:
+                        w.write(line)
             if fmt == "csv" and not quoted:
                 quoted = span.odd_quotes()
     return TextCheck(clean=False, transcode=check.transcode, quoted_newlines=quoted, bad_lines=bad)
@@ -176,9 +184,16 @@ class _Span:
     def bytes(self) -> bytes:
         return self.buf[self.start : self.end]
 
-    def clean(self) -> bool:
-        """No NUL byte and valid UTF-8 (decoding without copying: C speed)."""
-        if self.buf.find(b"\x00", self.start, self.end) >= 0:
+    def clean(self, fmt: str) -> bool:
+        """No NUL byte and valid UTF-8 (decoding without copying: C speed); in JSON lines, no
+        byte the line reader cannot take either."""
+        buf, start, end = self.buf, self.start, self.end
+        if buf.find(b"\x00", start, end) >= 0:
+            return False
+        if fmt == "jsonl" and (
+            buf.find(b"\x01", start, end) >= 0
+            or buf.count(b"\r", start, end) != buf.count(b"\r\n", start, end)
+        ):
             return False
         if self.buf.isascii():  # the whole block: faster still than decoding it
             return True
@@ -187,6 +202,12 @@ class _Span:
         except UnicodeDecodeError:
             return False
         return True
+
+    def endings(self) -> str:
+        """How the span's lines end: "lf", "crlf", "mixed" or "none" (no line break)."""
+        lf = self.buf.count(b"\n", self.start, self.end)
+        crlf = self.buf.count(b"\r\n", self.start, self.end) if lf else 0
+        return "none" if not lf else "lf" if not crlf else "crlf" if crlf == lf else "mixed"
 
     def odd_quotes(self) -> bool:
         """A line with an odd number of double quotes: a quoted CSV field goes on past it."""
@@ -256,7 +277,7 @@ def _split_long(span: _Span, max_line: int) -> Iterator[_Span | _LongLine]:
         yield span
         return
     run: list[bytes] = []
-    for line in span.bytes().splitlines(keepends=True):
+    for line in _lines(span.bytes()):
         content = line.rstrip(b"\r\n")
         if len(content) > max_line:
             if run:
@@ -271,10 +292,26 @@ def _split_long(span: _Span, max_line: int) -> Iterator[_Span | _LongLine]:
         yield _Span(joined, 0, len(joined))
 
 
-def _line_problem(line: bytes) -> tuple[str | None, str]:
+def _lines(data: bytes) -> Iterator[bytes]:
+    """The lines of ``data`` with their line breaks, split at \n only (not at a lone \r)."""
+    parts = data.split(b"\n")
+    for part in parts[:-1]:
+        yield part + b"\n"
+    if parts[-1]:
+        yield parts[-1]
+
+
+def _line_problem(line: bytes, fmt: str) -> tuple[str | None, str]:
+    """(reason, detail) of a line that cannot be read as text; (None, "") for a good one."""
     nul = line.find(b"\x00")
     if nul >= 0:
         return "nul_character", f"a NUL byte at byte {nul + 1} of the line"
+    if fmt == "jsonl":
+        # DuckDB's line reader (which reads JSON lines as one text column) stops at these.
+        for byte, name in ((b"\r", "a carriage return"), (b"\x01", "a \\x01 byte")):
+            at = line.find(byte)
+            if at >= 0:
+                return "control_character", f"{name} inside the line at byte {at + 1}"
     try:
         line.decode("utf-8")
     except UnicodeDecodeError as e:
