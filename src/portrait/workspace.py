@@ -13,7 +13,6 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
 import pyarrow as pa
 
 from portrait.config import (
@@ -28,7 +27,7 @@ from portrait.config import (
 )
 from portrait.datasets.base import DatasetFiles
 from portrait.ingest.plan import SourceShape, stage_query
-from portrait.ingest.readers import SourceRelation, file_relation, json_relation
+from portrait.ingest.readers import SourceRelation, file_relation, json_relation, record_json
 from portrait.ingest.reasons import explain
 from portrait.models.service import ModelService
 from portrait.schema import CANONICAL
@@ -281,7 +280,7 @@ class Workspace:
         recorded as the batch's sender (default ``self.actor``); ``trusted``: whether the
         users' phones may link persons (``identity.auto_merge = 'trusted'``).
         """
-        lines = [orjson.dumps(r, default=str).decode() for r in records]
+        lines = [record_json(r) for r in records]
         return self.ingest_json_lines(
             lines, kind, timezone, source, keep_rejections, actor=actor, trusted=trusted
         )

@@ -238,3 +238,15 @@ def test_csv_values_beyond_limits_are_quarantined_with_a_short_detail(ws, tmp_pa
     assert rows[0]["detail"] == "query is 10000 bytes (max 4,096)"
     assert rows[1]["reason_code"] == "value_too_large"
     assert json.loads(rows[1]["raw"])["price"] == "1e308"
+
+
+def test_python_records_orjson_refuses_are_quarantined_not_a_crash(ws):
+    r = ws.ingest_records(
+        [
+            event(event_id="big", type="add_to_cart", quantity=2**70),
+            event(event_id="sur", user_id="u\ud800"),
+            event(event_id="ok"),
+        ]
+    )
+    assert (r.received, r.accepted, r.quarantined) == (3, 1, 2)
+    assert [x.reason_code for x in r.rejections] == ["wrong_type", "not_an_object"]

@@ -15,12 +15,14 @@ warehouse meets while scanning a file.
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import orjson
 
 from portrait.config import IngestSettings
 from portrait.ingest.plan import JSON_EXTRAS, JSON_OK, JSON_TEXT, lit, q
@@ -45,6 +47,7 @@ __all__ = [
     "file_relation",
     "json_relation",
     "read_error",
+    "record_json",
 ]
 
 FORMATS = {
@@ -274,6 +277,16 @@ def read_error(source: str, error: BaseException) -> SourceReadError | None:
             f"{source}: cannot be read as Parquet ({first}); export it again, or as CSV"
         )
     return SourceReadError(f"{source}: cannot be read ({first}); check the file's format")
+
+
+def record_json(record: object) -> str:
+    """One record as JSON text for the JSON path, whatever it holds: an integer beyond 64 bits
+    or a lone surrogate, which orjson refuses, is written by the standard library instead (the
+    record is then quarantined or stored like any other, never a crash)."""
+    try:
+        return orjson.dumps(record, default=str).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(record, default=str)
 
 
 def json_relation(
