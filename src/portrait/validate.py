@@ -60,10 +60,9 @@ def suite_options(name: str, model: str, last_day: date) -> dict[str, Any]:
 
 def workspace_report(ws: Workspace) -> dict[str, Any]:
     """Truth checks and model metrics of one workspace (see the module docstring)."""
-    builds = ws.profile_builds(1)
+    b = ws.profiles.live_build()
     report: dict[str, Any] = {"workspace": str(ws.root)}
-    if builds:
-        b = builds[0]
+    if b is not None:
         report["build"] = {k: b[k] for k in ("build_id", "as_of", "persons", "seconds")}
         truth = ws.tag_quality().get("truth")
         if truth:

@@ -186,6 +186,8 @@ def run_journeys(
 def after_build(ws: Workspace, result: BuildResult) -> dict[str, Any] | None:
     """Run the journeys after a successful build of the latest date, as of the build's cut-off
     (or now, if earlier). A journey failure is a warning on the build, never its failure."""
+    if not result.live:
+        return None  # a build of an earlier date: journeys look at the present
     try:
         if not store.triggered_campaigns(ws.warehouse):
             return None

@@ -56,10 +56,13 @@ def build(
             if as_json:
                 print_json(rows)
                 return
-            table = Table("build", "as of", "backend", "mode", "persons", "recomputed", "seconds")
+            table = Table(
+                "build", "as of", "live", "backend", "mode", "persons", "recomputed", "seconds"
+            )  # fmt: skip
             for b in rows:
                 table.add_row(
-                    b["build_id"], str(b["as_of"]), b["backend"], b["mode"], f"{b['persons']:,}",
+                    b["build_id"], str(b["as_of"]), "live" if b["live"] else "",
+                    b["backend"], b["mode"], f"{b['persons']:,}",
                     f"{b['recomputed']:,}", f"{b['seconds']:.2f}",
                 )  # fmt: skip
             out.print(table)
@@ -133,17 +136,23 @@ def build_with_spinner(ws: Any, **kw: Any) -> Any:
 
 
 def print_build(result: Any) -> None:
+    live = (
+        "It is the live profile."
+        if result.live
+        else "The live profile is of a later date and stays; read this one with "
+        f"--as-of {result.as_of}."
+    )
     if result.mode == "unchanged":
         out.print(
             f"Profiles are up to date: nothing changed since build {result.build_id} as of "
             f"{result.as_of} ({result.persons:,} persons; checked in {result.seconds:.2f} s). "
-            "--full rebuilds anyway."
+            f"{live} --full rebuilds anyway."
         )
         return
     out.print(
         f"Built {result.tags} tags for {result.persons:,} persons as of {result.as_of} "
         f"({result.mode}, {result.backend}; {result.recomputed:,} recomputed) "
-        f"in {result.seconds:.2f} s from {result.events:,} events."
+        f"in {result.seconds:.2f} s from {result.events:,} events. {live}"
     )
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
@@ -154,7 +163,8 @@ def print_build(result: Any) -> None:
 def profile(
     user_id: Annotated[str, typer.Argument(help="A user id or anonymous id.")],
     as_of: Annotated[
-        str | None, typer.Option(help="Date of a past build (default: latest).")
+        str | None,
+        typer.Option(help="Date of a build (default: the live one, of the newest date)."),
     ] = None,
     lang: LangOpt = "en",
     empty: Annotated[bool, typer.Option("--all", help="Also show tags with no value.")] = False,

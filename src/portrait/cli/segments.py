@@ -28,7 +28,7 @@ ExprArg = Annotated[
     ),
 ]
 AsOfOpt = Annotated[
-    str | None, typer.Option(help="Use the build of this date YYYY-MM-DD (default: latest).")
+    str | None, typer.Option(help="Use the build of this date YYYY-MM-DD (default: the live one).")
 ]
 
 

@@ -32,7 +32,7 @@ from portrait.segments.indexer import IndexReader, build_index, index_or_build
 from portrait.segments.sql import condition_sql, where_sql
 from portrait.store.warehouse import Warehouse
 from portrait.tags.catalog import Catalog
-from portrait.tags.service import NoBuildError, parse_day
+from portrait.tags.service import no_build_error, parse_day
 
 ENGINES = ("auto", "bitmap", "warehouse")
 READERS_KEPT = 2  # builds whose loaded index stays in memory
@@ -101,9 +101,7 @@ class SegmentEngine:
             build_id = storage.latest_build_id(self.wh, key)
             self._latest[key] = (generation, build_id)
         if build_id is None:
-            when = f" as of {day}" if day else ""
-            hint = f" --as-of {day}" if day else ""
-            raise NoBuildError(f"no profile build{when} yet; run `portrait build{hint}` first")
+            raise no_build_error(self.wh, day)
         if build_id not in self._builds:  # a build's row never changes
             self._builds[build_id] = storage.build_row(self.wh, build_id)
         return self._builds[build_id]
@@ -236,9 +234,14 @@ class SegmentEngine:
         return answer.members
 
     def after_build(
-        self, build_id: str, snapshot: str, progress: Callable[[str], None] | None = None
+        self,
+        build_id: str,
+        snapshot: str,
+        progress: Callable[[str], None] | None = None,
+        live: bool = True,
     ) -> dict[str, Any]:
-        """Index a new build and store every saved segment's members in it."""
+        """Index a new build and, when it is the live one, store every saved segment's members
+        in it (a past date's members are evaluated when asked for, outside the history)."""
         say = progress or (lambda _msg: None)
         self.ready()
         say("indexing tags for segments")
@@ -247,7 +250,7 @@ class SegmentEngine:
         say("segment memberships")
         tick = time.perf_counter()
         skipped = {}
-        for segment in storage.segment_rows(self.wh):
+        for segment in storage.segment_rows(self.wh) if live else []:
             try:
                 self.members(segment, build)
             except (SegmentExpressionError, LookupError) as e:

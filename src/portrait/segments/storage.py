@@ -80,13 +80,9 @@ def _in(values: Sequence[Any]) -> str:
 
 # --- builds -------------------------------------------------------------------------------------
 def latest_build_id(wh: Warehouse, as_of: str | None = None) -> str | None:
-    """The latest profile build (of a date): one small query, as each count makes it."""
-    where = "WHERE as_of = CAST(? AS DATE) " if as_of else ""
-    row = wh.fetchone(
-        f"SELECT build_id FROM tag_builds {where}ORDER BY finished_at DESC LIMIT 1",
-        [as_of] if as_of else None,
-    )
-    return row[0] if row else None
+    """The live profile build, or the latest build of a date (with its snapshot stored)."""
+    found = profile_store.build_of(wh, as_of)
+    return found["build_id"] if found else None
 
 
 def build_row(wh: Warehouse, build_id: str) -> dict[str, Any]:
@@ -387,12 +383,18 @@ def drop_members(wh: Warehouse, name: str, keep_normalized: str) -> None:
     )
 
 
+# memberships in the live history: of builds that were live when made (a past date's build,
+# read with --as-of, is not a step of it), or of no logged build (benchmarks, tests)
+_LIVE_HISTORY = f"(b.build_id IS NULL OR b.build_id IN ({profile_store.WAS_LIVE}))"
+
+
 def member_history(wh: Warehouse, name: str) -> list[dict[str, Any]]:
-    """A segment's stored memberships, oldest build first."""
+    """A segment's stored memberships in the live builds, oldest first."""
     rows = wh.fetchall(
-        """SELECT m.member_key, m.build_id, m.as_of, m.size, m.path, m.evaluated_at
+        f"""SELECT m.member_key, m.build_id, m.as_of, m.size, m.path, m.evaluated_at
            FROM segment_members m LEFT JOIN tag_builds b USING (build_id)
-           WHERE m.name = ? ORDER BY coalesce(b.finished_at, m.evaluated_at)""",
+           WHERE m.name = ? AND {_LIVE_HISTORY}
+           ORDER BY coalesce(b.finished_at, m.evaluated_at)""",
         [name],
     )
     if not rows:
@@ -415,10 +417,11 @@ def members_of(wh: Warehouse, name: str, build_id: str) -> FrozenBitMap | None:
 
 
 def latest_sizes(wh: Warehouse) -> dict[str, tuple[int, str]]:
-    """Each segment's size and build in its latest stored membership."""
+    """Each segment's size and build in its latest stored live membership."""
     rows = wh.fetchall(
-        """SELECT m.name, arg_max(m.size, coalesce(b.finished_at, m.evaluated_at)),
+        f"""SELECT m.name, arg_max(m.size, coalesce(b.finished_at, m.evaluated_at)),
                   arg_max(m.build_id, coalesce(b.finished_at, m.evaluated_at))
-           FROM segment_members m LEFT JOIN tag_builds b USING (build_id) GROUP BY m.name"""
+           FROM segment_members m LEFT JOIN tag_builds b USING (build_id)
+           WHERE {_LIVE_HISTORY} GROUP BY m.name"""
     )
     return {r[0]: (r[1], r[2]) for r in rows}

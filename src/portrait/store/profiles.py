@@ -1,9 +1,11 @@
 """Profile storage: build snapshots, the build log, tag versions and per-build tag statistics.
 
 A build writes one wide table per build date, ``snapshots.profile_YYYYMMDD`` (one row per
-person, one column per tag), and points the ``profile`` view at the latest build. The engine
-hands over flat columns (epoch seconds for times, ``tag__k0``/``tag__w0`` for top-N lists);
-``snapshot_select`` turns them into the stored types. ``tag_values`` is the long view of the
+person, one column per tag). The *live* build is the latest build of the newest date whose
+snapshot is stored (``live_build``): what every read without a date answers from, and what the
+``profile`` view points at. A build of an earlier date is kept beside it, read by its date.
+The engine hands over flat columns (epoch seconds for times, ``tag__k0``/``tag__w0`` for top-N
+lists); ``snapshot_select`` turns them into the stored types. ``tag_values`` is the long view of the
 current profile: one row per (person, tag) with a value, and the version that produced it.
 """
 
@@ -185,20 +187,15 @@ def drop_staging_tables(wh: Warehouse) -> list[str]:
 
 
 def drop_old_snapshots(wh: Warehouse, keep: int) -> list[str]:
-    """Drop snapshot tables beyond the ``keep`` most recent build dates."""
+    """Drop snapshot tables beyond the ``keep`` most recently built dates, never the live one."""
     rows = wh.fetchall(
         "SELECT snapshot, max(finished_at) AS f FROM tag_builds GROUP BY snapshot ORDER BY f DESC"
     )
     dropped = []
-    existing = {
-        r[0]
-        for r in wh.fetchall(
-            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-            "WHERE table_schema = 'snapshots'"
-        )
-    }
+    existing = {r[0] for r in wh.fetchall(STORED_SNAPSHOTS)}
+    live = live_build(wh)
     for snapshot, _ in rows[keep:]:
-        if snapshot in existing:
+        if snapshot in existing and (live is None or snapshot != live["snapshot"]):
             wh.execute(f"DROP TABLE {snapshot}")
             dropped.append(snapshot)
     return dropped
@@ -211,15 +208,66 @@ BUILD_COLUMNS = (
 )  # fmt: skip
 
 
+STORED_SNAPSHOTS = (  # duckdb_tables(): a third of information_schema's time
+    "SELECT schema_name || '.' || table_name FROM duckdb_tables() "
+    "WHERE schema_name = 'snapshots' AND NOT temporary"
+)
+# builds whose snapshot is still stored, the newest date first (the latest build of a date is
+# the one its snapshot holds)
+_READABLE = f"FROM tag_builds WHERE snapshot IN ({STORED_SNAPSHOTS}) "
+_NEWEST_FIRST = "ORDER BY as_of DESC, finished_at DESC"
+# the builds that were live when they were made: none made before them had a later date
+WAS_LIVE = """SELECT build_id FROM (
+    SELECT build_id, as_of, max(as_of) OVER (
+        ORDER BY finished_at ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS newest_before
+    FROM tag_builds) WHERE newest_before IS NULL OR as_of >= newest_before"""
+
+
 def builds(wh: Warehouse, limit: int = 20, as_of: str | None = None) -> list[dict[str, Any]]:
-    """Builds, newest first (only those of ``as_of`` when given)."""
+    """Builds, latest finished first (only those of ``as_of`` when given); ``live`` marks the
+    live one."""
     where = "WHERE as_of = CAST(? AS DATE)" if as_of else ""
     rows = wh.fetchall(
         f"SELECT {', '.join(BUILD_COLUMNS)} FROM tag_builds {where} "
         "ORDER BY finished_at DESC LIMIT ?",
         [as_of, limit] if as_of else [limit],
     )
-    return [dict(zip(BUILD_COLUMNS, r, strict=True)) for r in rows]
+    live = live_build(wh) if rows else None
+    out = [dict(zip(BUILD_COLUMNS, r, strict=True)) for r in rows]
+    for b in out:
+        b["live"] = live is not None and b["build_id"] == live["build_id"]
+    return out
+
+
+def live_build(wh: Warehouse) -> dict[str, Any] | None:
+    """The live build: the latest of the newest date with a stored snapshot (None before any)."""
+    row = wh.fetchone(f"SELECT {', '.join(BUILD_COLUMNS)} {_READABLE}{_NEWEST_FIRST} LIMIT 1")
+    return dict(zip(BUILD_COLUMNS, row, strict=True)) if row else None
+
+
+def build_of(wh: Warehouse, as_of: str | None = None) -> dict[str, Any] | None:
+    """The build a read answers from: the live one, or with ``as_of`` the latest build of that
+    date (None when that date's snapshot is not stored)."""
+    if as_of is None:
+        return live_build(wh)
+    row = wh.fetchone(
+        f"SELECT {', '.join(BUILD_COLUMNS)} {_READABLE}AND as_of = CAST(? AS DATE) "
+        f"{_NEWEST_FIRST} LIMIT 1",
+        [as_of],
+    )
+    return dict(zip(BUILD_COLUMNS, row, strict=True)) if row else None
+
+
+def stored_dates(wh: Warehouse) -> list[str]:
+    """The dates whose profile can be read (their snapshot is stored), newest first."""
+    rows = wh.fetchall(f"SELECT DISTINCT as_of {_READABLE}ORDER BY as_of DESC")
+    return [str(r[0]) for r in rows]
+
+
+def is_newest(wh: Warehouse, as_of: str) -> bool:
+    """Whether a build of ``as_of`` made now is live: no stored build has a later date."""
+    row = wh.fetchone(f"SELECT count(*) {_READABLE}AND as_of > CAST(? AS DATE)", [as_of])
+    return row is None or row[0] == 0
 
 
 def resolve_person(wh: Warehouse, identifier: str) -> str | None:

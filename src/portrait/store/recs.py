@@ -94,7 +94,7 @@ def events_since(wh: Warehouse, ingested_after: datetime) -> pa.Table:
 
 
 class Snapshot(NamedTuple):
-    """The latest profile build: its id, snapshot table and the table's columns."""
+    """The live profile build: its id, snapshot table and the table's columns."""
 
     build_id: str
     table: str
@@ -102,12 +102,12 @@ class Snapshot(NamedTuple):
 
 
 def latest_snapshot(wh: Warehouse) -> Snapshot | None:
-    """The latest profile build's snapshot; None before any build."""
-    builds = profile_store.builds(wh, 1)
-    if not builds:
+    """The live profile build's snapshot (the newest date's); None before any build."""
+    live = profile_store.live_build(wh)
+    if live is None:
         return None
-    table = builds[0]["snapshot"]
-    return Snapshot(builds[0]["build_id"], table, {c for c, _ in wh.columns_of(table)})
+    table = live["snapshot"]
+    return Snapshot(live["build_id"], table, {c for c, _ in wh.columns_of(table)})
 
 
 def snapshot_frame(wh: Warehouse, snapshot: Snapshot, tags: tuple[str, ...]) -> pa.Table:
@@ -118,7 +118,7 @@ def snapshot_frame(wh: Warehouse, snapshot: Snapshot, tags: tuple[str, ...]) -> 
 
 
 def profile_frame(wh: Warehouse, tags: tuple[str, ...]) -> pa.Table | None:
-    """person_id and ``tags`` (those present) of every person in the latest build."""
+    """person_id and ``tags`` (those present) of every person in the live build."""
     found = latest_snapshot(wh)
     if found is None or not any(t in found.columns for t in tags):
         return None

@@ -7,6 +7,10 @@ two build dates, and persons whose identity changed. Rules (stage 2) always run 
 because scores compare a person with the whole population. Either way the result is the same.
 When nobody is touched, the date is the previous build's and the model scores are as they were,
 the build is *unchanged*: the previous build is the answer and nothing is written.
+
+A build of the newest date is *live*: reads without a date (profile, segments, campaigns) answer
+from it. A build of an earlier date stores its snapshot and statistics beside the live one,
+readable by its date, and leaves the live profile, its segment history and journeys alone.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ class BuildResult:
     seconds: float
     snapshot: str
     events: int
+    live: bool  # of the newest date: reads without a date answer from it
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # what the build could not do
 
@@ -197,6 +202,7 @@ class Builder:
                         mode="unchanged", persons=population, recomputed=0,
                         tags=len(tags), seconds=round(time.perf_counter() - t0, 3),
                         snapshot=prev["snapshot_table"], events=events_seen,
+                        live=store.is_newest(self.wh, point.date_text),
                         timings={k: round(v, 3) for k, v in timings.items()},
                     )  # fmt: skip
                 if affected is not None and affected <= INCREMENTAL_LIMIT * max(population, 1):
@@ -222,14 +228,16 @@ class Builder:
         say("saving the snapshot and tag statistics")
         tick = time.perf_counter()
         with self.wh.transaction():
-            identity_digest = self._save_identity()
+            live = store.is_newest(self.wh, point.date_text)
+            identity_digest = self._save_identity(keep=live)
             self.wh.execute(f"DROP TABLE IF EXISTS {snapshot}")
             self.wh.execute(f"ALTER TABLE {staging} RENAME TO {snapshot.split('.')[1]}")
             self.wh.execute(  # point lookups by person (profile API) use this index
                 f"CREATE INDEX idx_{snapshot.split('.')[1]} ON {snapshot} (person_id)"
             )
             store.record_versions(self.wh, tags, build_id, started)
-            store.point_current(self.wh, tags, snapshot, build_id)
+            if live:  # a past date's build is kept beside the live profile, not in its place
+                store.point_current(self.wh, tags, snapshot, build_id)
             store.compute_stats(self.wh, tags, snapshot, build_id)
             seconds = time.perf_counter() - t0
             self.wh.execute(
@@ -256,6 +264,7 @@ class Builder:
             seconds=round(time.perf_counter() - t0, 3),
             snapshot=snapshot,
             events=events_seen,
+            live=live,
             timings={k: round(v, 3) for k, v in timings.items()},
         )
 
@@ -342,28 +351,25 @@ class Builder:
 
     # --- incremental ----------------------------------------------------------------------
     def _previous(self, point: AsOf) -> dict[str, Any] | None:
-        """The latest build an incremental build may start from, if any."""
+        """The build an incremental build may start from, if any: of the same catalog and time
+        zone, of a date not after ``point``, the newest such date (the live build, for a build
+        of the newest date; never a past date's build made after it), its snapshot still
+        holding it, and the identity map kept in ``profile_identity`` the one it used."""
         row = self.wh.fetchone(
-            "SELECT build_id, as_of_epoch, snapshot, catalog_fingerprint, timezone, last_batch, "
-            "started_at, inputs_digest FROM tag_builds ORDER BY finished_at DESC LIMIT 1"
+            "SELECT build_id, as_of_epoch, snapshot, last_batch, started_at, inputs_digest, "
+            f"identity_digest FROM tag_builds b WHERE snapshot IN ({store.STORED_SNAPSHOTS}) "
+            "AND catalog_fingerprint = ? AND timezone = ? AND as_of_epoch <= ? "
+            "AND build_id = (SELECT arg_max(build_id, finished_at) FROM tag_builds "
+            "                WHERE snapshot = b.snapshot) "
+            "ORDER BY as_of_epoch DESC, finished_at DESC LIMIT 1",
+            [self.catalog.fingerprint, self.timezone, point.epoch],
         )
         if row is None:
             return None
-        build_id, epoch, snapshot, fingerprint, tz, last_batch, started, inputs = row
-        if fingerprint != self.catalog.fingerprint or tz != self.timezone or epoch > point.epoch:
-            return None
-        exists = self.wh.fetchone(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'snapshots' "
-            "AND table_name = ?",
-            [snapshot.split(".")[1]],
-        )[0]
-        if not exists:
-            return None
-        snap_build = self.wh.fetchone(
-            "SELECT build_id FROM tag_builds WHERE snapshot = ? ORDER BY finished_at DESC LIMIT 1",
-            [snapshot],
-        )[0]
-        if snap_build != build_id:
+        build_id, epoch, snapshot, last_batch, started, inputs, identity = row
+        # this build diffs the identity map against profile_identity: that must still hold the
+        # map the base build used (a build that failed after saving its own may have replaced it)
+        if identity is None or identity != self._identity_digest("profile_identity"):
             return None
         batch_done = None
         if last_batch is not None:
@@ -442,14 +448,22 @@ class Builder:
         kept = kept.anti_join(affected, kept.person_id == affected.person_id)
         return kept.union(fresh.select(*kept.columns), distinct=False)
 
-    def _save_identity(self) -> str:
-        """Keep the identity map this build used (the next incremental build diffs it)."""
-        self.wh.execute(
-            "CREATE OR REPLACE TABLE profile_identity AS "
-            "SELECT id_kind, identifier, person_id FROM identity_map"
-        )
+    def _save_identity(self, keep: bool = True) -> str:
+        """Keep the identity map this build used (the next incremental build diffs it), when
+        ``keep`` (a live build: a past date's build leaves the live build's map); its digest."""
+        if keep:
+            self.wh.execute(
+                "CREATE OR REPLACE TABLE profile_identity AS "
+                "SELECT id_kind, identifier, person_id FROM identity_map"
+            )
+        return self._identity_digest("identity_map")
+
+    def _identity_digest(self, table: str) -> str | None:
+        """Rows and a hash of an identity map (None when ``table`` does not exist)."""
+        if table != "identity_map" and not store.has_table(self.wh, table):
+            return None
         row = self.wh.fetchone(
             "SELECT count(*) || '-' || coalesce(bit_xor(hash(id_kind, identifier, person_id)), 0) "
-            "FROM identity_map"
+            f"FROM {table}"
         )
         return str(row[0])

@@ -47,18 +47,19 @@ def drift(now: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any] 
 
 
 def quality_report(wh: Warehouse, catalog: Catalog, build_id: str | None = None) -> dict[str, Any]:
-    """The quality report of a build (default: the latest) against the build before it."""
+    """The quality report of a build (default: the live one) against the build before it (the
+    latest made before it of a date not after its own)."""
     history = store.builds(wh, 1000)
     if not history:
         raise LookupError("no profile build yet; run `portrait build` first")
-    index = 0
-    if build_id is not None:
-        ids = [b["build_id"] for b in history]
-        if build_id not in ids:
-            raise LookupError(f"no build {build_id!r}; `portrait build --list` shows them")
-        index = ids.index(build_id)
+    ids = [b["build_id"] for b in history]
+    if build_id is None:
+        build_id = next((b["build_id"] for b in history if b["live"]), ids[0])
+    if build_id not in ids:
+        raise LookupError(f"no build {build_id!r}; `portrait build --list` shows them")
+    index = ids.index(build_id)
     build = history[index]
-    previous = history[index + 1] if index + 1 < len(history) else None
+    previous = next((b for b in history[index + 1 :] if b["as_of"] <= build["as_of"]), None)
     now = store.stats(wh, build["build_id"])
     before = store.stats(wh, previous["build_id"]) if previous else {}
     tags = []

@@ -32,6 +32,19 @@ class NoBuildError(LookupError):
     """Nothing has been built (for that date)."""
 
 
+def no_build_error(wh: Warehouse, day: date | None) -> NoBuildError:
+    """Why there is no build to read (of ``day``), naming the dates that can be read."""
+    dates = store.stored_dates(wh)
+    if not dates:
+        when, hint = (f" as of {day}", f" --as-of {day}") if day else ("", "")
+        return NoBuildError(f"no profile build{when} yet; run `portrait build{hint}` first")
+    kept = ", ".join(dates[:10]) + (f" and {len(dates) - 10} more" if len(dates) > 10 else "")
+    return NoBuildError(
+        f"no profile build as of {day} is stored; builds are kept as of {kept} (the live "
+        f"profile is {dates[0]}); read one of those, or run `portrait build --as-of {day}`"
+    )
+
+
 def parse_day(text: str | date | None) -> date | None:
     if text is None or isinstance(text, date):
         return text
@@ -100,9 +113,9 @@ class ProfileService:
             return result
         from portrait.segments.engine import SegmentEngine  # imports this module
 
-        tick = time.perf_counter()  # the segment index and saved segments' members
+        tick = time.perf_counter()  # the segment index and (live) saved segments' members
         segments = SegmentEngine(self.wh, lambda: self.catalog).after_build(
-            result.build_id, result.snapshot, progress
+            result.build_id, result.snapshot, progress, live=result.live
         )
         for name, reason in segments.get("segments_skipped", {}).items():
             result.warnings.append(f"segment {name} has no members for this build: {reason}")
@@ -113,14 +126,17 @@ class ProfileService:
     def builds(self, limit: int = 20) -> list[dict[str, Any]]:
         return store.builds(self.wh, limit)
 
+    def live_build(self) -> dict[str, Any] | None:
+        """The build reads without a date answer from (the newest date's latest)."""
+        return store.live_build(self.wh)
+
     def _build_for(self, as_of: str | date | None) -> dict[str, Any]:
+        """The live build, or the latest build of ``as_of``."""
         day = parse_day(as_of)
-        found = store.builds(self.wh, 1, day.isoformat() if day else None)
-        if not found:
-            when = f" as of {day}" if day else ""
-            hint = f" --as-of {day}" if day else ""
-            raise NoBuildError(f"no profile build{when} yet; run `portrait build{hint}` first")
-        return found[0]
+        found = store.build_of(self.wh, day.isoformat() if day else None)
+        if found is None:
+            raise no_build_error(self.wh, day)
+        return found
 
     # --- reading ------------------------------------------------------------------------
     def frame(self, as_of: str | date | None = None, tags: list[str] | None = None) -> pa.Table:
@@ -202,18 +218,18 @@ class ProfileService:
 
     # --- the catalog --------------------------------------------------------------------
     def tags(self) -> list[dict[str, Any]]:
-        """Every tag with its group, kind, type, version and coverage in the latest build."""
-        latest = store.builds(self.wh, 1)
-        stats = store.stats(self.wh, latest[0]["build_id"]) if latest else {}
-        versions = store.build_versions(self.wh, latest[0]["build_id"]) if latest else {}
+        """Every tag with its group, kind, type, version and coverage in the live build."""
+        live = store.live_build(self.wh)
+        stats = store.stats(self.wh, live["build_id"]) if live else {}
+        versions = store.build_versions(self.wh, live["build_id"]) if live else {}
         return [self._describe(t, stats.get(t.id), versions.get(t.id)) for t in self._ordered()]
 
     def tag(self, tag_id: str) -> dict[str, Any]:
-        """One tag in full: definition, fingerprint, versions and latest statistics."""
+        """One tag in full: definition, fingerprint, versions and the live build's statistics."""
         t = self.catalog.get(tag_id)
-        latest = store.builds(self.wh, 1)
-        stats = store.stats(self.wh, latest[0]["build_id"]) if latest else {}
-        versions = store.build_versions(self.wh, latest[0]["build_id"]) if latest else {}
+        live = store.live_build(self.wh)
+        stats = store.stats(self.wh, live["build_id"]) if live else {}
+        versions = store.build_versions(self.wh, live["build_id"]) if live else {}
         out = self._describe(t, stats.get(t.id), versions.get(t.id))
         out.update(
             description=t.description,
