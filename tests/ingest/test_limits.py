@@ -250,3 +250,14 @@ def test_python_records_orjson_refuses_are_quarantined_not_a_crash(ws):
     )
     assert (r.received, r.accepted, r.quarantined) == (3, 1, 2)
     assert [x.reason_code for x in r.rejections] == ["wrong_type", "not_an_object"]
+
+
+def test_every_reason_and_limit_is_documented():
+    from pathlib import Path
+
+    from portrait.config import IngestSettings
+
+    doc = (Path(__file__).parents[2] / "docs" / "ingest.md").read_text(encoding="utf-8")
+    assert [code for code in REASONS if f"`{code}`" not in doc] == []
+    limits = [name for name in IngestSettings.model_fields if name.startswith("max_")]
+    assert [name for name in limits if f"`{name}`" not in doc] == []
