@@ -129,13 +129,15 @@ class Builder:
     ) -> BuildResult:
         """Build the profiles as of ``as_of``. One build runs at a time in a workspace, so a
         staging table found now was left by a build that died (killed mid-save): it goes, and
-        so does this build's own if this build fails."""
-        store.drop_staging_tables(self.wh)
-        try:
-            return self._run(as_of, backend, full, progress)
-        except BaseException:
+        so does this build's own if this build fails. It computes on a connection of its own
+        (a warehouse session: its temporary tables live there, readers go on meanwhile)."""
+        with self.wh.session():
             store.drop_staging_tables(self.wh)
-            raise
+            try:
+                return self._run(as_of, backend, full, progress)
+            except BaseException:
+                store.drop_staging_tables(self.wh)
+                raise
 
     def _run(
         self,
