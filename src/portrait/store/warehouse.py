@@ -10,7 +10,9 @@ Concurrency (a server answers many requests while a build runs):
   ``lock`` (``execute``, ``transaction``); writes never interleave, so they never conflict.
 - **Readers never share a busy connection.** A thread that does not hold the write lock reads
   through a cursor of its own (a DuckDB connection to the same database, made once per
-  thread), which sees the last committed state and does not wait for a writer.
+  thread), which sees the last committed state and does not wait for a writer. The thread
+  that opened the warehouse (the only one in a CLI command or a notebook) keeps using the
+  writer's connection, taking the lock for each read, as everything did before.
 - **Sessions for long work.** ``with wh.session():`` pins the calling thread to a connection of
   its own for the duration (a build, a model training): its temporary tables and settings live
   there, its reads and its private statements (``execute_local``: temp tables, settings, a new
@@ -108,6 +110,7 @@ class Warehouse:
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()
         self._closed = False
+        self._opener = threading.get_ident()
         # Bumped by every statement that may write (execute, a transaction): a cache of
         # something read from the warehouse holds while this has not moved. DuckDB lets one
         # process write a database file at a time, and a process holding it open read-only
@@ -128,12 +131,14 @@ class Warehouse:
         return cur
 
     def _here(self) -> _Conn:
-        """The connection the calling thread uses: its session's, the writer's while it holds
-        the write lock, else a reading cursor of its own."""
+        """The connection the calling thread uses: its session's; the writer's while it holds
+        the write lock, or when it is the thread that opened the warehouse (a CLI command, a
+        notebook: one thread, whose temporary tables and reads stay on one connection); else
+        a reading cursor of its own."""
         session = getattr(self._local, "session", None)
         if session is not None:
             return session
-        if self.lock.held():
+        if self.lock.held() or threading.get_ident() == self._opener:
             return self._main
         reader = getattr(self._local, "reader", None)
         if reader is None:
@@ -147,9 +152,21 @@ class Warehouse:
         return self._here().con
 
     @contextmanager
+    def _reader(self) -> Iterator[_Conn]:
+        """The calling thread's connection, held for a read: the writer's is shared with
+        the other threads' writes, so reading through it takes the write lock."""
+        here = self._here()
+        if here is self._main and not self.lock.held():
+            with self.lock:
+                yield here
+        else:
+            yield here
+
+    @contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection to read through that no other thread is using."""
-        yield self._here().con
+        """A connection to read through that no other thread is using meanwhile."""
+        with self._reader() as c:
+            yield c.con
 
     @contextmanager
     def session(self) -> Iterator[Warehouse]:
@@ -230,41 +247,50 @@ class Warehouse:
         self.con.execute(sql, params or [])
 
     def fetchall(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> list[tuple]:
-        return self.con.execute(sql, params or []).fetchall()
+        with self._reader() as c:
+            return c.con.execute(sql, params or []).fetchall()
 
     def fetchone(self, sql: str, params: list[Any] | None = None) -> tuple | None:
         # Fetch everything: DuckDB refuses new work while a result is half-read.
-        rows = self.con.execute(sql, params or []).fetchall()
+        with self._reader() as c:
+            rows = c.con.execute(sql, params or []).fetchall()
         return rows[0] if rows else None
 
     def arrow(self, sql: str, params: list[Any] | None = None) -> pa.Table:
         # a relation straight to Arrow: no extra copy of the rows
-        return self.con.sql(sql, params=params or None).to_arrow_table()
+        with self._reader() as c:
+            return c.con.sql(sql, params=params or None).to_arrow_table()
 
     def register(self, name: str, data: pa.Table) -> None:
         """Expose an Arrow table to SQL as ``name`` (until ``unregister``) on the calling
-        thread's connection: register a table that a write reads inside ``with wh.lock`` (or a
-        transaction), one that a read reads outside it."""
-        self.con.register(name, data)
+        thread's connection (see ``_here``): in a server thread, register a table that a write
+        reads inside ``with wh.lock`` (or a transaction), one that a read reads outside it."""
+        with self._reader() as c:
+            c.con.register(name, data)
 
     def unregister(self, name: str) -> None:
-        self.con.unregister(name)
+        with self._reader() as c:
+            c.con.unregister(name)
 
     def columns_of(self, relation_sql: str) -> list[tuple[str, str]]:
         """(name, DuckDB type) of the columns a SELECT or table function yields."""
-        rows = self.con.execute(f"DESCRIBE SELECT * FROM {relation_sql}").fetchall()
+        with self._reader() as c:
+            rows = c.con.execute(f"DESCRIBE SELECT * FROM {relation_sql}").fetchall()
         return [(r[0], r[1]) for r in rows]
 
     # --- Ibis ---------------------------------------------------------------------------
     def table(self, name: str) -> ibis.Table:
         """An Ibis expression over a warehouse table or view."""
-        return self._here().ibis.table(name)
+        with self._reader() as c:
+            return c.ibis.table(name)
 
     def to_arrow(self, expr: ibis.Expr) -> pa.Table:
-        return self._here().ibis.to_pyarrow(expr)
+        with self._reader() as c:
+            return c.ibis.to_pyarrow(expr)
 
     def scalar(self, expr: ibis.Expr) -> Any:
-        return self._here().ibis.execute(expr)
+        with self._reader() as c:
+            return c.ibis.execute(expr)
 
     def close(self) -> None:
         with self.lock:
