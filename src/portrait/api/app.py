@@ -223,9 +223,7 @@ def create_app(workspace: Workspace) -> FastAPI:
     @app.post(
         "/v1/build",
         tags=["profiles"],
-        status_code=202,
-        response_model=Job,
-        responses={200: {"model": Job, "description": "finished within ?wait"}},
+        **job_routes.STARTS_JOB,
     )
     async def build(
         body: BuildRequest,

@@ -25,6 +25,14 @@ Wait = Annotated[
 ]
 
 
+# How a route that starts a job is declared: 202 with the job, 200 once it finished in ?wait
+STARTS_JOB: dict[str, Any] = {
+    "status_code": 202,
+    "response_model": Job,
+    "responses": {200: {"model": Job, "description": "the job finished within ?wait"}},
+}
+
+
 def runner_of(request: Request) -> JobRunner:
     return request.app.state.jobs
 

@@ -28,9 +28,7 @@ def register(app: FastAPI, WorkspaceDep: Any, Admin: Any) -> None:
     @app.post(
         "/v1/segments/cluster",
         tags=["segments"],
-        status_code=202,
-        response_model=Job,
-        responses={200: {"model": Job, "description": "finished within ?wait"}},
+        **job_routes.STARTS_JOB,
     )
     async def cluster(
         body: ClusterRequest,

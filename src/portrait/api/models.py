@@ -44,9 +44,7 @@ def register(app: FastAPI, WorkspaceDep: Any, Admin: Any) -> None:
     @app.post(
         "/v1/models/{name}/train",
         tags=["models"],
-        status_code=202,
-        response_model=Job,
-        responses={200: {"model": Job, "description": "finished within ?wait"}},
+        **job_routes.STARTS_JOB,
     )
     async def train_model(
         name: str,
