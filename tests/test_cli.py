@@ -681,3 +681,17 @@ def test_demo_runs_the_main_job_end_to_end(tmp_path: Path):
 
     with Workspace.open(d) as ws:
         assert ws.profile_builds()[0]["persons"] > 300
+
+
+def test_workspace_may_come_before_the_command(tmp_path: Path, monkeypatch) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    Workspace.init(a).close()
+    Workspace.init(b).close()
+    monkeypatch.chdir(tmp_path)  # not a workspace: a command that names none fails here
+    r = runner.invoke(app, ["-w", str(a), "summary", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["workspace"] == str(a.resolve())
+    r = runner.invoke(app, ["-w", str(a), "summary", "--json", "-w", str(b)])
+    assert json.loads(r.stdout)["workspace"] == str(b.resolve())  # the command's own wins
+    r = runner.invoke(app, ["summary", "--json"])  # the next command line starts afresh
+    assert r.exit_code == 2 and "portrait.toml" in r.output

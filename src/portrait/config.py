@@ -150,8 +150,20 @@ class Settings(BaseModel):
         return self.profile.timezone or self.ingest.timezone
 
 
+_workspace_given: Path | None = None  # `portrait -w DIR <command>`: for this command line
+
+
+def set_default_workspace(path: Path | None) -> None:
+    """The workspace of commands that name none themselves (``portrait -w DIR build``)."""
+    global _workspace_given
+    _workspace_given = path
+
+
 def default_workspace_dir() -> Path:
-    """``$PORTRAIT_WORKSPACE`` if set, else the current folder."""
+    """The folder given before the command (``portrait -w DIR ...``), else
+    ``$PORTRAIT_WORKSPACE``, else the current folder."""
+    if _workspace_given is not None:
+        return _workspace_given.resolve()
     return Path(os.environ.get(WORKSPACE_ENV) or ".").resolve()
 
 
