@@ -100,6 +100,16 @@ def wrong_type_checks(shape: SourceShape, canonical: list[Column]) -> list[Check
     return checks
 
 
+def any_of(code: str, parts: list[tuple[str, str]]) -> Check:
+    """One check for several conditions of the same reason, with the detail of the first that
+    holds: one branch of the verdict instead of one per column (every row passes each)."""
+    condition = "(" + " OR ".join(f"({c})" for c, _ in parts) + ")"
+    if len(parts) == 1:
+        return Check(condition, code, parts[0][1])
+    detail = "(CASE " + " ".join(f"WHEN {c} THEN {d}" for c, d in parts) + " END)"
+    return Check(condition, code, detail)
+
+
 def reader_checks(shape: SourceShape) -> list[Check]:
     """Lines the file reader could not read (marked in the source's reader columns)."""
     if not shape.has(READER_REASON):
@@ -121,6 +131,7 @@ def limit_checks(kind: str, shape: SourceShape, settings: IngestSettings) -> lis
     ]
     json_source = shape.has(JSON_TEXT)
     checks: list[Check] = []
+    too_long = []
     for name in text_cols:
         if name in ID_COLUMNS:
             limit = settings.max_id_length
@@ -128,78 +139,76 @@ def limit_checks(kind: str, shape: SourceShape, settings: IngestSettings) -> lis
             limit = settings.max_long_text_length
         else:
             limit = settings.max_text_length
-        checks.append(
-            Check(
-                f"(strlen({q(name)}) > {limit})",
-                "value_too_long",
-                f"{lit(name + ' is ')} || strlen({q(name)}) || {lit(f' bytes (max {limit:,})')}",
-            )
-        )
-    open_map = OPEN_MAP_COLUMN[kind]
-    limit = settings.max_json_length
+        too_long.append((name, limit))
+    too_long.append((OPEN_MAP_COLUMN[kind], settings.max_json_length))
     checks.append(
-        Check(
-            f"(strlen({q(open_map)}) > {limit})",
+        any_of(
             "value_too_long",
-            f"{lit(open_map + ' is ')} || strlen({q(open_map)}) || "
-            f"{lit(f' bytes (max {limit:,})')}",
+            [
+                (
+                    f"strlen({q(name)}) > {limit}",
+                    f"{lit(name + ' is ')} || strlen({q(name)}) || "
+                    f"{lit(f' bytes (max {limit:,})')}",
+                )
+                for name, limit in too_long
+            ],
         )
     )
     # A NUL inside a value: JSON can only carry one escaped, so a JSON record is searched
     # once for the escape before its fields are.
     if text_cols:
-        any_nul = " OR ".join(f"contains({q(n)}, chr(0))" for n in text_cols)
-        gate = "contains(_src, '\\u0000') AND " if json_source else ""
-        first = " ".join(f"WHEN contains({q(n)}, chr(0)) THEN {lit(n)}" for n in text_cols)
-        checks.append(
-            Check(
-                f"({gate}({any_nul}))",
-                "nul_character",
-                f"(CASE {first} END) || ' contains a NUL character (U+0000)'",
-            )
+        nul = any_of(
+            "nul_character",
+            [
+                (f"contains({q(n)}, chr(0))", lit(f"{n} contains a NUL character (U+0000)"))
+                for n in text_cols
+            ],
         )
+        if json_source:
+            nul.condition = f"(contains(_src, '\\u0000') AND {nul.condition})"
+        checks.append(nul)
     # A list or an object where one value belongs (JSON records; nested Parquet columns).
+    nested = []
     for name in text_cols:
         if json_source:
             cond = (
-                f"((starts_with({q(name)}, '[') OR starts_with({q(name)}, '{{')) AND "
-                f"json_type(_src, {lit('$.' + name)}) IN ('ARRAY', 'OBJECT'))"
+                f"(starts_with({q(name)}, '[') OR starts_with({q(name)}, '{{')) AND "
+                f"json_type(_src, {lit('$.' + name)}) IN ('ARRAY', 'OBJECT')"
             )
         elif shape.is_nested(name):
-            cond = f"({q(name)} IS NOT NULL)"
+            cond = f"{q(name)} IS NOT NULL"
         else:
             continue
-        checks.append(
-            Check(
-                cond,
-                "wrong_type",
-                f"{lit(name + ' = ')} || left({q(name)}, 200) || "
-                "' (a list or object, not a value)'",
-            )
+        detail = (
+            f"{lit(name + ' = ')} || left({q(name)}, 200) || ' (a list or object, not a value)'"
         )
+        nested.append((cond, detail))
+    if nested:
+        checks.append(any_of("wrong_type", nested))
     # Checked in the workspace currency: a price that converts beyond the limit is too large.
     max_price = f"{float(settings.max_price)!r}"
     rate = rate_expr(shape, settings)
+    too_large = []
     for money in ("price", "discount"):
         if shape.has(money):
             value = q(money) if rate == "1.0" else f"({q(money)} * {rate})"
-            checks.append(
-                Check(
-                    f"(abs({value}) > {max_price})",
-                    "value_too_large",
+            too_large.append(
+                (
+                    f"abs({value}) > {max_price}",
                     f"{lit(money + ' = ')} || CAST({q(money)} AS VARCHAR) || "
                     f"{lit(f' (max {settings.max_price:,.0f})')}",
                 )
             )
     if shape.has("quantity") and kind == "events":
-        checks.append(
-            Check(
-                f"(abs(quantity) > {int(settings.max_quantity)})",
-                "value_too_large",
+        too_large.append(
+            (
+                f"abs(quantity) > {int(settings.max_quantity)}",
                 f"'quantity = ' || CAST(quantity AS VARCHAR) || "
                 f"{lit(f' (max {settings.max_quantity:,})')}",
             )
         )
+    if too_large:
+        checks.append(any_of("value_too_large", too_large))
     if kind == "users":
         if shape.has("email"):
             checks.append(
