@@ -70,7 +70,7 @@ def test_cli_build_is_handed_to_the_server(served) -> None:
     assert r.exit_code == 0, r.output
     result = json.loads(r.stdout)
     assert result["mode"] == "full" and result["persons"] > 200
-    assert "holds the workspace: it builds" in " ".join(r.stderr.split())
+    assert "holds the workspace: the build runs there" in " ".join(r.stderr.split())
     builds = httpx.get(f"{base}/v1/builds", headers=admin).json()
     assert [b["build_id"] for b in builds] == [result["build_id"]]
     keys = httpx.get(f"{base}/v1/keys", headers=admin).json()
@@ -90,3 +90,19 @@ def test_a_stale_server_file_is_ignored(tmp_path: Path) -> None:
     (root / SERVER_FILE).write_text("not json")
     assert running_server(root) is None
     assert os.getpid() > 0
+
+
+def test_cli_training_is_handed_to_the_server(served) -> None:
+    root, base, admin = served
+    r = CliRunner().invoke(
+        app, ["models", "train", "churn", "--horizon-days", "90", "-w", str(root)]
+    )
+    assert r.exit_code == 2, r.output  # the job ran on the server and failed there, clearly
+    said = " ".join(r.output.split())
+    assert "the training of churn runs there" in said and "needs at least" in said
+    jobs = httpx.get(f"{base}/v1/jobs", headers=admin).json()
+    assert jobs[0]["kind"] == "train" and jobs[0]["state"] == "failed"
+    keys = httpx.get(f"{base}/v1/keys", headers=admin).json()
+    assert all(k["revoked_at"] for k in keys if "hand-off" in (k["note"] or ""))
+    unknown = CliRunner().invoke(app, ["models", "train", "chrn", "-w", str(root)])
+    assert unknown.exit_code == 2 and "choose one of" in unknown.output

@@ -23,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from portrait.api.handoff import HandoffError
 from portrait.config import ConfigError, default_workspace_dir
 from portrait.datasets.base import DatasetMissingError
 from portrait.ingest.plan import SourceSchemaError
@@ -56,6 +57,7 @@ USER_ERRORS = (
     DatasetMissingError,
     UnknownIdentifierError,
     WarehouseLockedError,
+    HandoffError,
     InvalidRoleError,
     KeyError,
     ValueError,
@@ -198,3 +200,33 @@ def print_summary(s: dict[str, Any]) -> None:
         for k, v in s["quarantine_by_reason"].items():
             t.add_row(k, f"{v:,}")
         out.print(t)
+
+
+def on_server(ws: Workspace, path: str, body: dict[str, Any], what: str) -> Any:
+    """Run a job on the `portrait serve` that holds the workspace's warehouse (the CLI cannot
+    open it then) with a key made for it and revoked after, showing its progress; the job's
+    result. Without such a server another process holds the warehouse, and that is the error."""
+    from portrait.api.handoff import run_remote_job, running_server
+
+    info = running_server(ws.root)
+    if info is None:
+        raise WarehouseLockedError(
+            f"{ws.root} is in use by another process that is not a `portrait serve` of it; "
+            "wait for that process to end"
+        )
+    err.print(
+        f"`portrait serve` at {info.url} (pid {info.pid}) holds the workspace: "
+        f"the {what} runs there"
+    )
+    key = ws.create_key("admin", note=f"portrait {what} (CLI hand-off)")
+    try:
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err
+        ) as bar:
+            task = bar.add_task(f"{what} (on the server)", total=None)
+            job = run_remote_job(
+                info, key.token, path, body, lambda m: bar.update(task, description=m)
+            )
+    finally:
+        ws.revoke_key(key.key_id)
+    return job["result"]

@@ -13,11 +13,13 @@ from portrait.cli.common import (
     WorkspaceOpt,
     err,
     friendly_errors,
+    on_server,
     open_ws,
     out,
     print_json,
 )
 from portrait.models.registry import TRAINERS
+from portrait.store.warehouse import WarehouseLockedError
 
 models_app = typer.Typer(help="Predictive models that fill model tags.", no_args_is_help=True)
 
@@ -66,22 +68,41 @@ def train(
         "seed": seed,
         "features": [f.strip() for f in features.split(",") if f.strip()] if features else None,
     }
-    with open_ws(workspace) as ws, spinner() as bar:
-        task = bar.add_task(f"training {name}", total=None)
-
-        def say(msg: str) -> None:
-            bar.update(task, description=msg)
-
-        if name.strip().lower() == "all":
-            outcomes = [o.as_dict() for o in ws.models.train_all(progress=say, **options)]
-        else:
-            outcomes = [_trained(ws.models.train(name, progress=say, **options))]
+    with open_ws(workspace) as ws:
+        try:
+            outcomes = _train_here(ws, name, options)
+        except WarehouseLockedError:  # a server holds the warehouse: it trains
+            outcomes = _train_on_server(ws, name, options)
     if as_json:
         print_json(outcomes)
     else:
         print_outcomes(outcomes)
     if any(o["status"] == "failed" for o in outcomes):
         raise typer.Exit(1)
+
+
+def _train_here(ws: Any, name: str, options: dict[str, Any]) -> list[dict[str, Any]]:
+    with spinner() as bar:
+        task = bar.add_task(f"training {name}", total=None)
+
+        def say(msg: str) -> None:
+            bar.update(task, description=msg)
+
+        if name.strip().lower() == "all":
+            return [o.as_dict() for o in ws.models.train_all(progress=say, **options)]
+        return [_trained(ws.models.train(name, progress=say, **options))]
+
+
+def _train_on_server(ws: Any, name: str, options: dict[str, Any]) -> list[dict[str, Any]]:
+    from portrait.models.registry import ModelCard
+
+    name = name.strip().lower()
+    if name != "all":
+        name = ws.models.resolve(name)
+    result = on_server(ws, f"/v1/models/{name}/train", options, f"training of {name}")
+    if name == "all":
+        return result["models"]
+    return [_trained(ModelCard.model_validate(result))]
 
 
 def _trained(card: Any) -> dict[str, Any]:

@@ -17,12 +17,13 @@ from portrait.cli.common import (
     WorkspaceOpt,
     err,
     friendly_errors,
+    on_server,
     open_ws,
     out,
     print_json,
 )
 from portrait.store.warehouse import WarehouseLockedError
-from portrait.tags.build import BuildError, BuildResult
+from portrait.tags.build import BuildResult
 from portrait.workspace import Workspace
 
 tags_app = typer.Typer(help="The tag catalog: list, show, quality, docs.", no_args_is_help=True)
@@ -93,35 +94,12 @@ def build(
 
 
 def build_on_server(ws: Workspace, body: dict[str, Any]) -> BuildResult:
-    """Hand the build to the `portrait serve` holding the workspace, with a key made for it
-    and revoked after; follow its progress. Without a server, the warehouse is locked by
-    another process, and that is the error."""
+    """Hand the build to the `portrait serve` holding the workspace (see ``on_server``)."""
     from dataclasses import fields
 
-    from portrait.api.handoff import HandoffError, run_remote_job, running_server
     from portrait.models.service import ModelsBuildResult
 
-    info = running_server(ws.root)
-    if info is None:
-        raise WarehouseLockedError(
-            f"{ws.root} is in use by another process that is not a `portrait serve` of it; "
-            "wait for that process to end"
-        )
-    err.print(f"`portrait serve` at {info.url} (pid {info.pid}) holds the workspace: it builds")
-    key = ws.create_key("admin", note="portrait build (CLI hand-off)")
-    try:
-        with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err
-        ) as bar:
-            task = bar.add_task("build (on the server)", total=None)
-            job = run_remote_job(
-                info, key.token, "/v1/build", body, lambda m: bar.update(task, description=m)
-            )
-    except HandoffError as e:
-        raise BuildError(str(e)) from e
-    finally:
-        ws.revoke_key(key.key_id)
-    data = job["result"]
+    data = on_server(ws, "/v1/build", body, "build")
     cls = ModelsBuildResult if "models" in data else BuildResult
     return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
