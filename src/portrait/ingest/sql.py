@@ -171,8 +171,8 @@ def timestamp_expr(shape: SourceShape, name: str, tz: str) -> str:
         f"ELSE make_timestamptz(CAST({v} AS BIGINT) * 1000000) END) "
         f"WHEN regexp_matches({v}, '[0-9]:[0-9]{{2}}(:[0-9]{{2}}([.,][0-9]*)?)? ?"
         f"(Z|z|UTC|[+-][0-9:]+)$') "
-        f"THEN (CASE WHEN regexp_matches({v}, "
-        f"'(Z|z|UTC|[0-9 ][+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)$') "
+        f"THEN (CASE WHEN ends_with({v}, 'Z') OR regexp_matches({v}, "
+        f"'(z|UTC|[0-9 ][+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)$') "
         f"THEN TRY_CAST({v} AS TIMESTAMPTZ) END) "
         f"ELSE timezone({lit(tz)}, TRY_CAST({v} AS TIMESTAMP)) END"
     )
