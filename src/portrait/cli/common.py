@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import orjson
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -111,8 +112,22 @@ def shorten(text: str, width: int = 16) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def jsonable(data: Any) -> Any:
+    """Models (or lists/dicts of them) as plain JSON data, so commands can hand their typed
+    results straight to ``print_json``."""
+    if isinstance(data, BaseModel):
+        return data.model_dump(mode="json")
+    if isinstance(data, list | tuple):
+        return [jsonable(x) for x in data]
+    if isinstance(data, dict):
+        return {k: jsonable(v) for k, v in data.items()}
+    return data
+
+
 def print_json(data: Any) -> None:
-    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+    """``--json`` output: a model, a list of models or plain data, indented, never wrapped."""
+    body = orjson.dumps(jsonable(data), option=orjson.OPT_INDENT_2, default=str).decode()
+    sys.stdout.write(body + "\n")
 
 
 def progress_bar() -> Progress:
