@@ -27,6 +27,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from portrait.errors import ConflictError
+
 log = logging.getLogger(__name__)
 
 JobState = Literal["queued", "running", "succeeded", "failed"]
@@ -34,7 +36,7 @@ Work = Callable[[Callable[[str], None]], Any]
 MAX_MESSAGES = 200
 
 
-class JobConflictError(RuntimeError):
+class JobConflictError(ConflictError, RuntimeError):
     """A job of the same kind with other parameters is queued or running."""
 
     def __init__(self, running: Job) -> None:

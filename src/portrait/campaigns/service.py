@@ -30,6 +30,7 @@ from portrait.campaigns.definition import (
 )
 from portrait.campaigns.personalise import Personaliser
 from portrait.campaigns.templates import validate_templates
+from portrait.errors import ConflictError
 from portrait.store import campaign_state
 from portrait.store import campaigns as store
 
@@ -45,7 +46,7 @@ class CampaignNotFoundError(LookupError):
     """No campaign by that name."""
 
 
-class CampaignConflictError(ValueError):
+class CampaignConflictError(ConflictError, ValueError):
     """The name is taken, or the campaign is not in a state that allows it (e.g. launched)."""
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from portrait.errors import ConflictError
 from portrait.models.registry import ModelCard, TrainOptions
 from portrait.recs.assoc import AssociationRules
 from portrait.recs.base import Interactions, Recommender
@@ -43,7 +44,7 @@ REPEAT_MIN_PAIRS = 20
 VIEWS_KEPT = 20
 
 
-class NotTrainedError(LookupError):
+class NotTrainedError(ConflictError, LookupError):
     """No recommender has been trained in this workspace."""
 
 

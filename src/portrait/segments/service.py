@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyroaring import AbstractBitMap, FrozenBitMap
 
+from portrait.errors import ConflictError
 from portrait.segments import bitmaps as bm
 from portrait.segments import storage
 from portrait.segments.builtin import check_name
@@ -41,7 +42,7 @@ class SegmentNotFoundError(LookupError):
     """No saved segment by that name."""
 
 
-class SegmentConflictError(ValueError):
+class SegmentConflictError(ConflictError, ValueError):
     """The name is taken (by a saved or built-in segment), or a built-in one cannot change."""
 
 
