@@ -160,7 +160,7 @@ def demo(
     print_build(result)
     if truth:
         print_truth(truth)
-    from portrait.campaigns.report_cli import print_suggestions
+    from portrait.cli.campaign_reports import print_suggestions
 
     with ws:
         # precision marketing: the playbook's campaign per group, sized on this build

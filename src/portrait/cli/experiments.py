@@ -1,4 +1,5 @@
-"""`portrait experiment ...`: sample sizes, A/B statistics, uplift models and bandits."""
+"""`portrait experiment ...`: sample sizes, A/B statistics and bandits; the uplift benchmark
+comes from ``portrait.cli.uplift``, added to ``experiment_app`` below."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from portrait.cli.app import app
 from portrait.cli.common import JsonOpt, friendly_errors, out, print_json
+from portrait.cli.uplift import uplift_app
 from portrait.experiments import abtest, stats
 from portrait.experiments.bandit import simulate_bandit
 
@@ -16,7 +17,7 @@ experiment_app = typer.Typer(
     help="Experiments: sample-size planning, A/B statistics, uplift models, bandits.",
     no_args_is_help=True,
 )
-app.add_typer(experiment_app, name="experiment")
+experiment_app.add_typer(uplift_app)  # `portrait experiment uplift`
 
 ARM_FORMS = "CONVERSIONS/USERS (e.g. 200/1000) or USERS,MEAN,SD (e.g. 3407,0.41,3.9)"
 

@@ -1,5 +1,6 @@
 """`portrait campaign ...`: create, list, show, launch, dispatch, consent and inbox (thin
-commands over ``ws.campaigns``; report, journeys and suggest are registered by their modules)."""
+commands over ``ws.campaigns``); report, journeys and suggest come from
+``portrait.cli.campaign_reports``, added to ``campaign_app`` below."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from portrait.campaigns.definition import load_campaign_file
-from portrait.cli.app import app
+from portrait.cli.campaign_reports import report_app
 from portrait.cli.common import (
     JsonOpt,
     WorkspaceOpt,
@@ -26,7 +27,6 @@ campaign_app = typer.Typer(
     help="Campaigns: targeted offers and messages with control groups, and their results.",
     no_args_is_help=True,
 )
-app.add_typer(campaign_app, name="campaign")
 
 NameArg = Annotated[str, typer.Argument(help="Campaign name.")]
 
@@ -347,3 +347,6 @@ def inbox(
         state = "" if m["read_at"] else " [bold](unread)[/]"
         out.print(f"[dim]{m['created_at']}[/] {m['campaign']}{state}: "
                   f"{escape(m['subject'] or '')}\n{escape(m['body'])}")  # fmt: skip
+
+
+campaign_app.add_typer(report_app)  # report, journeys, suggest: `portrait campaign report ...`

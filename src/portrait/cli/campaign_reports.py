@@ -1,4 +1,5 @@
-"""`portrait campaign report | journeys | suggest`: thin commands over ``ws.campaigns``."""
+"""`portrait campaign report | journeys | suggest`: thin commands over ``ws.campaigns``
+(``report_app``'s commands join ``portrait.cli.campaigns.campaign_app``)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from portrait.campaigns.cli import campaign_app
 from portrait.cli.common import JsonOpt, WorkspaceOpt, friendly_errors, open_ws, out, print_json
+
+report_app = typer.Typer()
 
 AtOpt = Annotated[
     str | None,
@@ -43,7 +45,7 @@ def _p(test: dict[str, Any] | None) -> str:
     return f"{test['difference']:+.4g} (p {test['p_value']:.3f})"
 
 
-@campaign_app.command("report")
+@report_app.command("report")
 @friendly_errors
 def report(
     name: Annotated[str, typer.Argument(help="Campaign name.")],
@@ -96,7 +98,7 @@ def report(
         out.print(f"[yellow]note:[/] {escape(note)}")
 
 
-@campaign_app.command("journeys")
+@report_app.command("journeys")
 @friendly_errors
 def journeys(
     dry_run: Annotated[
@@ -127,7 +129,7 @@ def journeys(
             out.print(f"  [yellow]note:[/] {escape(note)}")
 
 
-@campaign_app.command("suggest")
+@report_app.command("suggest")
 @friendly_errors
 def suggest(
     create: Annotated[

@@ -1,4 +1,5 @@
-"""`portrait experiment uplift`: uplift models on a real randomised campaign (Hillstrom)."""
+"""`portrait experiment uplift`: uplift models on a real randomised campaign (Hillstrom);
+``uplift_app``'s command joins ``portrait.cli.experiments.experiment_app``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import typer
 from rich.table import Table
 
 from portrait.cli.common import JsonOpt, friendly_errors, out, print_json, progress_bar
-from portrait.experiments.cli import experiment_app
 from portrait.experiments.uplift_benchmark import (
     ALL_MODELS,
     K,
@@ -20,8 +20,10 @@ from portrait.experiments.uplift_benchmark import (
     run_uplift_benchmark,
 )
 
+uplift_app = typer.Typer()
 
-@experiment_app.command("uplift")
+
+@uplift_app.command("uplift")
 @friendly_errors
 def uplift_cmd(
     dataset: Annotated[str, typer.Option(help="hillstrom.", show_default=False)],
