@@ -85,5 +85,5 @@ def test_regret_estimate_known_answer() -> None:
         {"a": {"sends": 100, "successes": 10}, "b": {"sends": 300, "successes": 60}}
     )
     # best observed rate 0.2 (b); a's 100 sends lost 100 x (0.2 - 0.1) = 10 conversions
-    assert r["best_arm"] == "b" and r["regret_conversions"] == 10.0
-    assert r["equal_split_regret_conversions"] == 20.0 and r["share_to_best"] == 0.75
+    assert r.best_arm == "b" and r.regret_conversions == 10.0
+    assert r.equal_split_regret_conversions == 20.0 and r.share_to_best == 0.75

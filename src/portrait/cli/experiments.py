@@ -3,7 +3,7 @@ comes from ``portrait.cli.uplift``, added to ``experiment_app`` below."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -12,6 +12,13 @@ from portrait.cli.common import JsonOpt, friendly_errors, out, print_json
 from portrait.cli.uplift import uplift_app
 from portrait.experiments import abtest, stats
 from portrait.experiments.bandit import simulate_bandit
+from portrait.experiments.results import (
+    AbAnalysis,
+    BanditReportPublic,
+    MeanArm,
+    ProportionArm,
+    SampleSizePublic,
+)
 
 experiment_app = typer.Typer(
     help="Experiments: sample-size planning, A/B statistics, uplift models, bandits.",
@@ -109,7 +116,7 @@ def size(
             param_hint="--baseline",
         )
     if as_json:
-        print_json({**stats.clean(res), "baseline": baseline, "target": target, "sd": sd})
+        print_json(SampleSizePublic.of(res, baseline=baseline, target=target, sd=sd))
         return
     sides = "one-sided" if one_sided else "two-sided"
     out.print(
@@ -182,62 +189,61 @@ def ab(
     print_ab(result)
 
 
-def _arm_row(arm: dict[str, Any], kind: str) -> list[str]:
-    if kind == "proportion":
-        return [arm["name"], f"{arm['n']:,}", f"{arm['conversions']:,}", _pct(arm["rate"])]
-    return [arm["name"], f"{arm['n']:,}", _num(arm["mean"]), _num(arm["sd"])]
+def _arm_row(arm: ProportionArm | MeanArm) -> list[str]:
+    if isinstance(arm, ProportionArm):
+        return [arm.name, f"{arm.n:,}", f"{arm.conversions:,}", _pct(arm.rate)]
+    return [arm.name, f"{arm.n:,}", _num(arm.mean), _num(arm.sd)]
 
 
-def print_ab(result: dict[str, Any]) -> None:
-    kind = result["metric"]
-    rate = kind == "proportion"
+def print_ab(result: AbAnalysis) -> None:
+    """The arms, each comparison with control and the SRM verdict, in words."""
+    rate = result.metric == "proportion"
     t = Table(title="Arms")
     cols = ("arm", "users", "conversions", "rate") if rate else ("arm", "users", "mean", "sd")
     for c in cols:
         t.add_column(c, justify="left" if c == "arm" else "right")
-    for arm in result["arms"]:
-        t.add_row(*_arm_row(arm, kind))
+    for arm in result.arms:
+        t.add_row(*_arm_row(arm))
     out.print(t)
-    level = 1 - result["alpha"]
+    level = 1 - result.alpha
     fmt = _pct if rate else _num
 
-    def loss(x: float) -> str:
+    def loss(x: float | None) -> str:
         return _pct(x, 3) if rate else _num(x)
 
-    for comp in result["comparisons"]:
-        f, b = comp["frequentist"], comp["bayesian"]
-        name = comp["treatment"]
-        if f["error"]:
-            out.print(f"{name}: no test ({f['error']}).", highlight=False)
+    for comp in result.comparisons:
+        f, b = comp.frequentist, comp.bayesian
+        name = comp.treatment
+        if f.error or f.p_value is None:
+            out.print(f"{name}: no test ({f.error}).", highlight=False)
             continue
         test = "two-proportion z test" if rate else "Welch t test"
-        verdict = "significant" if f["p_value"] < result["alpha"] else "not significant"
+        verdict = "significant" if f.p_value < result.alpha else "not significant"
         out.print(
-            f"{name} vs control ({test}): difference {fmt(f['difference'])} "
-            f"({_pct(f['relative_lift'], 1)} relative), {level:.0%} CI "
-            f"[{fmt(f['ci_low'])}, {fmt(f['ci_high'])}], p = {f['p_value']:.5f}: {verdict}.",
+            f"{name} vs control ({test}): difference {fmt(f.difference)} "
+            f"({_pct(f.relative_lift, 1)} relative), {level:.0%} CI "
+            f"[{fmt(f.ci_low)}, {fmt(f.ci_high)}], p = {f.p_value:.5f}: {verdict}.",
             highlight=False,
         )
-        if not b["error"]:
+        if not b.error:
             out.print(
-                f"  Bayesian: chance to beat control {_pct(b['chance_to_beat_control'], 1)}; "
-                f"expected loss choosing {name} {loss(b['expected_loss_treatment'])}, "
-                f"choosing control {loss(b['expected_loss_control'])}; lift "
-                f"{_pct(b['lift'], 1)} [{_pct(b['lift_ci_low'], 1)}, "
-                f"{_pct(b['lift_ci_high'], 1)}].",
+                f"  Bayesian: chance to beat control {_pct(b.chance_to_beat_control, 1)}; "
+                f"expected loss choosing {name} {loss(b.expected_loss_treatment)}, "
+                f"choosing control {loss(b.expected_loss_control)}; lift "
+                f"{_pct(b.lift, 1)} [{_pct(b.lift_ci_low, 1)}, {_pct(b.lift_ci_high, 1)}].",
                 highlight=False,
             )
-    srm = result["srm"]
-    if srm["error"]:
-        out.print(f"SRM check: not run ({srm['error']}).")
-    elif srm["mismatch"]:
+    srm = result.srm
+    if srm.error or srm.p_value is None:
+        out.print(f"SRM check: not run ({srm.error}).")
+    elif srm.mismatch:
         out.print(
-            f"[bold red]Sample ratio mismatch[/]: p = {srm['p_value']:.2g} < "
-            f"{srm['threshold']}: the split is not what was planned; do not trust these results.",
+            f"[bold red]Sample ratio mismatch[/]: p = {srm.p_value:.2g} < "
+            f"{srm.threshold}: the split is not what was planned; do not trust these results.",
             highlight=False,
         )
     else:
-        out.print(f"SRM check: p = {srm['p_value']:.3f}, arm sizes match the planned split.")
+        out.print(f"SRM check: p = {srm.p_value:.3f}, arm sizes match the planned split.")
 
 
 # --- bandit --------------------------------------------------------------------------------
@@ -264,7 +270,7 @@ def bandit(
         )
     report = simulate_bandit(values, batches, batch_size, seed)
     if as_json:
-        print_json(stats.clean(report))
+        print_json(BanditReportPublic.of(report))
         return
     t = Table(title=f"Thompson sampling: {batches} batches of {batch_size:,} sends (seed {seed})")
     for c in ("offer", "true rate", "sends", "share", "conversions", "posterior", "P(best)"):

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from portrait.experiments.results import RegretEstimate
+
 _CHUNK = 200_000  # sends drawn at once in allocate (bounds memory: chunk x arms floats)
 
 
@@ -115,7 +117,7 @@ class ThompsonSampler:
         return {arm: c / draws for arm, c in alloc.items()}
 
 
-def regret_estimate(state: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
+def regret_estimate(state: Mapping[str, Mapping[str, int]]) -> RegretEstimate:
     """What the sends so far cost against always sending the best offer, estimated from the
     observed rates (the true rates of a live campaign are not known): expected conversions lost
     = sum over arms of sends x (best rate - arm rate), and the same for an equal split of the
@@ -127,14 +129,14 @@ def regret_estimate(state: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
     best = rates[best_arm] if best_arm is not None else 0.0
     regret = sum(n * (best - rates[a]) for a, n in sends.items())
     equal = sum(total / max(len(rates), 1) * (best - r) for r in rates.values())
-    return {
-        "best_arm": best_arm,
-        "observed_rates": {a: round(r, 6) for a, r in rates.items()},
-        "sends": sends,
-        "regret_conversions": round(regret, 3),
-        "equal_split_regret_conversions": round(equal, 3),
-        "share_to_best": round(sends[best_arm] / total, 4) if total and best_arm else None,
-    }
+    return RegretEstimate(
+        best_arm=best_arm,
+        observed_rates={a: round(r, 6) for a, r in rates.items()},
+        sends=sends,
+        regret_conversions=round(regret, 3),
+        equal_split_regret_conversions=round(equal, 3),
+        share_to_best=round(sends[best_arm] / total, 4) if total and best_arm else None,
+    )
 
 
 # --- simulation ----------------------------------------------------------------------------
