@@ -1,19 +1,19 @@
-"""REST routes for campaign reports, journeys and the playbook, registered by `create_app`
-before the campaign routes (``/v1/campaigns/suggestions`` is not a campaign's name)."""
+"""REST routes for campaign reports, journeys and the playbook; the app includes them before
+the campaign routes (``/v1/campaigns/suggestions`` is not a campaign's name)."""
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from portrait.api.errors import service_call
-from portrait.campaigns.service import CampaignConflictError
+from portrait.api.deps import Caller, Moment, WorkspaceDep
+from portrait.api.errors import responses
 
 
 class JourneysRun(BaseModel):
-    at: datetime | None = None  # evaluate as of this moment; default now
+    at: Moment | None = None  # evaluate as of this moment; default now
     dry_run: bool = False  # only say who would enter
 
 
@@ -27,34 +27,31 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    return service_call(fn, *args, conflicts=(CampaignConflictError,), **kwargs)
+router = APIRouter(tags=["campaigns"], responses=responses(401, 403, 404, 422))
 
 
-def register(app: FastAPI, WorkspaceDep: Any, Admin: Any) -> None:
-    """Add the report, journeys and suggestions routes to `app`."""
+@router.get("/v1/campaigns/suggestions")
+def suggestions(ws: WorkspaceDep, _: Caller, lang: str = "en") -> dict[str, Any]:
+    """The playbook's campaigns for the current segments, with sizes and expected cost."""
+    return ws.campaigns.suggest(lang=lang)
 
-    @app.get("/v1/campaigns/suggestions", tags=["campaigns"])
-    def suggestions(ws: WorkspaceDep, _: Admin, lang: str = "en") -> dict[str, Any]:
-        """The playbook's campaigns for the current segments, with sizes and expected cost."""
-        return _call(ws.campaigns.suggest, lang=lang)
 
-    @app.post("/v1/campaigns/suggestions", tags=["campaigns"], status_code=201)
-    def create_suggested(
-        body: SuggestionsCreate, ws: WorkspaceDep, _: Admin
-    ) -> list[dict[str, Any]]:
-        """Store chosen playbook campaigns as drafts (409 if one exists)."""
-        return _call(ws.campaigns.create_suggested, body.names)
+@router.post("/v1/campaigns/suggestions", status_code=201)
+def create_suggested(body: SuggestionsCreate, ws: WorkspaceDep, _: Caller) -> list[dict[str, Any]]:
+    """Store chosen playbook campaigns as drafts (409 if one exists)."""
+    return ws.campaigns.create_suggested(body.names)
 
-    @app.post("/v1/campaigns/journeys/run", tags=["campaigns"])
-    def run_journeys(body: JourneysRun, ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
-        """Enroll persons who newly meet a launched campaign's trigger."""
-        return _call(ws.campaigns.journeys, at=_aware(body.at), dry_run=body.dry_run)
 
-    @app.get("/v1/campaigns/{name}/report", tags=["campaigns"])
-    def report(
-        name: str, ws: WorkspaceDep, _: Admin, as_of: datetime | None = None
-    ) -> dict[str, Any]:
-        """Per variant and control: reach, delivery, opens, clicks, conversion, revenue,
-        activity, cost, ROI, frequentist and Bayesian tests, CUPED, SRM and notes."""
-        return _call(ws.campaigns.report, name, as_of=_aware(as_of))
+@router.post("/v1/campaigns/journeys/run")
+def run_journeys(body: JourneysRun, ws: WorkspaceDep, _: Caller) -> dict[str, Any]:
+    """Enroll persons who newly meet a launched campaign's trigger."""
+    return ws.campaigns.journeys(at=_aware(body.at), dry_run=body.dry_run)
+
+
+@router.get("/v1/campaigns/{name}/report")
+def report(
+    name: str, ws: WorkspaceDep, _: Caller, as_of: Annotated[Moment | None, Query()] = None
+) -> dict[str, Any]:
+    """Per variant and control: reach, delivery, opens, clicks, conversion, revenue,
+    activity, cost, ROI, frequentist and Bayesian tests, CUPED, SRM and notes."""
+    return ws.campaigns.report(name, as_of=_aware(as_of))

@@ -1,12 +1,13 @@
-"""REST routes for experiments, registered by `create_app`."""
+"""REST routes for experiments."""
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from portrait.api.errors import service_call
+from portrait.api.deps import Caller
+from portrait.api.errors import responses
 from portrait.experiments import abtest, stats
 from portrait.experiments.bandit import simulate_bandit
 
@@ -112,43 +113,44 @@ def _simulate(body: BanditRequest) -> dict[str, Any]:
     return stats.clean(simulate_bandit(body.rates, body.batches, body.batch_size, body.seed))
 
 
-def register(app: FastAPI, WorkspaceDep: Any, Admin: Any) -> None:
-    """Add the experiments routes to `app`."""
+router = APIRouter(tags=["experiments"], responses=responses(401, 403, 404, 422))
 
-    @app.get("/v1/experiments/size", tags=["experiments"])
-    def size(
-        _: Admin,
-        baseline: Rate | None = None,
-        target: Rate | None = None,
-        sd: Annotated[float | None, Query(gt=0)] = None,
-        mde: float | None = None,
-        alpha: Rate = 0.05,
-        power: Rate = 0.8,
-        two_sided: bool = True,
-        ratio: Annotated[float, Query(gt=0)] = 1.0,
-    ) -> dict[str, Any]:
-        """Users per arm to detect ``baseline`` -> ``target`` (conversion rates) or an absolute
-        difference ``mde`` in a metric of standard deviation ``sd``."""
-        return service_call(
-            _size,
-            baseline,
-            target,
-            sd,
-            mde,
-            alpha=alpha,
-            power=power,
-            two_sided=two_sided,
-            ratio=ratio,
-        )
 
-    @app.post("/v1/experiments/ab", tags=["experiments"])
-    def ab(body: AbRequest, _: Admin) -> dict[str, Any]:
-        """Compare each treatment with the control from the arms' sufficient statistics:
-        frequentist test, Bayesian chance to beat control and expected loss, SRM check."""
-        return service_call(_ab, body)
+@router.get("/v1/experiments/size")
+def size(
+    _: Caller,
+    baseline: Rate | None = None,
+    target: Rate | None = None,
+    sd: Annotated[float | None, Query(gt=0)] = None,
+    mde: float | None = None,
+    alpha: Rate = 0.05,
+    power: Rate = 0.8,
+    two_sided: bool = True,
+    ratio: Annotated[float, Query(gt=0)] = 1.0,
+) -> dict[str, Any]:
+    """Users per arm to detect ``baseline`` -> ``target`` (conversion rates) or an absolute
+    difference ``mde`` in a metric of standard deviation ``sd``."""
+    return _size(
+        baseline,
+        target,
+        sd,
+        mde,
+        alpha=alpha,
+        power=power,
+        two_sided=two_sided,
+        ratio=ratio,
+    )
 
-    @app.post("/v1/experiments/bandit/simulate", tags=["experiments"])
-    def bandit_simulate(body: BanditRequest, _: Admin) -> dict[str, Any]:
-        """Simulate Thompson sampling against known offer rates: regret against the best fixed
-        offer and against an equal split, share of sends per arm per batch."""
-        return service_call(_simulate, body)
+
+@router.post("/v1/experiments/ab")
+def ab(body: AbRequest, _: Caller) -> dict[str, Any]:
+    """Compare each treatment with the control from the arms' sufficient statistics:
+    frequentist test, Bayesian chance to beat control and expected loss, SRM check."""
+    return _ab(body)
+
+
+@router.post("/v1/experiments/bandit/simulate")
+def bandit_simulate(body: BanditRequest, _: Caller) -> dict[str, Any]:
+    """Simulate Thompson sampling against known offer rates: regret against the best fixed
+    offer and against an equal split, share of sends per arm per batch."""
+    return _simulate(body)

@@ -1,4 +1,4 @@
-"""REST routes for jobs (long work run in the background), registered by `create_app`.
+"""REST routes for jobs (long work run in the background).
 
 ``POST /v1/build``, ``POST /v1/models/{name}/train`` and ``POST /v1/segments/cluster`` answer
 202 with a job; ``GET /v1/jobs/{id}`` gives its state, progress and result. ``?wait=SECONDS``
@@ -11,8 +11,10 @@ import asyncio
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
+from portrait.api.deps import Caller
+from portrait.api.errors import raise_for, responses
 from portrait.jobs import Job, JobConflictError, JobRunner
 
 Wait = Annotated[
@@ -37,18 +39,6 @@ def runner_of(request: Request) -> JobRunner:
     return request.app.state.jobs
 
 
-def http_error(error: BaseException, job_id: str) -> HTTPException:
-    """The HTTP status of the error a job's work raised."""
-    text = f"{error} (job {job_id})"
-    if isinstance(error, LookupError):
-        return HTTPException(404, text)
-    if isinstance(error, ValueError):
-        return HTTPException(422, text)
-    if isinstance(error, ImportError):
-        return HTTPException(501, text)
-    return HTTPException(500, f"{type(error).__name__}: {text}")
-
-
 async def start_job(
     request: Request,
     response: Response,
@@ -70,26 +60,27 @@ async def start_job(
         except TimeoutError:
             pass
         except Exception as e:  # the work failed: its error as the HTTP status
-            raise http_error(e, job.job_id) from e
+            raise raise_for(e, f" (job {job.job_id})") from e
         job = runner.get(job.job_id)
     response.status_code = 200 if job.done else 202
     return job
 
 
-def register(app: FastAPI, WorkspaceDep: Any, Admin: Any) -> None:
-    """Add the job routes to `app`."""
+router = APIRouter(tags=["jobs"], responses=responses(401, 403, 404, 422))
 
-    @app.get("/v1/jobs", tags=["jobs"], response_model=list[Job])
-    def list_jobs(
-        request: Request, _: Admin, limit: Annotated[int, Query(ge=1, le=1000)] = 50
-    ) -> list[Job]:
-        """The latest jobs, newest first (kept while the server runs)."""
-        return runner_of(request).list(limit)
 
-    @app.get("/v1/jobs/{job_id}", tags=["jobs"], response_model=Job)
-    def get_job(job_id: str, request: Request, _: Admin) -> Job:
-        """A job's state (queued, running, succeeded, failed), progress and result."""
-        try:
-            return runner_of(request).get(job_id)
-        except KeyError as e:
-            raise HTTPException(404, e.args[0]) from e
+@router.get("/v1/jobs", response_model=list[Job])
+def list_jobs(
+    request: Request, _: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 50
+) -> list[Job]:
+    """The latest jobs, newest first (kept while the server runs)."""
+    return runner_of(request).list(limit)
+
+
+@router.get("/v1/jobs/{job_id}", response_model=Job)
+def get_job(job_id: str, request: Request, _: Caller) -> Job:
+    """A job's state (queued, running, succeeded, failed), progress and result."""
+    try:
+        return runner_of(request).get(job_id)
+    except KeyError as e:
+        raise HTTPException(404, e.args[0]) from e

@@ -1,13 +1,15 @@
-"""REST routes for learned clusters and the validation report, registered by `create_app`."""
+"""REST routes for learned clusters and the validation report."""
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from portrait.api import jobs as job_routes
+from portrait.api.deps import Caller, WorkspaceDep
+from portrait.api.errors import responses
 from portrait.jobs import Job
 from portrait.models import clusters
 from portrait.validate import workspace_report
@@ -22,33 +24,33 @@ class ClusterRequest(BaseModel):
     seed: int = 42
 
 
-def register(app: FastAPI, WorkspaceDep: Any, Admin: Any) -> None:
-    """Add the clustering and validation routes to `app`."""
+router = APIRouter(responses=responses(401, 403, 404, 422))
 
-    @app.post(
-        "/v1/segments/cluster",
-        tags=["segments"],
-        **job_routes.STARTS_JOB,
-    )
-    async def cluster(
-        body: ClusterRequest,
-        request: Request,
-        response: Response,
-        ws: WorkspaceDep,
-        _: Admin,
-        wait: job_routes.Wait = 0.0,
-    ) -> Job:
-        """Learn behavioural clusters, describe them and save them as segments cluster_1..k
-        (rebuilds the profile so ``behaviour_cluster`` is filled), as a job."""
-        params = body.model_dump()
 
-        def work(say: Callable[[str], None]) -> Any:
-            return clusters.cluster_segments(ws, **params)
+@router.post(
+    "/v1/segments/cluster",
+    **job_routes.STARTS_JOB,
+)
+async def cluster(
+    body: ClusterRequest,
+    request: Request,
+    response: Response,
+    ws: WorkspaceDep,
+    _: Caller,
+    wait: job_routes.Wait = 0.0,
+) -> Job:
+    """Learn behavioural clusters, describe them and save them as segments cluster_1..k
+    (rebuilds the profile so ``behaviour_cluster`` is filled), as a job."""
+    params = body.model_dump()
 
-        return await job_routes.start_job(request, response, "cluster", params, work, wait)
+    def work(say: Callable[[str], None]) -> Any:
+        return clusters.cluster_segments(ws, **params)
 
-    @app.get("/v1/validate", tags=["models"])
-    def validate(ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
-        """Personas and category affinity against the simulator's truth, clusters (adjusted
-        Rand index) and every model's held-out metrics beside its baseline."""
-        return workspace_report(ws)
+    return await job_routes.start_job(request, response, "cluster", params, work, wait)
+
+
+@router.get("/v1/validate")
+def validate(ws: WorkspaceDep, _: Caller) -> dict[str, Any]:
+    """Personas and category affinity against the simulator's truth, clusters (adjusted
+    Rand index) and every model's held-out metrics beside its baseline."""
+    return workspace_report(ws)

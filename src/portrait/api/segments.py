@@ -1,24 +1,24 @@
-"""REST routes for segments, registered by `create_app`."""
+"""REST routes for segments."""
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
-from portrait.api.errors import service_call
-from portrait.segments.service import SegmentConflictError
+from portrait.api.deps import Caller, Day, DayQuery, WorkspaceDep
+from portrait.api.errors import responses
 
 MEDIA_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 
 
 class CountRequest(BaseModel):
     expression: str = Field(examples=["gender = 'F' AND rfm_segment IN ('champions', 'loyal')"])
-    as_of: str | None = None  # YYYY-MM-DD: the build of that date; default the latest
+    as_of: Day | None = None  # the build of that date; default the latest
     engine: str = "auto"  # auto, bitmap or warehouse
 
 
@@ -31,77 +31,88 @@ class SegmentCreate(BaseModel):
 
 class OverlapRequest(BaseModel):
     names: list[str] = Field(min_length=2, examples=[["rfm_champions", "persona_brand_loyal"]])
-    as_of: str | None = None
+    as_of: Day | None = None
 
 
-def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    return service_call(fn, *args, conflicts=(SegmentConflictError,), **kwargs)
+router = APIRouter(tags=["segments"], responses=responses(401, 403, 404, 422))
 
 
-def register(app: FastAPI, WorkspaceDep: Any, Admin: Any) -> None:
-    """Add the segments routes to `app`."""
+@router.post("/v1/segments/count")
+def count(body: CountRequest, ws: WorkspaceDep, _: Caller) -> dict[str, Any]:
+    """How many persons an expression selects; ``path`` says whether the bitmap index, the
+    warehouse, or both answered."""
+    return ws.segments.count(body.expression, as_of=body.as_of, engine=body.engine)
 
-    @app.post("/v1/segments/count", tags=["segments"])
-    def count(body: CountRequest, ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
-        """How many persons an expression selects; ``path`` says whether the bitmap index, the
-        warehouse, or both answered."""
-        return _call(ws.segments.count, body.expression, as_of=body.as_of, engine=body.engine)
 
-    @app.post("/v1/segments", tags=["segments"], status_code=201)
-    def create(body: SegmentCreate, ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
-        """Save a segment (409 if the name is taken, unless ``replace``)."""
-        return _call(ws.segments.create, body.name, body.expression, body.description, body.replace)
+@router.post("/v1/segments", status_code=201)
+def create(body: SegmentCreate, ws: WorkspaceDep, _: Caller) -> dict[str, Any]:
+    """Save a segment (409 if the name is taken, unless ``replace``)."""
+    return ws.segments.create(body.name, body.expression, body.description, body.replace)
 
-    @app.get("/v1/segments", tags=["segments"])
-    def segments(ws: WorkspaceDep, _: Admin) -> list[dict[str, Any]]:
-        """Every saved segment, with its latest size."""
-        return _call(ws.segments.list)
 
-    @app.post("/v1/segments/overlap", tags=["segments"])
-    def overlap(body: OverlapRequest, ws: WorkspaceDep, _: Admin) -> dict[str, Any]:
-        """Pairwise intersections and Jaccard indexes of saved segments."""
-        return _call(ws.segments.overlap, body.names, as_of=body.as_of)
+@router.get("/v1/segments")
+def segments(ws: WorkspaceDep, _: Caller) -> list[dict[str, Any]]:
+    """Every saved segment, with its latest size."""
+    return ws.segments.list()
 
-    @app.get("/v1/segments/{name}", tags=["segments"])
-    def show(
-        name: str, ws: WorkspaceDep, _: Admin, by: str | None = None, as_of: str | None = None
-    ) -> dict[str, Any]:
-        """Size, composition by key tags (or ``by``, comma-separated) on the latest build (of
-        ``as_of``), and history."""
-        tags = [t.strip() for t in by.split(",") if t.strip()] if by else None
-        return _call(ws.segments.show, name, by=tags, as_of=as_of)
 
-    @app.delete("/v1/segments/{name}", tags=["segments"], status_code=204)
-    def delete(name: str, ws: WorkspaceDep, _: Admin) -> None:
-        """Delete a saved segment (409 for a built-in one)."""
-        _call(ws.segments.delete, name)
+@router.post("/v1/segments/overlap")
+def overlap(body: OverlapRequest, ws: WorkspaceDep, _: Caller) -> dict[str, Any]:
+    """Pairwise intersections and Jaccard indexes of saved segments."""
+    return ws.segments.overlap(body.names, as_of=body.as_of)
 
-    @app.get("/v1/segments/{name}/export", tags=["segments"])
-    def export(
-        name: str,
-        ws: WorkspaceDep,
-        _: Admin,
-        format: Annotated[str, Query(pattern="^(csv|parquet)$")] = "csv",
-        tags: str | None = None,
-        as_of: str | None = None,
-    ) -> FileResponse:
-        """The members' user ids (and ``tags``, comma-separated) as a CSV or Parquet file."""
-        wanted = [t.strip() for t in tags.split(",") if t.strip()] if tags else None
-        folder = Path(tempfile.mkdtemp(prefix="portrait-export-"))
-        path = folder / f"{name}.{format}"
 
-        def cleanup() -> None:
-            path.unlink(missing_ok=True)
-            folder.rmdir()
+@router.get("/v1/segments/{name}")
+def show(
+    name: str, ws: WorkspaceDep, _: Caller, by: str | None = None, as_of: DayQuery = None
+) -> dict[str, Any]:
+    """Size, composition by key tags (or ``by``, comma-separated) on the latest build (of
+    ``as_of``), and history."""
+    tags = [t.strip() for t in by.split(",") if t.strip()] if by else None
+    return ws.segments.show(name, by=tags, as_of=as_of)
 
-        try:
-            _call(ws.segments.export, name, path, tags=wanted, as_of=as_of, fmt=format)
-        except BaseException:
-            cleanup()
-            raise
-        return FileResponse(
-            path,
-            media_type=MEDIA_TYPES[format],
-            filename=path.name,
-            background=BackgroundTask(cleanup),
-        )
+
+@router.delete("/v1/segments/{name}", status_code=204)
+def delete(name: str, ws: WorkspaceDep, _: Caller) -> None:
+    """Delete a saved segment (409 for a built-in one)."""
+    ws.segments.delete(name)
+
+
+@router.get(
+    "/v1/segments/{name}/export",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "the members as a file (format csv or parquet)",
+            "content": {media: {} for media in MEDIA_TYPES.values()},
+        }
+    },
+)
+def export(
+    name: str,
+    ws: WorkspaceDep,
+    _: Caller,
+    format: Annotated[str, Query(pattern="^(csv|parquet)$")] = "csv",
+    tags: str | None = None,
+    as_of: DayQuery = None,
+) -> FileResponse:
+    """The members' user ids (and ``tags``, comma-separated) as a CSV or Parquet file."""
+    wanted = [t.strip() for t in tags.split(",") if t.strip()] if tags else None
+    folder = Path(tempfile.mkdtemp(prefix="portrait-export-"))
+    path = folder / f"{name}.{format}"
+
+    def cleanup() -> None:
+        path.unlink(missing_ok=True)
+        folder.rmdir()
+
+    try:
+        ws.segments.export(name, path, tags=wanted, as_of=as_of, fmt=format)
+    except BaseException:
+        cleanup()
+        raise
+    return FileResponse(
+        path,
+        media_type=MEDIA_TYPES[format],
+        filename=path.name,
+        background=BackgroundTask(cleanup),
+    )
