@@ -11,8 +11,9 @@ import pytest
 from portrait.datasets.base import DatasetMissingError
 from portrait.datasets.registry import locate_source
 from portrait.models import churn
-from portrait.models.features import fitting_horizon, model_fed
+from portrait.models.features import model_fed
 from portrait.models.registry import latest_card
+from portrait.models.split import fitting_horizon
 from portrait.tags.catalog import load_catalog
 from portrait.workspace import Workspace
 

@@ -26,8 +26,6 @@ from portrait.models.clv import (
     BGNBDParams,
     ClvError,
     GammaGammaParams,
-    _bgnbd_gradient,
-    _gamma_gamma_gradient,
     bgnbd_log_likelihood,
     customer_lifetime_value,
     fit_bgnbd,
@@ -37,6 +35,8 @@ from portrait.models.clv import (
     simulate_bgnbd,
     simulate_gamma_gamma,
 )
+from portrait.models.clv.bgnbd import _bgnbd_gradient
+from portrait.models.clv.gamma_gamma import _gamma_gamma_gradient
 from portrait.models.registry import latest_card
 from portrait.workspace import Workspace
 

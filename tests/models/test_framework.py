@@ -21,16 +21,17 @@ from portrait.cli import app
 from portrait.datasets.base import DatasetFiles
 from portrait.models import features, registry
 from portrait.models.features import (
-    Orders,
     TrainingDataError,
     closure,
     feature_tags,
     model_fed,
     profile_features,
-    temporal_split,
 )
+from portrait.models.orders import Orders
 from portrait.models.registry import ModelCard, TrainOptions, write_scores
 from portrait.models.service import NotTrainedError, UnknownModelError
+from portrait.models.split import temporal_split
+from portrait.store import models as model_store
 from portrait.tags.build import Builder
 from portrait.tags.catalog import load_catalog
 from portrait.workspace import Workspace
@@ -73,7 +74,7 @@ def test_features_use_only_events_before_the_date(trained, tmp_path: Path) -> No
     tags = feature_tags(catalog)
     with trained.open() as full, Workspace.init(tmp_path / "cut") as before:
         before.ingest_dataset(files)
-        assert full.summary()["events"] > before.summary()["events"]
+        assert full.summary().events > before.summary().events
         seen = profile_features(full, T, tags, catalog)
         only_before = profile_features(before, T, tags, catalog)
     # persons who registered after T have no profile as of T in either
@@ -326,7 +327,7 @@ def test_unknown_and_untrained_models_get_clear_errors(trained, workspace_copy) 
             ws.models.card("chrn")
         with pytest.raises(TrainingDataError, match="needs at least 210 days"):
             ws.models.train("churn", horizon_days=90)
-        ws.warehouse.execute("DELETE FROM model_cards WHERE model = 'churn'")
+        model_store.delete_cards(ws.warehouse, "churn")
         with pytest.raises(NotTrainedError, match="portrait models train churn"):
             ws.models.show("churn")
 

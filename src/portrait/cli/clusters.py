@@ -63,8 +63,8 @@ def cluster(
     if as_json:
         print_json(result)
         return
-    m = result["metrics"]
-    line = f"{m['k']} clusters ({m['method']}) of {result['population']:,} persons"
+    m = result.metrics
+    line = f"{m['k']} clusters ({m['method']}) of {result.population:,} persons"
     if "silhouette" in m:
         line += f", silhouette {m['silhouette']:.3f}"
     if "truth" in m:
@@ -72,11 +72,11 @@ def cluster(
         line += f", adjusted Rand index vs the simulator's latent classes {ari:.3f}"
     out.print(line)
     table = Table("segment", "persons", "share", "description")
-    for c in result["clusters"]:
-        table.add_row(c["segment"], f"{c['size']:,}", f"{c['share']:.1%}", c["description"])
+    for c in result.clusters:
+        table.add_row(c.segment, f"{c.size:,}", f"{c.share:.1%}", c.description)
     out.print(table)
-    if result.get("removed_segments"):
+    if result.removed_segments:
         err.print(
             "removed the segments of an earlier clustering with more clusters: "
-            + ", ".join(result["removed_segments"])
+            + ", ".join(result.removed_segments)
         )

@@ -6,7 +6,7 @@
 * Model: a LightGBM binary classifier over the profile tags as of T (see ``features``).
 * Baseline: RFM recency, the days since the last order (mapped to a probability by a logistic
   fit on the training window), reported beside the model on the same persons.
-* Evaluation: a temporal holdout (``features.temporal_split``): the model fitted at T1 is scored
+* Evaluation: a temporal holdout (``split.temporal_split``): the model fitted at T1 is scored
   on the profiles as of T2 >= T1 + N against what happened in ``[T2, T2 + N)``: AUC, log loss,
   Brier score and a calibration table by deciles.
 * Scores: the same recipe refit on the latest whole window scores every customer as of the day
@@ -32,24 +32,22 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from portrait.models import binary
-from portrait.models.features import (
+from portrait.models.features import feature_tags, profile_features
+from portrait.models.orders import Orders, days_since
+from portrait.models.registry import ModelCard, TrainOptions, write_scores
+from portrait.models.split import (
     MIN_HISTORY_DAYS,
-    Orders,
     TemporalSplit,
     data_days,
-    days_since,
-    feature_tags,
     fitting_horizon,
-    profile_features,
     temporal_split,
 )
-from portrait.models.registry import ModelCard, TrainOptions, write_scores
-from portrait.store.profiles import has_table
+from portrait.store import models as model_store
 from portrait.tags.catalog import Catalog
 from portrait.tags.model import TagDef
 
 if TYPE_CHECKING:
-    from portrait.workspace import Workspace
+    from portrait.models.context import ModelContext
 
 MODEL = "churn"
 TAG = "churn_propensity"
@@ -70,7 +68,7 @@ class Window:
 
 
 def customers(
-    ws: Workspace,
+    ctx: ModelContext,
     orders: Orders,
     split: TemporalSplit,
     at: date,
@@ -81,7 +79,7 @@ def customers(
     """Persons with an order before ``at``: their profile as of ``at``, the days since their
     last order and, when ``labelled``, 1 if they placed no order in the window after ``at``."""
     last = orders.last_order(at)
-    x = profile_features(ws, at, tags, catalog)
+    x = profile_features(ctx, at, tags, catalog)
     x = x.loc[x.index.intersection(last.index)].sort_index()
     recency = days_since(last, orders.epoch(at), x.index)
     y = None
@@ -96,20 +94,20 @@ def _labels(w: Window) -> np.ndarray:
     return w.y
 
 
-def train(ws: Workspace, options: TrainOptions, progress: Progress) -> ModelCard:
+def train(ctx: ModelContext, options: TrainOptions, progress: Progress) -> ModelCard:
     """Fit, evaluate on the temporal holdout, refit, score and describe the churn model."""
     tick = time.perf_counter()
-    catalog = ws.profiles.catalog
+    catalog = ctx.profiles.catalog
     tags = feature_tags(catalog, options.features)
-    first, end = data_days(ws)
+    first, end = data_days(ctx)
     h = options.horizon_days or fitting_horizon(first, end, DEFAULT_HORIZON_DAYS)
     split = temporal_split(first, end, h, options.holdout_days, options.as_of)
-    with Orders(ws) as orders:
+    with Orders(ctx) as orders:
         progress(f"profiles as of {split.train_at} (training)")
-        fit_on = customers(ws, orders, split, split.train_at, tags, catalog)
+        fit_on = customers(ctx, orders, split, split.train_at, tags, catalog)
         binary.check_labels(_labels(fit_on), f"training window from {split.train_at}", MIN_CLASS)
         progress(f"profiles as of {split.test_at} (held out)")
-        held = customers(ws, orders, split, split.test_at, tags, catalog)
+        held = customers(ctx, orders, split, split.test_at, tags, catalog)
         binary.check_labels(_labels(held), f"held-out window from {split.test_at}", MIN_CLASS)
         progress(f"fitting LightGBM on {len(fit_on.x):,} customers")
         model = binary.fit(fit_on.x, _labels(fit_on), options.seed)
@@ -118,13 +116,13 @@ def train(ws: Workspace, options: TrainOptions, progress: Progress) -> ModelCard
         refit_on = held
         if split.refit_at != split.test_at:
             progress(f"profiles as of {split.refit_at} (refit)")
-            refit_on = customers(ws, orders, split, split.refit_at, tags, catalog)
+            refit_on = customers(ctx, orders, split, split.refit_at, tags, catalog)
         progress(f"refitting on the {len(refit_on.x):,} customers as of {split.refit_at}")
         final = binary.fit(refit_on.x, _labels(refit_on), options.seed)
         progress(f"scoring customers as of {end}")
-        now = customers(ws, orders, split, end, tags, catalog, labelled=False)
+        now = customers(ctx, orders, split, end, tags, catalog, labelled=False)
     scores = final.predict(now.x)
-    written = write_scores(ws.warehouse, MODEL, list(now.x.index), {TAG: scores.tolist()})
+    written = write_scores(ctx.warehouse, MODEL, list(now.x.index), {TAG: scores.tolist()})
     y = _labels(held)
     model_metrics = binary.metrics(y, predicted)
     baseline_metrics = baseline.evaluate(held.recency, y)
@@ -139,7 +137,7 @@ def train(ws: Workspace, options: TrainOptions, progress: Progress) -> ModelCard
             "rounds": model.rounds,
         },
     }
-    truth = truth_check(ws, horizon_days=h)
+    truth = truth_check(ctx, horizon_days=h)
     if truth is not None:
         metrics["truth"] = truth
     empty = [c for c in fit_on.x.columns if fit_on.x[c].isna().all()]
@@ -161,7 +159,7 @@ def train(ws: Workspace, options: TrainOptions, progress: Progress) -> ModelCard
         model=MODEL,
         training_seconds=round(time.perf_counter() - tick, 3),
         algorithm="LightGBM binary classifier (gradient-boosted trees)",
-        dataset=str(ws.root),
+        dataset=str(ctx.root),
         data_window=split.describe(),
         features=[t.id for t in tags],
         params={
@@ -177,27 +175,19 @@ def train(ws: Workspace, options: TrainOptions, progress: Progress) -> ModelCard
     )
 
 
-def truth_check(ws: Workspace, horizon_days: int | None = None) -> dict[str, Any] | None:
+def truth_check(ctx: ModelContext, horizon_days: int | None = None) -> dict[str, Any] | None:
     """On a simulated shop: how well the written ``churn_propensity`` scores find the users
     who had left for good (latent churn), as AUC, and follow the true churn hazard (Spearman),
     beside the recency baseline on the same users. None without ground truth or scores."""
-    wh = ws.warehouse
-    if not has_table(wh, "truth_users"):
-        return None
-    rows = wh.fetchall(
-        """SELECT s.person_id, CAST(s.value AS DOUBLE), t.churned_at IS NOT NULL, t.churn_hazard
-           FROM model_scores s JOIN truth_users t ON t.user_id = s.person_id
-           WHERE s.tag_id = ? ORDER BY 1""",
-        [TAG],
-    )
+    rows = model_store.churn_truth(ctx.warehouse, TAG)
     if not rows:
         return None
     persons = [r[0] for r in rows]
     score = np.array([r[1] for r in rows], dtype="float64")
     churned = np.array([r[2] for r in rows], dtype="int64")
     hazard = np.array([r[3] for r in rows], dtype="float64")
-    _, end = data_days(ws)
-    with Orders(ws) as orders:
+    _, end = data_days(ctx)
+    with Orders(ctx) as orders:
         last = orders.last_order(end)
         recency = days_since(last, orders.epoch(end), pd.Index(persons))
     recency = np.nan_to_num(recency, nan=float(np.nanmax(recency)) if len(recency) else 0.0)

@@ -25,8 +25,11 @@ import numpy as np
 import pyarrow as pa
 
 from portrait.models.registry import ModelCard, TrainOptions, save_card, write_scores
+from portrait.models.results import ClusterDescription, ClusterFeature, ClusterLift, ClusterRun
+from portrait.store import models as model_store
 
 if TYPE_CHECKING:
+    from portrait.models.context import ModelContext
     from portrait.workspace import Workspace
 
 MODEL = "clusters"
@@ -125,7 +128,7 @@ def describe(
     table: pa.Table,
     label_of: Callable[[str], str],
     top: int = 3,
-) -> list[dict[str, Any]]:
+) -> list[ClusterDescription]:
     """Per cluster: size, the features that set it apart (mean in SDs) and over-represented
     categorical tags (lift), and a plain-words description."""
     out = []
@@ -136,59 +139,55 @@ def describe(
         z = x[mask].mean(axis=0)
         order = np.argsort(-np.abs(z))
         distinct = [
-            {"tag": names[i], "z": round(float(z[i]), 2)} for i in order[:top] if abs(z[i]) >= 0.3
+            ClusterFeature(tag=names[i], z=round(float(z[i]), 2))
+            for i in order[:top]
+            if abs(z[i]) >= 0.3
         ]
-        words = [
-            f"{'high' if d['z'] > 0 else 'low'} {label_of(d['tag']).lower()}" for d in distinct
+        words = [f"{'high' if d.z > 0 else 'low'} {label_of(d.tag).lower()}" for d in distinct]
+        lifts = [lift for col, values in extra.items() if (lift := _lift(col, values, mask))]
+        words += [
+            f"buys {lift.value}" if lift.tag == "favourite_category" else f"active {lift.value}s"
+            for lift in lifts
         ]
-        lifts = []
-        for col, values in extra.items():
-            vals = np.array([v if v is not None else "" for v in values], dtype=object)
-            inside = vals[mask]
-            best = None
-            for v in set(inside.tolist()) - {""}:
-                share_in = float(np.mean(inside == v))
-                share_all = float(np.mean(vals == v))
-                lift = share_in / share_all if share_all else 0.0
-                if share_in >= 0.25 and lift >= 1.3 and (best is None or lift > best[2]):
-                    best = (v, share_in, lift)
-            if best is not None:
-                lifts.append(
-                    {"tag": col, "value": best[0], "share": round(best[1], 3),
-                     "lift": round(best[2], 2)}
-                )  # fmt: skip
-                words.append(
-                    f"buys {best[0]}" if col == "favourite_category" else f"active {best[0]}s"
-                )
         out.append(
-            {
-                "cluster": int(c) + 1,
-                "size": int(mask.sum()),
-                "share": round(float(mask.sum()) / n, 4),
-                "distinguishing": distinct,
-                "over_represented": lifts,
-                "description": ", ".join(words) if words else "close to the average buyer",
-            }
+            ClusterDescription(
+                cluster=int(c) + 1,
+                size=int(mask.sum()),
+                share=round(float(mask.sum()) / n, 4),
+                distinguishing=distinct,
+                over_represented=lifts,
+                description=", ".join(words) if words else "close to the average buyer",
+            )
         )
     return out
 
 
-def truth_agreement(ws: Workspace, person_ids: Sequence[str], labels: np.ndarray) -> dict | None:
+def _lift(tag: str, values: list[Any], mask: np.ndarray) -> ClusterLift | None:
+    """The value of ``tag`` most over-represented in the cluster ``mask`` (a quarter of it at
+    least, 1.3 times the population's share), if any."""
+    vals = np.array([v if v is not None else "" for v in values], dtype=object)
+    inside = vals[mask]
+    best = None
+    for v in set(inside.tolist()) - {""}:
+        share_in = float(np.mean(inside == v))
+        share_all = float(np.mean(vals == v))
+        lift = share_in / share_all if share_all else 0.0
+        if share_in >= 0.25 and lift >= 1.3 and (best is None or lift > best[2]):
+            best = (v, share_in, lift)
+    if best is None:
+        return None
+    return ClusterLift(tag=tag, value=str(best[0]), share=round(best[1], 3), lift=round(best[2], 2))
+
+
+def truth_agreement(
+    ctx: ModelContext, person_ids: Sequence[str], labels: np.ndarray
+) -> dict[str, Any] | None:
     """Adjusted Rand index of the clusters against the simulator's latent persona classes
     (the set of classes each user belongs to), when the workspace has ``truth_users``."""
-    wh = ws.warehouse
-    has = wh.fetchone(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'truth_users'"
-    )[0]
-    if not has:
+    classes = model_store.persona_classes(ctx.warehouse)
+    if classes is None:
         return None
-    rows = wh.fetchall(
-        "SELECT coalesce(m.person_id, t.user_id) AS pid, "
-        "array_to_string(list_sort(list_filter(t.personas, lambda x: x <> 'potential')), '+') "
-        "FROM truth_users t LEFT JOIN identity_map m "
-        "ON m.id_kind = 'user' AND m.identifier = t.user_id"
-    )
-    truth = {pid: cls or "none" for pid, cls in rows}
+    truth = {pid: cls or "none" for pid, cls in classes.items()}
     pairs = [
         (truth[p], int(label)) for p, label in zip(person_ids, labels, strict=True) if p in truth
     ]
@@ -205,7 +204,7 @@ def truth_agreement(ws: Workspace, person_ids: Sequence[str], labels: np.ndarray
 
 
 def run(
-    ws: Workspace,
+    ctx: ModelContext,
     k: int | None = None,
     method: str = "kmeans",
     features: Sequence[str] | None = None,
@@ -224,13 +223,13 @@ def run(
     if k_min < 2 or k_max < k_min:
         raise ClusterError(f"k range {k_min}..{k_max}: need 2 <= k_min <= k_max")
     tick = time.perf_counter()
-    catalog = ws.profiles.catalog
+    catalog = ctx.profiles.catalog
     chosen = _features(catalog, features)
     shown = [(t, x) for t, x in DESCRIBE_FEATURES if t in catalog]
     wanted = sorted({t for t, _ in chosen + shown} | {"orders_365d"})
     wanted += [c for c in DESCRIBE_BY if c in catalog]
-    table = ws.profiles.frame(tags=wanted)
-    build = ws.profiles.builds(1)[0]
+    table = ctx.profiles.frame(tags=wanted)
+    build = ctx.profiles.builds(1)[0]
     orders = np.asarray(table.column("orders_365d").to_numpy(zero_copy_only=False), "float64")
     table = table.filter(pa.array(np.nan_to_num(orders) >= min_orders))
     if table.num_rows < max(50, 10 * (k or k_max)):
@@ -257,8 +256,8 @@ def run(
 
     clusters = describe(shown_x, shown_names, labels, table, label_of)
     person_ids = table.column("person_id").to_pylist()
-    truth = truth_agreement(ws, person_ids, labels)
-    written = write_scores(ws.warehouse, MODEL, person_ids, {TAG: (labels + 1).tolist()})
+    truth = truth_agreement(ctx, person_ids, labels)
+    written = write_scores(ctx.warehouse, MODEL, person_ids, {TAG: (labels + 1).tolist()})
     metrics: dict[str, Any] = {"k": int(k), "method": method}
     if scores:
         metrics["k_selection"] = {
@@ -276,11 +275,11 @@ def run(
     return ModelCard(
         model=MODEL,
         algorithm="k-means (scikit-learn)" if method == "kmeans" else "Gaussian mixture (diag)",
-        dataset=str(ws.root),
+        dataset=str(ctx.root),
         training_seconds=round(time.perf_counter() - tick, 3),
         data_window={"build_id": build["build_id"], "as_of": build["as_of"]},
         features=names,
-        params={"k": int(k), "seed": seed, "clusters": clusters},
+        params={"k": int(k), "seed": seed, "clusters": [c.model_dump() for c in clusters]},
         metrics=metrics,
         tags_written=written,
         notes=[
@@ -305,9 +304,9 @@ def _features(catalog: Any, features: Sequence[str] | None) -> list[tuple[str, s
     return out
 
 
-def train(ws: Workspace, options: TrainOptions, progress: Progress) -> ModelCard:
+def train(ctx: ModelContext, options: TrainOptions, progress: Progress) -> ModelCard:
     """Trainer contract (``portrait models train clusters``): k chosen automatically."""
-    return run(ws, seed=options.seed, progress=progress)
+    return run(ctx, seed=options.seed, progress=progress)
 
 
 def cluster_segments(
@@ -319,11 +318,12 @@ def cluster_segments(
     k_max: int = 8,
     seed: int = 42,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> ClusterRun:
     """``portrait segment cluster``: cluster, store the card, rebuild the profile so that
     ``behaviour_cluster`` is filled, and save the segments ``cluster_1``..``cluster_k``
     (replacing those of an earlier run, with their stored memberships, which belong to another
-    clustering; one left over from a larger k is deleted)."""
+    clustering; one left over from a larger k is deleted). It takes the Workspace: it runs a
+    whole build (with what follows one) and saves segments."""
     say = progress or (lambda _m: None)
     card = run(
         ws, k=k, method=method, features=features, min_orders=min_orders, k_max=k_max,
@@ -332,29 +332,28 @@ def cluster_segments(
     save_card(ws.warehouse, card)
     say("rebuilding the profile with the clusters")
     ws.build(progress=say)
-    found = card.params["clusters"]
-    existing = {s["name"] for s in ws.segments.list()}
+    found = [ClusterDescription.model_validate(c) for c in card.params["clusters"]]
+    existing = {s.name for s in ws.segments.list()}
+    saved = []
     for c in found:
-        name = f"cluster_{c['cluster']}"
+        name = f"cluster_{c.cluster}"
         say(f"saving segment {name}")
         if name in existing:  # a new clustering: the old memberships meant other clusters
             ws.segments.delete(name)
-        ws.segments.create(
-            name, f"{TAG} = {c['cluster']}", description=c["description"], replace=True
-        )
-        c["segment"] = name
+        ws.segments.create(name, f"{TAG} = {c.cluster}", description=c.description, replace=True)
+        saved.append(c.model_copy(update={"segment": name}))
     stale = {
-        s["name"]
+        s.name
         for s in ws.segments.list()
-        if s["name"].startswith("cluster_") and s["expression"].startswith(TAG)
-    } - {c["segment"] for c in found}
+        if s.name.startswith("cluster_") and s.expression.startswith(TAG)
+    } - {c.segment for c in saved}
     for name in sorted(stale):
         ws.segments.delete(name)
-    return {
-        "run_id": card.run_id,
-        "population": sum(c["size"] for c in found),
-        "metrics": card.metrics,
-        "features": card.features,
-        "clusters": found,
-        "removed_segments": sorted(stale),
-    }
+    return ClusterRun(
+        run_id=card.run_id,
+        population=sum(c.size for c in saved),
+        metrics=card.metrics,
+        features=card.features,
+        clusters=saved,
+        removed_segments=sorted(stale),
+    )

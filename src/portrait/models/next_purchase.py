@@ -37,11 +37,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from portrait.models.clv import ClvError, order_days, parse_day
+from portrait.models.clv.fitting import ClvError
+from portrait.models.clv.train import order_days, parse_day
 from portrait.models.registry import ModelCard, TrainOptions, write_scores
 
 if TYPE_CHECKING:
-    from portrait.workspace import Workspace
+    from portrait.models.context import ModelContext
 
 MODEL = "next-purchase"
 TAG = "predicted_next_purchase_date"
@@ -246,12 +247,12 @@ def _calibration(
     return out
 
 
-def train(ws: Workspace, options: TrainOptions, progress: Progress) -> ModelCard:
+def train(ctx: ModelContext, options: TrainOptions, progress: Progress) -> ModelCard:
     """Fit the purchase-cycle model as of T, evaluate it on the window after T, and write
     ``predicted_next_purchase_date`` from every order (``portrait models train next-purchase``)."""
     tick = time.perf_counter()
     progress("reading order days")
-    daily, anonymous = order_days(ws)
+    daily, anonymous = order_days(ctx)
     first_day = daily["day"].min().date()
     last_day = daily["day"].max().date()
     holdout_days = DEFAULT_HOLDOUT_DAYS if options.holdout_days is None else options.holdout_days
@@ -289,7 +290,7 @@ def train(ws: Workspace, options: TrainOptions, progress: Progress) -> ModelCard
     progress("predicting from every order for the tag")
     final_model, final = predict(daily, after_last, holdout_days)
     written = write_scores(
-        ws.warehouse,
+        ctx.warehouse,
         MODEL,
         final.index.tolist(),
         {TAG: [d.date().isoformat() for d in final["predicted"]]},
@@ -297,7 +298,7 @@ def train(ws: Workspace, options: TrainOptions, progress: Progress) -> ModelCard
     return ModelCard(
         model=MODEL,
         algorithm="log-normal purchase cycle, empirical-Bayes shrinkage, conditional median",
-        dataset=str(ws.root),
+        dataset=str(ctx.root),
         training_seconds=round(time.perf_counter() - tick, 3),
         data_window={
             "first_order": first_day.isoformat(),

@@ -12,7 +12,7 @@ top-level category (``category_l1`` of the products bought).
 * Baselines: ``any`` — orders in the last 90 days, ties broken by the more recent last order;
   a category — orders with it in the last 90 days, ties broken by its share of the person's
   past order lines.
-* Evaluation: the temporal holdout of ``features.temporal_split``; AUC per target beside its
+* Evaluation: the temporal holdout of ``split.temporal_split``; AUC per target beside its
   baseline, and for ``any`` also log loss, Brier score and a calibration table.
 * Scores (30-day horizon only, as the tags' names say): ``purchase_propensity_30d`` and
   ``category_propensity_30d``, the five modelled categories most likely bought, each with its
@@ -31,21 +31,15 @@ import numpy as np
 import pandas as pd
 
 from portrait.models import binary
-from portrait.models.features import (
-    Orders,
-    TemporalSplit,
-    data_days,
-    days_since,
-    feature_tags,
-    profile_features,
-    temporal_split,
-)
+from portrait.models.features import feature_tags, profile_features
+from portrait.models.orders import Orders, days_since
 from portrait.models.registry import ModelCard, TrainOptions, write_scores
+from portrait.models.split import TemporalSplit, data_days, temporal_split
 from portrait.tags.catalog import Catalog
 from portrait.tags.model import TagDef
 
 if TYPE_CHECKING:
-    from portrait.workspace import Workspace
+    from portrait.models.context import ModelContext
 
 MODEL = "propensity"
 TAG = "purchase_propensity_30d"
@@ -86,7 +80,7 @@ class Population:
 
 
 def population(
-    ws: Workspace,
+    ctx: ModelContext,
     orders: Orders,
     split: TemporalSplit,
     at: date,
@@ -95,7 +89,7 @@ def population(
     categories: Sequence[str],
     labelled: bool = True,
 ) -> Population:
-    x = profile_features(ws, at, tags, catalog).sort_index()
+    x = profile_features(ctx, at, tags, catalog).sort_index()
     recency = days_since(orders.last_order(at), orders.epoch(at), x.index)
     recent = orders.recent_orders(at, 90).reindex(x.index).fillna(0.0).to_numpy()
     pop = Population(at, x, recency, recent)
@@ -141,24 +135,24 @@ def choose_categories(
     return chosen, skipped
 
 
-def train(ws: Workspace, options: TrainOptions, progress: Progress) -> ModelCard:
+def train(ctx: ModelContext, options: TrainOptions, progress: Progress) -> ModelCard:
     """Fit, evaluate, refit and score one model per target (see the module docstring)."""
     tick = time.perf_counter()
-    catalog = ws.profiles.catalog
+    catalog = ctx.profiles.catalog
     tags = feature_tags(catalog, options.features)
-    first, end = data_days(ws)
+    first, end = data_days(ctx)
     h = options.horizon_days or DEFAULT_HORIZON_DAYS
     split = temporal_split(first, end, h, options.holdout_days, options.as_of)
-    with Orders(ws) as orders:
+    with Orders(ctx) as orders:
         categories, skipped = choose_categories(orders, split)
         dates = {"training": split.train_at, "held out": split.test_at, "refit": split.refit_at}
         pops: dict[date, Population] = {}
         for what, at in dates.items():
             if at not in pops:
                 progress(f"profiles as of {at} ({what})")
-                pops[at] = population(ws, orders, split, at, tags, catalog, categories)
+                pops[at] = population(ctx, orders, split, at, tags, catalog, categories)
         progress(f"profiles as of {end} (scoring)")
-        now = population(ws, orders, split, end, tags, catalog, categories, labelled=False)
+        now = population(ctx, orders, split, end, tags, catalog, categories, labelled=False)
     fit_on, held, refit_on = (pops[d] for d in dates.values())
     for c in list(categories):  # buyers who were not yet persons at T do not count
         train_pos, held_pos = int(fit_on.labels[c].sum()), int(held.labels[c].sum())
@@ -200,7 +194,7 @@ def train(ws: Workspace, options: TrainOptions, progress: Progress) -> ModelCard
         "category, orders with it in the last 90 days (ties: its share of past order lines)",
     ]
     if h == TAG_HORIZON_DAYS:
-        written = _write(ws, now, scores, categories)
+        written = _write(ctx, now, scores, categories)
     else:
         notes.append(
             f"scores not written: the tags {TAG} and {CATEGORY_TAG} hold 30-day propensities "
@@ -211,11 +205,11 @@ def train(ws: Workspace, options: TrainOptions, progress: Progress) -> ModelCard
             "no category modelled: "
             + ("the products carry no category" if not skipped else "see skipped_categories")
         )
-    return _card(ws, split, tags, options, results, calibration, skipped, written, notes, tick)
+    return _card(ctx, split, tags, options, results, calibration, skipped, written, notes, tick)
 
 
 def _write(
-    ws: Workspace, now: Population, scores: dict[str, np.ndarray], categories: list[str]
+    ctx: ModelContext, now: Population, scores: dict[str, np.ndarray], categories: list[str]
 ) -> dict[str, int]:
     persons = list(now.x.index)
     values: dict[str, list[Any]] = {TAG: scores[ANY].tolist()}
@@ -226,11 +220,11 @@ def _write(
             [(categories[j], round(float(matrix[i, j]), 6)) for j in row]
             for i, row in enumerate(best)
         ]
-    return write_scores(ws.warehouse, MODEL, persons, values)
+    return write_scores(ctx.warehouse, MODEL, persons, values)
 
 
 def _card(
-    ws: Workspace,
+    ctx: ModelContext,
     split: TemporalSplit,
     tags: Sequence[TagDef],
     options: TrainOptions,
@@ -269,7 +263,7 @@ def _card(
         model=MODEL,
         training_seconds=round(time.perf_counter() - tick, 3),
         algorithm="LightGBM binary classifier per target (any purchase, each category)",
-        dataset=str(ws.root),
+        dataset=str(ctx.root),
         data_window=split.describe(),
         features=[t.id for t in tags] + [f"cat_{c} (category targets)" for c in HISTORY],
         params={

@@ -17,6 +17,7 @@ import orjson
 import pyarrow as pa
 from pydantic import BaseModel, Field
 
+from portrait.store import models as model_store
 from portrait.store.warehouse import Warehouse
 
 
@@ -39,27 +40,15 @@ class ModelCard(BaseModel):
 
 
 def save_card(wh: Warehouse, card: ModelCard) -> None:
-    wh.execute(
-        "INSERT OR REPLACE INTO model_cards VALUES (?, ?, ?, ?, ?)",
-        [
-            card.run_id,
-            card.model,
-            card.trained_at,
-            card.training_seconds,
-            card.model_dump_json(),
-        ],
+    """Store a training run's card (replacing one of the same run id)."""
+    model_store.save_card(
+        wh, card.run_id, card.model, card.trained_at, card.training_seconds, card.model_dump_json()
     )
 
 
 def cards(wh: Warehouse, model: str | None = None) -> list[ModelCard]:
     """Every stored card, newest first (only ``model``'s when given)."""
-    sql = "SELECT card FROM model_cards"
-    params: list[Any] = []
-    if model is not None:
-        sql += " WHERE model = ?"
-        params.append(model)
-    rows = wh.fetchall(sql + " ORDER BY trained_at DESC", params)
-    return [ModelCard.model_validate_json(r[0]) for r in rows]
+    return [ModelCard.model_validate_json(text) for text in model_store.card_texts(wh, model)]
 
 
 def latest_card(wh: Warehouse, model: str) -> ModelCard | None:
@@ -93,24 +82,9 @@ def write_scores(
         else:
             columns[tag_id] = list(column)
             written[tag_id] = sum(1 for v in column if _text(v) is not None)
-    with wh.transaction():
-        wh.execute(
-            "DELETE FROM model_scores WHERE model = ? OR tag_id IN (SELECT unnest(?))",
-            [model, list(columns)],
-        )
-        for tag_id, column in columns.items():
-            table = pa.table(
-                {"person_id": ids, "value": pa.array([_text(v) for v in column], pa.string())}
-            )
-            wh.register("_scores_in", table)
-            try:
-                wh.execute(
-                    "INSERT INTO model_scores SELECT person_id, ?, value, ?, ? "
-                    "FROM _scores_in WHERE value IS NOT NULL",
-                    [tag_id, model, when],
-                )
-            finally:
-                wh.unregister("_scores_in")
+    model_store.replace_scores(
+        wh, model, ids, {tag: [_text(v) for v in col] for tag, col in columns.items()}, when
+    )
     return written
 
 
@@ -156,7 +130,7 @@ class TrainOptions(BaseModel):
 TRAINERS: dict[str, str] = {
     "churn": "portrait.models.churn",
     "propensity": "portrait.models.propensity",
-    "clv": "portrait.models.clv",
+    "clv": "portrait.models.clv.train",
     "next-purchase": "portrait.models.next_purchase",
     "clusters": "portrait.models.clusters",  # also `portrait segment cluster`, which saves segments
     "recs": "portrait.recs.serve_train",  # the served recommender (also `portrait recs train`)
