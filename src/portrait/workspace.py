@@ -622,7 +622,13 @@ class Workspace:
         if service is None:
             from portrait.campaigns.service import CampaignService
 
-            service = self.__dict__["_campaigns"] = CampaignService(self)
+            service = self.__dict__["_campaigns"] = CampaignService(
+                self.warehouse,
+                self.settings,
+                self.segments,
+                self.profiles,
+                recommend=lambda user_id, k: self.recs.recommend(user_id, k=k),
+            )
         return service
 
     def build(

@@ -78,7 +78,7 @@ def test_launch_dispatch_consent_inbox(api: Api) -> None:
     api.ws.warehouse.execute(  # time passes: every send comes due
         "UPDATE campaign_sends SET scheduled_at = now() - INTERVAL 1 HOUR WHERE campaign = 'news'"
     )
-    users = [s["user_id"] for s in api.ws.campaigns.sends("news")]
+    users = [s.user_id for s in api.ws.campaigns.sends("news")]
     consent = api.call(
         "PUT", f"/v1/users/{users[0]}/consent/in_app", json={"granted": False, "source": "app"}
     )
@@ -151,7 +151,7 @@ def test_consent_import_over_rest(api: Api, tmp_path: Path) -> None:
     # the same file through the Python API (the CLI's path) gives the same summary
     path = tmp_path / "consents.csv"
     path.write_text(text, "utf-8")
-    assert {**api.ws.campaigns.import_consents(path), "path": "request body"} == r
+    assert {**api.ws.campaigns.import_consents(path).model_dump(), "path": "request body"} == r
     # an upload (multipart), with a byte-order mark and a source named in the query
     upload = f"\ufeffuser_id,channel,granted,source\n{u1},email,false,\n{u1},sms,nope,退订\n"
     r = api.call(

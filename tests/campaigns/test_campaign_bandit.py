@@ -37,9 +37,9 @@ def test_traffic_moves_toward_the_converting_variant(tmp_path: Path) -> None:
         ws.campaigns.launch("bandit", now=T0)
         first = ws.campaigns.enroll("bandit", [(u, u) for u in users[:100]], "test", T0)
         ws.campaigns.dispatch(now=T0 + timedelta(days=1))
-        sent = {s["person_id"]: s for s in ws.campaigns.sends("bandit") if s["status"] == "sent"}
+        sent = {s.person_id: s for s in ws.campaigns.sends("bandit") if s.status == "sent"}
         # half of those who got "good" order the next day, nobody who got "poor"
-        buyers = [p for p, s in sent.items() if s["variant"] == "good"][::2]
+        buyers = [p for p, s in sent.items() if s.variant == "good"][::2]
         ws.ingest_records(
             [{"event_id": f"o{i}", "user_id": p, "type": "order", "order_id": f"o{i}",
               "product_id": "p1", "quantity": 1, "price": 99.0,
@@ -54,28 +54,31 @@ def test_traffic_moves_toward_the_converting_variant(tmp_path: Path) -> None:
         )  # fmt: skip
         later = T0 + timedelta(days=3)
         second = ws.campaigns.enroll("bandit", [(u, u) for u in users[100:]], "test", later)
-        state = ws.campaigns.bandit_state("bandit")
+        state = {
+            v: (c.sends, c.successes)
+            for v, c in ws.campaigns.bandit_state("bandit").variants.items()
+        }
         stored = ws.warehouse.fetchall(
             "SELECT variant, sends, successes FROM campaign_bandit ORDER BY 1"
         )
-        bandit = ws.campaigns.report("bandit", as_of=later)["bandit"]
+        bandit = ws.campaigns.report("bandit", as_of=later).bandit
     finally:
         ws.close()
-    assert abs(first["arms"]["good"] - first["arms"]["poor"]) < 0.4 * first["entered"]
-    good_sends = Counter(s["variant"] for s in sent.values())["good"]
+    assert abs(first.arms["good"] - first.arms["poor"]) < 0.4 * first.entered
+    good_sends = Counter(s.variant for s in sent.values())["good"]
     assert state["good"] == (good_sends, len(buyers) - 2)
     assert state["poor"][1] == 0 and [tuple(r) for r in stored] == [
         ("good", *state["good"]),
         ("poor", *state["poor"]),
     ]
-    good, poor = second["arms"].get("good", 0), second["arms"].get("poor", 0)
+    good, poor = second.arms.get("good", 0), second.arms.get("poor", 0)
     assert good > 0.9 * (good + poor) and good + poor > 200
     # the report: the best offer so far, its chance of being best, regret from observed rates
     g, p = state["good"], state["poor"]
-    assert bandit["best_arm"] == "good" and bandit["chance_best"]["good"] > 0.99
-    assert bandit["variants"]["good"] == {"sends": g[0], "successes": g[1]}
-    assert bandit["regret_conversions"] == round(p[0] * g[1] / g[0], 3)
-    assert bandit["equal_split_regret_conversions"] == round((g[0] + p[0]) / 2 * g[1] / g[0], 3)
+    assert bandit.best_arm == "good" and bandit.chance_best["good"] > 0.99
+    assert bandit.variants["good"].model_dump() == {"sends": g[0], "successes": g[1]}
+    assert bandit.regret_conversions == round(p[0] * g[1] / g[0], 3)
+    assert bandit.equal_split_regret_conversions == round((g[0] + p[0]) / 2 * g[1] / g[0], 3)
 
 
 def test_regret_estimate_known_answer() -> None:

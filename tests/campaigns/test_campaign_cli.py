@@ -80,7 +80,7 @@ def test_dispatch_consent_and_inbox(shop: Path, tmp_path: Path) -> None:
             "UPDATE campaign_sends SET scheduled_at = now() - INTERVAL 1 HOUR "
             "WHERE campaign = 'news'"
         )
-        users = [s["user_id"] for s in ws.campaigns.sends("news")]
+        users = [s.user_id for s in ws.campaigns.sends("news")]
     assert "in_app: refused (cli)" in cli(
         shop, "campaign", "consent", users[0], "in_app", "--revoke"
     )

@@ -48,11 +48,11 @@ def test_consent_file_import_keeps_bad_lines(ws: Workspace, tmp_path: Path) -> N
         "utf-8",
     )
     r = ws.campaigns.import_consents(path)
-    assert r["imported"] == 3 and [b["line"] for b in r["rejected"]] == [4, 5]
-    u0 = ws.campaigns.consent("u0")["channels"]
-    assert u0["sms"]["granted"] is False and u0["sms"]["source"] == "sms STOP"
-    assert u0["email"] == {**u0["email"], "granted": True, "source": "web form"}
-    assert ws.campaigns.consent("u1")["channels"]["sms"]["source"] == "import"
+    assert r.imported == 3 and [b.line for b in r.rejected] == [4, 5]
+    u0 = ws.campaigns.consent("u0").channels
+    assert u0["sms"].granted is False and u0["sms"].source == "sms STOP"
+    assert (u0["email"].granted, u0["email"].source) == (True, "web form")
+    assert ws.campaigns.consent("u1").channels["sms"].source == "import"
 
 
 class DiesAfterSending(WebhookChannel):
@@ -70,12 +70,12 @@ def test_in_doubt_webhook_sends_go_again_under_the_same_key(ws: Workspace) -> No
             ws.campaigns.dispatch(now=T0 + timedelta(days=1))
         del ws.campaigns.channels["sms"]
         soon = ws.campaigns.dispatch(now=T0 + timedelta(days=1, seconds=60))
-        assert soon["in_doubt_resent"] == 0  # the claim may still be alive: left alone
+        assert soon.in_doubt_resent == 0  # the claim may still be alive: left alone
         later = ws.campaigns.dispatch(now=T0 + timedelta(days=1, hours=1))
     keys = [r["headers"]["Idempotency-Key"] for r in rx.requests]
-    assert later["in_doubt_resent"] == 1 and later["sent"] + soon["sent"] == len(USERS)
+    assert later.in_doubt_resent == 1 and later.sent + soon.sent == len(USERS)
     assert len(keys) == len(USERS) + 1 and keys.count(keys[0]) == 2  # the provider dedupes
-    assert {s["status"] for s in ws.campaigns.sends("sms1")} == {"sent"}
+    assert {s.status for s in ws.campaigns.sends("sms1")} == {"sent"}
 
 
 def test_journey_reentry_queues_one_more_send_per_entry(ws: Workspace) -> None:
@@ -91,9 +91,9 @@ def test_journey_reentry_queues_one_more_send_per_entry(ws: Workspace) -> None:
     later = T0 + timedelta(days=8)
     again = ws.campaigns.enroll("cart", persons, "cart_abandonment", later)
     same = ws.campaigns.enroll("cart", persons, "cart_abandonment", later)
-    keys = sorted(s["send_key"] for s in ws.campaigns.sends("cart"))
-    assert (first["queued"], soon["reentered"], again["reentered"]) == (1, 0, 1)
-    assert same["reentered"] == same["new_sends"] == 0  # the same entry again: nothing
+    keys = sorted(s.send_key for s in ws.campaigns.sends("cart"))
+    assert (first.queued, soon.reentered, again.reentered) == (1, 0, 1)
+    assert same.reentered == same.new_sends == 0  # the same entry again: nothing
     assert keys == ["cart/u1/sms", "cart/u1/sms/20260310T090000Z"]
 
 
@@ -118,11 +118,11 @@ def test_dispatch_closes_the_webhook_client_it_opened(
     with http_receiver([200]) as (rx, url):
         ws.settings.campaigns.sms.url = url
         first = ws.campaigns.dispatch(now=T0 + timedelta(days=1))
-        assert first["sent"] == len(USERS)
+        assert first.sent == len(USERS)
         assert len(made_clients) == 1 and made_clients[0].is_closed
         sms_campaign(ws, "sms2")  # the next dispatch opens a new client, and closes it too
         second = ws.campaigns.dispatch(now=T0 + timedelta(days=1))
-    assert second["sent"] == len(USERS) and len(rx.requests) == 2 * len(USERS)
+    assert second.sent == len(USERS) and len(rx.requests) == 2 * len(USERS)
     assert len(made_clients) == 2 and all(c.is_closed for c in made_clients)
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from portrait.campaigns.definition import parse_campaign
 from portrait.campaigns.journeys import eligible, run_journeys
+from portrait.campaigns.results import Enrolment
 
 AT = datetime(2026, 5, 10, 12, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -44,7 +45,10 @@ class Recorder:
 
     def __call__(self, name, persons, source, at):
         self.calls.append((name, sorted(p for p, _ in persons), source, at))
-        return {"assigned": len(persons)}
+        return Enrolment(
+            campaign=name, source=source, persons=len(persons), entered=len(persons),
+            already_in=0, reentered=0, arms={}, queued=0, suppressed={}, new_sends=0,
+        )  # fmt: skip
 
 
 def entries(ws, campaign: str) -> list[tuple]:
@@ -76,25 +80,25 @@ def carts(ws):
 
 def test_cart_abandonment(carts):
     enroll = Recorder()
-    out = run_journeys(carts, at=AT, enroll=enroll)
-    (result,) = out["campaigns"]  # the draft campaign is not run
-    assert result["candidates"] == 3 and result["entering"] == 3 and result["entered"] == 3
+    out = run_journeys(carts.campaigns, at=AT, enroll=enroll)
+    (result,) = out.campaigns  # the draft campaign is not run
+    assert result.candidates == 3 and result.entering == 3 and result.entered == 3
     assert enroll.calls == [("cart", ["u1", "u6", "u7"], "cart_abandonment", AT)]
     assert entries(carts, "cart") == [
         ("u1", AT - 6 * H), ("u6", AT - 6 * H), ("u7", AT - 6 * H),
     ]  # fmt: skip
     # an hour later nobody new: those three entered already, u3 is due in 13 h
-    again = run_journeys(carts, at=AT + H, enroll=enroll)
-    assert again["campaigns"][0]["already_entered"] == 3 and again["entered"] == 0
+    again = run_journeys(carts.campaigns, at=AT + H, enroll=enroll)
+    assert again.campaigns[0].already_entered == 3 and again.entered == 0
     assert len(enroll.calls) == 1
-    later = run_journeys(carts, at=AT + 15 * H, enroll=enroll)
-    assert enroll.calls[-1][1] == ["u3"] and later["entered"] == 1
+    later = run_journeys(carts.campaigns, at=AT + 15 * H, enroll=enroll)
+    assert enroll.calls[-1][1] == ["u3"] and later.entered == 1
 
 
 def test_dry_run_records_nothing(carts):
     enroll = Recorder()
-    out = run_journeys(carts, at=AT, dry_run=True, enroll=enroll)
-    assert out["campaigns"][0]["persons"] == ["u1", "u6", "u7"]
+    out = run_journeys(carts.campaigns, at=AT, dry_run=True, enroll=enroll)
+    assert out.campaigns[0].persons == ["u1", "u6", "u7"]
     assert enroll.calls == [] and entries(carts, "cart") == []
 
 
@@ -106,7 +110,7 @@ def test_first_order(ws):
                              [user, registered])  # fmt: skip
     event(ws, "r2", AT - 50 * H, "order", order_id="o", product_id="p1", quantity=1, price=5.0)
     enroll = Recorder()
-    run_journeys(ws, at=AT, enroll=enroll)
+    run_journeys(ws.campaigns, at=AT, enroll=enroll)
     assert enroll.calls[0][1] == ["r1"]  # r3 registered 10 h ago, r4 too long ago
     assert entries(ws, "first") == [("r1", AT - 28 * H)]
 
@@ -143,13 +147,13 @@ def test_win_back_newly_dormant_and_never_entered(ws):
     add_build(ws, "2026-05-01", [("d1", "active"), ("d2", "dormant"), ("d3", "active")], cols)
     add_build(ws, "2026-05-08", [("d1", "dormant"), ("d2", "dormant"), ("d3", "active")], cols)
     enroll = Recorder()
-    run_journeys(ws, at=AT, enroll=enroll)
+    run_journeys(ws.campaigns, at=AT, enroll=enroll)
     # d1 became dormant in the latest build; d2 has been dormant and never entered
     assert enroll.calls[0][1] == ["d1", "d2"]
     cutoff = datetime(2026, 5, 8, tzinfo=UTC)
     assert entries(ws, "winback") == [("d1", cutoff), ("d2", cutoff)]
-    out = run_journeys(ws, at=AT + D, enroll=enroll)  # within reenter_days: no one again
-    assert out["entered"] == 0 and len(enroll.calls) == 1
+    out = run_journeys(ws.campaigns, at=AT + D, enroll=enroll)  # within reenter_days: no one again
+    assert out.entered == 0 and len(enroll.calls) == 1
 
 
 def test_repurchase_due_from_cycle_or_prediction(ws):
@@ -165,7 +169,7 @@ def test_repurchase_due_from_cycle_or_prediction(ws):
     for p in ("b1", "b2", "b3", "b4"):
         event(ws, p, AT - 12 * D, "order", order_id=f"o{p}", product_id="x", quantity=1, price=1.0)
     enroll = Recorder()
-    run_journeys(ws, at=AT, enroll=enroll)
+    run_journeys(ws.campaigns, at=AT, enroll=enroll)
     assert enroll.calls[0][1] == ["b1", "b3"]
     assert dict(entries(ws, "again")) == {
         "b1": AT - 2 * D, "b3": datetime(2026, 5, 9, tzinfo=UTC),
@@ -184,9 +188,9 @@ def test_reentry_rules():
 
 def test_no_build_for_profile_triggers(ws):
     add_campaign(ws, "winback", {"type": "win_back"})
-    out = run_journeys(ws, at=AT, enroll=Recorder())
-    assert out["campaigns"][0]["candidates"] == 0
-    assert "no build" in out["campaigns"][0]["notes"][0]
+    out = run_journeys(ws.campaigns, at=AT, enroll=Recorder())
+    assert out.campaigns[0].candidates == 0
+    assert "no build" in out.campaigns[0].notes[0]
 
 
 def test_build_runs_journeys_with_segment_and_real_enrolment(ws):
@@ -232,7 +236,7 @@ def test_todays_build_is_used_before_its_cutoff(ws):
     add_build(ws, "2026-05-11", [("d1", "dormant")], cols, finished=AT - H)
     add_build(ws, "2026-05-12", [("d2", "dormant")], cols, finished=AT + H)  # after AT: unseen
     enroll = Recorder()
-    run_journeys(ws, at=AT, enroll=enroll)
+    run_journeys(ws.campaigns, at=AT, enroll=enroll)
     assert enroll.calls[0][1] == ["d1"] and entries(ws, "winback") == [("d1", AT)]
 
 
@@ -270,8 +274,8 @@ def test_ingest_runs_cart_journeys_without_a_build(ws, monkeypatch):
     ws.ingest_records([page])
     assert [r[0] for r in entries(ws, "cart-live")] == ["u1", "u2"]
     sends = ws.campaigns.sends("cart-live")
-    assert sorted(s["person_id"] for s in sends) == ["u1", "u2"]
-    assert {s["status"] for s in sends} == {"queued"}
+    assert sorted(s.person_id for s in sends) == ["u1", "u2"]
+    assert {s.status for s in sends} == {"queued"}
     assert not ws.warehouse.fetchall("SELECT 1 FROM tag_builds")  # no build ran
 
 

@@ -71,23 +71,23 @@ def test_expected_cost_by_hand():
                           campaign=campaign)  # fmt: skip
     cost = expected_cost(entry, 1000, order_value=150.0)
     # 800 treated x 0.001 per e-mail; 200 get the 10 off, 10% of them use it
-    assert cost == {"sends": 0.8, "offers": 200.0, "total": 200.8}
+    assert cost.model_dump() == {"sends": 0.8, "offers": 200.0, "total": 200.8}
 
 
 def test_suggestions_sized_on_the_latest_build(shop: Path):
     with Workspace.open(shop) as ws:
         r = ws.campaigns.suggest()
-        sizes = {s["name"]: s["size"] for s in ws.segments.list()}
-    assert r["build_id"] and r["average_order_value"] > 0
-    assert r["suggestions"], r
-    listed = {s["campaign"] for s in r["suggestions"]} | {s["campaign"] for s in r["skipped"]}
+        sizes = {s.name: s.size for s in ws.segments.list()}
+    assert r.build_id and r.average_order_value > 0
+    assert r.suggestions, r
+    listed = {s.campaign for s in r.suggestions} | {s.campaign for s in r.skipped}
     assert listed == {e.campaign.name for e in playbook()}
-    for s in r["suggestions"]:
-        assert s["size"] == sizes[s["segment"]] > 0
-        assert s["expected_cost"]["total"] >= s["expected_cost"]["sends"]
-        assert not s["exists"]
-    for s in r["skipped"]:
-        assert sizes.get(s["segment"]) == 0 and s["reason"] == "empty"
+    for s in r.suggestions:
+        assert s.size == sizes[s.segment] > 0
+        assert s.expected_cost.total >= s.expected_cost.sends
+        assert not s.exists
+    for s in r.skipped:
+        assert sizes.get(s.segment) == 0 and s.reason == "empty"
 
 
 def test_cli_suggest_create_report_and_journeys(shop: Path):

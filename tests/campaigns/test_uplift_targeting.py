@@ -56,16 +56,16 @@ def test_targeting_keeps_the_top_share_by_predicted_uplift(shop: Path) -> None:
                                  targeting={"uplift_from": "past", "top_share": 0.3}))  # fmt: skip
         everyone = cs.audience(cs.get("past").model_copy(update={"targeting": None}))
         dry = cs.launch("next", dry_run=True)
-        t = dry["targeting"]
-        assert t["scored"] == len(everyone) - t["without_profile"]
-        assert t["kept"] == math.ceil(0.3 * t["scored"])
-        assert t["mean_predicted_uplift_kept"] >= t["mean_predicted_uplift_all"]
-        assert t["trained_on"]["treated"] > 0 and t["trained_on"]["control"] > 0
+        t = dry.targeting
+        assert t.scored == len(everyone) - t.without_profile
+        assert t.kept == math.ceil(0.3 * t.scored)
+        assert t.mean_predicted_uplift_kept >= t.mean_predicted_uplift_all
+        assert t.trained_on.treated > 0 and t.trained_on.control > 0
         launched = cs.launch("next")
         assigned = ws.warehouse.fetchall(
             "SELECT count(*), min(source) FROM campaign_assignments WHERE campaign = 'next'"
         )[0]
-    assert launched["targeting"]["kept"] == t["kept"] == assigned[0]
+    assert launched.targeting.kept == t.kept == assigned[0]
     assert assigned[1] == "uplift"
 
 

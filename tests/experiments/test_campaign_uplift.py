@@ -47,24 +47,19 @@ def population(n: int = 4_000, seed: int = 3) -> tuple[pd.DataFrame, pd.DataFram
 
 
 class StubCampaigns:
-    def __init__(self, outcomes: pd.DataFrame, launched: str | None) -> None:
+    """``outcomes``, ``launch_day`` and ``profile_table(as_of)`` (``PastCampaigns``); builds
+    exist from ``first_build`` on."""
+
+    def __init__(self, profiles, outcomes, launched=date(2026, 3, 1), first_build=None):
         self._outcomes, self._launched = outcomes, launched
+        self._profiles, self._first = profiles, first_build or date(2026, 1, 1)
+        self.asked: list = []
 
     def outcomes(self, name: str, as_of=None) -> pa.Table:
         return pa.Table.from_pandas(self._outcomes, preserve_index=False)
 
-    def show(self, name: str) -> dict:
-        return {"name": name, "launched_at": self._launched}
-
-
-class StubWorkspace:
-    """``campaigns.outcomes``/``campaigns.show`` and ``profile_table(as_of)``; builds exist from
-    ``first_build`` on."""
-
-    def __init__(self, profiles, outcomes, launched="2026-03-01T12:00:00+00:00", first_build=None):
-        self.campaigns = StubCampaigns(outcomes, launched)
-        self._profiles, self._first = profiles, first_build or date(2026, 1, 1)
-        self.asked: list = []
+    def launch_day(self, name: str) -> date | None:
+        return self._launched
 
     def profile_table(self, as_of=None) -> pa.Table:
         self.asked.append(as_of)
@@ -75,7 +70,7 @@ class StubWorkspace:
 
 def test_trains_on_launch_day_profiles_and_finds_the_effect() -> None:
     profiles, outcomes, effect = population()
-    ws = StubWorkspace(profiles, outcomes)
+    ws = StubCampaigns(profiles, outcomes)
     result = train_uplift_from_campaign(ws, "spring", method="two_model", learner="logistic")
     assert ws.asked == [LAUNCH]
     assert result.features_as_of == "2026-03-01 (launch day)"
@@ -90,7 +85,7 @@ def test_trains_on_launch_day_profiles_and_finds_the_effect() -> None:
 
 def test_one_variant_and_the_fallback_to_the_latest_build() -> None:
     profiles, outcomes, _ = population(1_500, 4)
-    ws = StubWorkspace(profiles, outcomes, first_build=date(2026, 3, 5))
+    ws = StubCampaigns(profiles, outcomes, first_build=date(2026, 3, 5))
     result = train_uplift_from_campaign(ws, "spring", arm="a", learner="logistic")
     assert ws.asked == [LAUNCH, None]
     assert result.features_as_of.startswith("latest build")

@@ -11,6 +11,19 @@ from starlette.concurrency import run_in_threadpool
 
 from portrait.api.deps import Caller, WorkspaceDep
 from portrait.api.errors import limited_body, responses
+from portrait.campaigns.results import (
+    CampaignPublic,
+    CampaignSummary,
+    ConsentImport,
+    ConsentState,
+    Dispatched,
+    DryRun,
+    InboxMessage,
+    JourneyStarted,
+    Launched,
+    Stopped,
+    UpliftCheck,
+)
 
 
 class ConsentBody(BaseModel):
@@ -20,6 +33,14 @@ class ConsentBody(BaseModel):
 
 class ReadBody(BaseModel):
     message_ids: list[str] | None = None  # None: all of the user's messages
+
+
+class Deleted(BaseModel):
+    deleted: str  # the draft's name
+
+
+class Marked(BaseModel):
+    marked: int  # messages newly marked read
 
 
 CSV_HELP = (
@@ -52,16 +73,18 @@ def consent_csv(content_type: str, body: bytes) -> tuple[str, str]:
     return text, label
 
 
-router = APIRouter(tags=["campaigns"], responses=responses(401, 403, 404, 422))
+router = APIRouter(tags=["campaigns"], responses=responses(401, 403, 404, 409, 422))
+# a name taken, a campaign in a state that forbids it (launched, stopped, a draft)
+CONFLICT = responses(409)
 
 
-@router.post("/v1/campaigns")
+@router.post("/v1/campaigns", responses=CONFLICT)
 def create_campaign(
     ws: WorkspaceDep,
     _: Caller,
     definition: Annotated[dict[str, Any], Body(description="A campaign definition.")],
     replace: bool = False,
-) -> dict[str, Any]:
+) -> CampaignPublic:
     """Validate (templates included) and store a draft; ``replace`` (query or a
     ``"replace": true`` field) overwrites a draft of the same name."""
     replace = bool(definition.pop("replace", replace))
@@ -69,41 +92,42 @@ def create_campaign(
 
 
 @router.get("/v1/campaigns")
-def list_campaigns(ws: WorkspaceDep, _: Caller) -> list[dict[str, Any]]:
+def list_campaigns(ws: WorkspaceDep, _: Caller) -> list[CampaignSummary]:
     """Every campaign with its status and send counts."""
     return ws.campaigns.list()
 
 
 @router.post("/v1/campaigns/dispatch")
-def dispatch(ws: WorkspaceDep, _: Caller) -> dict[str, Any]:
+def dispatch(ws: WorkspaceDep, _: Caller) -> Dispatched:
     """Send every queued message that is due (consent, caps and budget checked now)."""
     return ws.campaigns.dispatch()
 
 
 @router.get("/v1/campaigns/{name}")
-def show_campaign(name: str, ws: WorkspaceDep, _: Caller) -> dict[str, Any]:
+def show_campaign(name: str, ws: WorkspaceDep, _: Caller) -> CampaignPublic:
     """Definition, persons per arm, sends per status, suppressions by reason."""
     return ws.campaigns.show(name)
 
 
-@router.delete("/v1/campaigns/{name}")
-def delete_campaign(name: str, ws: WorkspaceDep, _: Caller) -> dict[str, Any]:
+@router.delete("/v1/campaigns/{name}", responses=CONFLICT)
+def delete_campaign(name: str, ws: WorkspaceDep, _: Caller) -> Deleted:
     """Delete a draft (409 for a launched campaign)."""
     ws.campaigns.delete(name)
-    return {"deleted": name}
+    return Deleted(deleted=name)
 
 
-@router.post("/v1/campaigns/{name}/stop")
-def stop_campaign(name: str, ws: WorkspaceDep, _: Caller) -> dict[str, Any]:
+@router.post("/v1/campaigns/{name}/stop", responses=CONFLICT)
+def stop_campaign(name: str, ws: WorkspaceDep, _: Caller) -> Stopped:
     """Stop a campaign for good; queued sends are withdrawn (409 for a draft)."""
     return ws.campaigns.stop(name)
 
 
-@router.post("/v1/campaigns/{name}/launch")
+@router.post("/v1/campaigns/{name}/launch", responses=CONFLICT)
 def launch_campaign(
     name: str, ws: WorkspaceDep, _: Caller, dry_run: Annotated[bool, Query()] = False
-) -> dict[str, Any]:
-    """Assign the audience and queue the sends; ``dry_run`` only says what would happen."""
+) -> Launched | DryRun | JourneyStarted:
+    """Assign the audience and queue the sends; ``dry_run`` only says what would happen. A
+    campaign with a trigger starts its journey instead (``JourneyStarted``)."""
     return ws.campaigns.launch(name, dry_run=dry_run)
 
 
@@ -116,7 +140,7 @@ def uplift_check(
         Literal["class_transformation", "two_model", "x_learner"], Query()
     ] = "class_transformation",
     learner: Annotated[Literal["lightgbm", "logistic"], Query()] = "lightgbm",
-) -> dict[str, Any]:
+) -> UpliftCheck:
     """How well an uplift model learnt from this past campaign ranks persons: fitted on half
     of its persons, judged on the other half (Qini AUC, uplift in the top 30%)."""
     return ws.campaigns.uplift_check(name, method, learner)
@@ -125,13 +149,13 @@ def uplift_check(
 @router.put("/v1/users/{user_id}/consent/{channel}")
 def put_consent(
     user_id: str, channel: str, body: ConsentBody, ws: WorkspaceDep, _: Caller
-) -> dict[str, Any]:
+) -> ConsentState:
     """Record a user's yes or no for a channel (email, sms, push, in_app)."""
     return ws.campaigns.set_consent(user_id, channel, body.granted, body.source)
 
 
 @router.get("/v1/users/{user_id}/consent")
-def get_consent(user_id: str, ws: WorkspaceDep, _: Caller) -> dict[str, Any]:
+def get_consent(user_id: str, ws: WorkspaceDep, _: Caller) -> ConsentState:
     """The user's consent per channel (recorded, or the default)."""
     return ws.campaigns.consent(user_id)
 
@@ -139,7 +163,7 @@ def get_consent(user_id: str, ws: WorkspaceDep, _: Caller) -> dict[str, Any]:
 @router.post("/v1/consents/import")
 async def import_consents(
     request: Request, ws: WorkspaceDep, _: Caller, source: str = "import"
-) -> dict[str, Any]:
+) -> ConsentImport:
     """Import consents from a CSV (user_id, channel, granted[, source]), sent as the body
     or uploaded (multipart, field ``file``), like `portrait campaign consent-import`: the
     lines that check are stored, the others come back in ``rejected`` with their line
@@ -150,12 +174,12 @@ async def import_consents(
 
 
 @router.get("/v1/users/{user_id}/inbox")
-def inbox(user_id: str, ws: WorkspaceDep, _: Caller, unread: bool = False) -> list[dict[str, Any]]:
+def inbox(user_id: str, ws: WorkspaceDep, _: Caller, unread: bool = False) -> list[InboxMessage]:
     """The user's in-app messages, newest first (``unread``: only those not read)."""
     return ws.campaigns.inbox(user_id, unread_only=unread)
 
 
 @router.post("/v1/users/{user_id}/inbox/read")
-def mark_read(user_id: str, body: ReadBody, ws: WorkspaceDep, _: Caller) -> dict[str, Any]:
+def mark_read(user_id: str, body: ReadBody, ws: WorkspaceDep, _: Caller) -> Marked:
     """Mark the user's messages read (all, or ``message_ids``)."""
-    return {"marked": ws.campaigns.mark_read(user_id, body.message_ids)}
+    return Marked(marked=ws.campaigns.mark_read(user_id, body.message_ids))

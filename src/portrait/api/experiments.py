@@ -10,6 +10,7 @@ from portrait.api.deps import Caller
 from portrait.api.errors import responses
 from portrait.experiments import abtest, stats
 from portrait.experiments.bandit import simulate_bandit
+from portrait.experiments.results import AbAnalysis, BanditReportPublic, SampleSizePublic
 
 Rate = Annotated[float, Query(gt=0, lt=1)]
 MAX_SIMULATED_SENDS = 10_000_000
@@ -71,7 +72,7 @@ class BanditRequest(BaseModel):
     seed: int = 0
 
 
-def _ab(body: AbRequest) -> dict[str, Any]:
+def _ab(body: AbRequest) -> AbAnalysis:
     control_name = body.control.name or "control"
     default = ["treatment"] if len(body.treatments) == 1 else None
     treatments: dict[str, abtest.Arm] = {}
@@ -97,20 +98,22 @@ def _size(
     sd: float | None,
     mde: float | None,
     **kw: Any,
-) -> dict[str, Any]:
+) -> SampleSizePublic:
     if baseline is not None and target is not None:
         res = stats.sample_size_proportions(baseline, target, **kw)
     elif sd is not None and mde is not None:
         res = stats.sample_size_means(sd, mde, **kw)
     else:
         raise ValueError("give baseline and target (conversion rates) or sd and mde")
-    return stats.clean(res)
+    return SampleSizePublic.of(res)
 
 
-def _simulate(body: BanditRequest) -> dict[str, Any]:
+def _simulate(body: BanditRequest) -> BanditReportPublic:
     if body.batches * body.batch_size > MAX_SIMULATED_SENDS:
         raise ValueError(f"batches x batch_size is limited to {MAX_SIMULATED_SENDS:,} sends")
-    return stats.clean(simulate_bandit(body.rates, body.batches, body.batch_size, body.seed))
+    return BanditReportPublic.of(
+        simulate_bandit(body.rates, body.batches, body.batch_size, body.seed)
+    )
 
 
 router = APIRouter(tags=["experiments"], responses=responses(401, 403, 404, 422))
@@ -127,7 +130,7 @@ def size(
     power: Rate = 0.8,
     two_sided: bool = True,
     ratio: Annotated[float, Query(gt=0)] = 1.0,
-) -> dict[str, Any]:
+) -> SampleSizePublic:
     """Users per arm to detect ``baseline`` -> ``target`` (conversion rates) or an absolute
     difference ``mde`` in a metric of standard deviation ``sd``."""
     return _size(
@@ -143,14 +146,14 @@ def size(
 
 
 @router.post("/v1/experiments/ab")
-def ab(body: AbRequest, _: Caller) -> dict[str, Any]:
+def ab(body: AbRequest, _: Caller) -> AbAnalysis:
     """Compare each treatment with the control from the arms' sufficient statistics:
     frequentist test, Bayesian chance to beat control and expected loss, SRM check."""
     return _ab(body)
 
 
 @router.post("/v1/experiments/bandit/simulate")
-def bandit_simulate(body: BanditRequest, _: Caller) -> dict[str, Any]:
+def bandit_simulate(body: BanditRequest, _: Caller) -> BanditReportPublic:
     """Simulate Thompson sampling against known offer rates: regret against the best fixed
     offer and against an equal split, share of sends per arm per batch."""
     return _simulate(body)

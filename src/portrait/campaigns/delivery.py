@@ -32,6 +32,7 @@ from portrait.campaigns.channels import (
 )
 from portrait.campaigns.definition import Campaign
 from portrait.campaigns.personalise import address_of
+from portrait.campaigns.results import Dispatched
 from portrait.campaigns.templates import TemplateRenderError
 from portrait.store import campaign_state
 from portrait.store import campaigns as store
@@ -68,7 +69,8 @@ class Dispatcher:
     # --- the loop -------------------------------------------------------------------------
     def run(
         self, now: datetime | None = None, progress: Callable[[int, int], None] | None = None
-    ) -> dict[str, Any]:
+    ) -> Dispatched:
+        """Send what is due as of ``now`` (and retries that come due meanwhile)."""
         base = now or datetime.now(UTC)
         t0 = time.monotonic()
 
@@ -79,23 +81,20 @@ class Dispatcher:
             self._loop(clock, progress)
         finally:  # the SMTP session and HTTP clients this dispatch opened, even on error
             close_all(self.service.channels.values())
-        waiting = self.wh.fetchone(
-            "SELECT count(*), min(coalesce(next_attempt_at, scheduled_at)) FROM campaign_sends "
-            "WHERE status = 'queued'"
+        still_queued, next_due = store.queued_summary(self.wh)
+        return Dispatched(
+            at=base.isoformat(),
+            processed=sum(self.counts.values()),
+            sent=self.counts["sent"],
+            suppressed=self.counts["suppressed"],
+            failed=self.counts["failed"],
+            retries=self.counts["retry"],
+            rescheduled=self.counts["rescheduled"],
+            in_doubt_resent=self.counts["in_doubt_resent"],
+            reasons=dict(self.reasons.most_common()),
+            still_queued=still_queued,
+            next_due=next_due.isoformat() if next_due else None,
         )
-        return {
-            "at": base.isoformat(),
-            "processed": sum(self.counts.values()),
-            "sent": self.counts["sent"],
-            "suppressed": self.counts["suppressed"],
-            "failed": self.counts["failed"],
-            "retries": self.counts["retry"],
-            "rescheduled": self.counts["rescheduled"],
-            "in_doubt_resent": self.counts["in_doubt_resent"],
-            "reasons": dict(self.reasons.most_common()),
-            "still_queued": waiting[0],
-            "next_due": waiting[1].isoformat() if waiting[1] else None,
-        }
 
     def _loop(
         self, clock: Callable[[], datetime], progress: Callable[[int, int], None] | None

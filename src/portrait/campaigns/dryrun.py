@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 from portrait.campaigns import assign
 from portrait.campaigns.definition import Campaign
 from portrait.campaigns.delivery import offer_cost
+from portrait.campaigns.enrolment import arms_for
 from portrait.campaigns.personalise import address_of
+from portrait.campaigns.results import DryRun, DryRunCost, MessageSample
 from portrait.campaigns.templates import (
     TemplateRenderError,
     offer_context,
@@ -30,16 +32,14 @@ if TYPE_CHECKING:
 Person = tuple[str, str | None]
 
 
-def dry_run(
-    service: CampaignService, c: Campaign, persons: list[Person], now: datetime
-) -> dict[str, Any]:
+def dry_run(service: CampaignService, c: Campaign, persons: list[Person], now: datetime) -> DryRun:
     """The launch of ``c`` for ``persons`` as it would happen at ``now``."""
     wh = service.wh
     users = {p: u or p for p, u in persons}
     pids = list(users)
     already = store.assigned(wh, c.name, pids) if pids else set()
     new = [p for p in pids if p not in already]
-    arms = service.arms_for(c, new, save=False)
+    arms = arms_for(service, c, new, save=False)
     treated = [p for p in new if arms[p] != assign.CONTROL]
     contacts = store.contacts(wh, treated) if treated else {}
     consents = campaign_state.consents(wh, [users[p] for p in treated]) if treated else {}
@@ -69,26 +69,25 @@ def dry_run(
             offer_total += expected
             per_arm[arms[p]] += 1
     n = sum(per_arm.values())
-    return {
-        "campaign": c.name,
-        "dry_run": True,
-        "channel": c.channel,
-        "persons": len(pids),
-        "already_in": len(already),
-        "arms": assign.arm_counts(arms[p] for p in new),
-        "would_send": n,
-        "would_send_by_arm": dict(sorted(per_arm.items())),
-        "suppressed": dict(reasons.most_common()),
-        "cost": {
-            "sends": n,
-            "send_cost": round(n * c.send_cost, 4),
-            "expected_offer_cost": round(offer_total, 2),
-            "total": round(n * c.send_cost + offer_total, 2),
-            "average_order_value": round(aov, 2),
-            "expected_redemption": c.budget.expected_redemption,
-        },
-        "samples": samples(service, c, treated, users, contacts),
-    }
+    return DryRun(
+        campaign=c.name,
+        channel=c.channel,
+        persons=len(pids),
+        already_in=len(already),
+        arms=assign.arm_counts(arms[p] for p in new),
+        would_send=n,
+        would_send_by_arm=dict(sorted(per_arm.items())),
+        suppressed=dict(reasons.most_common()),
+        cost=DryRunCost(
+            sends=n,
+            send_cost=round(n * c.send_cost, 4),
+            expected_offer_cost=round(offer_total, 2),
+            total=round(n * c.send_cost + offer_total, 2),
+            average_order_value=round(aov, 2),
+            expected_redemption=c.budget.expected_redemption,
+        ),
+        samples=samples(service, c, treated, users, contacts),
+    )
 
 
 def samples(
@@ -97,7 +96,7 @@ def samples(
     treated: list[str],
     users: dict[str, str],
     contacts: dict[str, dict[str, Any]],
-) -> list[dict[str, Any]]:
+) -> list[MessageSample]:
     """One rendered message per variant and language, for a real user where there is one."""
     tags = service.personaliser.tags(treated[:2000])
     by_language: dict[str, str] = {}
@@ -117,10 +116,10 @@ def samples(
                     ctx = sample_context(language, offer_context(v.offer, language))
                     lang, (subject, body) = language, render_message(v.message, language, ctx)
             except TemplateRenderError as e:
-                out.append({"variant": v.name, "language": language, "error": str(e)})
+                out.append(MessageSample(variant=v.name, language=language, error=str(e)))
                 continue
             out.append(
-                {"variant": v.name, "language": lang, "user_id": users[p] if p else None,
-                 "subject": subject, "body": body}
+                MessageSample(variant=v.name, language=lang, user_id=users[p] if p else None,
+                              subject=subject, body=body)
             )  # fmt: skip
     return out

@@ -15,8 +15,8 @@ or after it is read):
 The campaign's segment, if any, narrows the candidates (its audience in the latest build). A person
 who entered before enters again only when ``reenter_days`` is set, that many days have passed
 since the last entry, and the trigger fired again later (a new cart, a new due date).
-Entries go to ``journey_entries`` and the persons to ``ws.campaigns.enroll``, which assigns the
-arm (control included) and queues the sends. Runs after every profile build (``after_build``),
+Entries go to ``journey_entries`` and the persons to ``CampaignService.enroll``, which assigns
+the arm (control included) and queues the sends. Runs after every profile build (``after_build``),
 on demand (``portrait campaign journeys``, ``POST /v1/campaigns/journeys/run``), and, for
 ``cart_abandonment`` (the one trigger that reads fresh events, not tags), after every events
 ingest batch commits (``after_ingest``; ``[campaigns] journeys_on_ingest = false`` turns that
@@ -36,10 +36,13 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from portrait.campaigns.definition import Campaign, CampaignDefinitionError, parse_campaign
+from portrait.campaigns.results import Enrolment, JourneysRun, JourneyStep
 from portrait.store import campaign_reports as store
 
 if TYPE_CHECKING:
+    from portrait.campaigns.service import CampaignService
     from portrait.store.loader import BatchResult
+    from portrait.store.warehouse import Warehouse
     from portrait.tags.build import BuildResult
     from portrait.workspace import Workspace
 
@@ -48,7 +51,7 @@ log = logging.getLogger(__name__)
 CART_LOOKBACK = timedelta(days=7)  # older abandoned carts are history, not a trigger
 FIRST_ORDER_LOOKBACK = timedelta(days=30)  # registrants gone longer are a win-back matter
 Entry = tuple[str, datetime]  # (person_id, triggered_at)
-Enroll = Callable[..., Any]
+Enroll = Callable[..., Enrolment]  # CampaignService.enroll(name, persons, source=, at=)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -59,11 +62,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def candidates(ws: Workspace, campaign: Campaign, at: datetime) -> tuple[list[Entry], list[str]]:
+def candidates(wh: Warehouse, campaign: Campaign, at: datetime) -> tuple[list[Entry], list[str]]:
     """Persons meeting the campaign's trigger at ``at``, with when it fired, and notes."""
     trigger = campaign.trigger
     assert trigger is not None
-    wh, hours = ws.warehouse, timedelta(hours=trigger.hours)
+    hours = timedelta(hours=trigger.hours)
     if trigger.type == "cart_abandonment":
         rows = store.latest_carts(wh, at, at - hours, at - hours - CART_LOOKBACK)
         return [(p, _aware(t) + hours) for p, t in rows], []
@@ -115,50 +118,56 @@ def eligible(
 
 
 def run_campaign(
-    ws: Workspace,
+    campaigns: CampaignService,
     name: str,
     campaign: Campaign,
     at: datetime,
     dry_run: bool = False,
     enroll: Enroll | None = None,
-) -> dict[str, Any]:
+) -> JourneyStep:
     """One campaign's journey step; see the module docstring."""
-    assert campaign.trigger is not None
-    found, notes = candidates(ws, campaign, at)
-    out: dict[str, Any] = {"campaign": name, "trigger": campaign.trigger.type,
-                           "candidates": len(found)}  # fmt: skip
+    trigger = campaign.trigger
+    assert trigger is not None
+    wh = campaigns.wh
+    found, notes = candidates(wh, campaign, at)
+    n_found, in_segment = len(found), None
     users: dict[str, str | None] = {}
     if campaign.segment and found:
         try:
-            users = dict(ws.campaigns.audience(campaign))
+            users = dict(campaigns.audience(campaign))
         except LookupError as e:
             notes.append(f"segment {campaign.segment!r} could not be read: {e}")
         found = [c for c in found if c[0] in users]
-        out["in_segment"] = len(found)
-    history = store.journey_history(ws.warehouse, name)
-    entering = eligible(found, history, campaign.trigger.reenter_days, at)
-    out["already_entered"] = len(found) - len(entering)
-    out["entering"] = len(entering)
-    out["persons"] = [p for p, _ in entering[:20]]
+        in_segment = len(found)
+    history = store.journey_history(wh, name)
+    entering = eligible(found, history, trigger.reenter_days, at)
+    enrolled, entered = None, 0
     if entering and not dry_run:
-        enroll = enroll or ws.campaigns.enroll
-        out["enrolled"] = enroll(
-            name, [(p, users.get(p)) for p, _ in entering], source=campaign.trigger.type, at=at
-        )
-        out["entered"] = store.record_entries(
-            ws.warehouse, name, campaign.trigger.type, entering, at
-        )
-    out["notes"] = notes
-    return out
+        enroll = enroll or campaigns.enroll
+        persons = [(p, users.get(p)) for p, _ in entering]
+        enrolled = enroll(name, persons, source=trigger.type, at=at)
+        entered = store.record_entries(wh, name, trigger.type, entering, at)
+    return JourneyStep(
+        campaign=name,
+        trigger=trigger.type,
+        candidates=n_found,
+        in_segment=in_segment,
+        already_entered=len(found) - len(entering),
+        entering=len(entering),
+        persons=[p for p, _ in entering[:20]],
+        enrolled=enrolled,
+        entered=entered,
+        notes=notes,
+    )
 
 
 def run_journeys(
-    ws: Workspace,
+    campaigns: CampaignService,
     at: datetime | None = None,
     dry_run: bool = False,
     enroll: Enroll | None = None,
     rows: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+) -> JourneysRun:
     """Evaluate every launched campaign's trigger as of ``at`` (default now) and enroll who
     newly meets it (``dry_run``: only say who would); ``rows``: only these campaigns (rows of
     ``triggered_campaigns``)."""
@@ -166,24 +175,24 @@ def run_journeys(
     tick = time.perf_counter()
     results = []
     if rows is None:
-        rows = store.triggered_campaigns(ws.warehouse)
+        rows = store.triggered_campaigns(campaigns.wh)
     for row in rows:
         try:
             campaign = parse_campaign(orjson.loads(row["definition"]))
         except CampaignDefinitionError as e:
-            results.append({"campaign": row["name"], "error": str(e)})
+            results.append(JourneyStep(campaign=row["name"], error=str(e)))
             continue
-        results.append(run_campaign(ws, row["name"], campaign, at, dry_run, enroll))
-    return {
-        "at": at.isoformat(),
-        "dry_run": dry_run,
-        "campaigns": results,
-        "entered": sum(r.get("entered", 0) for r in results),
-        "seconds": round(time.perf_counter() - tick, 3),
-    }
+        results.append(run_campaign(campaigns, row["name"], campaign, at, dry_run, enroll))
+    return JourneysRun(
+        at=at.isoformat(),
+        dry_run=dry_run,
+        campaigns=results,
+        entered=sum(r.entered for r in results),
+        seconds=round(time.perf_counter() - tick, 3),
+    )
 
 
-def after_build(ws: Workspace, result: BuildResult) -> dict[str, Any] | None:
+def after_build(ws: Workspace, result: BuildResult) -> JourneysRun | None:
     """Run the journeys after a successful build of the latest date, as of the build's cut-off
     (or now, if earlier). A journey failure is a warning on the build, never its failure."""
     if not result.live:
@@ -194,20 +203,20 @@ def after_build(ws: Workspace, result: BuildResult) -> dict[str, Any] | None:
         builds = store.recent_builds(ws.warehouse, datetime.max.replace(tzinfo=UTC), limit=1)
         if not builds or builds[0]["build_id"] != result.build_id:
             return None  # a build of an earlier date: journeys look at the present
-        summary = run_journeys(ws, at=min(builds[0]["cutoff"], datetime.now(UTC)))
+        summary = run_journeys(ws.campaigns, at=min(builds[0]["cutoff"], datetime.now(UTC)))
     except Exception as e:  # the build itself succeeded: say why, do not fail it
         result.warnings.append(f"journeys not run: {e}")
         return None
-    result.timings["journeys"] = summary["seconds"]
-    for r in summary["campaigns"]:
-        if "error" in r:
-            result.warnings.append(f"journey {r['campaign']}: {r['error']}")
+    result.timings["journeys"] = summary.seconds
+    for r in summary.campaigns:
+        if r.error:
+            result.warnings.append(f"journey {r.campaign}: {r.error}")
     return summary
 
 
 def after_ingest(
     ws: Workspace, result: BatchResult, at: datetime | None = None
-) -> dict[str, Any] | None:
+) -> JourneysRun | None:
     """Run the launched ``cart_abandonment`` journeys as of now (or ``at``) after an events batch
     committed: a cart that has waited its ``hours`` enrolls the person without a build. With no
     such journey this is one query. A journey failure never fails the ingest: it is logged."""
@@ -217,14 +226,14 @@ def after_ingest(
         rows = store.triggered_campaigns(ws.warehouse, "cart_abandonment")
         if not rows:
             return None
-        summary = run_journeys(ws, at=at, rows=rows)
+        summary = run_journeys(ws.campaigns, at=at, rows=rows)
     except Exception:  # the batch itself is stored: say why, do not fail it
         log.warning("cart journeys not run after ingest batch %s", result.batch_id, exc_info=True)
         return None
-    for r in summary["campaigns"]:
-        if "error" in r:
-            log.warning("journey %s after ingest batch %s: %s", r["campaign"], result.batch_id,
-                        r["error"])  # fmt: skip
+    for r in summary.campaigns:
+        if r.error:
+            log.warning("journey %s after ingest batch %s: %s", r.campaign, result.batch_id,
+                        r.error)  # fmt: skip
     return summary
 
 

@@ -4,27 +4,36 @@
 users new arrivals of their brands and member perks, potential customers a first-order coupon,
 dormant and at-risk customers care and win-back offers, ...), each a complete campaign
 definition aimed at a built-in segment. ``suggestions`` lists them with the segment's size in
-the latest build and an expected cost; empty groups are left out. ``create_suggestions`` stores
-chosen ones as drafts.
+the latest build and an expected cost; empty groups are left out. ``ws.campaigns
+.create_suggested`` stores chosen ones as drafts.
 
->>> ws.campaigns.suggest()["suggestions"][0]["campaign"]         # doctest: +SKIP
+>>> ws.campaigns.suggest().suggestions[0].campaign               # doctest: +SKIP
 'pb-price-sensitive'
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from portrait.campaigns.definition import Campaign
+from portrait.campaigns.results import (
+    ExpectedCost,
+    Skipped,
+    SuggestedVariant,
+    Suggestion,
+    Suggestions,
+)
 from portrait.store import campaign_reports as store
 
 if TYPE_CHECKING:
-    from portrait.workspace import Workspace
+    from portrait.campaigns.audience import Audiences
+    from portrait.store.warehouse import Warehouse
 
 PLAYBOOK_FILE = "playbook.yaml"
 FALLBACK_ORDER_VALUE = 100.0  # order value costed when the shop has no orders yet
@@ -68,7 +77,7 @@ def playbook() -> tuple[PlaybookEntry, ...]:
     return tuple(parsed.entries)
 
 
-def expected_cost(entry: PlaybookEntry, size: int, order_value: float) -> dict[str, float]:
+def expected_cost(entry: PlaybookEntry, size: int, order_value: float) -> ExpectedCost:
     """Cost if launched on ``size`` persons: a message per treated person, and the offer on
     ``expected_conversion`` of them, at ``order_value`` per order, split by variant weight."""
     c = entry.campaign
@@ -79,31 +88,17 @@ def expected_cost(entry: PlaybookEntry, size: int, order_value: float) -> dict[s
         for v in c.variants
     )
     sends = treated * c.send_cost
-    return {"sends": round(sends, 2), "offers": round(offers, 2), "total": round(sends + offers, 2)}
+    return ExpectedCost(
+        sends=round(sends, 2), offers=round(offers, 2), total=round(sends + offers, 2)
+    )
 
 
-def _sizes(ws: Workspace) -> tuple[dict[str, int], dict[str, Any] | None]:
-    """Built-in segment sizes in the latest build (counted now where none is stored)."""
-    segments = ws.segments
-    try:
-        build = segments.engine.build()
-    except LookupError:
-        return {}, None
-    sizes = {}
-    for s in segments.list():
-        if s["build_id"] == build["build_id"] and s["size"] is not None:
-            sizes[s["name"]] = s["size"]
-        else:
-            sizes[s["name"]] = segments.count(s["expression"])["count"]
-    return sizes, build
-
-
-def suggestions(ws: Workspace, lang: str = "en") -> dict[str, Any]:
+def suggestions(wh: Warehouse, audiences: Audiences, lang: str = "en") -> Suggestions:
     """The playbook's campaigns with their segment sizes and expected costs; groups whose
     segment is empty (or unknown to this catalog) are listed under ``skipped``."""
-    sizes, build = _sizes(ws)
-    aov = store.average_order_value(ws.warehouse)
-    existing = set(store.campaign_names(ws.warehouse))
+    sizes, build = audiences.segment_sizes()
+    aov = store.average_order_value(wh)
+    existing = set(store.campaign_names(wh))
     notes = []
     if build is None:
         notes.append("no profile build yet: run `portrait build` to size the segments")
@@ -116,30 +111,37 @@ def suggestions(ws: Workspace, lang: str = "en") -> dict[str, Any]:
         size = sizes.get(c.segment or "")
         if not size:
             reason = "empty" if size == 0 else "segment not available in this build"
-            skipped.append({"campaign": c.name, "segment": c.segment, "reason": reason})
+            skipped.append(Skipped(campaign=c.name, segment=c.segment, reason=reason))
             continue
-        out.append({
-            "campaign": c.name,
-            "group": entry.group,
-            "title": entry.title.get(lang) or next(iter(entry.title.values())),
-            "rationale": entry.rationale,
-            "segment": c.segment,
-            "size": size,
-            "channel": c.channel,
-            "variants": [{"name": v.name, "offer": v.offer.type} for v in c.variants],
-            "control_share": c.control_share,
-            "expected_conversion": entry.expected_conversion,
-            "expected_cost": expected_cost(entry, size, value),
-            "exists": c.name in existing,
-        })  # fmt: skip
-    return {
-        "as_of": str(build["as_of"]) if build else None,
-        "build_id": build["build_id"] if build else None,
-        "average_order_value": round(value, 2),
-        "suggestions": out,
-        "skipped": skipped,
-        "notes": notes,
-    }
+        out.append(_suggestion(entry, size, value, lang, c.name in existing))
+    return Suggestions(
+        as_of=str(build["as_of"]) if build else None,
+        build_id=build["build_id"] if build else None,
+        average_order_value=round(value, 2),
+        suggestions=out,
+        skipped=skipped,
+        notes=notes,
+    )
+
+
+def _suggestion(
+    entry: PlaybookEntry, size: int, order_value: float, lang: str, exists: bool
+) -> Suggestion:
+    c = entry.campaign
+    return Suggestion(
+        campaign=c.name,
+        group=entry.group,
+        title=entry.title.get(lang) or next(iter(entry.title.values())),
+        rationale=entry.rationale,
+        segment=c.segment,
+        size=size,
+        channel=c.channel,
+        variants=[SuggestedVariant(name=v.name, offer=v.offer.type) for v in c.variants],
+        control_share=c.control_share,
+        expected_conversion=entry.expected_conversion,
+        expected_cost=expected_cost(entry, size, order_value),
+        exists=exists,
+    )
 
 
 def entry(name: str) -> PlaybookEntry:
@@ -151,7 +153,6 @@ def entry(name: str) -> PlaybookEntry:
     raise LookupError(f"no playbook campaign {name!r}; choose from {names}")
 
 
-def create_suggestions(ws: Workspace, names: list[str]) -> list[dict[str, Any]]:
-    """Store the chosen playbook campaigns as drafts (edit, then launch them)."""
-    chosen = [entry(n) for n in dict.fromkeys(names)]
-    return [ws.campaigns.create(e.campaign) for e in chosen]
+def entries(names: Iterable[str]) -> list[PlaybookEntry]:
+    """The playbook entries of these campaign names, each once, in the order given."""
+    return [entry(n) for n in dict.fromkeys(names)]

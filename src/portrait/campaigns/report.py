@@ -18,11 +18,12 @@ the arithmetic and hands the sums to the pure tests of ``portrait.experiments.st
 - a sample-ratio-mismatch check against the planned shares, and plain notes on what the
   figures cannot yet say.
 
->>> ws.campaigns.report("winback-q4")["arms"][1]["vs_control"]["roi"]     # doctest: +SKIP
+>>> ws.campaigns.report("winback-q4").arms[1].vs_control.roi               # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -31,13 +32,25 @@ import orjson
 import pyarrow as pa
 
 from portrait.campaigns.definition import Campaign, parse_campaign
-from portrait.campaigns.service import CampaignNotFoundError
+from portrait.campaigns.errors import CampaignNotFoundError
+from portrait.campaigns.results import (
+    Activity,
+    ArmReport,
+    BanditSummary,
+    CampaignReport,
+    ConversionComparison,
+    CupedComparison,
+    RevenueComparison,
+    VsControl,
+)
 from portrait.experiments import stats
 from portrait.experiments.bandit import ThompsonSampler, regret_estimate
+from portrait.experiments.results import BayesResultPublic, SrmResultPublic, TestResultPublic
 from portrait.store import campaign_reports as store
 
 if TYPE_CHECKING:
-    from portrait.workspace import Workspace
+    from portrait.campaigns.service import CampaignService
+    from portrait.store.warehouse import Warehouse
 
 CONTROL = "control"
 MIN_USERS = 100  # fewer users in an arm than this: say the figures are noisy
@@ -46,11 +59,11 @@ OUTCOME_COLUMNS = (
 )  # fmt: skip
 
 
-def load_campaign(ws: Workspace, name: str) -> tuple[Campaign, dict[str, Any]]:
+def load_campaign(wh: Warehouse, name: str) -> tuple[Campaign, dict[str, Any]]:
     """The stored definition and row of a campaign; a clear error if there is none."""
-    row = store.campaign_row(ws.warehouse, name)
+    row = store.campaign_row(wh, name)
     if row is None:
-        known = store.campaign_names(ws.warehouse)
+        known = store.campaign_names(wh)
         hint = f" (known: {', '.join(known[:10])})" if known else ""
         raise CampaignNotFoundError(f"no campaign {name!r}{hint}; see `portrait campaign list`")
     return parse_campaign(orjson.loads(row["definition"])), row
@@ -77,47 +90,51 @@ def _rate(num: float, den: float) -> float | None:
     return num / den if den else None
 
 
-def arm_metrics(sums: dict[str, Any], offer_cost: float, sends: dict[str, int]) -> dict[str, Any]:
+def arm_metrics(sums: dict[str, Any], offer_cost: float, sends: dict[str, int]) -> ArmReport:
     """One arm's figures from its sums (pure)."""
     n, sent = sums["n"], sums["sent"]
     treated = sums["arm"] != CONTROL
     send_cost = float(sums["send_cost"] or 0.0)
-    return {
-        "arm": sums["arm"],
-        "assigned": n,
-        "sends": sends,
-        "sent": sent,
-        "delivery_rate": _rate(sent, n) if treated else None,
-        "opened": sums["opened"],
-        "open_rate": _rate(sums["opened"], sent) if treated else None,
-        "clicked": sums["clicked"],
-        "ctr": _rate(sums["clicked"], sent) if treated else None,
-        "click_to_open": _rate(sums["clicked"], sums["opened"]) if treated else None,
-        "converted": sums["converted"],
-        "conversion_rate": _rate(sums["converted"], n),
-        "orders": int(sums["orders"] or 0),
-        "orders_refunded": int(sums["orders_refunded"] or 0),
-        "revenue": float(sums["revenue"] or 0.0),
-        "revenue_per_user": _rate(float(sums["revenue"] or 0.0), n),
-        "revenue_gross": float(sums["revenue_gross"] or 0.0),
-        "refunds": float(sums["refunds"] or 0.0),
-        "revenue_per_user_gross": _rate(float(sums["revenue_gross"] or 0.0), n),
-        "active_7d": _activity(sums["active_7d"], sums["eligible_7d"]),
-        "active_30d": _activity(sums["active_30d"], sums["eligible_30d"]),
-        "send_cost": send_cost,
-        "offer_cost": offer_cost,
-        "cost": send_cost + offer_cost,
-    }
+    return ArmReport(
+        arm=sums["arm"],
+        assigned=n,
+        sends=sends,
+        sent=sent,
+        delivery_rate=_rate(sent, n) if treated else None,
+        opened=sums["opened"],
+        open_rate=_rate(sums["opened"], sent) if treated else None,
+        clicked=sums["clicked"],
+        ctr=_rate(sums["clicked"], sent) if treated else None,
+        click_to_open=_rate(sums["clicked"], sums["opened"]) if treated else None,
+        converted=sums["converted"],
+        conversion_rate=_rate(sums["converted"], n),
+        orders=int(sums["orders"] or 0),
+        orders_refunded=int(sums["orders_refunded"] or 0),
+        revenue=float(sums["revenue"] or 0.0),
+        revenue_per_user=_rate(float(sums["revenue"] or 0.0), n),
+        revenue_gross=float(sums["revenue_gross"] or 0.0),
+        refunds=float(sums["refunds"] or 0.0),
+        revenue_per_user_gross=_rate(float(sums["revenue_gross"] or 0.0), n),
+        active_7d=_activity(sums["active_7d"], sums["eligible_7d"]),
+        active_30d=_activity(sums["active_30d"], sums["eligible_30d"]),
+        send_cost=send_cost,
+        offer_cost=offer_cost,
+        cost=send_cost + offer_cost,
+    )
 
 
-def _activity(active: int, eligible: int) -> dict[str, Any]:
+def _activity(active: int, eligible: int) -> Activity:
     """Persons active (a visit or an order) in the period, among those whose period ended."""
-    return {"eligible": eligible, "active": active, "rate": _rate(active, eligible)}
+    return Activity(eligible=eligible, active=active, rate=_rate(active, eligible))
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
 
 
 def compare(
-    control: dict[str, Any], arm: dict[str, Any], metrics: dict[str, Any], alpha: float = 0.05
-) -> dict[str, Any]:
+    control: dict[str, Any], arm: dict[str, Any], cost: float, alpha: float = 0.05
+) -> VsControl:
     """An arm against control from both arms' sums (pure): increments, ROI and the tests."""
     conv_c = stats.PropStats(control["n"], control["converted"])
     conv_t = stats.PropStats(arm["n"], arm["converted"])
@@ -134,30 +151,29 @@ def compare(
     adj_c, adj_t, theta, reduction = stats.cuped_adjust(cuped_c, cuped_t)
     incremental_conv = (conv_t.rate - conv_c.rate) * arm["n"] if control["n"] and arm["n"] else None
     incremental_rev = (rev_t.mean - rev_c.mean) * arm["n"] if control["n"] and arm["n"] else None
-    cost = metrics["cost"]
     roi = (incremental_rev - cost) / cost if incremental_rev is not None and cost > 0 else None
-    return stats.clean({
-        "incremental_conversions": incremental_conv,
-        "incremental_revenue": incremental_rev,
-        "roi": roi,
-        "conversion": {
-            "frequentist": stats.two_proportion_test(conv_c, conv_t, alpha),
-            "bayesian": stats.bayes_proportions(conv_c, conv_t),
-        },
-        "revenue_per_user": {
-            "frequentist": stats.welch_test(rev_c, rev_t, alpha),
-            "bayesian": stats.bayes_means(rev_c, rev_t),
-            "cuped": {
-                "covariate": "pre_spend",
-                "theta": theta,
-                "variance_reduction": reduction,
-                "frequentist": stats.welch_test(adj_c, adj_t, alpha),
-            },
-        },
-    })  # fmt: skip
+    return VsControl(
+        incremental_conversions=_finite(incremental_conv),
+        incremental_revenue=_finite(incremental_rev),
+        roi=_finite(roi),
+        conversion=ConversionComparison(
+            frequentist=TestResultPublic.of(stats.two_proportion_test(conv_c, conv_t, alpha)),
+            bayesian=BayesResultPublic.of(stats.bayes_proportions(conv_c, conv_t)),
+        ),
+        revenue_per_user=RevenueComparison(
+            frequentist=TestResultPublic.of(stats.welch_test(rev_c, rev_t, alpha)),
+            bayesian=BayesResultPublic.of(stats.bayes_means(rev_c, rev_t)),
+            cuped=CupedComparison(
+                covariate="pre_spend",
+                theta=_finite(theta),
+                variance_reduction=_finite(reduction),
+                frequentist=TestResultPublic.of(stats.welch_test(adj_c, adj_t, alpha)),
+            ),
+        ),
+    )
 
 
-def srm(campaign: Campaign, sums: list[dict[str, Any]]) -> dict[str, Any] | None:
+def srm(campaign: Campaign, sums: list[dict[str, Any]]) -> SrmResultPublic | None:
     """Sample-ratio mismatch of the observed arm sizes (None when it cannot be judged)."""
     shares = expected_shares(campaign)
     observed = {a: 0 for a in shares}
@@ -165,11 +181,11 @@ def srm(campaign: Campaign, sums: list[dict[str, Any]]) -> dict[str, Any] | None
         observed[s["arm"]] = observed.get(s["arm"], 0) + s["n"]
     if len(shares) < 2 or set(observed) != set(shares):
         return None
-    return stats.clean(stats.srm_check(observed, shares))
+    return SrmResultPublic.of(stats.srm_check(observed, shares))
 
 
 def notes(
-    campaign: Campaign, sums: list[dict[str, Any]], srm_result: dict[str, Any] | None,
+    campaign: Campaign, sums: list[dict[str, Any]], srm_result: SrmResultPublic | None,
     as_of: datetime,
 ) -> list[str]:  # fmt: skip
     """What the figures cannot say yet, in plain words."""
@@ -208,9 +224,9 @@ def notes(
             "bandit campaign: traffic moved toward the better variant on purpose, so the split "
             "is not the planned one (SRM not checked) and later users weigh more in a variant"
         )
-    elif srm_result and srm_result.get("mismatch"):
+    elif srm_result and srm_result.mismatch:
         out.append(
-            f"sample ratio mismatch (p = {srm_result['p_value']:.2g}): the arms' sizes are not "
+            f"sample ratio mismatch (p = {srm_result.p_value:.2g}): the arms' sizes are not "
             "the planned split, so assignment or logging is probably broken; do not trust the "
             "comparison until that is explained"
         )
@@ -234,13 +250,13 @@ def _empty_sums(arm: str) -> dict[str, Any]:
 
 
 def campaign_report(
-    ws: Workspace, name: str, as_of: datetime | None = None, alpha: float = 0.05
-) -> dict[str, Any]:
+    campaigns: CampaignService, name: str, as_of: datetime | None = None, alpha: float = 0.05
+) -> CampaignReport:
     """The report of ``portrait campaign report NAME`` (see the module's docstring)."""
-    campaign, row = load_campaign(ws, name)
+    wh = campaigns.wh
+    campaign, row = load_campaign(wh, name)
     as_of = as_of or datetime.now(UTC)
     days = campaign.goal.attribution_days
-    wh = ws.warehouse
     sums = store.arm_sums(wh, name, days, as_of)
     sends = store.send_counts(wh, name)
     shares = expected_shares(campaign)
@@ -254,49 +270,51 @@ def campaign_report(
     for s in sums:
         cost = offer_cost(campaign, s["arm"], s["offer_orders"])
         metrics = arm_metrics(s, cost, sends.get(s["arm"], {}))
-        metrics["expected_share"] = shares.get(s["arm"])
+        vs = None
         if s["arm"] != CONTROL and control is not None:
-            metrics["vs_control"] = compare(control, s, metrics, alpha)
-        arms.append(stats.clean(metrics))
+            vs = compare(control, s, metrics.cost, alpha)
+        arms.append(
+            metrics.model_copy(update={"expected_share": shares.get(s["arm"]), "vs_control": vs})
+        )
     srm_result = None if campaign.bandit else srm(campaign, sums)
-    bandit = bandit_summary(ws, campaign) if campaign.bandit else None
-    return {
-        "campaign": name,
-        "status": row["status"],
-        "launched_at": row["launched_at"].isoformat() if row["launched_at"] else None,
-        "as_of": as_of.isoformat(),
-        "goal": campaign.goal.metric,
-        "primary_metric": "revenue_per_user" if campaign.goal.metric == "revenue" else "conversion",
-        "attribution_days": days,
-        "control_share": campaign.control_share,
-        "alpha": alpha,
-        "arms": arms,
-        "srm": srm_result,
-        "bandit": bandit,
-        "notes": notes(campaign, sums, srm_result, as_of),
-    }
+    bandit = bandit_summary(campaigns, campaign) if campaign.bandit else None
+    return CampaignReport(
+        campaign=name,
+        status=row["status"],
+        launched_at=row["launched_at"].isoformat() if row["launched_at"] else None,
+        as_of=as_of.isoformat(),
+        goal=campaign.goal.metric,
+        primary_metric="revenue_per_user" if campaign.goal.metric == "revenue" else "conversion",
+        attribution_days=days,
+        control_share=campaign.control_share,
+        alpha=alpha,
+        arms=arms,
+        srm=srm_result,
+        bandit=bandit,
+        notes=notes(campaign, sums, srm_result, as_of),
+    )
 
 
-def bandit_summary(ws: Workspace, campaign: Campaign) -> dict[str, Any]:
+def bandit_summary(campaigns: CampaignService, campaign: Campaign) -> BanditSummary:
     """A bandit campaign: each variant's sends and conversions (the ledger and the orders in
     the attribution window), posterior mean, chance of being the best offer, and the regret
     so far against the best fixed offer and against an equal split."""
-    counts = ws.campaigns.bandit_state(campaign.name, save=False)
-    state = {v: {"sends": n, "successes": k} for v, (n, k) in counts.items()}
+    counts = campaigns.bandit_state(campaign.name, save=False).variants
+    state = {v: c.model_dump() for v, c in counts.items()}
     sampler = ThompsonSampler(list(state), state=state)
-    return {
-        "variants": state,
-        "posterior_mean": {a: round(m, 6) for a, m in sampler.posterior_means().items()},
-        "chance_best": sampler.prob_best(np.random.default_rng(0)),
-        **regret_estimate(state),
-    }
+    return BanditSummary(
+        variants=counts,
+        posterior_mean={a: round(m, 6) for a, m in sampler.posterior_means().items()},
+        chance_best=sampler.prob_best(np.random.default_rng(0)),
+        **regret_estimate(state).model_dump(),
+    )
 
 
-def campaign_outcomes(ws: Workspace, name: str, as_of: datetime | None = None) -> pa.Table:
+def campaign_outcomes(wh: Warehouse, name: str, as_of: datetime | None = None) -> pa.Table:
     """One row per assigned person (person_id, user_id, arm, converted, revenue net of refunds,
     pre_spend, opened, clicked): the training table of an uplift model."""
-    campaign, _ = load_campaign(ws, name)
+    campaign, _ = load_campaign(wh, name)
     table = store.person_outcomes(
-        ws.warehouse, name, campaign.goal.attribution_days, as_of or datetime.now(UTC)
+        wh, name, campaign.goal.attribution_days, as_of or datetime.now(UTC)
     )
     return table.select(list(OUTCOME_COLUMNS))

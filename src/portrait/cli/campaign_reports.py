@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
+from portrait.campaigns.results import ArmReport, BanditSummary, CampaignReport, Suggestions
 from portrait.cli.common import JsonOpt, WorkspaceOpt, friendly_errors, open_ws, out, print_json
+from portrait.experiments.results import TestResultPublic
 
 report_app = typer.Typer()
 
@@ -39,10 +41,10 @@ def _money(x: float | None) -> str:
     return "-" if x is None else f"{x:,.2f}"
 
 
-def _p(test: dict[str, Any] | None) -> str:
-    if not test or test.get("p_value") is None:
+def _p(test: TestResultPublic | None) -> str:
+    if test is None or test.p_value is None or test.difference is None:
         return "-"
-    return f"{test['difference']:+.4g} (p {test['p_value']:.3f})"
+    return f"{test.difference:+.4g} (p {test.p_value:.3f})"
 
 
 @report_app.command("report")
@@ -60,42 +62,55 @@ def report(
     if as_json:
         print_json(r)
         return
-    out.print(f"[bold]{r['campaign']}[/] ({r['status']}), goal {r['goal']}, "
-              f"attribution {r['attribution_days']:g} days, as of {r['as_of'][:16]}")  # fmt: skip
+    print_report(r)
+
+
+def print_report(r: CampaignReport) -> None:
+    """The report as one table per arm row, the SRM verdict, the bandit's state and notes."""
+    out.print(f"[bold]{r.campaign}[/] ({r.status}), goal {r.goal}, "
+              f"attribution {r.attribution_days:g} days, as of {r.as_of[:16]}")  # fmt: skip
     table = Table("arm", "assigned", "delivered", "open", "CTR", "conv.", "rev/user", "refunds",
                   "cost", "incr. revenue", "ROI", "conv. diff", "rev diff",
                   "P(beat ctl)")  # fmt: skip
-    for a in r["arms"]:
-        vs = a.get("vs_control") or {}
-        conv, rev = vs.get("conversion", {}), vs.get("revenue_per_user", {})
-        beat = (conv if r["primary_metric"] == "conversion" else rev).get("bayesian") or {}
-        table.add_row(
-            a["arm"], f"{a['assigned']:,}", _pct(a["delivery_rate"]), _pct(a["open_rate"]),
-            _pct(a["ctr"]), _pct(a["conversion_rate"]), _money(a["revenue_per_user"]),
-            _money(a["refunds"]), _money(a["cost"]), _money(vs.get("incremental_revenue")),
-            _pct(vs.get("roi")),
-            _p(conv.get("frequentist")), _p(rev.get("frequentist")),
-            _pct(beat.get("chance_to_beat_control")),
-        )  # fmt: skip
+    for a in r.arms:
+        table.add_row(*_arm_row(a, r.primary_metric))
     out.print(table)
-    if r["srm"]:
-        s = r["srm"]
-        verdict = "[red]MISMATCH[/]" if s["mismatch"] else "ok"
-        p = "-" if s["p_value"] is None else f"{s['p_value']:.3f}"
+    if r.srm:
+        verdict = "[red]MISMATCH[/]" if r.srm.mismatch else "ok"
+        p = "-" if r.srm.p_value is None else f"{r.srm.p_value:.3f}"
         out.print(f"sample ratio: {verdict} (p {p})")
-    if r.get("bandit"):
-        b = r["bandit"]
-        chances = ", ".join(f"{a} {c:.0%}" for a, c in b["chance_best"].items())
-        share = "-" if b["share_to_best"] is None else f"{b['share_to_best']:.0%}"
-        out.print(
-            f"bandit: best so far {b['best_arm']} ({share} of sends); chance of being best: "
-            f"{chances}; regret against always sending the best offer "
-            f"{b['regret_conversions']:.1f} conversions (an equal split: "
-            f"{b['equal_split_regret_conversions']:.1f}), from the observed rates",
-            highlight=False,
-        )
-    for note in r["notes"]:
+    if r.bandit:
+        _print_bandit(r.bandit)
+    for note in r.notes:
         out.print(f"[yellow]note:[/] {escape(note)}")
+
+
+def _arm_row(a: ArmReport, primary_metric: str) -> list[str]:
+    vs = a.vs_control
+    cells = [
+        a.arm, f"{a.assigned:,}", _pct(a.delivery_rate), _pct(a.open_rate), _pct(a.ctr),
+        _pct(a.conversion_rate), _money(a.revenue_per_user), _money(a.refunds), _money(a.cost),
+    ]  # fmt: skip
+    if vs is None:
+        return [*cells, "-", "-", "-", "-", "-"]
+    conv, rev = vs.conversion, vs.revenue_per_user
+    beat = (conv if primary_metric == "conversion" else rev).bayesian
+    return [
+        *cells, _money(vs.incremental_revenue), _pct(vs.roi), _p(conv.frequentist),
+        _p(rev.frequentist), _pct(beat.chance_to_beat_control),
+    ]  # fmt: skip
+
+
+def _print_bandit(b: BanditSummary) -> None:
+    chances = ", ".join(f"{a} {c:.0%}" for a, c in b.chance_best.items())
+    share = "-" if b.share_to_best is None else f"{b.share_to_best:.0%}"
+    out.print(
+        f"bandit: best so far {b.best_arm} ({share} of sends); chance of being best: "
+        f"{chances}; regret against always sending the best offer "
+        f"{b.regret_conversions:.1f} conversions (an equal split: "
+        f"{b.equal_split_regret_conversions:.1f}), from the observed rates",
+        highlight=False,
+    )
 
 
 @report_app.command("journeys")
@@ -114,18 +129,18 @@ def journeys(
     if as_json:
         print_json(r)
         return
-    if not r["campaigns"]:
+    if not r.campaigns:
         out.print("No launched campaign has a trigger.")
         return
     verb = "would enter" if dry_run else "entered"
-    for c in r["campaigns"]:
-        if "error" in c:
-            out.print(f"[red]{c['campaign']}[/]: {escape(c['error'])}")
+    for c in r.campaigns:
+        if c.error is not None:
+            out.print(f"[red]{c.campaign}[/]: {escape(c.error)}")
             continue
-        n = c["entering"] if dry_run else c.get("entered", 0)
-        out.print(f"[bold]{c['campaign']}[/] ({c['trigger']}): {c['candidates']} meet the "
-                  f"trigger, {c['already_entered']} entered before, {n} {verb}")  # fmt: skip
-        for note in c["notes"]:
+        n = c.entering if dry_run else c.entered
+        out.print(f"[bold]{c.campaign}[/] ({c.trigger}): {c.candidates} meet the "
+                  f"trigger, {c.already_entered} entered before, {n} {verb}")  # fmt: skip
+        for note in c.notes:
             out.print(f"  [yellow]note:[/] {escape(note)}")
 
 
@@ -148,7 +163,7 @@ def suggest(
                 print_json(made)
             else:
                 for c in made:
-                    out.print(f"Saved campaign [bold]{c['name']}[/] (draft).")
+                    out.print(f"Saved campaign [bold]{c.name}[/] (draft).")
             return
         r = ws.campaigns.suggest(lang=lang)
     if as_json:
@@ -157,17 +172,17 @@ def suggest(
     print_suggestions(r)
 
 
-def print_suggestions(r: dict[str, Any]) -> None:
+def print_suggestions(r: Suggestions) -> None:
     """The playbook's suggestions as a table (``ws.campaigns.suggest()``)."""
     table = Table("campaign", "group", "size", "channel", "offers", "expected cost")
     table.columns[0].no_wrap = True  # the name to pass to --create, whole
-    for s in r["suggestions"]:
-        offers = ", ".join(v["offer"] for v in s["variants"])
-        mark = " (exists)" if s["exists"] else ""
-        table.add_row(s["campaign"] + mark, escape(s["title"]), f"{s['size']:,}",
-                      s["channel"], offers, _money(s["expected_cost"]["total"]))  # fmt: skip
+    for s in r.suggestions:
+        offers = ", ".join(v.offer for v in s.variants)
+        mark = " (exists)" if s.exists else ""
+        table.add_row(s.campaign + mark, escape(s.title), f"{s.size:,}",
+                      s.channel, offers, _money(s.expected_cost.total))  # fmt: skip
     out.print(table)
-    if r["skipped"]:
-        out.print("skipped: " + ", ".join(f"{s['campaign']} ({s['reason']})" for s in r["skipped"]))
-    for note in r["notes"]:
+    if r.skipped:
+        out.print("skipped: " + ", ".join(f"{s.campaign} ({s.reason})" for s in r.skipped))
+    for note in r.notes:
         out.print(f"[yellow]note:[/] {escape(note)}")

@@ -5,13 +5,14 @@ commands over ``ws.campaigns``); report, journeys and suggest come from
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from portrait.campaigns.definition import load_campaign_file
+from portrait.campaigns.results import DryRun, JourneyStarted, TargetingSummary
 from portrait.cli.campaign_reports import report_app
 from portrait.cli.common import (
     JsonOpt,
@@ -46,11 +47,11 @@ def create(
     if as_json:
         print_json(c)
         return
-    d = c["definition"]
-    variants = ", ".join(v["name"] for v in d["variants"])
+    d = c.definition
+    variants = ", ".join(v.name for v in d.variants)
     out.print(
-        f"Saved campaign [bold]{c['name']}[/] (draft): {d['channel']}, variants {variants}, "
-        f"control {d['control_share']:.0%}."
+        f"Saved campaign [bold]{c.name}[/] (draft): {d.channel}, variants {variants}, "
+        f"control {d.control_share:.0%}."
     )
 
 
@@ -65,12 +66,12 @@ def list_campaigns(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> 
         return
     table = Table("campaign", "status", "channel", "audience", "variants", "persons", "sent")
     for r in rows:
-        audience = r["segment"] or ""
-        if r["trigger"]:
-            audience = f"{audience} + trigger {r['trigger']}".strip(" +")
+        audience = r.segment or ""
+        if r.trigger:
+            audience = f"{audience} + trigger {r.trigger}".strip(" +")
         table.add_row(
-            r["name"], r["status"], r["channel"], escape(audience), ", ".join(r["variants"]),
-            f"{r['persons']:,}", f"{r['sent']:,}",
+            r.name, r.status, r.channel, escape(audience), ", ".join(r.variants),
+            f"{r.persons:,}", f"{r.sent:,}",
         )  # fmt: skip
     out.print(table)
 
@@ -84,16 +85,17 @@ def show(name: NameArg, workspace: WorkspaceOpt = None, as_json: JsonOpt = False
     if as_json:
         print_json(c)
         return
-    d = c["definition"]
-    out.print(f"[bold]{c['name']}[/] ({c['status']}): {d['channel']}, audience "
-              f"{escape(str(d['segment'] or d['trigger']))}")  # fmt: skip
-    if c["launched_at"]:
-        out.print(f"launched {c['launched_at']} on build {c['build_id']}")
-    _counts("persons per arm", c["arms"])
-    _counts("sends", c["sends"])
-    _counts("suppressed or failed, by reason", c["reasons"])
-    out.print(f"cost so far: sends {c['send_cost']:.2f}, expected offers "
-              f"{c['expected_offer_cost']:.2f}")  # fmt: skip
+    d = c.definition
+    trigger = d.trigger.model_dump(mode="json") if d.trigger else None
+    out.print(f"[bold]{c.name}[/] ({c.status}): {d.channel}, audience "
+              f"{escape(str(d.segment or trigger))}")  # fmt: skip
+    if c.launched_at:
+        out.print(f"launched {c.launched_at} on build {c.build_id}")
+    _counts("persons per arm", c.arms)
+    _counts("sends", c.sends)
+    _counts("suppressed or failed, by reason", c.reasons)
+    out.print(f"cost so far: sends {c.send_cost:.2f}, expected offers "
+              f"{c.expected_offer_cost:.2f}")  # fmt: skip
 
 
 def _counts(title: str, counts: dict[str, int]) -> None:
@@ -120,7 +122,7 @@ def stop(name: NameArg, workspace: WorkspaceOpt = None, as_json: JsonOpt = False
     if as_json:
         print_json(r)
         return
-    out.print(f"Stopped campaign {name}: {r['withdrawn']:,} queued sends withdrawn.")
+    out.print(f"Stopped campaign {name}: {r.withdrawn:,} queued sends withdrawn.")
 
 
 @campaign_app.command("launch")
@@ -142,77 +144,73 @@ def launch(
     if as_json:
         print_json(r)
         return
-    if "journey" in r:
+    if isinstance(r, JourneyStarted):
         _print_journey_start(name, r)
         return
-    if dry_run:
-        if r.get("targeting"):
-            _print_targeting(r["targeting"])
+    if r.targeting:
+        _print_targeting(r.targeting)
+    if isinstance(r, DryRun):
         _print_dry_run(r)
         return
-    if r.get("targeting"):
-        _print_targeting(r["targeting"])
-    arms = ", ".join(f"{k} {v:,}" for k, v in r["arms"].items()) or "nobody new"
+    arms = ", ".join(f"{k} {v:,}" for k, v in r.arms.items()) or "nobody new"
     out.print(
-        f"Launched [bold]{r['campaign']}[/]: {r['entered']:,} persons entered ({arms}), "
-        f"{r['queued']:,} sends queued; {r['already_in']:,} were already in. "
+        f"Launched [bold]{r.campaign}[/]: {r.entered:,} persons entered ({arms}), "
+        f"{r.queued:,} sends queued; {r.already_in:,} were already in. "
         "Run `portrait campaign dispatch` to send what is due."
     )
 
 
-def _print_targeting(t: dict[str, Any]) -> None:
-    kept = t["mean_predicted_uplift_kept"]
-    whole = t["mean_predicted_uplift_all"]
+def _print_targeting(t: TargetingSummary) -> None:
+    kept = t.mean_predicted_uplift_kept
+    whole = t.mean_predicted_uplift_all or 0.0
     out.print(
-        f"Uplift targeting from [bold]{t['uplift_from']}[/] ({t['method']}, {t['learner']}; "
-        f"trained on {t['trained_on']['treated']:,} treated and {t['trained_on']['control']:,} "
-        f"control): kept {t['kept']:,} of {t['scored']:,} scored persons"
+        f"Uplift targeting from [bold]{t.uplift_from}[/] ({t.method}, {t.learner}; "
+        f"trained on {t.trained_on.treated:,} treated and {t.trained_on.control:,} "
+        f"control): kept {t.kept:,} of {t.scored:,} scored persons"
         + ("" if kept is None else f", predicted uplift {kept:+.4f} vs {whole:+.4f} for all")
-        + (
-            f"; {t['without_profile']:,} without a profile left out" if t["without_profile"] else ""
-        ),
+        + (f"; {t.without_profile:,} without a profile left out" if t.without_profile else ""),
         highlight=False,
     )
 
 
-def _print_journey_start(name: str, r: dict[str, Any]) -> None:
-    step = r["journey"]
-    verb = "would enter" if r.get("dry_run") else "entered"
+def _print_journey_start(name: str, r: JourneyStarted) -> None:
+    step = r.journey
+    verb = "would enter" if r.dry_run else "entered"
     out.print(
-        f"Journey [bold]{name}[/] ({step['trigger']}) "
-        f"{'would run' if r.get('dry_run') else 'is running'}: {step['candidates']:,} persons "
-        f"meet the trigger now, {step['entering']:,} {verb} "
-        f"({step['already_entered']:,} entered before). It runs again after every build and on "
+        f"Journey [bold]{name}[/] ({step.trigger}) "
+        f"{'would run' if r.dry_run else 'is running'}: {step.candidates:,} persons "
+        f"meet the trigger now, {step.entering:,} {verb} "
+        f"({step.already_entered:,} entered before). It runs again after every build and on "
         "`portrait campaign journeys`; `portrait campaign dispatch` sends what is due."
     )
-    for note in step.get("notes", []):
+    for note in step.notes:
         out.print(f"note: {note}", highlight=False)
 
 
-def _print_dry_run(r: dict[str, Any]) -> None:
-    out.print(f"[bold]{r['campaign']}[/] dry run ({r['channel']}): {r['persons']:,} persons, "
-              f"{r['already_in']:,} already in")  # fmt: skip
+def _print_dry_run(r: DryRun) -> None:
+    out.print(f"[bold]{r.campaign}[/] dry run ({r.channel}): {r.persons:,} persons, "
+              f"{r.already_in:,} already in")  # fmt: skip
     table = Table("arm", "persons", "would send")
-    for arm, n in r["arms"].items():
-        table.add_row(arm, f"{n:,}", f"{r['would_send_by_arm'].get(arm, 0):,}")
+    for arm, n in r.arms.items():
+        table.add_row(arm, f"{n:,}", f"{r.would_send_by_arm.get(arm, 0):,}")
     out.print(table)
-    if r["suppressed"]:
-        _counts("suppressed", r["suppressed"])
-    cost = r["cost"]
+    if r.suppressed:
+        _counts("suppressed", r.suppressed)
+    cost = r.cost
     out.print(
-        f"cost estimate: {cost['sends']:,} sends {cost['send_cost']:.2f} + expected offers "
-        f"{cost['expected_offer_cost']:.2f} = [bold]{cost['total']:.2f}[/] (redemption "
-        f"{cost['expected_redemption']:.0%} of an average order of {cost['average_order_value']})"
+        f"cost estimate: {cost.sends:,} sends {cost.send_cost:.2f} + expected offers "
+        f"{cost.expected_offer_cost:.2f} = [bold]{cost.total:.2f}[/] (redemption "
+        f"{cost.expected_redemption:.0%} of an average order of {cost.average_order_value})"
     )
-    for s in r["samples"]:
-        who = f" to {s['user_id']}" if s.get("user_id") else " (sample user)"
-        out.print(f"\n[bold]{s['variant']} / {s['language']}[/]{who}")
-        if "error" in s:
-            out.print(f"[red]{escape(s['error'])}[/]")
+    for s in r.samples:
+        who = f" to {s.user_id}" if s.user_id else " (sample user)"
+        out.print(f"\n[bold]{s.variant} / {s.language}[/]{who}")
+        if s.error is not None:
+            out.print(f"[red]{escape(s.error)}[/]")
             continue
-        if s["subject"]:
-            out.print(f"subject: {escape(s['subject'])}")
-        out.print(escape(s["body"]))
+        if s.subject:
+            out.print(f"subject: {escape(s.subject)}")
+        out.print(escape(s.body or ""))
 
 
 @campaign_app.command("uplift")
@@ -241,14 +239,14 @@ def uplift(
     if as_json:
         print_json(r)
         return
-    a, h = r["ate"], r["holdout"]
+    a, h = r.ate, r.holdout
     out.print(
-        f"[bold]{name}[/]: {r['persons']:,} persons with profiles ({r['treated']:,} treated, "
-        f"{r['control']:,} control; features as of {r['features_as_of']}); average effect "
-        f"{a['value']:+.4f} [{a['low']:+.4f}, {a['high']:+.4f}].\n"
-        f"{method} ({learner}) on the held-out half ({h['persons']:,}): Qini AUC "
-        f"{h['qini_auc']:.4f}, uplift in the top 30% {h['uplift_at_30']:+.4f} vs "
-        f"{h['ate']:+.4f} for everyone (a Qini AUC near 0: it ranks no better than chance).",
+        f"[bold]{name}[/]: {r.persons:,} persons with profiles ({r.treated:,} treated, "
+        f"{r.control:,} control; features as of {r.features_as_of}); average effect "
+        f"{a.value:+.4f} [{a.low:+.4f}, {a.high:+.4f}].\n"
+        f"{method} ({learner}) on the held-out half ({h.persons:,}): Qini AUC "
+        f"{h.qini_auc:.4f}, uplift in the top 30% {h.uplift_at_30:+.4f} vs "
+        f"{h.ate:+.4f} for everyone (a Qini AUC near 0: it ranks no better than chance).",
         highlight=False,
     )
 
@@ -264,12 +262,11 @@ def dispatch(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
         print_json(r)
         return
     out.print(
-        f"sent {r['sent']:,}, suppressed {r['suppressed']:,}, failed {r['failed']:,}, "
-        f"retries {r['retries']:,}, moved out of quiet hours {r['rescheduled']:,}; "
-        f"{r['still_queued']:,} still queued"
-        + (f" (next due {r['next_due']})" if r["next_due"] else "")
+        f"sent {r.sent:,}, suppressed {r.suppressed:,}, failed {r.failed:,}, "
+        f"retries {r.retries:,}, moved out of quiet hours {r.rescheduled:,}; "
+        f"{r.still_queued:,} still queued" + (f" (next due {r.next_due})" if r.next_due else "")
     )
-    _counts("reasons", r["reasons"])
+    _counts("reasons", r.reasons)
 
 
 @campaign_app.command("consent")
@@ -293,9 +290,9 @@ def consent(
     if as_json:
         print_json(r)
         return
-    for ch, c in r["channels"].items():
-        mark = "granted" if c["granted"] else "[red]refused[/]"
-        out.print(f"{ch}: {mark} ({c['source']})")
+    for ch, c in r.channels.items():
+        mark = "granted" if c.granted else "[red]refused[/]"
+        out.print(f"{ch}: {mark} ({c.source})")
 
 
 @campaign_app.command("consent-import")
@@ -311,18 +308,18 @@ def consent_import(
     if as_json:
         print_json(r)
         return
-    out.print(f"imported {r['imported']:,} consents from {escape(r['path'])}")
-    if r["unknown_users"]:
-        shown = ", ".join(r["unknown_user_ids"][:5])
-        more = " ..." if r["unknown_users"] > 5 else ""
+    out.print(f"imported {r.imported:,} consents from {escape(r.path)}")
+    if r.unknown_users:
+        shown = ", ".join(r.unknown_user_ids[:5])
+        more = " ..." if r.unknown_users > 5 else ""
         out.print(
-            f"[yellow]{r['unknown_users']:,} user id(s) have no user record yet[/] "
+            f"[yellow]{r.unknown_users:,} user id(s) have no user record yet[/] "
             f"({escape(shown)}{more}): their consents are kept and apply once they arrive"
         )
-    for bad in r["rejected"][:20]:
-        out.print(f"[yellow]line {bad['line']} rejected:[/] {escape(str(bad['record']))}")
-    if len(r["rejected"]) > 20:
-        out.print(f"... and {len(r['rejected']) - 20:,} more rejected lines (--json lists all)")
+    for bad in r.rejected[:20]:
+        out.print(f"[yellow]line {bad.line} rejected:[/] {escape(str(bad.record))}")
+    if len(r.rejected) > 20:
+        out.print(f"... and {len(r.rejected) - 20:,} more rejected lines (--json lists all)")
 
 
 @campaign_app.command("inbox")
@@ -344,9 +341,9 @@ def inbox(
     if not rows:
         out.print(f"no in-app messages for {escape(user)}")
     for m in rows:
-        state = "" if m["read_at"] else " [bold](unread)[/]"
-        out.print(f"[dim]{m['created_at']}[/] {m['campaign']}{state}: "
-                  f"{escape(m['subject'] or '')}\n{escape(m['body'])}")  # fmt: skip
+        state = "" if m.read_at else " [bold](unread)[/]"
+        out.print(f"[dim]{m.created_at}[/] {m.campaign}{state}: "
+                  f"{escape(m.subject or '')}\n{escape(m.body)}")  # fmt: skip
 
 
 campaign_app.add_typer(report_app)  # report, journeys, suggest: `portrait campaign report ...`

@@ -1,7 +1,8 @@
 """Uplift models from a past randomised campaign of a workspace, on profile-tag features.
 
-``train_uplift_from_campaign(ws, name)`` reads the campaign's outcomes
-(``ws.campaigns.outcomes(name)``: one row per assigned person with ``arm`` and ``converted``),
+``train_uplift_from_campaign(campaigns, name)`` reads the campaign's outcomes
+(``campaigns.outcomes(name)``: one row per assigned person with ``arm`` and ``converted``;
+``campaigns`` is anything with the three methods of ``PastCampaigns``, e.g. ``ws.campaigns``),
 joins each person's profile tags, preferably from the last build on or before the launch day
 (tags computed after the launch could already reflect the campaign), and fits ``fit_uplift``
 with treatment = a variant (all variants pooled by default) against the ``control`` arm. The
@@ -13,22 +14,45 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from portrait.experiments.features import feature_matrix
 from portrait.experiments.uplift import UpliftModel, fit_uplift
 from portrait.experiments.uplift_metrics import Estimate, ate
 
 CONTROL = "control"
 
 
+class PastCampaigns(Protocol):
+    """What learning from a past campaign reads (``CampaignService`` has it all)."""
+
+    def outcomes(self, name: str, as_of: datetime | None = None) -> pa.Table: ...
+
+    def launch_day(self, name: str) -> date | None: ...
+
+    def profile_table(self, as_of: str | date | None = None) -> pa.Table: ...
+
+
 def profile_features(profiles: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """Numeric and bool tags plus one-hot categorical tags, as the closed-loop benchmark uses."""
-    from portrait.datasets.simulator.closed_loop import feature_matrix
-
     return feature_matrix(profiles)
+
+
+def launch_profiles(campaigns: PastCampaigns, name: str) -> tuple[pa.Table, date | None]:
+    """The profiles of the last build on or before campaign ``name``'s launch day (tags
+    computed after it could already reflect the campaign) and that day; the latest build's
+    and None when there is none that early (or the campaign was never launched)."""
+    day = campaigns.launch_day(name)
+    if day is not None:
+        try:
+            return campaigns.profile_table(day), day
+        except LookupError:
+            pass
+    return campaigns.profile_table(), None
 
 
 @dataclass
@@ -108,15 +132,8 @@ class CampaignUplift:
         )
 
 
-def _launch_day(ws: Any, name: str) -> date | None:
-    launched = ws.campaigns.show(name).get("launched_at")
-    if not launched:
-        return None
-    return datetime.fromisoformat(str(launched)).date()
-
-
 def train_uplift_from_campaign(
-    ws: Any,
+    campaigns: PastCampaigns,
     name: str,
     method: str = "class_transformation",
     learner: str = "lightgbm",
@@ -125,25 +142,23 @@ def train_uplift_from_campaign(
     as_of: datetime | None = None,
     profiles_as_of: str | date | None = None,
 ) -> CampaignUplift:
-    """Fit ``fit_uplift`` on campaign ``name`` of workspace ``ws`` (see the module docstring).
+    """Fit ``fit_uplift`` on past campaign ``name`` (see the module docstring).
 
     ``as_of``: when to read the outcomes (their attribution window must be over by then);
     ``profiles_as_of``: the profile build to take the features from (default: the last build
     on or before the launch day, else the latest build, noted in ``features_as_of``).
     """
-    outcomes = ws.campaigns.outcomes(name, as_of)
+    outcomes = campaigns.outcomes(name, as_of)
     if profiles_as_of is not None:
-        profiles, features_as_of = ws.profile_table(profiles_as_of), str(profiles_as_of)
+        profiles, features_as_of = campaigns.profile_table(profiles_as_of), str(profiles_as_of)
     else:
-        day = _launch_day(ws, name)
-        try:
-            if day is None:
-                raise LookupError("not launched")
-            profiles, features_as_of = ws.profile_table(day), f"{day} (launch day)"
-        except LookupError:
-            profiles = ws.profile_table()
-            features_as_of = "latest build (none on or before the launch day: tags may already "
-            features_as_of += "reflect the campaign)"
+        profiles, day = launch_profiles(campaigns, name)
+        features_as_of = (
+            f"{day} (launch day)"
+            if day is not None
+            else "latest build (none on or before the launch day: tags may already "
+            "reflect the campaign)"
+        )
     data = training_set(outcomes, profiles, arm)
     model = fit_uplift(data.X, data.treatment, data.y, method=method, learner=learner, seed=seed)
     return CampaignUplift(
@@ -162,7 +177,9 @@ def train_uplift_from_campaign(
 __all__ = [
     "CONTROL",
     "CampaignUplift",
+    "PastCampaigns",
     "TrainingSet",
+    "launch_profiles",
     "profile_features",
     "train_uplift_from_campaign",
     "training_set",

@@ -1,8 +1,9 @@
 """Campaign SQL: definitions, assignments, the send ledger, consent, in-app messages, bandit.
 
 The only module of the campaign code that talks to the database; the rest works on the plain
-rows these functions return. A send's row is its claim: ``claim_send`` moves it from queued to
-sending in one statement, so two dispatches (or a retry and a restart) never both get it.
+rows these functions return. The tables are made by migrations 5 and 9 (``portrait.store.ddl``).
+A send's row is its claim: ``claim_send`` moves it from queued to sending in one statement, so
+two dispatches (or a retry and a restart) never both get it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from portrait.store.campaigns_ddl import CAMPAIGN_COLUMNS_SQL, CAMPAIGN_TABLES_SQL
 from portrait.store.warehouse import Warehouse
 
 SEND_COLUMNS = (
@@ -28,17 +28,9 @@ CAMPAIGN_COLUMNS = (
 
 
 def writable(wh: Warehouse) -> bool:
+    """False for a warehouse opened read-only (state derived while reading is not kept)."""
     mode = wh.fetchone("SELECT current_setting('access_mode')")[0]
     return str(mode).lower() != "read_only"
-
-
-def ensure_tables(wh: Warehouse) -> None:
-    """Create the campaign tables and columns that are missing (idempotent)."""
-    with wh.lock:
-        if not writable(wh):
-            return
-        for stmt in (*CAMPAIGN_TABLES_SQL, *CAMPAIGN_COLUMNS_SQL):
-            wh.execute(stmt)
 
 
 def as_dicts(cols: Sequence[str], rows: Iterable[tuple]) -> list[dict[str, Any]]:
@@ -328,6 +320,15 @@ def next_due(wh: Warehouse) -> datetime | None:
         "coalesce(scheduled_at, updated_at))) FROM campaign_sends WHERE status = 'queued'"
     )
     return row[0] if row else None
+
+
+def queued_summary(wh: Warehouse) -> tuple[int, datetime | None]:
+    """(sends still queued, when the first of them is scheduled or retried)."""
+    row = wh.fetchone(
+        "SELECT count(*), min(coalesce(next_attempt_at, scheduled_at)) FROM campaign_sends "
+        "WHERE status = 'queued'"
+    )
+    return int(row[0]), row[1]
 
 
 def in_doubt(wh: Warehouse, claimed_before: datetime) -> list[dict[str, Any]]:

@@ -3,8 +3,9 @@ consent, in-app messages, journey entries and bandit state.
 
 The send ledger's key is (campaign, person, channel): a send is claimed by inserting its row
 before the channel is called, so a retry or a restart finds the row and never sends twice.
-All statements are idempotent (``IF NOT EXISTS``); ``CampaignStore`` runs them again when it
-opens, so a warehouse that has migration 5 from an earlier version gets tables added since.
+All statements are idempotent (``IF NOT EXISTS``): migration 9 runs them again, with the
+columns below, so a warehouse that has migration 5 from an earlier version gets the tables and
+columns added since when it is opened (``portrait.store.ddl``).
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ CAMPAIGN_TABLES_SQL: list[str] = [
 )""",
 ]
 
-# Columns added to migration 5's tables after it first shipped: added where missing on open.
+# Columns added to migration 5's tables after it first shipped: migration 9 adds them.
 CAMPAIGN_COLUMNS_SQL: list[str] = [
     "ALTER TABLE campaign_sends ADD COLUMN IF NOT EXISTS next_attempt_at TIMESTAMPTZ",
     "ALTER TABLE campaign_sends ADD COLUMN IF NOT EXISTS claimed_at TIMESTAMPTZ",

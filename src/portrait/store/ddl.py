@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from portrait.schema import CANONICAL, Table
-from portrait.store.campaigns_ddl import CAMPAIGN_TABLES_SQL
+from portrait.store.campaigns_ddl import CAMPAIGN_COLUMNS_SQL, CAMPAIGN_TABLES_SQL
 from portrait.store.models_ddl import MODEL_TABLES_SQL
 from portrait.store.segments_ddl import SEGMENT_TABLES_SQL
 
@@ -211,4 +211,9 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             IDENTITY_UNMERGES_SQL,
         ],
     ),
+    # the campaign tables and columns added after migration 5 first shipped (journey entries,
+    # bandit state, in-app messages; the ledger's retry, claim, offer-cost and entry columns),
+    # which opening a campaign once created lazily: every statement is idempotent, so a
+    # warehouse made by a later migration 5 changes nothing
+    (9, [*CAMPAIGN_TABLES_SQL, *CAMPAIGN_COLUMNS_SQL]),
 ]

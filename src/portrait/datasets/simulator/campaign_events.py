@@ -75,9 +75,7 @@ def campaign_response_events(
     """Draw the responses of ``campaign``'s assigned persons and write them to ``out`` (an
     events Parquet file to ingest). Returns per arm the assigned count, the true expected
     conversions and the drawn ones; ``shop_seed`` is the simulated shop's seed (fatigue)."""
-    from portrait.campaigns.report import load_campaign
-
-    definition, _ = load_campaign(ws, campaign)
+    definition = ws.campaigns.get(campaign)
     days = float(definition.goal.attribution_days)
     with ws.warehouse.lock:
         assigned = ws.warehouse.con.execute(
@@ -194,19 +192,18 @@ def run_campaign_loop(
     batch = ws.ingest_file(out, kind="events")
     report = ws.campaigns.report(name, as_of=launch_at + DAY * (days + 1))
     rows = {}
-    for arm in report["arms"]:
-        if arm["arm"] == CONTROL:
+    control_rate = next(a.conversion_rate for a in report.arms if a.arm == CONTROL)
+    for arm in report.arms:
+        if arm.arm == CONTROL or arm.vs_control is None:
             continue
-        test = (arm.get("vs_control") or {}).get("conversion", {}).get("frequentist") or {}
-        rows[arm["arm"]] = {
-            "true_uplift": truth["arms"][arm["arm"]]["true_uplift_vs_no_offer"],
-            "measured_difference": test.get("difference"),
-            "ci": [test.get("ci_low"), test.get("ci_high")],
-            "p_value": test.get("p_value"),
-            "conversion_rate": arm["conversion_rate"],
-            "control_conversion_rate": next(
-                a["conversion_rate"] for a in report["arms"] if a["arm"] == CONTROL
-            ),
+        test = arm.vs_control.conversion.frequentist
+        rows[arm.arm] = {
+            "true_uplift": truth["arms"][arm.arm]["true_uplift_vs_no_offer"],
+            "measured_difference": test.difference,
+            "ci": [test.ci_low, test.ci_high],
+            "p_value": test.p_value,
+            "conversion_rate": arm.conversion_rate,
+            "control_conversion_rate": control_rate,
         }
     return {"campaign": name, "events": batch.accepted, "truth": truth, "variants": rows}
 

@@ -47,6 +47,7 @@ from portrait.datasets.simulator.response import (
     realised_value,
     shop_population,
 )
+from portrait.experiments.features import CATEGORICAL_TAGS, feature_matrix
 
 if TYPE_CHECKING:
     from portrait.workspace import Workspace
@@ -63,16 +64,6 @@ POLICIES = (
     "oracle_profit",
     "true_uplift_profit",
 )
-#: categorical tags one-hot encoded for the uplift model (the numeric and bool tags are all used)
-CATEGORICAL_TAGS = (
-    "lifecycle_stage",
-    "main_persona",
-    "price_band",
-    "rfm_segment",
-    "value_tier",
-    "preferred_message_channel",
-)
-_LATE = 9999.0  # "days since" when it never happened
 #: profile tags that carry the response model's latent drivers (diagnosed against the truth:
 #: price sensitivity, activity and churn, order value, messages received, satisfaction)
 DRIVER_TAGS = frozenset(
@@ -107,32 +98,6 @@ class PolicyInputs:
         for name in ("features", "segment", "segment_fill", "propensity", "order_value"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"{name} must have one row per user ({n})")
-
-
-def feature_matrix(profiles: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    """Numeric and bool profile tags plus one-hot ``CATEGORICAL_TAGS``: a float matrix without
-    gaps (a missing "days since" is ``_LATE``, any other missing number 0)."""
-    columns: dict[str, np.ndarray] = {}
-    for name in profiles.columns:
-        col = profiles[name]
-        if name == "person_id" or pd.api.types.is_datetime64_any_dtype(col):
-            continue
-        if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
-            values = pd.to_numeric(col, errors="coerce").astype("float64")
-        elif col.dtype == object and col.dropna().map(type).eq(bool).all() and col.notna().any():
-            values = col.map({True: 1.0, False: 0.0}).astype("float64")
-        else:
-            continue
-        fill = _LATE if name.startswith("days_") else 0.0
-        columns[name] = values.fillna(fill).to_numpy()
-    for name in CATEGORICAL_TAGS:
-        if name not in profiles:
-            continue
-        values = profiles[name].astype("string").fillna("(none)")
-        for level in sorted(values.unique()):
-            columns[f"{name}={level}"] = (values == level).to_numpy(dtype=np.float64)
-    names = list(columns)
-    return np.column_stack([columns[n] for n in names]), names
 
 
 def top_k(score: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
