@@ -57,11 +57,13 @@ def _iso_day(value: Any) -> Any:
     return value
 
 
-# A day in a query string (the build of that date) or a body field.
-DayQuery = Annotated[
-    str | None, BeforeValidator(_iso_day), Query(pattern=DATE_PATTERN, description=DATE_HELP)
+# A day in a body field or (DayQuery) a query string: the build of that date.
+Day = Annotated[
+    str,
+    BeforeValidator(_iso_day),
+    Field(description=DATE_HELP, json_schema_extra={"pattern": DATE_PATTERN}),
 ]
-Day = Annotated[str, BeforeValidator(_iso_day), Field(pattern=DATE_PATTERN, description=DATE_HELP)]
+DayQuery = Annotated[Day | None, Query(description=DATE_HELP)]
 # A moment in ISO 8601 (never a number read as an epoch).
 Moment = Annotated[datetime, BeforeValidator(_iso_moment)]
 

@@ -72,9 +72,13 @@ def _message(error: BaseException) -> str:
     return str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
 
 
+def _msg(err: dict[str, Any]) -> str:
+    return str(err.get("msg", "invalid")).removeprefix("Value error, ")
+
+
 def _field_message(err: dict[str, Any]) -> str:
     where = ".".join(str(p) for p in err.get("loc", ()))
-    return f"{where}: {err.get('msg', 'invalid')}"
+    return f"{where}: {_msg(err)}"
 
 
 def install(app: FastAPI) -> None:
@@ -89,7 +93,7 @@ def install(app: FastAPI) -> None:
     async def invalid_request(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
         errors = [
-            FieldError(loc=list(e.get("loc", ())), msg=str(e.get("msg")), type=str(e.get("type")))
+            FieldError(loc=list(e.get("loc", ())), msg=_msg(e), type=str(e.get("type")))
             for e in error.errors()
         ]
         detail = "; ".join(_field_message(e) for e in error.errors()) or "invalid request"

@@ -31,7 +31,10 @@ Wait = Annotated[
 STARTS_JOB: dict[str, Any] = {
     "status_code": 202,
     "response_model": Job,
-    "responses": {200: {"model": Job, "description": "the job finished within ?wait"}},
+    "responses": {
+        200: {"model": Job, "description": "the job finished within ?wait"},
+        **responses(409, 500, 501),
+    },
 }
 
 
