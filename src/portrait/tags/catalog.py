@@ -7,6 +7,7 @@ not declared, a value an enum does not allow, or a cycle between rules.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
@@ -16,14 +17,26 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from portrait.tags.model import COND_OPS, OPERATORS, GroupDef, TagDef, TagFile
-from portrait.tags.sources import EVENT_FIELDS, USER_FIELDS
+from portrait.tags.checks import reference_problem
+from portrait.tags.model import KINDS, TAG_ADAPTER, GroupDef, TagDef, TagFile, dependencies
 
+__all__ = [
+    "Catalog",
+    "TagCatalogError",
+    "builtin_files",
+    "dependencies",
+    "layers",
+    "load_catalog",
+    "parse_catalog",
+]
 BUILTIN_PACKAGE = "portrait.catalog"
 # libyaml parses the catalog about ten times faster; its errors still give line and column.
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # The section of docs/tags.md (portrait.tags.docs) that lists every field a tag file may use.
 FIELDS_SECTION = "Tag fields"
+
+
+_KIND_ERRORS = ("union_tag_not_found", "union_tag_invalid")
 
 
 class TagCatalogError(ValueError):
@@ -59,8 +72,6 @@ class Catalog:
 
     @property
     def fingerprint(self) -> str:
-        import hashlib
-
         text = ",".join(f"{t.id}:{t.fingerprint}" for t in sorted(self.tags, key=lambda t: t.id))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -129,16 +140,21 @@ def _parse_tag(name: str, index: int, raw: dict[str, Any], group: str) -> TagDef
     if not isinstance(raw, dict):
         raise TagCatalogError(f"{name}: tag {label}: expected a mapping of fields")
     try:
-        return TagDef.model_validate({"group": group, **raw, "file": name})
+        return TAG_ADAPTER.validate_python({"group": group, **raw, "file": name})
     except ValidationError as e:
-        raise TagCatalogError(f"{name}: tag {label!r}: {_problems(e)}") from e
+        raise TagCatalogError(f"{name}: tag {label!r}: {_problems(e, union=True)}") from e
 
 
-def _problems(e: ValidationError) -> str:
+def _problems(e: ValidationError, union: bool = False) -> str:
+    """The errors as ``field: message``; ``union``: the first part of each location is the
+    tag's kind (which class of the union checked it), not a field."""
     out = []
     for err in e.errors():
-        where = ".".join(str(p) for p in err["loc"])
+        loc = err["loc"][1:] if union and err["type"] not in _KIND_ERRORS else err["loc"]
+        where = ".".join(str(p) for p in loc)
         msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] in _KIND_ERRORS:
+            where, msg = "kind", f"is {' or '.join(KINDS)} (how the value is made)"
         if err["type"] == "extra_forbidden":
             msg = (
                 "is not a known field (check the spelling; docs/tags.md lists them under "
@@ -148,164 +164,10 @@ def _problems(e: ValidationError) -> str:
     return "; ".join(out)
 
 
-# --- cross-references -----------------------------------------------------------------------
-def dependencies(tag: TagDef) -> set[str]:
-    """The other tags a rule reads."""
-    if tag.rule is None:
-        return set()
-    deps: set[str] = set()
-    r = tag.rule
-    if r.cases is not None:
-        for case in r.cases:
-            deps |= _condition_names(case.when)
-    if r.compute is not None:
-        deps |= _compute_names(r.compute)
-    for block in (r.band, r.score):
-        if block is not None:
-            deps.add(block["of"])
-    if r.score is not None and r.score.get("where"):
-        deps |= _condition_names(r.score["where"])
-    return deps
-
-
-def _condition_names(cond: dict[str, Any]) -> set[str]:
-    names: set[str] = set()
-    for key, test in cond.items():
-        if key in ("any", "all"):
-            for sub in test:
-                names |= _condition_names(sub)
-        elif key == "not":
-            names |= _condition_names(test)
-        else:
-            names.add(key)
-    return names
-
-
-def _compute_names(node: Any) -> set[str]:
-    if isinstance(node, str):
-        return set() if node.startswith("$") else {node}
-    if isinstance(node, dict):
-        out: set[str] = set()
-        for args in node.values():
-            for a in args if isinstance(args, list) else [args]:
-                out |= _compute_names(a)
-        return out
-    return set()
-
-
 def _check_references(tag: TagDef, by_id: dict[str, TagDef]) -> None:
-    where = f"{tag.file}: tag {tag.id!r}"
-
-    def fail(msg: str) -> None:
-        raise TagCatalogError(f"{where}: {msg}")
-
-    def param(value: Any) -> Any:
-        if isinstance(value, str) and value.startswith("$"):
-            if value[1:] not in tag.params:
-                fail(f"{value} is not in `params`; add `params: {{{value[1:]}: ...}}`")
-            return tag.params[value[1:]]
-        return value
-
-    def check_condition(cond: dict[str, Any], columns: dict[str, str] | None) -> None:
-        if not isinstance(cond, dict) or not cond:
-            fail(f"a condition must be a non-empty mapping, got {cond!r}")
-        for key, test in cond.items():
-            if key in ("any", "all"):
-                if not isinstance(test, list) or not test:
-                    fail(f"`{key}` takes a list of conditions")
-                for sub in test:
-                    check_condition(sub, columns)
-                continue
-            if key == "not":
-                check_condition(test, columns)
-                continue
-            if columns is not None and key not in columns:
-                known = ", ".join(sorted(columns))
-                fail(f"condition on unknown column {key!r}; columns are: {known}")
-            if columns is None:
-                if key not in by_id:
-                    fail(f"condition on unknown tag {key!r}; define it or fix the name")
-                target = by_id[key]
-                if target.type == "top":
-                    fail(f"tag {key!r} is a top-N list and cannot be compared")
-            if isinstance(test, dict):
-                bad = set(test) - COND_OPS
-                if bad:
-                    fail(f"unknown test {sorted(bad)} on {key!r}; use {sorted(COND_OPS)}")
-                values = [param(v) for v in test.values()]
-            else:
-                values = [param(test)]
-            if columns is None and by_id[key].type == "enum":
-                allowed = set(by_id[key].values or [])
-                for v in values:
-                    for item in v if isinstance(v, list) else [v]:
-                        if isinstance(item, str) and item not in allowed:
-                            fail(f"{key!r} never takes {item!r}; it takes {sorted(allowed)}")
-
-    def check_compute(node: Any) -> None:
-        if isinstance(node, str):
-            if node.startswith("$"):
-                param(node)
-            elif node not in by_id:
-                fail(f"formula reads unknown tag {node!r}")
-            return
-        if isinstance(node, dict):
-            if len(node) != 1:
-                fail(f"a formula node has one operator, got {sorted(node)}")
-            op, args = next(iter(node.items()))
-            if op not in OPERATORS:
-                fail(f"unknown operator {op!r}; use one of {sorted(OPERATORS)}")
-            args = args if isinstance(args, list) else [args]
-            arity = OPERATORS[op]
-            if arity is not None and len(args) != arity:
-                fail(f"{op} takes {arity} argument(s), got {len(args)}")
-            for a in args:
-                check_compute(a)
-            return
-        if not isinstance(node, (int, float, bool)):
-            fail(f"a formula leaf is a tag, a number or $param, got {node!r}")
-
-    if tag.fact is not None:
-        columns = EVENT_FIELDS if tag.fact.source == "events" else USER_FIELDS
-        for col in (tag.fact.of, tag.fact.weight_of):
-            if col is not None and col not in columns:
-                known = ", ".join(sorted(columns))
-                fail(f"{tag.fact.source} have no column {col!r}; columns are: {known}")
-        for cond in (tag.fact.where, tag.fact.share_where):
-            if cond is not None:
-                check_condition(cond, columns)
-    if tag.rule is not None:
-        r = tag.rule
-        for dep in dependencies(tag):
-            if dep not in by_id:
-                fail(f"reads unknown tag {dep!r}; define it or fix the name")
-        if r.cases is not None:
-            for case in r.cases:
-                check_condition(case.when, None)
-                _check_output(tag, param(case.then), fail)
-            _check_output(tag, param(r.otherwise), fail)
-        if r.compute is not None:
-            check_compute(r.compute)
-        if r.score is not None and r.score.get("where") is not None:
-            check_condition(r.score["where"], None)
-        if r.band is not None:
-            labels = param(r.band["labels"])
-            edges = param(r.band["edges"])
-            if len(labels) != len(edges) + 1:
-                fail(f"band has {len(edges)} edges and needs {len(edges) + 1} labels")
-            for lab in labels:
-                _check_output(tag, lab, fail)
-    if tag.cross_check is not None and tag.cross_check not in by_id:
-        fail(f"cross_check names unknown tag {tag.cross_check!r}")
-
-
-def _check_output(tag: TagDef, value: Any, fail: Any) -> None:
-    if value is None:
-        return
-    if tag.type == "enum" and value not in (tag.values or []):
-        fail(f"value {value!r} is not among its `values` {tag.values}")
-    if tag.type == "bool" and not isinstance(value, bool):
-        fail(f"a bool tag yields true or false, not {value!r}")
+    problem = reference_problem(tag, by_id)
+    if problem is not None:
+        raise TagCatalogError(f"{tag.file}: tag {tag.id!r}: {problem}")
 
 
 def _dependency_order(tags: list[TagDef], by_id: dict[str, TagDef]) -> list[TagDef]:

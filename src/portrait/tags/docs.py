@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from portrait.config import CONFIG_FILE, ProfileSettings
 from portrait.tags.catalog import (
@@ -26,6 +26,7 @@ from portrait.tags.catalog import (
     parse_catalog,
 )
 from portrait.tags.compile import ZERO_WHEN_EMPTY
+from portrait.tags.conditions import COND_OPS, describe
 from portrait.tags.docs_text import (
     AGGREGATES,
     CONDITION_TESTS,
@@ -38,9 +39,9 @@ from portrait.tags.docs_text import (
 )
 from portrait.tags.model import (
     AGG_TYPES,
-    COND_OPS,
     NEEDS_OF,
     OPERATORS,
+    TAG_CLASSES,
     Aggregate,
     Case,
     FactDef,
@@ -49,6 +50,7 @@ from portrait.tags.model import (
     Kind,
     ModelDef,
     RuleDef,
+    TagBase,
     TagDef,
     TagFile,
     ValueType,
@@ -116,22 +118,18 @@ def _guide() -> list[str]:
         "Any other field is refused (a misspelt field would otherwise be ignored).",
         "",
     ]
-    blocks: list[tuple[str, type[BaseModel], str, set[str]]] = [
-        ("In a file", TagFile, "", set()),
-        ("In `group`", GroupDef, "group.", set()),
-        ("In a tag", TagDef, "", _LOADER_FIELDS),
-        ("In `fact`", FactDef, "fact.", set()),
-        ("In `rule`", RuleDef, "rule.", set()),
-        ("In each of `rule.cases`", Case, "cases[].", set()),
-        ("In `model`", ModelDef, "model.", set()),
+    blocks: list[tuple[str, dict[str, FieldInfo], str]] = [
+        ("In a file", TagFile.model_fields, ""),
+        ("In `group`", GroupDef.model_fields, "group."),
+        ("In a tag", _tag_fields(), ""),
+        ("In `fact`", FactDef.model_fields, "fact."),
+        ("In `rule`", RuleDef.model_fields, "rule."),
+        ("In each of `rule.cases`", Case.model_fields, "cases[]."),
+        ("In `model`", ModelDef.model_fields, "model."),
     ]
     fields = {
-        title: {
-            prefix + (info.alias or name): info
-            for name, info in model.model_fields.items()
-            if name not in skip
-        }
-        for title, model, prefix, skip in blocks
+        title: {prefix + (info.alias or name): info for name, info in model_fields.items()}
+        for title, model_fields, prefix in blocks
     }
     _checked_set([key for block in fields.values() for key in block], FIELD_DOCS)
     for title, block in fields.items():
@@ -141,11 +139,20 @@ def _guide() -> list[str]:
     return lines + _facts() + _conditions() + _rules()
 
 
+def _tag_fields() -> dict[str, FieldInfo]:
+    """The fields of a tag: the common ones, each kind's block before ``cross_check``."""
+    common = {k: v for k, v in TagBase.model_fields.items() if k not in _LOADER_FIELDS}
+    blocks = {kind: cls.model_fields[kind] for kind, cls in TAG_CLASSES.items()}
+    order = [*list(common)[: list(common).index("cross_check")], *blocks, "cross_check"]
+    return {name: {**common, **blocks}[name] for name in order}
+
+
 def _field_row(key: str, info: Any) -> str:
     doc = FIELD_DOCS[key]
     if get_origin(info.annotation) is Literal:
         doc += " One of " + ", ".join(f"`{v}`" for v in get_args(info.annotation)) + "."
-    return f"| `{key.rpartition('.')[2]}` | {_required(info)} | {doc} |"
+    required = f"with `kind: {key}`" if key in TAG_CLASSES else _required(info)
+    return f"| `{key.rpartition('.')[2]}` | {required} | {doc} |"
 
 
 def _facts() -> list[str]:
@@ -366,23 +373,8 @@ def _fact_text(tag: TagDef) -> str:
 _SYMBOLS = {"eq": "=", "ne": "≠", "gt": ">", "ge": "≥", "lt": "<", "le": "≤"}
 
 
-def _condition_text(cond: Mapping[str, Any]) -> str:
-    parts = []
-    for key, test in cond.items():
-        if key in ("any", "all"):
-            joiner = " or " if key == "any" else " and "
-            parts.append("(" + joiner.join(_condition_text(c) for c in test) + ")")
-        elif key == "not":
-            parts.append(f"not ({_condition_text(test)})")
-        elif isinstance(test, dict):
-            parts += [_test_text(key, op, arg) for op, arg in test.items()]
-        elif isinstance(test, list):
-            parts.append(f"`{key}` in `{_flow(test)}`")
-        elif test is None:
-            parts.append(f"`{key}` is null")
-        else:
-            parts.append(f"`{key}` = `{_flow(test)}`")
-    return " and ".join(parts)
+def _condition_text(cond: Any) -> str:
+    return describe(cond, lambda leaf: _test_text(leaf.column, leaf.op, leaf.value))
 
 
 def _test_text(key: str, op: str, arg: Any) -> str:
@@ -396,18 +388,14 @@ def _test_text(key: str, op: str, arg: Any) -> str:
 def _definition_yaml(tag: TagDef) -> list[str]:
     """The tag's fact, rule or model block as compact YAML (one flow mapping per case)."""
     block = getattr(tag, tag.kind)
-    body = {
-        (info.alias or name): getattr(block, name)
-        for name, info in type(block).model_fields.items()
-        if getattr(block, name) is not None
-    }
+    body = block.model_dump(by_alias=True, exclude_none=True)
     if tag.fact is not None and tag.fact.agg != "top":
         body.pop("n", None)  # only top-N reads it
     cases = body.pop("cases", None)
     if cases is None:
         return [f"{tag.kind}: {_flow(body)}"]
     lines = [f"{tag.kind}:", "  cases:"]
-    lines += [f"    - {_flow({'when': c.when, 'then': c.then})}" for c in cases]
+    lines += [f"    - {_flow({'when': c['when'], 'then': c.get('then')})}" for c in cases]
     return lines + [f"  {k}: {_flow(v)}" for k, v in body.items()]
 
 

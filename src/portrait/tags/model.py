@@ -14,11 +14,14 @@ A tag file is YAML::
         window: 30d
         fact: {from: events, where: {type: order}, agg: count_distinct, of: order_id}
 
-Conditions (``where``, ``when``) are mappings of column (or tag) to a test, combined with AND;
-``any``/``all``/``not`` combine conditions. A test is a value (equals), a list (one of) or a
-mapping of operators (``eq ne gt ge lt le in not_in is_null``). Computed rule values are
-expression trees: a tag name, a number, ``$param``, or ``{op: [args]}`` (see ``OPERATORS``).
-Values written ``$name`` are read from the tag's ``params``, so thresholds live in the tag.
+A tag is one of three kinds, told apart by ``kind`` (a discriminated union, :data:`TagDef`):
+a :class:`FactTag` aggregates a person's rows, a :class:`RuleTag` computes from other tags, a
+:class:`ModelTag` is written by a trained model. Conditions (``where``, ``when``) are typed trees
+(``portrait.tags.conditions``). Computed rule values are expression trees: a tag name, a number,
+``$param``, or ``{op: [args]}`` (see ``OPERATORS``). Values written ``$name`` are read from the
+tag's ``params``, so thresholds live in the tag.
+
+The fingerprint covers what decides a tag's values, in the form the file wrote it.
 """
 
 from __future__ import annotations
@@ -26,13 +29,26 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+
+from portrait.tags.conditions import Condition, Scalar, columns
 
 TagId = str
 ValueType = Literal["bool", "int", "float", "enum", "text", "top", "date", "timestamp"]
 Kind = Literal["fact", "rule", "model"]
+KINDS: tuple[str, ...] = ("fact", "rule", "model")
 FactSource = Literal["events", "users"]
 Aggregate = Literal[
     "count",
@@ -86,9 +102,13 @@ OPERATORS: dict[str, int | None] = {
     "not_null": 1,
     "to_float": 1,
 }
-COND_OPS = {"eq", "ne", "gt", "ge", "lt", "le", "in", "not_in", "is_null"}
+DEFAULT_TOP_N = 5
+DEFAULT_BUCKETS = 5
 _WINDOW = re.compile(r"^(\d+)d$")
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
+# ``$name``: a value read from the tag's ``params``
+ParamRef = Annotated[str, StringConstraints(strict=True, pattern=r"^\$\w+$")]
+Edge = StrictInt | StrictFloat
 
 
 class Strict(BaseModel):
@@ -101,9 +121,9 @@ class FactDef(Strict):
     source: FactSource = Field(alias="from")
     agg: Aggregate
     of: str | None = None
-    where: dict[str, Any] | None = None
-    share_where: dict[str, Any] | None = None  # for share: the rows counted as the numerator
-    n: int = Field(5, ge=1, le=20)  # for top
+    where: Condition | None = None
+    share_where: Condition | None = None  # for share: the rows counted as the numerator
+    n: int = Field(DEFAULT_TOP_N, ge=1, le=20)  # for top
     weight_of: str | None = None  # for top/mode: sum this column instead of counting rows
 
     @model_validator(mode="after")
@@ -120,18 +140,59 @@ class FactDef(Strict):
 
 
 class Case(Strict):
-    when: dict[str, Any]
-    then: Any
+    when: Condition
+    then: Scalar
+
+
+class Band(Strict):
+    """A numeric tag cut at ascending ``edges`` into ``labels`` (one more than edges)."""
+
+    of: TagId
+    edges: list[Edge] | ParamRef
+    labels: list[Scalar] | ParamRef
+
+    @model_validator(mode="after")
+    def _labels(self) -> Band:
+        both_lists = isinstance(self.edges, list) and isinstance(self.labels, list)
+        if both_lists and len(self.labels) != len(self.edges) + 1:
+            raise ValueError(
+                f"band has {len(self.edges)} edges so it needs {len(self.edges) + 1} "
+                f"labels, got {len(self.labels)}"
+            )
+        return self
+
+
+class Score(Strict):
+    """The population ranked by ``of`` and split into ``buckets``, scored 1 to ``buckets``.
+
+    Unset fields stay None rather than taking their defaults, so that the definition (and so
+    the fingerprint) is what the file wrote.
+    """
+
+    of: TagId
+    buckets: StrictInt | ParamRef | None = None  # default 5
+    order: Literal["asc", "desc"] | None = None  # asc (default): higher value, higher score
+    where: Condition | None = None  # only persons where it holds are scored
+
+    @model_validator(mode="after")
+    def _buckets(self) -> Score:
+        if isinstance(self.buckets, int) and not 1 <= self.buckets <= 100:
+            raise ValueError(f"score `buckets` is 1 to 100, not {self.buckets}")
+        return self
+
+    @property
+    def descending(self) -> bool:
+        return self.order == "desc"
 
 
 class RuleDef(Strict):
     """A value computed from other tags: cases (first match wins), a formula, band or score."""
 
     cases: list[Case] | None = None
-    otherwise: Any = Field(None, alias="else")
+    otherwise: Scalar = Field(None, alias="else")
     compute: Any = None
-    band: dict[str, Any] | None = None  # {of: tag, edges: [...], labels: [...]}
-    score: dict[str, Any] | None = None  # {of: tag, buckets: 5, order: asc|desc}
+    band: Band | None = None
+    score: Score | None = None
 
     @model_validator(mode="after")
     def _one(self) -> RuleDef:
@@ -141,21 +202,6 @@ class RuleDef(Strict):
                 "a rule has exactly one of `cases`, `compute`, `band` or `score` "
                 f"(found {given or 'none'})"
             )
-        if self.band is not None:
-            edges, labels = self.band.get("edges"), self.band.get("labels")
-            if not self.band.get("of") or edges is None or labels is None:
-                raise ValueError("band needs `of`, `edges` and `labels`")
-            both_lists = not isinstance(edges, str) and not isinstance(labels, str)
-            if both_lists and len(labels) != len(edges) + 1:
-                raise ValueError(
-                    f"band has {len(edges)} edges so it needs {len(edges) + 1} labels, "
-                    f"got {len(labels)}"
-                )
-        if self.score is not None:
-            if not self.score.get("of"):
-                raise ValueError("score needs `of: <tag>`")
-            if self.score.get("order", "asc") not in ("asc", "desc"):
-                raise ValueError("score `order` is asc (higher value, higher score) or desc")
         return self
 
 
@@ -166,8 +212,12 @@ class ModelDef(Strict):
     n: int | None = Field(None, ge=1, le=20)  # for type top: how many keys (default 5)
 
 
-class TagDef(Strict):
-    """One tag of the catalog."""
+class TagBase(Strict):
+    """What every tag has: labels, group, type; the kind's own block is on the subclasses.
+
+    Each kind reads the other kinds' blocks as None (``tag.fact``, ``tag.rule``, ``tag.model``),
+    so code may ask any tag for its block.
+    """
 
     id: TagId
     zh: str
@@ -182,11 +232,22 @@ class TagDef(Strict):
     refresh: Literal["daily", "hourly", "weekly", "on_build"] = "daily"
     pii: bool = False
     params: dict[str, Any] = Field(default_factory=dict)
-    fact: FactDef | None = None
-    rule: RuleDef | None = None
-    model: ModelDef | None = None
-    cross_check: str | None = None  # another tag that should agree with this one
+    cross_check: TagId | None = None  # another tag that should agree with this one
     file: str = Field("", exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blocks(cls, data: Any) -> Any:
+        """The kind's block is there and no other kind's (clearer than a missing field)."""
+        kind = cls.model_fields["kind"].default
+        if isinstance(data, dict) and kind in KINDS:
+            if data.get(kind) is None:
+                raise ValueError(f"kind {kind!r} needs a `{kind}:` block")
+            extra = [k for k in KINDS if k != kind and data.get(k) is not None]
+            if extra:
+                raise ValueError(f"kind {kind!r} cannot also have {extra}")
+            data = {k: v for k, v in data.items() if k == kind or k not in KINDS}
+        return data
 
     @field_validator("id")
     @classmethod
@@ -203,31 +264,19 @@ class TagDef(Strict):
         return v
 
     @model_validator(mode="after")
-    def _definition(self) -> TagDef:
-        blocks = {"fact": self.fact, "rule": self.rule, "model": self.model}
-        if blocks[self.kind] is None:
-            raise ValueError(f"kind {self.kind!r} needs a `{self.kind}:` block")
-        extra = [k for k, v in blocks.items() if v is not None and k != self.kind]
-        if extra:
-            raise ValueError(f"kind {self.kind!r} cannot also have {extra}")
+    def _definition(self) -> TagBase:
         if self.type == "enum" and not self.values:
             raise ValueError("type enum needs `values: [...]` (the allowed values)")
-        if self.fact is not None and self.type not in AGG_TYPES[self.fact.agg]:
-            allowed = " or ".join(sorted(AGG_TYPES[self.fact.agg]))
-            raise ValueError(f"agg {self.fact.agg!r} gives {allowed}, not {self.type!r}")
-        if self.window and not (self.fact and self.fact.source == "events"):
-            raise ValueError("`window` applies to facts over events only")
-        if self.model is not None and self.model.n is not None and self.type != "top":
-            raise ValueError("`model.n` applies to type top only")
+        self._check_kind()
         return self
+
+    def _check_kind(self) -> None:
+        if self.window:
+            raise ValueError("`window` applies to facts over events only")
 
     @property
     def top_n(self) -> int:
         """How many keys a ``top`` tag holds (a fact's ``n``, or a model's, default 5)."""
-        if self.fact is not None:
-            return self.fact.n
-        if self.model is not None:
-            return self.model.n or 5
         return 0
 
     @property
@@ -236,18 +285,100 @@ class TagDef(Strict):
 
     def definition(self) -> dict[str, Any]:
         """What decides the tag's values (the fingerprint covers exactly this)."""
-        body = self.model_dump(
+        return self.model_dump(
             mode="json",
             by_alias=True,
             include={"kind", "type", "values", "window", "params", "fact", "rule", "model"},
             exclude_none=True,
         )
-        return body
 
     @property
     def fingerprint(self) -> str:
         text = json.dumps(self.definition(), sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class FactTag(TagBase):
+    """Aggregated from the person's events, or read from their user record."""
+
+    kind: Literal["fact"] = "fact"
+    fact: FactDef
+    rule: ClassVar[None] = None
+    model: ClassVar[None] = None
+
+    def _check_kind(self) -> None:
+        if self.type not in AGG_TYPES[self.fact.agg]:
+            allowed = " or ".join(sorted(AGG_TYPES[self.fact.agg]))
+            raise ValueError(f"agg {self.fact.agg!r} gives {allowed}, not {self.type!r}")
+        if self.window and self.fact.source != "events":
+            super()._check_kind()
+
+    @property
+    def top_n(self) -> int:
+        return self.fact.n
+
+
+class RuleTag(TagBase):
+    """Computed from other tags of the same person (or, for a score, of everyone)."""
+
+    kind: Literal["rule"] = "rule"
+    rule: RuleDef
+    fact: ClassVar[None] = None
+    model: ClassVar[None] = None
+
+
+class ModelTag(TagBase):
+    """Written by a trained model into ``model_scores``."""
+
+    kind: Literal["model"] = "model"
+    model: ModelDef
+    fact: ClassVar[None] = None
+    rule: ClassVar[None] = None
+
+    def _check_kind(self) -> None:
+        super()._check_kind()
+        if self.model.n is not None and self.type != "top":
+            raise ValueError("`model.n` applies to type top only")
+
+    @property
+    def top_n(self) -> int:
+        return self.model.n or DEFAULT_TOP_N
+
+
+def dependencies(tag: TagDef) -> set[str]:
+    """The other tags a rule reads (none for facts and models)."""
+    r = tag.rule
+    if r is None:
+        return set()
+    deps: set[str] = set()
+    for case in r.cases or []:
+        deps |= columns(case.when)
+    if r.compute is not None:
+        deps |= formula_names(r.compute)
+    if r.band is not None:
+        deps.add(r.band.of)
+    if r.score is not None:
+        deps |= {r.score.of, *columns(r.score.where)}
+    return deps
+
+
+def formula_names(node: Any) -> set[str]:
+    """The tags a ``compute`` formula reads."""
+    if isinstance(node, str):
+        return set() if node.startswith("$") else {node}
+    if isinstance(node, dict):
+        out: set[str] = set()
+        for args in node.values():
+            for a in args if isinstance(args, list) else [args]:
+                out |= formula_names(a)
+        return out
+    return set()
+
+
+# One tag of the catalog: which class by its ``kind``.
+TagDef = Annotated[FactTag | RuleTag | ModelTag, Field(discriminator="kind")]
+TAG_ADAPTER: TypeAdapter[FactTag | RuleTag | ModelTag] = TypeAdapter(TagDef)
+TAG_CLASSES: dict[str, type[TagBase]] = {"fact": FactTag, "rule": RuleTag, "model": ModelTag}
 
 
 class GroupDef(Strict):

@@ -9,6 +9,7 @@ from typing import Any
 from portrait.store import profiles as store
 from portrait.store.warehouse import Warehouse
 from portrait.tags.catalog import Catalog
+from portrait.tags.conditions import Compare, describe
 from portrait.tags.model import TagDef
 
 # Persona tags and the simulator's ground-truth labels they should find.
@@ -146,7 +147,7 @@ def truth_report(wh: Warehouse, snapshot: str, catalog: Catalog) -> dict[str, An
     return {"targets": TARGETS, "personas": personas, "category_affinity": affinity}
 
 
-_SYMBOLS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "=", "ne": "!="}
+_SYMBOLS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "=", "ne": "!=", "not_in": "not in"}
 
 
 def _empty_when(tag: TagDef) -> str | None:
@@ -154,21 +155,17 @@ def _empty_when(tag: TagDef) -> str | None:
     if tag.rule is None or not tag.rule.cases:
         return None
     conditions = [
-        _condition_text(case.when, tag.params) for case in tag.rule.cases if case.then is None
+        describe(case.when, lambda leaf: _test_text(leaf.resolved(tag.params)))
+        for case in tag.rule.cases
+        if case.then is None
     ]
     return " or ".join(conditions) or None
 
 
-def _condition_text(when: dict[str, Any], params: dict[str, Any]) -> str:
-    parts = []
-    for field, test in when.items():
-        if not isinstance(test, dict):
-            test = {"eq": test}
-        for op, value in test.items():
-            if isinstance(value, str) and value.startswith("$"):
-                value = params.get(value[1:], value)
-            parts.append(f"{field} {_SYMBOLS.get(op, op)} {value}")
-    return " and ".join(parts)
+def _test_text(leaf: Compare) -> str:
+    if leaf.op == "is_null":
+        return f"{leaf.column} is {'' if leaf.value else 'not '}empty"
+    return f"{leaf.column} {_SYMBOLS.get(leaf.op, leaf.op)} {leaf.value}"
 
 
 def _r(x: float | None) -> float | None:
