@@ -29,7 +29,7 @@ from portrait.segments.indexer import build_index
 from portrait.segments.service import SegmentService
 from portrait.store.warehouse import Warehouse
 from portrait.tags.catalog import Catalog
-from portrait.tags.model import TagDef
+from portrait.tags.model import ModelTag, TagDef
 
 SNAPSHOT = "snapshots.profile_20250101"
 BUILD_ID = "bench-segments"
@@ -75,7 +75,7 @@ def make_table(wh: Warehouse, users: int) -> float:
 
 
 def tag(tag_id: str, value_type: str, values: list[str] | None = None) -> TagDef:
-    return TagDef(
+    return ModelTag(
         id=tag_id, zh=tag_id, en=tag_id, description=tag_id, group="bench", kind="model",
         type=value_type, values=values, model={"model": "bench"},
     )  # fmt: skip
@@ -134,7 +134,7 @@ def main() -> None:
     service = SegmentService(warehouse=wh, catalog=Catalog(tags=TAGS, groups={}))
     cold = service.count(EXPRESSION)
     warehouse = service.count(EXPRESSION, engine="warehouse")
-    assert cold["count"] == warehouse["count"], (cold, warehouse)
+    assert cold.count == warehouse.count, (cold, warehouse)
     print(f"expression: {EXPRESSION}")
     print(
         f"count: {cold['count']:,} persons ({cold['share']:.2%}); first count (loads the index "
@@ -146,12 +146,12 @@ def main() -> None:
         tick = time.perf_counter()
         r = service.count(EXPRESSION)
         bitmap_ms.append((time.perf_counter() - tick) * 1000)
-        evaluate_ms.append(r["evaluate_ms"])
-        assert r["path"] == "bitmap" and r["count"] == cold["count"]
+        evaluate_ms.append(r.evaluate_ms)
+        assert r.path == "bitmap" and r.count == cold.count
         tick = time.perf_counter()
         r = service.count(EXPRESSION, engine="warehouse")
         scan_ms.append((time.perf_counter() - tick) * 1000)
-        assert r["path"] == "warehouse" and r["count"] == cold["count"]
+        assert r.path == "warehouse" and r.count == cold.count
 
     b_med, b_p99 = summary(bitmap_ms)
     s_med, s_p99 = summary(scan_ms)
