@@ -29,6 +29,7 @@ from portrait.models.features import (
 )
 from portrait.models.orders import Orders
 from portrait.models.registry import ModelCard, TrainOptions, write_scores
+from portrait.models.results import KeyMetric
 from portrait.models.service import NotTrainedError, UnknownModelError
 from portrait.models.split import temporal_split
 from portrait.store import models as model_store
@@ -287,9 +288,9 @@ def test_train_all_reports_each_failure_and_trains_the_rest(
         assert fake_trainers["good"] == ["45"]
         assert "good: fitting" in said
         assert ws.models.card("good").metrics["key"]["model"] == 0.9
-        listed = {r["model"]: r for r in ws.models.list()}
-        assert listed["short"]["status"] == "not trained"
-        assert listed["good"]["key_metric"] == {"name": "auc", "model": 0.9, "baseline": 0.8}
+        listed = {r.model: r for r in ws.models.list()}
+        assert listed["short"].status == "not trained"
+        assert listed["good"].key_metric == KeyMetric(name="auc", model=0.9, baseline=0.8)
 
 
 def test_build_with_models_trains_then_fills_the_model_tags(fake_trainers, workspace_copy) -> None:

@@ -75,8 +75,8 @@ def test_training_writes_files_and_a_model_card(shop: Path, ws: Workspace) -> No
     listed = {m["model"]: m for m in json.loads(cli(shop, "models", "list", "--json"))}
     assert listed["recs"]["status"] == "trained"
     card = ws.models.show("recs")
-    assert card["params"]["generator"] == "blend"
-    assert card["metrics"]["training"]["segments"] > 0  # built before training
+    assert card.params["generator"] == "blend"
+    assert card.metrics["training"]["segments"] > 0  # built before training
 
 
 def test_recommend_serves_existing_products_with_reasons(ws: Workspace) -> None:

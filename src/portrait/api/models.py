@@ -11,6 +11,8 @@ from portrait.api import jobs as job_routes
 from portrait.api.deps import Caller, Day, WorkspaceDep
 from portrait.api.errors import responses
 from portrait.jobs import Job
+from portrait.models.registry import ModelCard
+from portrait.models.results import ModelSummary
 from portrait.models.service import ALL, NotTrainedError, UnknownModelError
 
 
@@ -30,13 +32,13 @@ router = APIRouter(tags=["models"], responses=responses(401, 403, 404, 422))
 
 
 @router.get("/v1/models")
-def list_models(ws: WorkspaceDep, _: Caller) -> list[dict[str, Any]]:
+def list_models(ws: WorkspaceDep, _: Caller) -> list[ModelSummary]:
     """The latest card of every model: when trained, headline metric, training time."""
     return ws.models.list()
 
 
 @router.get("/v1/models/{name}")
-def show_model(name: str, ws: WorkspaceDep, _: Caller) -> dict[str, Any]:
+def show_model(name: str, ws: WorkspaceDep, _: Caller) -> ModelCard:
     """A model's latest card: data window, features, metrics beside baselines,
     calibration, training time."""
     try:
@@ -71,7 +73,7 @@ async def train_model(
     def work(say: Callable[[str], None]) -> Any:
         if name == ALL:
             outcomes = ws.models.train_all(progress=say, **options)
-            return {"models": [o.as_dict() for o in outcomes]}
+            return {"models": [o.model_dump(mode="json") for o in outcomes]}
         return ws.models.train(name, progress=say, **options).model_dump(mode="json")
 
     params = {"model": name, **options}

@@ -18,7 +18,9 @@ from portrait.cli.common import (
     out,
     print_json,
 )
-from portrait.models.registry import TRAINERS
+from portrait.models.registry import TRAINERS, ModelCard
+from portrait.models.results import KeyMetric, TrainOutcome
+from portrait.models.service import trained
 from portrait.store.warehouse import WarehouseLockedError
 
 models_app = typer.Typer(help="Predictive models that fill model tags.", no_args_is_help=True)
@@ -77,11 +79,11 @@ def train(
         print_json(outcomes)
     else:
         print_outcomes(outcomes)
-    if any(o["status"] == "failed" for o in outcomes):
+    if any(o.status == "failed" for o in outcomes):
         raise typer.Exit(1)
 
 
-def _train_here(ws: Any, name: str, options: dict[str, Any]) -> list[dict[str, Any]]:
+def _train_here(ws: Any, name: str, options: dict[str, Any]) -> list[TrainOutcome]:
     with spinner() as bar:
         task = bar.add_task(f"training {name}", total=None)
 
@@ -89,48 +91,40 @@ def _train_here(ws: Any, name: str, options: dict[str, Any]) -> list[dict[str, A
             bar.update(task, description=msg)
 
         if name.strip().lower() == "all":
-            return [o.as_dict() for o in ws.models.train_all(progress=say, **options)]
-        return [_trained(ws.models.train(name, progress=say, **options))]
+            return ws.models.train_all(progress=say, **options)
+        return [trained(ws.models.train(name, progress=say, **options))]
 
 
-def _train_on_server(ws: Any, name: str, options: dict[str, Any]) -> list[dict[str, Any]]:
-    from portrait.models.registry import ModelCard
-
+def _train_on_server(ws: Any, name: str, options: dict[str, Any]) -> list[TrainOutcome]:
     name = name.strip().lower()
     if name != "all":
         name = ws.models.resolve(name)
     result = on_server(ws, f"/v1/models/{name}/train", options, f"training of {name}")
     if name == "all":
-        return result["models"]
-    return [_trained(ModelCard.model_validate(result))]
+        return [TrainOutcome.model_validate(o) for o in result["models"]]
+    return [trained(ModelCard.model_validate(result))]
 
 
-def _trained(card: Any) -> dict[str, Any]:
-    from portrait.models.service import TrainOutcome
-
-    return TrainOutcome(card.model, card=card).as_dict()
-
-
-def print_outcomes(outcomes: list[dict[str, Any]]) -> None:
+def print_outcomes(outcomes: list[TrainOutcome]) -> None:
     """One line per model: its headline metric beside its baseline, or its error."""
     for o in outcomes:
-        if o["status"] == "failed":
-            err.print(f"[bold red]{o['model']} failed:[/] {o['error']}", highlight=False)
+        if o.status == "failed":
+            err.print(f"[bold red]{o.model} failed:[/] {o.error}", highlight=False)
             continue
-        written = ", ".join(f"{k} ({v:,})" for k, v in o["tags_written"].items()) or "no tags"
+        written = ", ".join(f"{k} ({v:,})" for k, v in o.tags_written.items()) or "no tags"
         out.print(
-            f"[bold]{o['model']}[/] trained in {o['training_seconds']:.1f} s "
-            f"(run {o['run_id']}): {metric_text(o['key_metric'])}; wrote {written}. "
-            f"`portrait models show {o['model']}` shows the card."
+            f"[bold]{o.model}[/] trained in {o.training_seconds or 0.0:.1f} s "
+            f"(run {o.run_id}): {metric_text(o.key_metric)}; wrote {written}. "
+            f"`portrait models show {o.model}` shows the card."
         )
 
 
-def metric_text(key: dict[str, Any] | None) -> str:
-    if not key:
+def metric_text(key: KeyMetric | None) -> str:
+    if key is None:
         return "no headline metric"
-    text = f"{key['name']} {_fmt(key.get('model'))}"
-    if key.get("baseline") is not None:
-        text += f" (baseline {_fmt(key['baseline'])})"
+    text = f"{key.name} {_fmt(key.model)}"
+    if key.baseline is not None:
+        text += f" (baseline {_fmt(key.baseline)})"
     return text
 
 
@@ -153,12 +147,12 @@ def list_models(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> Non
         return
     table = Table("model", "trained at", "key metric", "training s", "algorithm", "run")
     for r in rows:
-        if r["status"] != "trained":
-            table.add_row(r["model"], "[dim]not trained[/]", "", "", "", "")
+        if r.status != "trained" or r.trained_at is None:
+            table.add_row(r.model, "[dim]not trained[/]", "", "", "", "")
             continue
         table.add_row(
-            r["model"], r["trained_at"][:19], metric_text(r["key_metric"]),
-            f"{r['training_seconds']:.1f}", r["algorithm"], r["run_id"],
+            r.model, r.trained_at.isoformat()[:19], metric_text(r.key_metric),
+            f"{r.training_seconds or 0.0:.1f}", r.algorithm or "", r.run_id or "",
         )  # fmt: skip
     out.print(table)
 
@@ -179,29 +173,29 @@ def show(
     print_card(card)
 
 
-def print_card(card: dict[str, Any]) -> None:
+def print_card(card: ModelCard) -> None:
     out.print(
-        f"[bold]{card['model']}[/] — {card['algorithm']}; run {card['run_id']}, trained "
-        f"{card['trained_at'][:19]} in {card['training_seconds']:.1f} s on {card['dataset']}"
+        f"[bold]{card.model}[/] — {card.algorithm}; run {card.run_id}, trained "
+        f"{card.trained_at.isoformat()[:19]} in {card.training_seconds:.1f} s on {card.dataset}"
     )
     window = Table("", "", title="data window", title_justify="left", show_header=False)
-    for k, v in card["data_window"].items():
+    for k, v in card.data_window.items():
         window.add_row(k.replace("_", " "), _fmt(v) if not isinstance(v, list) else " .. ".join(v))
     out.print(window)
-    out.print(f"features ({len(card['features'])}): " + ", ".join(card["features"]))
-    print_metrics(card["metrics"])
-    if card["calibration"]:
-        rows = card["calibration"]
+    out.print(f"features ({len(card.features)}): " + ", ".join(card.features))
+    print_metrics(card.metrics)
+    if card.calibration:
+        rows = card.calibration
         table = Table(*rows[0].keys(), title="calibration (held-out period)", title_justify="left")
         for r in rows:
             table.add_row(*(_fmt(v) for v in r.values()))
         out.print(table)
-    if card["tags_written"]:
+    if card.tags_written:
         out.print(
             "tags written: "
-            + ", ".join(f"{k} ({v:,} persons)" for k, v in card["tags_written"].items())
+            + ", ".join(f"{k} ({v:,} persons)" for k, v in card.tags_written.items())
         )
-    for note in card["notes"]:
+    for note in card.notes:
         out.print(f"[dim]- {note}[/]")
 
 

@@ -81,9 +81,10 @@ def build(
         print_build(result)
     if with_models:
         from portrait.cli.models import print_outcomes
+        from portrait.models.results import TrainOutcome
 
         if not as_json:
-            print_outcomes(result.models)
+            print_outcomes([TrainOutcome.model_validate(m) for m in result.models])
             t = result.timings
             out.print(
                 f"Models trained in {t['models']:.1f} s, between a build of "

@@ -3,8 +3,8 @@
 >>> card = ws.models.train("churn", horizon_days=90)             # doctest: +SKIP
 >>> [o.status for o in ws.models.train_all()]                    # doctest: +SKIP
 ['trained', 'trained', 'trained', 'trained']
->>> ws.models.list()[0]["key_metric"]                            # doctest: +SKIP
-{'name': 'auc', 'model': 0.73, 'baseline': 0.65}
+>>> ws.models.list()[0].key_metric                               # doctest: +SKIP
+KeyMetric(name='auc', model=0.73, baseline=0.65, baseline_name=None)
 """
 
 from __future__ import annotations
@@ -15,20 +15,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from portrait.models.registry import (
-    TRAINERS,
-    ModelCard,
-    TrainOptions,
-    card_json,
-    cards,
-    save_card,
-)
+from portrait.models.context import TrainContext
+from portrait.models.registry import TRAINERS, ModelCard, TrainOptions, cards, save_card
+from portrait.models.results import KeyMetric, ModelSummary, TrainOutcome
 from portrait.tags.build import BuildResult, default_as_of
 
 if TYPE_CHECKING:
-    from portrait.workspace import Workspace
+    from portrait.store.warehouse import Warehouse
+    from portrait.tags.service import ProfileService
 
 Progress = Callable[[str], None]
 log = logging.getLogger(__name__)
@@ -50,69 +47,67 @@ class NotTrainedError(LookupError):
 
 
 @dataclass
-class TrainOutcome:
-    """One model of a ``train_all`` run: its card, or the error that stopped it."""
-
-    model: str
-    card: ModelCard | None = None
-    error: str | None = None
-
-    @property
-    def status(self) -> str:
-        return "trained" if self.card is not None else "failed"
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"model": self.model, "status": self.status}
-        if self.card is not None:
-            out.update(
-                run_id=self.card.run_id,
-                training_seconds=self.card.training_seconds,
-                key_metric=key_metric(self.card),
-                tags_written=self.card.tags_written,
-            )
-        else:
-            out["error"] = self.error
-        return out
-
-
-@dataclass
 class ModelsBuildResult(BuildResult):
     """``portrait build --with-models``: the final build, and what each model did."""
 
     models: list[dict[str, Any]] = field(default_factory=list)
 
 
-def key_metric(card: ModelCard) -> dict[str, Any] | None:
+def key_metric(card: ModelCard) -> KeyMetric | None:
     """The card's headline figure, with its baseline when it has one."""
     key = card.metrics.get("key")
     if isinstance(key, dict):
-        return key
+        return KeyMetric.model_validate(key)
     for path in KEY_METRICS.get(card.model, ()):
         value: Any = card.metrics
         for part in path:
             value = value.get(part) if isinstance(value, dict) else None
         if value is not None:
-            return {"name": ".".join(path), "model": value}
+            return KeyMetric(name=".".join(path), model=value)
     return None
 
 
-def summary(card: ModelCard) -> dict[str, Any]:
+def summary(card: ModelCard) -> ModelSummary:
     """One line of ``portrait models list``."""
-    return {
-        "model": card.model,
-        "status": "trained",
-        "run_id": card.run_id,
-        "trained_at": card.trained_at.isoformat(),
-        "training_seconds": card.training_seconds,
-        "algorithm": card.algorithm,
-        "key_metric": key_metric(card),
-        "tags_written": card.tags_written,
-    }
+    return ModelSummary(
+        model=card.model,
+        status="trained",
+        run_id=card.run_id,
+        trained_at=card.trained_at,
+        training_seconds=card.training_seconds,
+        algorithm=card.algorithm,
+        key_metric=key_metric(card),
+        tags_written=card.tags_written,
+    )
+
+
+def trained(card: ModelCard) -> TrainOutcome:
+    """The outcome of a run that trained: its card's figures."""
+    return TrainOutcome(
+        model=card.model,
+        status="trained",
+        run_id=card.run_id,
+        training_seconds=card.training_seconds,
+        key_metric=key_metric(card),
+        tags_written=card.tags_written,
+        card=card,
+    )
+
+
+def failed(model: str, error: str) -> TrainOutcome:
+    """The outcome of a run that stopped, and why."""
+    return TrainOutcome(model=model, status="failed", error=error)
 
 
 class ModelService:
-    def __init__(self, ws: Workspace) -> None:
-        self.ws = ws
+    """Training and reading models: the trainers of ``TRAINERS`` run on what this service is
+    given (warehouse, profile service, workspace folder), never on the whole Workspace."""
+
+    def __init__(self, warehouse: Warehouse, profiles: ProfileService, root: Path) -> None:
+        self.warehouse = warehouse
+        self.profiles = profiles
+        self.root = root
+        self._context = TrainContext(warehouse, profiles, root)
 
     @staticmethod
     def resolve(name: str) -> str:
@@ -131,11 +126,11 @@ class ModelService:
         opts = TrainOptions(**{k: v for k, v in options.items() if v is not None})
         trainer = importlib.import_module(TRAINERS[name])
         tick = time.perf_counter()
-        with self.ws.warehouse.session():  # its temporary tables on a connection of its own
-            card: ModelCard = trainer.train(self.ws, opts, progress or (lambda _m: None))
+        with self.warehouse.session():  # its temporary tables on a connection of its own
+            card: ModelCard = trainer.train(self._context, opts, progress or (lambda _m: None))
         if not card.training_seconds:
             card.training_seconds = round(time.perf_counter() - tick, 3)
-        save_card(self.ws.warehouse, card)
+        save_card(self.warehouse, card)
         return card
 
     def train_all(
@@ -153,35 +148,35 @@ class ModelService:
             say(f"{name}: starting")
             try:
                 card = self.train(name, progress=lambda m, n=name: say(f"{n}: {m}"), **options)
-                outcomes.append(TrainOutcome(name, card=card))
+                outcomes.append(trained(card))
             except ImportError as e:
                 outcomes.append(
-                    TrainOutcome(name, error=f"its trainer {TRAINERS[name]} cannot be loaded: {e}")
+                    failed(name, f"its trainer {TRAINERS[name]} cannot be loaded: {e}")
                 )
             except (ValueError, LookupError) as e:  # the data or the options do not fit
-                outcomes.append(TrainOutcome(name, error=str(e)))
+                outcomes.append(failed(name, str(e)))
             except Exception as e:  # a bug: reported with its type, and logged with a trace
                 log.exception("training %s failed", name)
-                outcomes.append(TrainOutcome(name, error=f"{type(e).__name__}: {e}"))
+                outcomes.append(failed(name, f"{type(e).__name__}: {e}"))
         return outcomes
 
     # --- reading ------------------------------------------------------------------------
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> list[ModelSummary]:
         """The latest card of every model (trained or not), newest first, then the untrained."""
         latest: dict[str, ModelCard] = {}
-        for card in cards(self.ws.warehouse):
+        for card in cards(self.warehouse):
             latest.setdefault(card.model, card)
         rows = [summary(c) for c in latest.values()]
-        rows += [{"model": n, "status": "not trained"} for n in TRAINERS if n not in latest]
+        rows += [ModelSummary(model=n, status="not trained") for n in TRAINERS if n not in latest]
         return rows
 
     def card(self, name: str) -> ModelCard:
         """The latest card of ``name``."""
-        found = cards(self.ws.warehouse, name)
+        found = cards(self.warehouse, name)
         if not found and name.replace("_", "-") != name:
-            found = cards(self.ws.warehouse, name.replace("_", "-"))
+            found = cards(self.warehouse, name.replace("_", "-"))
         if not found:
-            trained = sorted({c.model for c in cards(self.ws.warehouse)})
+            trained = sorted({c.model for c in cards(self.warehouse)})
             if name.replace("_", "-") not in TRAINERS and name not in trained:
                 known = ", ".join(sorted({*TRAINERS, *trained}))
                 raise UnknownModelError(f"unknown model {name!r}; models: {known}")
@@ -190,13 +185,13 @@ class ModelService:
             )
         return found[0]
 
-    def show(self, name: str) -> dict[str, Any]:
-        """The latest card of ``name`` as JSON-ready data."""
-        return card_json(self.card(name))
+    def show(self, name: str) -> ModelCard:
+        """The latest card of ``name`` (as ``card``: the CLI and the REST route show it)."""
+        return self.card(name)
 
-    def history(self, name: str) -> list[dict[str, Any]]:
+    def history(self, name: str) -> list[ModelSummary]:
         """Every run of ``name``, newest first, one summary each."""
-        return [summary(c) for c in cards(self.ws.warehouse, self.card(name).model)]
+        return [summary(c) for c in cards(self.warehouse, self.card(name).model)]
 
     # --- build with models --------------------------------------------------------------
     def build_with_models(
@@ -209,8 +204,8 @@ class ModelService:
         """Build the profiles, train every model, then build again (incrementally) so that
         the model tags hold the new scores."""
         say = progress or (lambda _m: None)
-        profiles = self.ws.profiles
-        latest = default_as_of(self.ws.warehouse, profiles.timezone)
+        profiles = self.profiles
+        latest = default_as_of(self.warehouse, profiles.timezone)
         if as_of is not None and str(as_of) != latest.isoformat():
             raise ValueError(
                 f"--with-models builds as of the day after the latest event ({latest}): models "
@@ -232,4 +227,4 @@ class ModelService:
             "total": round(time.perf_counter() - tick, 3),
         }
         base = second.as_dict() | {"timings": timings}  # seconds: the second build's own
-        return ModelsBuildResult(**base, models=[o.as_dict() for o in outcomes])
+        return ModelsBuildResult(**base, models=[o.model_dump(mode="json") for o in outcomes])
