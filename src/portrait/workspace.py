@@ -602,7 +602,7 @@ class Workspace:
     def models(self) -> ModelService:
         """Predictive models that fill model tags (see ``portrait.models.service``)."""
         if self._models is None:
-            self._models = ModelService(self)
+            self._models = ModelService(self.warehouse, self.profiles, self.root)
         return self._models
 
     @property
