@@ -137,8 +137,8 @@ def main() -> None:
     assert cold.count == warehouse.count, (cold, warehouse)
     print(f"expression: {EXPRESSION}")
     print(
-        f"count: {cold['count']:,} persons ({cold['share']:.2%}); first count (loads the index "
-        f"of the 5 tags from the warehouse) {cold['ms']:.0f} ms"
+        f"count: {cold.count:,} persons ({cold.share:.2%}); first count (loads the index "
+        f"of the 5 tags from the warehouse) {cold.ms:.0f} ms"
     )
 
     bitmap_ms, scan_ms, evaluate_ms = [], [], []

@@ -32,6 +32,7 @@ from portrait.ingest.reasons import explain
 from portrait.models.service import ModelService
 from portrait.schema import CANONICAL
 from portrait.security import keys
+from portrait.segments.refresh import refresh_segments
 from portrait.segments.service import SegmentService
 from portrait.store import identity_ops
 from portrait.store.keys import KEYS_FILE, ApiKey, KeyStore
@@ -588,14 +589,16 @@ class Workspace:
     def profiles(self) -> ProfileService:
         """Profile building and reading (see ``portrait.tags.service``)."""
         if self._profiles is None:
-            self._profiles = ProfileService(self.warehouse, self.settings, self.root)
+            self._profiles = ProfileService(
+                self.warehouse, self.settings, self.root, after_snapshot=[refresh_segments]
+            )
         return self._profiles
 
     @property
     def segments(self) -> SegmentService:
         """Segments over tags (see ``portrait.segments.service``)."""
         if self._segments is None:
-            self._segments = SegmentService(self)
+            self._segments = SegmentService(self.warehouse, lambda: self.profiles.catalog)
         return self._segments
 
     @property

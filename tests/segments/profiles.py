@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
 from portrait.tags.model import TagDef
 
@@ -25,10 +26,11 @@ D0 = date(1990, 1, 1)
 
 
 def tag(tag_id: str, value_type: str, values: list[str] | None = None) -> TagDef:
-    return TagDef(
-        id=tag_id, zh=tag_id, en=tag_id, description=tag_id, group="test", kind="model",
-        type=value_type, values=values, model={"model": "test"},
-    )  # fmt: skip
+    # validated as data: TagDef is one tag class or a union of kinds, whichever the catalog has
+    return TypeAdapter(TagDef).validate_python({
+        "id": tag_id, "zh": tag_id, "en": tag_id, "description": tag_id, "group": "test",
+        "kind": "model", "type": value_type, "values": values, "model": {"model": "test"},
+    })  # fmt: skip
 
 
 TAGS = [

@@ -17,10 +17,11 @@ from profiles import CATALOG, TAGS, expressions, random_profiles
 from pyroaring import FrozenBitMap
 
 from portrait.segments import bitmaps as bm
+from portrait.segments.encode import build_tag, from_built
 from portrait.segments.evaluate import Evaluator
-from portrait.segments.expr import Cond, parse_segment, tags_of
-from portrait.segments.index import build_tag, from_built
+from portrait.segments.expr import Cond, tags_of
 from portrait.segments.indexer import IndexReader, build_index
+from portrait.segments.parse import parse_segment
 from portrait.segments.sql import condition_sql, where_sql
 from portrait.store.warehouse import Warehouse
 

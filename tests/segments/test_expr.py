@@ -6,7 +6,8 @@ from functools import cache
 
 import pytest
 
-from portrait.segments.expr import SegmentExpressionError, conditions, parse_segment
+from portrait.segments.expr import SegmentExpressionError, conditions
+from portrait.segments.parse import parse_segment
 from portrait.tags.catalog import Catalog, load_catalog
 
 

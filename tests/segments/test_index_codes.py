@@ -5,7 +5,7 @@ import pytest
 from pyroaring import BitMap
 
 from portrait.segments import bitmaps as bm
-from portrait.segments.index import distinct_codes
+from portrait.segments.encode import distinct_codes
 
 
 @pytest.mark.parametrize(

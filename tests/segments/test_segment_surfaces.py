@@ -212,7 +212,7 @@ def test_index_survives_reopening(shop: Path) -> None:
     try:  # a read-only workspace counts on the stored index
         expr = "lifecycle_stage = 'new' AND orders_30d >= 1"
         r = ws.segments.count(expr)
-        assert r["path"] == "bitmap" and r["count"] == len(sql_members(ws, SECOND, expr))
+        assert r.path == "bitmap" and r.count == len(sql_members(ws, SECOND, expr))
     finally:
         ws.close()
 

@@ -68,18 +68,18 @@ def reads(ws: Workspace) -> dict:
     person = min(r["person_id"] for r in table if (r["orders_total"] or 0) > 2)
     vip = ws.segments.show("vip")
     return {
-        "count": ws.segments.count(EXPR)["count"],
-        "count_as_of": ws.segments.count(EXPR)["as_of"],
-        "warehouse_count": ws.segments.count(EXPR, engine="warehouse")["count"],
+        "count": ws.segments.count(EXPR).count,
+        "count_as_of": str(ws.segments.count(EXPR).as_of),
+        "warehouse_count": ws.segments.count(EXPR, engine="warehouse").count,
         "table": ws.profile_table().num_rows,
         "profile": ws.profile(person)["as_of"],
         "view": ws.warehouse.fetchone("SELECT count(*) FROM profile")[0],
         "tag_values": ws.warehouse.fetchone("SELECT count(DISTINCT build_id) || max(build_id) "
                                             "FROM tag_values")[0],
-        "vip": (vip["size"], vip["as_of"], len(vip["history"]), vip["change"]),
-        "list": {s["name"]: (s["size"], s["build_id"]) for s in ws.segments.list()},
+        "vip": (vip.size, vip.as_of, len(vip.history), vip.change),
+        "list": {s.name: (s.size, s.build_id) for s in ws.segments.list()},
         "export": ws.segments.members("vip").num_rows,
-        "index": ws.segments.index()["build_id"],
+        "index": ws.segments.index().build_id,
         "coverage": ws.tag("orders_total")["coverage"],
         "quality": ws.tag_quality()["build"]["build_id"],
     }  # fmt: skip
@@ -105,9 +105,9 @@ def test_past_date_build_leaves_the_live_profile(shop, tmp_path: Path) -> None:
 
     # the past build is stored and read by its date, on the bitmap index and the warehouse
     at = ws.segments.count(EXPR, as_of=PAST)
-    assert at["as_of"] == PAST and at["build_id"] == past.build_id
-    assert at["count"] == ws.segments.count(EXPR, as_of=PAST, engine="warehouse")["count"]
-    assert at["count"] != before["count"] and at["persons"] == past.persons
+    assert str(at.as_of) == PAST and at.build_id == past.build_id
+    assert at.count == ws.segments.count(EXPR, as_of=PAST, engine="warehouse").count
+    assert at.count != before["count"] and at.persons == past.persons
     assert ws.profile_table(PAST).num_rows == past.persons
     assert (
         ws.warehouse.fetchone("SELECT count(*) FROM tag_stats WHERE build_id = ?", [past.build_id])[
@@ -116,7 +116,7 @@ def test_past_date_build_leaves_the_live_profile(shop, tmp_path: Path) -> None:
         > 100
     )
     vip_past = ws.segments.show("vip", as_of=PAST)
-    assert vip_past["as_of"] == PAST and vip_past["change"] is None
+    assert str(vip_past.as_of) == PAST and vip_past.change is None
     assert reads(ws) == before  # reading it put nothing into the live history
     assert first.live and live.live
     logged = {b["build_id"]: b["live"] for b in ws.profile_builds()}
@@ -127,7 +127,7 @@ def test_past_date_build_leaves_the_live_profile(shop, tmp_path: Path) -> None:
     assert again.mode == "unchanged" and not again.live
     rebuilt = ws.build(as_of=PAST, full=True)
     assert not rebuilt.live and rebuilt.build_id != past.build_id
-    assert ws.segments.count(EXPR, as_of=PAST)["build_id"] == rebuilt.build_id
+    assert ws.segments.count(EXPR, as_of=PAST).build_id == rebuilt.build_id
     assert reads(ws) == before
     # the live date rebuilt with nothing new: unchanged, and live
     assert ws.build().mode == "unchanged"
@@ -209,7 +209,7 @@ def test_pruning_keeps_the_live_snapshot_and_missing_dates_are_named(shop, tmp_p
     }
     assert stored == {"profile_20250302", "profile_20250115"}
     assert ws.profile_table().num_rows == live.persons
-    assert ws.segments.count(EXPR)["as_of"] == LIVE
+    assert str(ws.segments.count(EXPR).as_of) == LIVE
     named = (
         r"no profile build as of 2025-02-01 is stored; builds are kept as of 2025-03-02, 2025-01-15"
     )

@@ -3,7 +3,7 @@
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
@@ -12,6 +12,7 @@ from starlette.background import BackgroundTask
 
 from portrait.api.deps import Caller, Day, DayQuery, WorkspaceDep
 from portrait.api.errors import responses
+from portrait.segments.results import Overlap, SegmentCount, SegmentDetail, SegmentPublic
 
 MEDIA_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 
@@ -34,30 +35,30 @@ class OverlapRequest(BaseModel):
     as_of: Day | None = None
 
 
-router = APIRouter(tags=["segments"], responses=responses(401, 403, 404, 422))
+router = APIRouter(tags=["segments"], responses=responses(401, 403, 404, 409, 422))
 
 
 @router.post("/v1/segments/count")
-def count(body: CountRequest, ws: WorkspaceDep, _: Caller) -> dict[str, Any]:
+def count(body: CountRequest, ws: WorkspaceDep, _: Caller) -> SegmentCount:
     """How many persons an expression selects; ``path`` says whether the bitmap index, the
     warehouse, or both answered."""
     return ws.segments.count(body.expression, as_of=body.as_of, engine=body.engine)
 
 
-@router.post("/v1/segments", status_code=201)
-def create(body: SegmentCreate, ws: WorkspaceDep, _: Caller) -> dict[str, Any]:
+@router.post("/v1/segments", status_code=201, responses=responses(409))
+def create(body: SegmentCreate, ws: WorkspaceDep, _: Caller) -> SegmentDetail:
     """Save a segment (409 if the name is taken, unless ``replace``)."""
     return ws.segments.create(body.name, body.expression, body.description, body.replace)
 
 
 @router.get("/v1/segments")
-def segments(ws: WorkspaceDep, _: Caller) -> list[dict[str, Any]]:
+def segments(ws: WorkspaceDep, _: Caller) -> list[SegmentPublic]:
     """Every saved segment, with its latest size."""
     return ws.segments.list()
 
 
 @router.post("/v1/segments/overlap")
-def overlap(body: OverlapRequest, ws: WorkspaceDep, _: Caller) -> dict[str, Any]:
+def overlap(body: OverlapRequest, ws: WorkspaceDep, _: Caller) -> Overlap:
     """Pairwise intersections and Jaccard indexes of saved segments."""
     return ws.segments.overlap(body.names, as_of=body.as_of)
 
@@ -65,14 +66,14 @@ def overlap(body: OverlapRequest, ws: WorkspaceDep, _: Caller) -> dict[str, Any]
 @router.get("/v1/segments/{name}")
 def show(
     name: str, ws: WorkspaceDep, _: Caller, by: str | None = None, as_of: DayQuery = None
-) -> dict[str, Any]:
+) -> SegmentDetail:
     """Size, composition by key tags (or ``by``, comma-separated) on the latest build (of
     ``as_of``), and history."""
     tags = [t.strip() for t in by.split(",") if t.strip()] if by else None
     return ws.segments.show(name, by=tags, as_of=as_of)
 
 
-@router.delete("/v1/segments/{name}", status_code=204)
+@router.delete("/v1/segments/{name}", status_code=204, responses=responses(409))
 def delete(name: str, ws: WorkspaceDep, _: Caller) -> None:
     """Delete a saved segment (409 for a built-in one)."""
     ws.segments.delete(name)

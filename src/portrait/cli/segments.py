@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -18,6 +18,7 @@ from portrait.cli.common import (
     out,
     print_json,
 )
+from portrait.segments.results import SegmentDetail
 
 segment_app = typer.Typer(help="Segments: boolean expressions over tags.", no_args_is_help=True)
 ExprArg = Annotated[
@@ -50,12 +51,12 @@ def count(
         print_json(r)
         return
     out.print(
-        f"[bold]{r['count']:,}[/] persons ({r['share']:.1%} of {r['persons']:,}) as of "
-        f"{r['as_of']}: {r['path']}, {r['evaluate_ms']:.1f} ms"
+        f"[bold]{r.count:,}[/] persons ({r.share:.1%} of {r.persons:,}) as of "
+        f"{r.as_of}: {r.path}, {r.evaluate_ms:.1f} ms"
     )
-    for c in r["warehouse_conditions"]:
+    for c in r.warehouse_conditions:
         out.print(f"[dim]warehouse answered: {escape(c)}[/]")
-    for w in r["warnings"]:
+    for w in r.warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}")
 
 
@@ -75,8 +76,8 @@ def create(
     if as_json:
         print_json(s)
         return
-    size = "no build yet" if s["size"] is None else f"{s['size']:,} persons as of {s['as_of']}"
-    out.print(f"Saved segment [bold]{s['name']}[/]: {escape(s['normalized'])} ({size}).")
+    size = "no build yet" if s.size is None else f"{s.size:,} persons as of {s.as_of}"
+    out.print(f"Saved segment [bold]{s.name}[/]: {escape(s.normalized)} ({size}).")
 
 
 @segment_app.command("list")
@@ -90,9 +91,9 @@ def list_segments(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> N
         return
     table = Table("segment", "persons", "expression", "description")
     for s in rows:
-        size = "" if s["size"] is None else f"{s['size']:,}"
-        name = s["name"] + (" [dim](built-in)[/]" if s["builtin"] else "")
-        table.add_row(name, size, escape(s["expression"]), escape(s["description"] or ""))
+        size = "" if s.size is None else f"{s.size:,}"
+        name = s.name + (" [dim](built-in)[/]" if s.builtin else "")
+        table.add_row(name, size, escape(s.expression), escape(s.description or ""))
     out.print(table)
 
 
@@ -113,32 +114,7 @@ def show(
     if as_json:
         print_json(s)
         return
-    kind = " (built-in)" if s["builtin"] else ""
-    out.print(f"[bold]{s['name']}[/]{kind}: {escape(s['normalized'])}")
-    if s["description"]:
-        out.print(escape(s["description"]))
-    if s["size"] is None:
-        out.print("No profile build yet: run `portrait build`.")
-        return
-    line = f"{s['size']:,} persons ({s['share']:.1%} of {s['persons']:,}) as of {s['as_of']}"
-    if s["change"]:
-        c = s["change"]
-        line += f"; since {c['since']}: +{c['joined']:,} joined, -{c['left']:,} left"
-    out.print(line)
-    for tag, rows in s["composition"].items():
-        table = Table("value", "persons", "share", "lift", title=tag, title_justify="left")
-        for r in rows:
-            lift = "" if r["lift"] is None else f"{r['lift']:.2f}x"
-            value = "(no value)" if r["value"] is None else escape(r["value"])
-            table.add_row(value, f"{r['persons']:,}", f"{r['share']:.1%}", lift)
-        out.print(table)
-    if len(s["history"]) > 1:
-        table = Table("build", "as of", "persons", "joined", "left", title="history")
-        for h in s["history"]:
-            table.add_row(
-                h["build_id"], h["as_of"], f"{h['size']:,}", _n(h["joined"]), _n(h["left"])
-            )
-        out.print(table)
+    _print_segment(s)
 
 
 @segment_app.command("overlap")
@@ -155,13 +131,13 @@ def overlap(
     if as_json:
         print_json(r)
         return
-    sizes = ", ".join(f"{s['name']} {s['size']:,}" for s in r["segments"])
-    out.print(f"As of {r['as_of']}: {sizes}; {r['union']:,} in any.")
+    sizes = ", ".join(f"{s.name} {s.size:,}" for s in r.segments)
+    out.print(f"As of {r.as_of}: {sizes}; {r.union:,} in any.")
     table = Table("a", "b", "both", "jaccard", "share of a", "share of b")
-    for p in r["pairs"]:
+    for p in r.pairs:
         table.add_row(
-            p["a"], p["b"], f"{p['both']:,}", f"{p['jaccard']:.3f}", f"{p['share_of_a']:.1%}",
-            f"{p['share_of_b']:.1%}",
+            p.a, p.b, f"{p.both:,}", f"{p.jaccard:.3f}", f"{p.share_of_a:.1%}",
+            f"{p.share_of_b:.1%}",
         )  # fmt: skip
     out.print(table)
 
@@ -184,7 +160,7 @@ def export(
     if as_json:
         print_json(r)
         return
-    out.print(f"Wrote {r['rows']:,} persons of {r['name']} (as of {r['as_of']}) to {r['path']}.")
+    out.print(f"Wrote {r.rows:,} persons of {r.name} (as of {r.as_of}) to {r.path}.")
 
 
 @segment_app.command("delete")
@@ -209,11 +185,39 @@ def index(as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, as_json: JsonOp
         print_json(r)
         return
     out.print(
-        f"Build {r['build_id']} (as of {r['as_of']}): {r['tags']} tags over {r['persons']:,} "
-        f"persons, {r['mib']:.2f} MiB, built in {r['seconds']:.2f} s."
+        f"Build {r.build_id} (as of {r.as_of}): {r.tags} tags over {r.persons or 0:,} "
+        f"persons, {r.mib:.2f} MiB, built in {r.seconds or 0:.2f} s."
     )
-    for tag, why in r["skipped"].items():
+    for tag, why in r.skipped.items():
         out.print(f"[dim]{tag}: left to the warehouse ({escape(why)})[/]")
+
+
+def _print_segment(s: SegmentDetail) -> None:
+    """A segment's size, composition tables and history, as ``portrait segment show`` prints."""
+    kind = " (built-in)" if s.builtin else ""
+    out.print(f"[bold]{s.name}[/]{kind}: {escape(s.normalized)}")
+    if s.description:
+        out.print(escape(s.description))
+    if s.size is None or s.persons is None or s.share is None:
+        out.print("No profile build yet: run `portrait build`.")
+        return
+    line = f"{s.size:,} persons ({s.share:.1%} of {s.persons:,}) as of {s.as_of}"
+    if s.change:
+        c = s.change
+        line += f"; since {c.since}: +{c.joined:,} joined, -{c.left:,} left"
+    out.print(line)
+    for tag, rows in s.composition.items():
+        table = Table("value", "persons", "share", "lift", title=tag, title_justify="left")
+        for r in rows:
+            lift = "" if r.lift is None else f"{r.lift:.2f}x"
+            value = "(no value)" if r.value is None else escape(r.value)
+            table.add_row(value, f"{r.persons:,}", f"{r.share:.1%}", lift)
+        out.print(table)
+    if len(s.history) > 1:
+        table = Table("build", "as of", "persons", "joined", "left", title="history")
+        for h in s.history:
+            table.add_row(h.build_id, str(h.as_of), f"{h.size:,}", _n(h.joined), _n(h.left))
+        out.print(table)
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -222,5 +226,5 @@ def _split(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def _n(value: Any) -> str:
+def _n(value: int | None) -> str:
     return "" if value is None else f"{value:,}"

@@ -1,7 +1,8 @@
 """Answer expressions on one build: by the bitmap index, the warehouse, or both.
 
 ``SegmentEngine`` holds a warehouse and a tag catalog (no Workspace), so that the profile build
-can refresh the index and the saved segments' memberships right after it stores a snapshot.
+can refresh the index and the saved segments' memberships right after it stores a snapshot
+(:mod:`portrait.segments.refresh`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any
 from pyroaring import AbstractBitMap
 
 from portrait.segments import bitmaps as bm
-from portrait.segments import storage
 from portrait.segments.builtin import builtin_segments
 from portrait.segments.evaluate import Evaluator
 from portrait.segments.expr import (
@@ -23,13 +23,15 @@ from portrait.segments.expr import (
     Node,
     SegmentExpressionError,
     conditions,
-    parse_segment,
     suggest,
     tags_of,
 )
 from portrait.segments.index import ValueIndex, value_key
-from portrait.segments.indexer import IndexReader, build_index, index_or_build
+from portrait.segments.indexer import IndexReader, index_or_build
+from portrait.segments.parse import parse_segment
 from portrait.segments.sql import condition_sql, where_sql
+from portrait.store import segments as segment_store
+from portrait.store.segments import SegmentRow
 from portrait.store.warehouse import Warehouse
 from portrait.tags.catalog import Catalog
 from portrait.tags.service import no_build_error, parse_day
@@ -62,7 +64,6 @@ class SegmentEngine:
         self._parsed: OrderedDict[str, tuple[Catalog, Node]] = OrderedDict()
         self._latest: dict[str | None, tuple[int, str | None]] = {}  # as_of -> (generation, id)
         self._ready = False
-        self._can_write: bool | None = None
 
     @property
     def catalog(self) -> Catalog:
@@ -75,18 +76,19 @@ class SegmentEngine:
         if not self._writable():  # read-only: use what is stored
             self._ready = True
             return
-        storage.ensure_tables(self.wh)
-        stored = {s["name"]: s for s in storage.segment_rows(self.wh)}
+        stored = {s.name: s for s in segment_store.segment_rows(self.wh)}
         for b in builtin_segments():
             try:
                 node = parse_segment(b.expression, self.catalog.by_id)
             except SegmentExpressionError:  # a catalog without the tag (a test's, a bench's)
                 continue
             s = stored.get(b.name)
-            current = s is not None and s["builtin"] and s["normalized"] == str(node)
-            if not current or s["description"] != b.description:
-                storage.put_segment(self.wh, b.name, b.expression, str(node), b.description, True)
-                storage.drop_members(self.wh, b.name, str(node))
+            current = s is not None and s.builtin and s.normalized == str(node)
+            if not current or s.description != b.description:
+                segment_store.put_segment(
+                    self.wh, b.name, b.expression, str(node), b.description, True
+                )
+                segment_store.drop_members(self.wh, b.name, str(node))
         self._ready = True
 
     # --- builds ---------------------------------------------------------------------------
@@ -98,12 +100,12 @@ class SegmentEngine:
             build_id = seen[1]
         else:
             generation = self.wh.generation
-            build_id = storage.latest_build_id(self.wh, key)
+            build_id = segment_store.latest_build_id(self.wh, key)
             self._latest[key] = (generation, build_id)
         if build_id is None:
             raise no_build_error(self.wh, day)
         if build_id not in self._builds:  # a build's row never changes
-            self._builds[build_id] = storage.build_row(self.wh, build_id)
+            self._builds[build_id] = segment_store.build_row(self.wh, build_id)
         return self._builds[build_id]
 
     def reader(
@@ -144,7 +146,7 @@ class SegmentEngine:
         if build is not None:
             columns = self._columns.get(build["build_id"])
             if columns is None:
-                columns = storage.snapshot_columns(self.wh, build["snapshot"])
+                columns = segment_store.snapshot_columns(self.wh, build["snapshot"])
                 self._columns[build["build_id"]] = columns
             missing = [t for t in tags_of(node) if t not in columns]
             if missing:
@@ -163,7 +165,7 @@ class SegmentEngine:
             raise ValueError(f"unknown engine {engine!r}; use auto, bitmap or warehouse")
         t0 = time.perf_counter()
         if engine == "warehouse" and not members:
-            n = storage.count_where(self.wh, build["snapshot"], where_sql(node))
+            n = segment_store.count_where(self.wh, build["snapshot"], where_sql(node))
             return Answer(build, n, "warehouse", seconds=time.perf_counter() - t0)
         reader = self.reader(build, make=self._writable(), wait=engine == "bitmap" or members)
         if reader is None:
@@ -172,7 +174,7 @@ class SegmentEngine:
                     f"the build of {build['as_of']} has no segment index and this workspace is "
                     "open read-only; run `portrait build` to make one"
                 )
-            n = storage.count_where(self.wh, build["snapshot"], where_sql(node))
+            n = segment_store.count_where(self.wh, build["snapshot"], where_sql(node))
             return Answer(build, n, "warehouse", seconds=time.perf_counter() - t0)
         indexes = reader.tags(tags_of(node))
         if engine == "bitmap":
@@ -187,7 +189,7 @@ class SegmentEngine:
 
         def fallback(c: Any) -> AbstractBitMap:
             where = condition_sql(c, prefix="s.")
-            return bm.from_sorted(storage.pids_where(self.wh, build["snapshot"], where))
+            return bm.from_sorted(segment_store.pids_where(self.wh, build["snapshot"], where))
 
         result = Evaluator(indexes, reader.universe, fallback).run(node)
         return Answer(
@@ -214,48 +216,18 @@ class SegmentEngine:
         return out
 
     def _writable(self) -> bool:
-        if self._can_write is None:
-            mode = self.wh.fetchone("SELECT current_setting('access_mode')")[0]
-            self._can_write = str(mode).lower() != "read_only"
-        return self._can_write
+        return not self.wh.read_only
 
     # --- memberships ----------------------------------------------------------------------
-    def members(self, segment: dict[str, Any], build: dict[str, Any]) -> AbstractBitMap:
+    def members(self, segment: SegmentRow, build: dict[str, Any]) -> AbstractBitMap:
         """A saved segment's members in a build: stored, or evaluated and stored now."""
-        stored = storage.members_of(self.wh, segment["name"], build["build_id"])
+        stored = segment_store.members_of(self.wh, segment.name, build["build_id"])
         if stored is not None:
             return stored
-        node = self.parse(segment["expression"], build)
+        node = self.parse(segment.expression, build)
         answer = self.answer(node, build, members=True)
         assert answer.members is not None
-        storage.save_members(
-            self.wh, segment["name"], build, answer.members, answer.path, str(node)
+        segment_store.save_members(
+            self.wh, segment.name, build, answer.members, answer.path, str(node)
         )
         return answer.members
-
-    def after_build(
-        self,
-        build_id: str,
-        snapshot: str,
-        progress: Callable[[str], None] | None = None,
-        live: bool = True,
-    ) -> dict[str, Any]:
-        """Index a new build and, when it is the live one, store every saved segment's members
-        in it (a past date's members are evaluated when asked for, outside the history)."""
-        say = progress or (lambda _msg: None)
-        self.ready()
-        say("indexing tags for segments")
-        report = build_index(self.wh, list(self.catalog), build_id, snapshot)
-        build = storage.build_row(self.wh, build_id)
-        say("segment memberships")
-        tick = time.perf_counter()
-        skipped = {}
-        for segment in storage.segment_rows(self.wh) if live else []:
-            try:
-                self.members(segment, build)
-            except (SegmentExpressionError, LookupError) as e:
-                skipped[segment["name"]] = str(e)
-        out = report.as_dict()
-        out["memberships_seconds"] = round(time.perf_counter() - tick, 3)
-        out["segments_skipped"] = skipped
-        return out

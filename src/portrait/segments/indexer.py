@@ -13,15 +13,11 @@ import numpy as np
 from pyroaring import FrozenBitMap
 
 from portrait.segments import bitmaps as bm
-from portrait.segments import storage
-from portrait.segments.index import (
-    BuiltTag,
-    NotIndexableError,
-    TagIndex,
-    ValueIndex,
-    build_tag,
-    stepped,
-)
+from portrait.segments.encode import BuiltTag, build_tag
+from portrait.segments.index import NotIndexableError, TagIndex, ValueIndex, stepped
+from portrait.store import segment_index
+from portrait.store import segments as segment_store
+from portrait.store.segment_index import TagHeader
 from portrait.store.warehouse import Warehouse
 from portrait.tags.model import TagDef
 
@@ -31,6 +27,8 @@ INDEX_THREADS = min(4, os.cpu_count() or 1)
 
 @dataclass
 class IndexReport:
+    """A build's index as just made (raw figures; ``SegmentRefresh`` rounds them)."""
+
     build_id: str
     persons: int
     tags: int
@@ -39,31 +37,19 @@ class IndexReport:
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "build_id": self.build_id,
-            "persons": self.persons,
-            "tags": self.tags,
-            "skipped": self.skipped,
-            "mib": round(self.bytes / 2**20, 3),
-            "seconds": round(self.seconds, 3),
-            "timings": {k: round(v, 3) for k, v in self.timings.items()},
-        }
-
 
 def build_index(wh: Warehouse, tags: Sequence[TagDef], build_id: str, snapshot: str) -> IndexReport:
     """Index every tag of ``snapshot`` that is in ``tags`` and store it under ``build_id``."""
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    storage.ensure_tables(wh)
-    first = storage.assign_ids(wh, snapshot)
-    rows, pids = storage.snapshot_ids(wh, snapshot, ids_are_rows=first)
+    first = segment_store.assign_ids(wh, snapshot)
+    rows, pids = segment_store.snapshot_ids(wh, snapshot, ids_are_rows=first)
     order = None if np.all(pids[1:] > pids[:-1]) else np.argsort(pids, kind="stable")
     ids = pids if order is None else pids[order]
     universe = bm.from_sorted(ids)
     timings["ids"] = time.perf_counter() - t0
 
-    present = storage.snapshot_columns(wh, snapshot)
+    present = segment_store.snapshot_columns(wh, snapshot)
     wanted = [t for t in tags if t.id in present]
     built: list[BuiltTag] = []
     skipped: dict[str, str] = {}
@@ -72,7 +58,7 @@ def build_index(wh: Warehouse, tags: Sequence[TagDef], build_id: str, snapshot: 
     with ThreadPoolExecutor(max_workers=INDEX_THREADS) as pool:
         for start in range(0, len(wanted), COLUMNS_PER_READ):
             chunk = wanted[start : start + COLUMNS_PER_READ]
-            table = storage.read_columns(wh, snapshot, [t.id for t in chunk])
+            table = segment_store.read_columns(wh, snapshot, [t.id for t in chunk])
             if not np.array_equal(table.column("r").to_numpy(), rows):
                 raise RuntimeError(f"the rows of {snapshot} changed while it was being indexed")
 
@@ -93,10 +79,10 @@ def build_index(wh: Warehouse, tags: Sequence[TagDef], build_id: str, snapshot: 
     timings["bitmaps"] = time.perf_counter() - tick
     tick = time.perf_counter()
     seconds = time.perf_counter() - t0
-    size = storage.write_index(wh, build_id, snapshot, universe, built, skipped, seconds)
+    size = segment_index.write_index(wh, build_id, snapshot, universe, built, skipped, seconds)
     timings["store"] = time.perf_counter() - tick
-    for stale in storage.stale_indexes(wh):
-        storage.drop_index(wh, stale)
+    for stale in segment_index.stale_indexes(wh):
+        segment_index.drop_index(wh, stale)
     return IndexReport(
         build_id, len(universe), len(built), skipped, size, time.perf_counter() - t0, timings
     )
@@ -113,38 +99,38 @@ class IndexReader:
 
     @classmethod
     def open(cls, wh: Warehouse, build_id: str) -> IndexReader | None:
-        info = storage.index_build(wh, build_id)
-        return None if info is None else cls(wh, build_id, info["universe"])
+        info = segment_index.index_build(wh, build_id)
+        return None if info is None else cls(wh, build_id, info.universe)
 
     def tags(self, tag_ids: Sequence[str]) -> dict[str, TagIndex | None]:
         """The index of each tag; None for a tag the build did not index."""
         missing = [t for t in tag_ids if t not in self._tags]
         if missing:
-            headers = storage.index_tags(self.wh, self.build_id, missing)
+            headers = segment_index.index_tags(self.wh, self.build_id, missing)
             for tag_id in missing:
                 head = headers.get(tag_id)
                 self._tags[tag_id] = None if head is None else self._open(tag_id, head)
         return {t: self._tags[t] for t in tag_ids}
 
-    def _open(self, tag_id: str, head: dict[str, Any]) -> TagIndex:
-        if head["encoding"] == "stepped":
-            steps = storage.index_bitmaps(self.wh, self.build_id, tag_id, "step")
-            tops = storage.index_keys(self.wh, self.build_id, tag_id, "fine")
+    def _open(self, tag_id: str, head: TagHeader) -> TagIndex:
+        if head.encoding == "stepped":
+            steps = segment_index.index_bitmaps(self.wh, self.build_id, tag_id, "step")
+            tops = segment_index.index_keys(self.wh, self.build_id, tag_id, "fine")
 
             def fine(keys: list[str]) -> dict[str, FrozenBitMap]:
-                return storage.index_bitmaps(self.wh, self.build_id, tag_id, "fine", keys)
+                return segment_index.index_bitmaps(self.wh, self.build_id, tag_id, "fine", keys)
 
             return stepped(
-                tag_id, head["value_type"], head["notnull"], head["values"], head["codes"],
+                tag_id, head.value_type, head.notnull, head.values, head.codes,
                 {int(c): s for c, s in steps.items()}, {int(t): n for t, n in tops.items()},
                 fine,
             )  # fmt: skip
 
         def load(keys: list[str]) -> dict[str, FrozenBitMap]:
-            return storage.index_bitmaps(self.wh, self.build_id, tag_id, "value", keys)
+            return segment_index.index_bitmaps(self.wh, self.build_id, tag_id, "value", keys)
 
-        keys = storage.index_keys(self.wh, self.build_id, tag_id)
-        return ValueIndex(tag_id, head["value_type"], head["notnull"], keys, load)
+        keys = segment_index.index_keys(self.wh, self.build_id, tag_id)
+        return ValueIndex(tag_id, head.value_type, head.notnull, keys, load)
 
 
 def index_or_build(

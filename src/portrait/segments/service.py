@@ -1,8 +1,8 @@
 """The segment facade a Workspace exposes as ``ws.segments``.
 
 >>> expr = "gender = 'F' AND 'beauty' IN category_affinity"
->>> ws.segments.count(expr)                                         # doctest: +SKIP
-{'count': 1234, 'path': 'bitmap', ...}
+>>> ws.segments.count(expr).count                                   # doctest: +SKIP
+1234
 >>> ws.segments.create("beauty_f", expr)                            # doctest: +SKIP
 >>> ws.segments.members("beauty_f", tags=["rfm_segment"]).to_pandas()   # doctest: +SKIP
 """
@@ -11,26 +11,39 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyroaring import AbstractBitMap, FrozenBitMap
+from pyroaring import AbstractBitMap
 
 from portrait.errors import ConflictError
 from portrait.segments import bitmaps as bm
-from portrait.segments import storage
 from portrait.segments.builtin import check_name
 from portrait.segments.engine import SegmentEngine
 from portrait.segments.expr import suggest
 from portrait.segments.index import ValueIndex
+from portrait.segments.results import (
+    CompositionRow,
+    HistoryStep,
+    IndexStatus,
+    MembershipChange,
+    Overlap,
+    OverlapPair,
+    SegmentCount,
+    SegmentDetail,
+    SegmentExport,
+    SegmentPublic,
+    SegmentSize,
+)
+from portrait.store import segment_index
+from portrait.store import segments as segment_store
+from portrait.store.segments import SegmentRow
 from portrait.store.warehouse import Warehouse
 from portrait.tags.catalog import Catalog
-
-if TYPE_CHECKING:
-    from portrait.workspace import Workspace
 
 # tags a segment's composition is shown by (those the catalog has)
 KEY_TAGS = ("gender", "age_band", "rfm_segment", "lifecycle_stage", "main_persona")
@@ -49,23 +62,15 @@ class SegmentConflictError(ConflictError, ValueError):
 class SegmentService:
     """Segments of one workspace: count expressions, save, show, compare and export them."""
 
-    def __init__(
-        self,
-        ws: Workspace | None = None,
-        *,
-        warehouse: Warehouse | None = None,
-        catalog: Catalog | None = None,
-    ) -> None:
-        if ws is not None:
-            self.engine = SegmentEngine(ws.warehouse, lambda: ws.profiles.catalog)
-        elif warehouse is not None and catalog is not None:
-            self.engine = SegmentEngine(warehouse, lambda: catalog)
-        else:
-            raise TypeError("SegmentService needs a Workspace, or a warehouse and a catalog")
-        self.wh = self.engine.wh
+    def __init__(self, warehouse: Warehouse, catalog: Catalog | Callable[[], Catalog]) -> None:
+        """``catalog``: the tag catalog, or how to get the current one (the profile service
+        reloads it when the workspace's tags change)."""
+        current = catalog if callable(catalog) else lambda: catalog
+        self.engine = SegmentEngine(warehouse, current)
+        self.wh = warehouse
 
     # --- counting -------------------------------------------------------------------------
-    def count(self, expression: str, as_of: Any = None, engine: str = "auto") -> dict[str, Any]:
+    def count(self, expression: str, as_of: Any = None, engine: str = "auto") -> SegmentCount:
         """How many persons an expression selects (and which path answered)."""
         t0 = time.perf_counter()
         self.engine.ready()
@@ -73,20 +78,20 @@ class SegmentService:
         node = self.engine.parse(expression, build)
         a = self.engine.answer(node, build, engine)
         persons = build["persons"]
-        return {
-            "expression": expression,
-            "normalized": str(node),
-            "count": a.count,
-            "persons": persons,
-            "share": round(a.count / persons, 6) if persons else 0.0,
-            "as_of": str(build["as_of"]),
-            "build_id": build["build_id"],
-            "path": a.path,
-            "warehouse_conditions": a.warehouse_conditions,
-            "warnings": a.warnings,
-            "evaluate_ms": round(a.seconds * 1000, 3),
-            "ms": round((time.perf_counter() - t0) * 1000, 3),
-        }
+        return SegmentCount(
+            expression=expression,
+            normalized=str(node),
+            count=a.count,
+            persons=persons,
+            share=_share(a.count, persons),
+            as_of=build["as_of"],
+            build_id=build["build_id"],
+            path=a.path,
+            warehouse_conditions=a.warehouse_conditions,
+            warnings=a.warnings,
+            evaluate_ms=round(a.seconds * 1000, 3),
+            ms=round((time.perf_counter() - t0) * 1000, 3),
+        )
 
     # --- definitions ----------------------------------------------------------------------
     def create(
@@ -95,21 +100,21 @@ class SegmentService:
         expression: str,
         description: str | None = None,
         replace: bool = False,
-    ) -> dict[str, Any]:
+    ) -> SegmentDetail:
         """Save a segment; its members are stored for every indexed build from now on."""
         check_name(name)
         self.engine.ready()
         node = self.engine.parse(expression)
-        existing = storage.segment_rows(self.wh, name)
-        if existing and existing[0]["builtin"]:
+        existing = segment_store.segment_rows(self.wh, name)
+        if existing and existing[0].builtin:
             raise SegmentConflictError(f"{name!r} is a built-in segment; choose another name")
         if existing and not replace:
             raise SegmentConflictError(
-                f"segment {name!r} exists ({existing[0]['expression']}); delete it first or "
+                f"segment {name!r} exists ({existing[0].expression}); delete it first or "
                 'replace it (--replace; over REST, "replace": true)'
             )
-        storage.put_segment(self.wh, name, expression, str(node), description, False)
-        storage.drop_members(self.wh, name, str(node))
+        segment_store.put_segment(self.wh, name, expression, str(node), description, False)
+        segment_store.drop_members(self.wh, name, str(node))
         try:
             build = self.engine.build()
         except LookupError:
@@ -120,32 +125,32 @@ class SegmentService:
     def delete(self, name: str) -> None:
         """Forget a saved segment and its stored memberships (built-in ones stay)."""
         segment = self._get(name)
-        if segment["builtin"]:
+        if segment.builtin:
             raise SegmentConflictError(f"{name!r} is a built-in segment and cannot be deleted")
-        storage.delete_segment(self.wh, name)
+        segment_store.delete_segment(self.wh, name)
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> list[SegmentPublic]:
         """Every saved segment with its size in its latest stored membership."""
         self.engine.ready()
-        sizes = storage.latest_sizes(self.wh)
+        sizes = segment_store.latest_sizes(self.wh)
         return [
-            {
-                "name": s["name"],
-                "expression": s["expression"],
-                "description": s["description"],
-                "builtin": s["builtin"],
-                "size": sizes.get(s["name"], (None, None))[0],
-                "build_id": sizes.get(s["name"], (None, None))[1],
-                "created_at": s["created_at"].isoformat(),
-            }
-            for s in storage.segment_rows(self.wh)
+            SegmentPublic(
+                name=s.name,
+                expression=s.expression,
+                description=s.description,
+                builtin=s.builtin,
+                size=sizes.get(s.name, (None, None))[0],
+                build_id=sizes.get(s.name, (None, None))[1],
+                created_at=s.created_at,
+            )
+            for s in segment_store.segment_rows(self.wh)
         ]
 
-    def _get(self, name: str) -> dict[str, Any]:
+    def _get(self, name: str) -> SegmentRow:
         self.engine.ready()
-        found = storage.segment_rows(self.wh, name)
+        found = segment_store.segment_rows(self.wh, name)
         if not found:
-            names = [s["name"] for s in storage.segment_rows(self.wh)]
+            names = [s.name for s in segment_store.segment_rows(self.wh)]
             close = suggest(name, names)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise SegmentNotFoundError(
@@ -154,39 +159,43 @@ class SegmentService:
         return found[0]
 
     # --- reading --------------------------------------------------------------------------
-    def show(self, name: str, by: list[str] | None = None, as_of: Any = None) -> dict[str, Any]:
+    def show(self, name: str, by: list[str] | None = None, as_of: Any = None) -> SegmentDetail:
         """Definition, size and composition by key tags on the latest build (of a date), and
         growth and churn over builds."""
         segment = self._get(name)
-        out: dict[str, Any] = {
-            k: segment[k] for k in ("name", "expression", "normalized", "description", "builtin")
-        }
-        out["created_at"] = segment["created_at"].isoformat()
+        definition = {
+            "name": segment.name, "expression": segment.expression,
+            "normalized": segment.normalized, "description": segment.description,
+            "builtin": segment.builtin, "created_at": segment.created_at,
+        }  # fmt: skip
         try:
             build = self.engine.build(as_of)
         except LookupError:
             if as_of is not None:
                 raise
-            return {**out, "size": None, "history": [], "composition": {}}
+            return SegmentDetail(**definition)
         members = self.engine.members(segment, build)
-        persons = build["persons"]
-        out.update(
-            as_of=str(build["as_of"]), build_id=build["build_id"], size=len(members),
-            persons=persons, share=round(len(members) / persons, 6) if persons else 0.0,
-        )  # fmt: skip
-        out["composition"] = self._composition(members, build, by)
-        out["history"] = self._history(name)
-        last = next((h for h in out["history"][::-1] if h["build_id"] == build["build_id"]), None)
-        out["change"] = (
-            {"joined": last["joined"], "left": last["left"], "since": last["previous_as_of"]}
-            if last and last["previous_as_of"] is not None
-            else None
+        history = self._history(name)
+        last = next((h for h in history[::-1] if h.build_id == build["build_id"]), None)
+        change = None
+        if last is not None and last.previous_as_of is not None:
+            assert last.joined is not None and last.left is not None
+            change = MembershipChange(joined=last.joined, left=last.left, since=last.previous_as_of)
+        return SegmentDetail(
+            **definition,
+            as_of=build["as_of"],
+            build_id=build["build_id"],
+            size=len(members),
+            persons=build["persons"],
+            share=_share(len(members), build["persons"]),
+            composition=self._composition(members, build, by),
+            history=history,
+            change=change,
         )
-        return out
 
     def _composition(
         self, members: AbstractBitMap, build: dict[str, Any], by: list[str] | None
-    ) -> dict[str, list[dict[str, Any]]]:
+    ) -> dict[str, list[CompositionRow]]:
         wanted = by or [t for t in KEY_TAGS if t in self.engine.catalog]
         for t in wanted:
             self.engine.catalog.get(t)
@@ -194,7 +203,7 @@ class SegmentService:
         if reader is None:
             return {}
         size, total = len(members), len(reader.universe)
-        out: dict[str, list[dict[str, Any]]] = {}
+        out: dict[str, list[CompositionRow]] = {}
         for tag_id, index in reader.tags(wanted).items():
             if not isinstance(index, ValueIndex):
                 continue  # numbers and unindexed tags: not shown by value
@@ -203,60 +212,64 @@ class SegmentService:
                 n = members.intersection_cardinality(index.value(key))
                 if n:
                     share, base = n / size, index.keys[key] / total
-                    rows.append({"value": key, "persons": n, "share": round(share, 4),
-                                 "lift": round(share / base, 3) if base else None})  # fmt: skip
-            rows.sort(key=lambda r: (-r["persons"], r["value"]))
+                    rows.append(CompositionRow(
+                        value=key, persons=n, share=round(share, 4),
+                        lift=round(share / base, 3) if base else None,
+                    ))  # fmt: skip
+            rows.sort(key=lambda r: (-r.persons, r.value or ""))
             empty = size - members.intersection_cardinality(index.notnull)
             if empty:
-                rows.append({"value": None, "persons": empty, "share": round(empty / size, 4),
-                             "lift": None})  # fmt: skip
+                rows.append(
+                    CompositionRow(
+                        value=None, persons=empty, share=round(empty / size, 4), lift=None
+                    )
+                )
             out[tag_id] = rows
         return out
 
-    def _history(self, name: str) -> list[dict[str, Any]]:
-        rows = storage.member_history(self.wh, name)
-        out, previous = [], None
-        for r in rows:
-            current = FrozenBitMap.deserialize(r["bitmap"])
+    def _history(self, name: str) -> list[HistoryStep]:
+        out: list[HistoryStep] = []
+        previous = None
+        for r in segment_store.member_history(self.wh, name):
+            current = r.members
             out.append(
-                {
-                    "build_id": r["build_id"],
-                    "as_of": str(r["as_of"]),
-                    "size": r["size"],
-                    "path": r["path"],
-                    "previous_as_of": None if previous is None else previous[0],
-                    "joined": None if previous is None else len(current - previous[1]),
-                    "left": None if previous is None else len(previous[1] - current),
-                }
+                HistoryStep(
+                    build_id=r.build_id,
+                    as_of=r.as_of,
+                    size=r.size,
+                    path=r.path,
+                    previous_as_of=None if previous is None else previous.as_of,
+                    joined=None if previous is None else len(current - previous.members),
+                    left=None if previous is None else len(previous.members - current),
+                )
             )
-            previous = (str(r["as_of"]), current)
+            previous = r
         return out
 
-    def overlap(self, names: list[str], as_of: Any = None) -> dict[str, Any]:
+    def overlap(self, names: list[str], as_of: Any = None) -> Overlap:
         """Sizes, pairwise intersections and Jaccard indexes of saved segments."""
         if len(names) < 2:
             raise ValueError("overlap compares two or more segments")
         segments = [self._get(n) for n in dict.fromkeys(names)]
         build = self.engine.build(as_of)
-        members = {s["name"]: self.engine.members(s, build) for s in segments}
+        members = {s.name: self.engine.members(s, build) for s in segments}
         pairs = []
         for a, b in itertools.combinations(members, 2):
             both = members[a].intersection_cardinality(members[b])
             size_a, size_b = len(members[a]), len(members[b])
-            pairs.append({
-                "a": a, "b": b, "both": both,
-                "jaccard": round(members[a].jaccard_index(members[b]), 6) if size_a + size_b
+            pairs.append(OverlapPair(
+                a=a, b=b, both=both,
+                jaccard=round(members[a].jaccard_index(members[b]), 6) if size_a + size_b
                 else 0.0,
-                "share_of_a": round(both / size_a, 6) if size_a else 0.0,
-                "share_of_b": round(both / size_b, 6) if size_b else 0.0,
-            })  # fmt: skip
-        return {
-            "as_of": str(build["as_of"]),
-            "build_id": build["build_id"],
-            "segments": [{"name": n, "size": len(m)} for n, m in members.items()],
-            "union": len(bm.union(list(members.values()))),
-            "pairs": pairs,
-        }
+                share_of_a=_share(both, size_a), share_of_b=_share(both, size_b),
+            ))  # fmt: skip
+        return Overlap(
+            as_of=build["as_of"],
+            build_id=build["build_id"],
+            segments=[SegmentSize(name=n, size=len(m)) for n, m in members.items()],
+            union=len(bm.union(list(members.values()))),
+            pairs=pairs,
+        )
 
     def members(self, name: str, as_of: Any = None, tags: list[str] | None = None) -> pa.Table:
         """The members' user ids (and ``tags``) as Arrow; ``.to_pandas()`` for pandas."""
@@ -266,14 +279,24 @@ class SegmentService:
         for t in tags:
             self._check_export_tag(t, build)
         pids = bm.to_numpy(self.engine.members(segment, build))
-        return storage.member_rows(self.wh, build["snapshot"], pids, tags)
+        return segment_store.member_rows(self.wh, build["snapshot"], pids, tags)
+
+    def select(self, expression: str, as_of: Any = None) -> pa.Table:
+        """The user ids of the persons an expression selects (a segment not saved), as Arrow:
+        what a campaign targets when its segment is an expression."""
+        self.engine.ready()
+        build = self.engine.build(as_of)
+        answer = self.engine.answer(self.engine.parse(expression, build), build, members=True)
+        assert answer.members is not None
+        pids = bm.to_numpy(answer.members)
+        return segment_store.member_rows(self.wh, build["snapshot"], pids, [])
 
     def _check_export_tag(self, tag: str, build: dict[str, Any]) -> None:
         if tag not in self.engine.catalog:
             close = suggest(tag, sorted(self.engine.catalog.by_id))
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise ValueError(f"unknown tag {tag!r}{hint} (`portrait tags list` shows every tag)")
-        if tag not in storage.snapshot_columns(self.wh, build["snapshot"]):
+        if tag not in segment_store.snapshot_columns(self.wh, build["snapshot"]):
             raise ValueError(f"the build of {build['as_of']} has no {tag}; run `portrait build`")
 
     def export(
@@ -283,7 +306,7 @@ class SegmentService:
         tags: list[str] | None = None,
         as_of: Any = None,
         fmt: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> SegmentExport:
         """Write the members (user ids plus ``tags``) to CSV or Parquet, by ``fmt`` or the
         file's extension."""
         path = Path(out)
@@ -293,27 +316,32 @@ class SegmentService:
         table = self.members(name, as_of, tags)
         write_table(table, path, fmt)
         build = self.engine.build(as_of)
-        return {
-            "name": name, "path": str(path), "format": fmt, "rows": table.num_rows,
-            "columns": table.column_names, "as_of": str(build["as_of"]),
-            "build_id": build["build_id"],
-        }  # fmt: skip
+        return SegmentExport(
+            name=name, path=str(path), format=fmt, rows=table.num_rows,
+            columns=table.column_names, as_of=build["as_of"], build_id=build["build_id"],
+        )  # fmt: skip
 
-    def index(self, as_of: Any = None) -> dict[str, Any]:
+    def index(self, as_of: Any = None) -> IndexStatus:
         """What the bitmap index of a build holds: persons, tags, size, tags left out."""
         self.engine.ready()
         build = self.engine.build(as_of)
         self.engine.reader(build)
-        info = storage.index_build(self.wh, build["build_id"]) or {}
-        return {
-            "build_id": build["build_id"],
-            "as_of": str(build["as_of"]),
-            "persons": info.get("persons"),
-            "tags": info.get("tags"),
-            "mib": round(info.get("bytes", 0) / 2**20, 3),
-            "seconds": info.get("seconds"),
-            "skipped": info.get("skipped", {}),
-        }
+        info = segment_index.index_build(self.wh, build["build_id"])
+        if info is None:  # read-only, and the build has no index
+            return IndexStatus(build_id=build["build_id"], as_of=build["as_of"], mib=0.0)
+        return IndexStatus(
+            build_id=build["build_id"],
+            as_of=build["as_of"],
+            persons=info.persons,
+            tags=info.tags,
+            mib=round(info.bytes / 2**20, 3),
+            seconds=info.seconds,
+            skipped=info.skipped,
+        )
+
+
+def _share(part: int, whole: int) -> float:
+    return round(part / whole, 6) if whole else 0.0
 
 
 def write_table(table: pa.Table, path: Path, fmt: str) -> None:

@@ -11,12 +11,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from portrait.segments.expr import SYMBOL, And, Cond, Node, Or
+from portrait.store.segments import quote_name
 
 LIKE_WORDS = {"like": "LIKE", "not_like": "NOT LIKE", "ilike": "ILIKE", "not_ilike": "NOT ILIKE"}
-
-
-def quote_name(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def sql_literal(value: Any, value_type: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from portrait.schema import CANONICAL, Table
 from portrait.store.campaigns_ddl import CAMPAIGN_COLUMNS_SQL, CAMPAIGN_TABLES_SQL
 from portrait.store.models_ddl import MODEL_TABLES_SQL
-from portrait.store.segments_ddl import SEGMENT_TABLES_SQL
+from portrait.store.segments_ddl import SEGMENT_LAYOUT_SQL, SEGMENT_TABLES_SQL
 
 
 def create_table_sql(table: Table) -> str:
@@ -211,6 +211,9 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             IDENTITY_UNMERGES_SQL,
         ],
     ),
+    # the segment tables of any earlier layout (or none) to today's: memberships kept, the
+    # index (derived data) made again when next needed
+    (8, SEGMENT_LAYOUT_SQL),
     # the campaign tables and columns added after migration 5 first shipped (journey entries,
     # bandit state, in-app messages; the ledger's retry, claim, offer-cost and entry columns),
     # which opening a campaign once created lazily: every statement is idempotent, so a

@@ -1,4 +1,5 @@
-"""Warehouse tables of segments (migration 3): definitions, membership snapshots, bitmap index.
+"""Warehouse tables of segments (migration 3, brought to this layout by migration 8):
+definitions, membership snapshots, bitmap index.
 
 Persons get dense integer ids (``segment_person_ids``) that stay the same from build to build,
 new persons taking the next ids, so that the membership bitmaps of two builds compare directly
@@ -13,6 +14,18 @@ Serialised roaring bitmaps are compact already.
 """
 
 from __future__ import annotations
+
+SEGMENT_MEMBERS_SQL = """CREATE TABLE IF NOT EXISTS segment_members (
+  member_key VARCHAR PRIMARY KEY,   -- name/build_id
+  name VARCHAR NOT NULL,
+  build_id VARCHAR NOT NULL,
+  as_of DATE NOT NULL,
+  size BIGINT NOT NULL,
+  path VARCHAR NOT NULL,            -- bitmap, bitmap+warehouse or warehouse
+  normalized VARCHAR NOT NULL,      -- the definition evaluated
+  bitmap BLOB USING COMPRESSION uncompressed NOT NULL,  -- the members' dense ids
+  evaluated_at TIMESTAMPTZ NOT NULL
+)"""
 
 SEGMENT_TABLES_SQL: list[str] = [
     """CREATE TABLE IF NOT EXISTS segments (
@@ -69,15 +82,23 @@ SEGMENT_TABLES_SQL: list[str] = [
   cardinality BIGINT NOT NULL,
   bitmap BLOB USING COMPRESSION uncompressed NOT NULL
 )""",
-    """CREATE TABLE IF NOT EXISTS segment_members (
-  member_key VARCHAR PRIMARY KEY,   -- name/build_id
-  name VARCHAR NOT NULL,
-  build_id VARCHAR NOT NULL,
-  as_of DATE NOT NULL,
-  size BIGINT NOT NULL,
-  path VARCHAR NOT NULL,            -- bitmap, bitmap+warehouse or warehouse
-  normalized VARCHAR NOT NULL,      -- the definition evaluated
-  bitmap BLOB USING COMPRESSION uncompressed NOT NULL,  -- the members' dense ids
-  evaluated_at TIMESTAMPTZ NOT NULL
-)""",
+    SEGMENT_MEMBERS_SQL,
+]
+
+INDEX_TABLES = ("segment_index_builds", "segment_index_tags", "segment_index_bitmaps")
+
+# Migration 8: any earlier layout of the segment tables (the first release's: no one-column
+# keys, compressed BLOBs, a bit-sliced numeric index; or keys but compressed BLOBs), or none at
+# all (a warehouse whose migration 3 had no tables yet), to the layout above. The index is
+# derived data: dropped, and made again by the next build or count. Memberships (the history)
+# are copied over; their key is name/build_id in every layout. Definitions and dense ids never
+# changed shape. Every statement works whatever layout it finds: nothing inspects the tables.
+SEGMENT_LAYOUT_SQL: list[str] = [
+    *(f"DROP TABLE IF EXISTS {table}" for table in INDEX_TABLES),
+    SEGMENT_MEMBERS_SQL,  # so that the next statement finds one
+    "ALTER TABLE segment_members RENAME TO _segment_members_old",
+    *SEGMENT_TABLES_SQL,
+    "INSERT INTO segment_members SELECT name || '/' || build_id, name, build_id, as_of, size, "
+    "path, normalized, bitmap, evaluated_at FROM _segment_members_old",
+    "DROP TABLE _segment_members_old",
 ]

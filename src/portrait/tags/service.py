@@ -5,8 +5,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -54,13 +53,26 @@ def parse_day(text: str | date | None) -> date | None:
         raise ValueError(f"{text!r} is not a date; write it as YYYY-MM-DD") from None
 
 
+# What else a build makes from its snapshot before it is done (the segment index and the saved
+# segments' members: ``portrait.segments.refresh.refresh_segments``), given by the Workspace so
+# that tags never import what is built on them. A step may add warnings and timings to the result.
+AfterSnapshot = Callable[["ProfileService", BuildResult, Callable[[str], None] | None], object]
+
+
 class ProfileService:
     """Profiles of one workspace."""
 
-    def __init__(self, wh: Warehouse, settings: Settings, root: Path) -> None:
+    def __init__(
+        self,
+        wh: Warehouse,
+        settings: Settings,
+        root: Path,
+        after_snapshot: Sequence[AfterSnapshot] = (),
+    ) -> None:
         self.wh = wh
         self.settings = settings
         self.root = root
+        self.after_snapshot = tuple(after_snapshot)
         self._catalog: Catalog | None = None
 
     @property
@@ -111,16 +123,8 @@ class ProfileService:
         result = builder.run(as_of=day, backend=backend, full=full, progress=progress)
         if result.mode == "unchanged":  # the last build stands, its segment index with it
             return result
-        from portrait.segments.engine import SegmentEngine  # imports this module
-
-        tick = time.perf_counter()  # the segment index and (live) saved segments' members
-        segments = SegmentEngine(self.wh, lambda: self.catalog).after_build(
-            result.build_id, result.snapshot, progress, live=result.live
-        )
-        for name, reason in segments.get("segments_skipped", {}).items():
-            result.warnings.append(f"segment {name} has no members for this build: {reason}")
-        result.timings["segments"] = round(time.perf_counter() - tick, 3)
-        result.seconds = round(result.seconds + result.timings["segments"], 3)
+        for step in self.after_snapshot:  # still under the build lock, in this session
+            step(self, result, progress)
         return result
 
     def builds(self, limit: int = 20) -> list[dict[str, Any]]:
