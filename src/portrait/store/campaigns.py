@@ -137,6 +137,17 @@ def campaign_counts(wh: Warehouse, name: str) -> dict[str, Any]:
     }
 
 
+def assignments(wh: Warehouse, campaign: str) -> pa.Table:
+    """Who is in which arm of ``campaign`` since when (person_id, user_id, arm, assigned_at),
+    by person."""
+    with wh.reading() as con:
+        return con.execute(
+            "SELECT person_id, user_id, arm, assigned_at FROM campaign_assignments "
+            "WHERE campaign = ? ORDER BY person_id",
+            [campaign],
+        ).to_arrow_table()
+
+
 # --- audience -----------------------------------------------------------------------------------
 def assigned(wh: Warehouse, campaign: str, person_ids: Sequence[str]) -> set[str]:
     """The persons already assigned in ``campaign``."""

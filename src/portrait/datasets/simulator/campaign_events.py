@@ -31,6 +31,7 @@ from portrait.datasets.simulator.response import (
     shop_population,
     true_effects,
 )
+from portrait.store import campaigns as campaign_store
 
 if TYPE_CHECKING:
     from portrait.workspace import Workspace
@@ -77,12 +78,7 @@ def campaign_response_events(
     conversions and the drawn ones; ``shop_seed`` is the simulated shop's seed (fatigue)."""
     definition = ws.campaigns.get(campaign)
     days = float(definition.goal.attribution_days)
-    with ws.warehouse.lock:
-        assigned = ws.warehouse.con.execute(
-            "SELECT person_id, user_id, arm, assigned_at FROM campaign_assignments "
-            "WHERE campaign = ? ORDER BY person_id",
-            [campaign],
-        ).df()
+    assigned = campaign_store.assignments(ws.warehouse, campaign).to_pandas()
     population = shop_population(shop_dir).set_index("user_id")
     assigned = assigned[assigned["user_id"].isin(population.index)].reset_index(drop=True)
     people = population.loc[assigned["user_id"]].reset_index()
