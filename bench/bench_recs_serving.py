@@ -79,7 +79,7 @@ def main() -> int:
         t0 = time.perf_counter()
         with Workspace.init(root) as ws:
             ws.simulate(users=args.users, days=args.days, seed=args.seed)
-            events = ws.summary()["events"]
+            events = ws.summary().events
             t1 = time.perf_counter()
             ws.build()
             t2 = time.perf_counter()
@@ -99,7 +99,7 @@ def main() -> int:
             ws.recs.recommend(sample[0], k=10)  # loads the model files and the catalogue
             in_process = timed(lambda u: ws.recs.recommend(u, k=10), sample)
             baseline = timed(lambda u: old_reads(ws, u), sample[: args.baseline_requests])
-            warm = sum(not ws.recs.recommend(u, k=10)["cold_start"] for u in sample[:200])
+            warm = sum(not ws.recs.recommend(u, k=10).cold_start for u in sample[:200])
 
         port = free_port()
         log = Path(tmp) / "serve.log"

@@ -16,21 +16,21 @@ def test_suite_on_a_small_simulated_shop_trains_every_model_and_scores_the_truth
 ) -> None:
     reports = run_suite(tmp_path / "v", ["simulated"], users=1200)
     sim = reports["simulated"]
-    assert sim["trained"] == {m: "trained" for m in sim["trained"]}, sim["trained"]
-    assert set(sim["models"]) == {"churn", "propensity", "clv", "next-purchase"}
-    churn = sim["models"]["churn"]["metrics"]
+    assert sim.trained == {m: "trained" for m in sim.trained}, sim.trained
+    assert set(sim.models) == {"churn", "propensity", "clv", "next-purchase"}
+    churn = sim.models["churn"].metrics
     assert churn["key"]["name"] == "auc" and 0.5 < churn["key"]["model"] <= 1
     assert "auc_vs_latent_churn" in churn["truth"]
-    assert sim["clusters"]["truth"]["adjusted_rand_index"] > 0.3
-    assert set(sim["personas"]) == {"price_sensitive", "brand_loyal", "trend_seeker"}
-    assert "holdout" in sim["models"]["clv"]["metrics"]  # calibrated before a 30-day holdout
+    assert sim.clusters.truth["adjusted_rand_index"] > 0.3
+    assert set(sim.personas) == {"price_sensitive", "brand_loyal", "trend_seeker"}
+    assert "holdout" in sim.models["clv"].metrics  # calibrated before a 30-day holdout
 
 
 def test_absent_data_sets_are_skipped_with_the_reason(tmp_path: Path) -> None:
     empty = tmp_path / "no-data"
     empty.mkdir()
     reports = run_suite(tmp_path / "v", ["cdnow"], data_root=empty)
-    assert "not found" in reports["cdnow"]["skipped"]
+    assert "not found" in reports["cdnow"].skipped
 
 
 def test_bad_requests(tmp_path: Path) -> None:

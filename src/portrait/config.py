@@ -193,3 +193,23 @@ def write_settings(workspace_dir: Path, settings: Settings) -> Path:
     path = workspace_dir / CONFIG_FILE
     path.write_text(tomli_w.dumps(settings.model_dump(exclude_none=True)), encoding="utf-8")
     return path
+
+
+def create_settings(
+    workspace_dir: Path,
+    name: str | None = None,
+    timezone: str | None = None,
+    currency: str | None = None,
+) -> Settings:
+    """A new workspace's settings, written to ``portrait.toml`` (made with ``workspace_dir``
+    if missing); an existing file is kept and read instead."""
+    workspace_dir.mkdir(parents=True, exist_ok=True)
+    if (workspace_dir / CONFIG_FILE).exists():
+        return load_settings(workspace_dir)
+    ingest = {"timezone": timezone, "currency": currency.upper() if currency else None}
+    settings = Settings(
+        name=name or workspace_dir.name,
+        ingest=IngestSettings(**{k: v for k, v in ingest.items() if v is not None}),
+    )
+    write_settings(workspace_dir, settings)
+    return settings

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from portrait.models import clusters
 from portrait.models.registry import ModelCard, cards, save_card
+from portrait.store.summary import last_event_day
 
 if TYPE_CHECKING:
     from portrait.workspace import Workspace
@@ -44,6 +47,56 @@ CDNOW_PUBLISHED = {
 }
 
 
+class BuildChecked(BaseModel):
+    """The profile build a report read."""
+
+    model_config = ConfigDict(frozen=True)
+
+    build_id: str
+    as_of: date
+    persons: int
+    seconds: float
+
+
+class ClustersChecked(BaseModel):
+    """The latest clustering: its k, quality and agreement with the latent classes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    k: int | None
+    method: str | None
+    silhouette: float | None
+    truth: dict[str, Any] | None  # adjusted Rand index vs the simulator's classes
+    descriptions: list[str]
+
+
+class ModelChecked(BaseModel):
+    """The latest card of one model: its held-out metrics beside their baselines."""
+
+    run_id: str
+    trained_at: datetime
+    training_seconds: float
+    data_window: dict[str, Any]
+    metrics: dict[str, Any]
+    params: dict[str, Any]  # the fitted BG/NBD and Gamma-Gamma parameters (CLV)
+    published: dict[str, Any] | None = None  # the paper's figures (CDNOW)
+
+
+class ValidationReport(BaseModel):
+    """How good one workspace's profiles, clusters and models are (see the module docstring).
+    A suite's data set whose files are absent has only ``skipped``."""
+
+    workspace: str
+    skipped: str | None = None
+    build: BuildChecked | None = None
+    personas: dict[str, Any] | None = None  # per persona tag: precision, recall, target met
+    category_affinity: dict[str, Any] | None = None
+    clusters: ClustersChecked | None = None
+    models: dict[str, ModelChecked] = Field(default_factory=dict)
+    trained: dict[str, str] | None = None  # suite: "trained", or why not, per model
+    seconds: float | None = None  # suite: time for the whole data set
+
+
 def suite_options(name: str, model: str, last_day: date) -> dict[str, Any]:
     """Per data set and model: CDNOW in the paper's setting; elsewhere CLV calibrated up to a
     holdout before the last day (90 days of real data, 30 of the 90-day simulated shop), and
@@ -58,44 +111,48 @@ def suite_options(name: str, model: str, last_day: date) -> dict[str, Any]:
     return {}
 
 
-def workspace_report(ws: Workspace) -> dict[str, Any]:
+def workspace_report(ws: Workspace) -> ValidationReport:
     """Truth checks and model metrics of one workspace (see the module docstring)."""
+    report = ValidationReport(workspace=str(ws.root))
     b = ws.profiles.live_build()
-    report: dict[str, Any] = {"workspace": str(ws.root)}
     if b is not None:
-        report["build"] = {k: b[k] for k in ("build_id", "as_of", "persons", "seconds")}
+        # from_attributes: the live build reads alike as a dict or a model
+        report.build = BuildChecked.model_validate(b, from_attributes=True)
         truth = ws.tag_quality().get("truth")
         if truth:
-            report["personas"] = truth["personas"]
-            report["category_affinity"] = truth["category_affinity"]
+            report.personas = truth["personas"]
+            report.category_affinity = truth["category_affinity"]
     latest: dict[str, ModelCard] = {}
     for card in cards(ws.warehouse):
         latest.setdefault(card.model, card)
     if "clusters" in latest:
-        c = latest["clusters"]
-        report["clusters"] = {
-            "k": c.metrics.get("k"),
-            "method": c.metrics.get("method"),
-            "silhouette": c.metrics.get("silhouette"),
-            "truth": c.metrics.get("truth"),
-            "descriptions": [
-                f"cluster_{x['cluster']} ({x['size']:,}): {x['description']}"
-                for x in c.params.get("clusters", [])
-            ],
-        }
-    report["models"] = {
-        name: {
-            "run_id": card.run_id,
-            "trained_at": card.trained_at.isoformat(),
-            "training_seconds": card.training_seconds,
-            "data_window": card.data_window,
-            "metrics": card.metrics,
-            "params": {k: v for k, v in card.params.items() if k in ("bgnbd", "gamma_gamma")},
-        }
-        for name, card in sorted(latest.items())
-        if name != "clusters"
-    }
+        report.clusters = _clusters_checked(latest.pop("clusters"))
+    report.models = {name: _model_checked(card) for name, card in sorted(latest.items())}
     return report
+
+
+def _clusters_checked(c: ModelCard) -> ClustersChecked:
+    return ClustersChecked(
+        k=c.metrics.get("k"),
+        method=c.metrics.get("method"),
+        silhouette=c.metrics.get("silhouette"),
+        truth=c.metrics.get("truth"),
+        descriptions=[
+            f"cluster_{x['cluster']} ({x['size']:,}): {x['description']}"
+            for x in c.params.get("clusters", [])
+        ],
+    )
+
+
+def _model_checked(card: ModelCard) -> ModelChecked:
+    return ModelChecked(
+        run_id=card.run_id,
+        trained_at=card.trained_at,
+        training_seconds=card.training_seconds,
+        data_window=card.data_window,
+        metrics=card.metrics,
+        params={k: v for k, v in card.params.items() if k in ("bgnbd", "gamma_gamma")},
+    )
 
 
 def run_suite(
@@ -104,7 +161,7 @@ def run_suite(
     data_root: Path | None = None,
     users: int = 5000,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> dict[str, ValidationReport]:
     """The validation protocol in fresh workspaces under ``workdir`` (one folder per data set).
     A data set whose files are absent is reported as skipped with the reason."""
     from portrait.datasets.base import DatasetMissingError
@@ -116,7 +173,7 @@ def run_suite(
         raise ValueError(
             f"unknown data set(s) {', '.join(unknown)}; choose from {', '.join(SUITE)}"
         )
-    out: dict[str, Any] = {}
+    out: dict[str, ValidationReport] = {}
     for name in datasets:
         tick = time.perf_counter()
         root = Path(workdir) / name
@@ -131,12 +188,12 @@ def run_suite(
                 else:
                     ws.load_dataset(name, path=data_root)
             except DatasetMissingError as e:
-                out[name] = {"skipped": str(e)}
+                out[name] = ValidationReport(workspace=str(root), skipped=str(e))
                 continue
             say(f"{name}: building profiles")
             ws.build()
             trained: dict[str, Any] = {}
-            last_day = ws.warehouse.fetchone("SELECT max(ts)::DATE FROM events")[0]
+            last_day = last_event_day(ws.warehouse)
             for model in SUITE_MODELS[name]:
                 say(f"{name}: training {model}")
                 options = suite_options(name, model, last_day)
@@ -149,10 +206,10 @@ def run_suite(
                 say(f"{name}: clustering")
                 save_card(ws.warehouse, clusters.run(ws))
             report = workspace_report(ws)
-            report["trained"] = trained
-            if name == "cdnow" and "clv" in report["models"]:
-                report["models"]["clv"]["published"] = CDNOW_PUBLISHED
-            report["seconds"] = round(time.perf_counter() - tick, 1)
+            report.trained = trained
+            if name == "cdnow" and "clv" in report.models:
+                report.models["clv"].published = CDNOW_PUBLISHED
+            report.seconds = round(time.perf_counter() - tick, 1)
             out[name] = report
         finally:
             ws.close()

@@ -123,15 +123,15 @@ def test_an_update_is_applied_and_recorded_with_the_key_that_sent_it(api: Served
     assert log[body["batch_id"]]["actor"] == f"key:{api.ingest_id}"
     assert {b["actor"] for b in log.values()} == {
         f"key:{api.ingest_id}",
-        f"key:{api.ws.list_keys()[1]['key_id']}",
+        f"key:{api.ws.list_keys()[1].key_id}",
     }
 
 
 def test_python_ingest_records_the_local_actor(ws):
     r = ws.ingest_records([ev("e1")])
     (row,) = ws.batches()
-    assert row["batch_id"] == r.batch_id
-    assert row["actor"].startswith("local:")
+    assert row.batch_id == r.batch_id
+    assert row.actor.startswith("local:")
 
 
 def test_group_commit_never_mixes_keys_in_one_batch(ws):
@@ -147,7 +147,7 @@ def test_group_commit_never_mixes_keys_in_one_batch(ws):
             )
     finally:
         committer.close()
-    actor_of = {b["batch_id"]: b["actor"] for b in ws.batches(limit=1000)}
+    actor_of = {b.batch_id: b.actor for b in ws.batches(limit=1000)}
     for (actor, _), outcome in zip(jobs, outcomes, strict=True):
         assert actor_of[outcome.batch_id] == actor
     stored = ws.warehouse.fetchall("SELECT batch_id, count(*) FROM events GROUP BY 1")

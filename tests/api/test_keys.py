@@ -140,9 +140,9 @@ def test_keys_of_an_older_workspace_move_from_the_warehouse(tmp_path: Path):
     with Workspace.open(root) as ws:
         assert ws.verify_key(old[0].token) == "ingest"
         assert ws.verify_key(old[1].token) is None  # it was revoked, and stays revoked
-        rows = {r["key_id"]: r for r in ws.list_keys()}
-        assert rows[old[0].key_id]["created_at"] == "2025-01-02T03:04:05+00:00"
-        assert rows[old[1].key_id]["revoked_at"] == "2025-01-02T03:04:05+00:00"
+        rows = {r.key_id: r for r in ws.list_keys()}
+        assert rows[old[0].key_id].created_at == created
+        assert rows[old[1].key_id].revoked_at == created
         assert ws.create_key("admin").role == "admin"
     with Workspace.open(root) as ws:  # copied once: a second opening adds nothing
         assert len(ws.list_keys()) == 3

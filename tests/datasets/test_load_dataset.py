@@ -26,11 +26,11 @@ def test_online_retail_loads_with_bad_debt_lines_quarantined(ws):
     # 3 payments have negative prices and are the only rejects.
     assert events.received == 525_461 + 24_224
     assert events.quarantined == 6
-    assert {q["reason_code"] for q in ws.quarantine(limit=10)} == {"negative_price"}
+    assert {q.reason_code for q in ws.quarantine(limit=10)} == {"negative_price"}
     assert events.accepted + events.duplicates == events.received - 6
     s = ws.summary()
-    assert s["users"] == 4_383
-    assert s["events_by_type"]["refund"] >= 10_206  # C-invoices, plus returns cleaned to refunds
+    assert s.users == 4_383
+    assert s.events_by_type["refund"] >= 10_206  # C-invoices, plus returns cleaned to refunds
     again = ws.load_dataset("online-retail-ii")[1]
     assert sum(r.accepted for r in again) == 0  # idempotent
 
@@ -43,7 +43,7 @@ def test_cdnow_sample_loads_completely(ws):
         "users": (2_357, 0),
         "events": (6_919 * 2, 0),
     }
-    assert ws.summary()["orders"] == 6_919
+    assert ws.summary().orders == 6_919
 
 
 def test_loading_a_second_data_set_warns_that_ids_overlap(ws, tmp_path):

@@ -55,14 +55,14 @@ def test_anonymous_history_is_stitched_to_the_user_who_logs_in(ws):
     assert person_of(ws, anonymous_id="dev1") == "u1"
     assert person_of(ws, anonymous_id="dev2") is None  # never logged in
     report = ws.identity("dev1")
-    assert report["person_id"] == "u1"
-    assert {(i["identifier"], i["events"]) for i in report["identifiers"]} == {
+    assert report.person_id == "u1"
+    assert {(i.identifier, i.events) for i in report.identifiers} == {
         ("u1", 2),
         ("dev1", 3),
     }
-    (link,) = report["links"]
-    assert (link["rule"], link["evidence"]) == ("seen_together", "3")
-    assert ws.identity("dev2")["anonymous_only"] is True
+    (link,) = report.links
+    assert (link.rule, link.evidence) == ("seen_together", "3")
+    assert ws.identity("dev2").anonymous_only is True
 
 
 def test_login_arriving_in_a_later_batch_stitches_earlier_history(ws):
@@ -92,10 +92,10 @@ def test_chain_of_merges_by_phone_and_explicit_merge(ws):
     assert {person_of(ws, user_id=u) for u in ("u1", "u2", "u3")} == {"u3"}
     assert person_of(ws, user_id="u4") == "u4"
     report = ws.identity("u2")
-    assert report["person_id"] == "u3"
-    rules = sorted(link["rule"] for link in report["links"])
+    assert report.person_id == "u3"
+    rules = sorted(link.rule for link in report.links)
     assert rules == ["explicit_merge", "same_phone"]
-    assert any(link["evidence"] == "customer service call #42" for link in report["links"])
+    assert any(link.evidence == "customer service call #42" for link in report.links)
 
 
 def test_shared_device_is_a_conflict_and_does_not_merge_people(ws):
@@ -127,19 +127,19 @@ def test_shared_device_is_a_conflict_and_does_not_merge_people(ws):
     # The anonymous history goes to the first person seen on the device.
     assert person_of(ws, anonymous_id="family-ipad") == "mum"
     report = ws.identity("family-ipad")
-    assert report["conflicts"] == [
+    assert [c.model_dump() for c in report.conflicts] == [
         {"anonymous_id": "family-ipad", "seen_with_users": ["mum", "son"]}
     ]
-    summary = ws.summary()["identity"]
-    assert summary["anonymous_ids_in_conflict"] == 1
-    assert summary["users_merged_into_another"] == 0
+    summary = ws.summary().identity
+    assert summary.anonymous_ids_in_conflict == 1
+    assert summary.users_merged_into_another == 0
 
 
 def test_placeholder_phone_shared_by_many_users_merges_nobody(ws):
     ws.ingest_records(
         [{"user_id": f"u{i}", "phone": "00000000000"} for i in range(8)], kind="users"
     )
-    assert ws.summary()["identity"]["users_merged_into_another"] == 0
+    assert ws.summary().identity.users_merged_into_another == 0
 
 
 def test_merges_lose_no_event_and_no_identifier(ws):
@@ -159,7 +159,7 @@ def test_merges_lose_no_event_and_no_identifier(ws):
     raw = ws.warehouse.fetchall("SELECT event_id, user_id, anonymous_id FROM events ORDER BY 1")
     assert raw == [(str(i), e.get("user_id"), e.get("anonymous_id")) for i, e in enumerate(events)]
     report = ws.identity("d2")
-    assert {i["identifier"] for i in report["identifiers"]} == {"a", "b", "d1", "d2"}
+    assert {i.identifier for i in report.identifiers} == {"a", "b", "d1", "d2"}
 
 
 def test_merge_errors_are_clear(ws):

@@ -49,14 +49,14 @@ def test_unmerge_undoes_a_phone_merge_and_is_remembered(ws):
     shop(ws, "a", "b")
     assert person(ws, "a") == person(ws, "b")
     report = ws.unmerge("b", reason="different people, shared family phone")
-    assert report["person_id"] == "b"
+    assert report.person_id == "b"
     assert person(ws, "a") == "a" and person(ws, "b") == "b"
-    (u,) = report["unmerges"]
-    assert (u["user_id"], u["apart_from"]) == ("b", "a")
-    assert u["reason"] == "different people, shared family phone"
-    assert u["actor"].startswith("local:")
-    (link,) = report["links"]
-    assert (link["rule"], link["in_effect"]) == ("same_phone", False)
+    (u,) = report.unmerges
+    assert (u.user_id, u.apart_from) == ("b", "a")
+    assert u.reason == "different people, shared family phone"
+    assert u.actor.startswith("local:")
+    (link,) = report.links
+    assert (link.rule, link.in_effect) == ("same_phone", False)
 
     # re-sending the users, and a newcomer on the same phone, do not re-link a and b
     shop(ws, "a", "b", "0-new")

@@ -89,7 +89,7 @@ def test_prices_are_converted_to_the_workspace_currency(tmp_path):
         "none": 10.0,
     }
     assert stored(ws, "SELECT discount FROM events WHERE event_id = 'usd'")[0][0] == 7.0
-    assert ws.quarantine()[0]["reason_code"] == "unknown_currency"
+    assert ws.quarantine()[0].reason_code == "unknown_currency"
 
 
 def test_an_order_line_with_negative_quantity_becomes_a_refund(ws):
@@ -217,6 +217,6 @@ def test_products_upsert_and_reject_negative_prices(ws):
         kind="products",
     )
     assert (r.accepted, r.quarantined) == (1, 2)
-    codes = sorted(q["reason_code"] for q in ws.quarantine())
+    codes = sorted(q.reason_code for q in ws.quarantine())
     assert codes == ["missing_product_id", "negative_price"]
     assert stored(ws, "SELECT product_id, price FROM products") == [("p1", 199.0)]

@@ -53,9 +53,9 @@ def test_insane_event_values_are_quarantined(ws, record, code):
     stored = ws.warehouse.fetchall("SELECT event_id FROM events")
     assert stored == [("good",)]
     (q,) = ws.quarantine()
-    assert q["reason_code"] == code and code in REASONS
+    assert q.reason_code == code and code in REASONS
     # What quarantine keeps is bounded, whatever the record's size.
-    assert len(q["raw"]) < 4200 and len(q["detail"] or "") <= 500
+    assert len(q.raw) < 4200 and len(q.detail or "") <= 500
 
 
 def test_a_huge_price_cannot_make_total_spend_infinite(ws):
@@ -196,7 +196,7 @@ def test_parquet_non_finite_and_huge_numbers_are_quarantined(ws, tmp_path):
     pq.write_table(table, tmp_path / "e.parquet")
     r = ws.ingest_file(tmp_path / "e.parquet")
     assert (r.received, r.accepted, r.quarantined) == (6, 1, 5)
-    codes = {x["record_index"]: x["reason_code"] for x in ws.quarantine()}
+    codes = {x.record_index: x.reason_code for x in ws.quarantine()}
     assert codes == {
         1: "wrong_type",
         2: "wrong_type",
@@ -233,11 +233,11 @@ def test_csv_values_beyond_limits_are_quarantined_with_a_short_detail(ws, tmp_pa
     )
     r = ws.ingest_file(path)
     assert (r.received, r.accepted, r.quarantined) == (3, 1, 2)
-    rows = {q["record_index"]: q for q in ws.quarantine()}
-    assert rows[0]["reason_code"] == "value_too_long"
-    assert rows[0]["detail"] == "query is 10000 bytes (max 4,096)"
-    assert rows[1]["reason_code"] == "value_too_large"
-    assert json.loads(rows[1]["raw"])["price"] == "1e308"
+    rows = {q.record_index: q for q in ws.quarantine()}
+    assert rows[0].reason_code == "value_too_long"
+    assert rows[0].detail == "query is 10000 bytes (max 4,096)"
+    assert rows[1].reason_code == "value_too_large"
+    assert json.loads(rows[1].raw)["price"] == "1e308"
 
 
 def test_python_records_orjson_refuses_are_quarantined_not_a_crash(ws):

@@ -51,9 +51,9 @@ def test_each_bad_event_is_quarantined_with_its_reason(ws, record, code):
     assert [x.reason_code for x in r.rejections] == [code]
     assert r.rejections[0].index == 0
     (q,) = ws.quarantine()
-    assert q["reason_code"] == code
-    assert q["raw"] is not None and json.loads(q["raw"]) == record
-    assert REASONS[code].fix in q["explanation"]
+    assert q.reason_code == code
+    assert q.raw is not None and json.loads(q.raw) == record
+    assert REASONS[code].fix in q.explanation
 
 
 @pytest.mark.parametrize(
@@ -91,11 +91,11 @@ def test_csv_values_of_the_wrong_type_are_quarantined_with_the_value(ws, tmp_pat
     )
     r = ws.ingest_file(path)
     assert (r.received, r.accepted, r.quarantined) == (4, 1, 3)
-    rows = {q["record_index"]: q for q in ws.quarantine()}
-    assert rows[1]["reason_code"] == "wrong_type" and rows[1]["detail"] == "quantity = two"
-    assert rows[2]["reason_code"] == "bad_timestamp" and rows[2]["detail"] == "ts = not-a-time"
-    assert rows[3]["reason_code"] == "negative_price"
-    assert json.loads(rows[1]["raw"])["quantity"] == "two"
+    rows = {q.record_index: q for q in ws.quarantine()}
+    assert rows[1].reason_code == "wrong_type" and rows[1].detail == "quantity = two"
+    assert rows[2].reason_code == "bad_timestamp" and rows[2].detail == "ts = not-a-time"
+    assert rows[3].reason_code == "negative_price"
+    assert json.loads(rows[1].raw)["quantity"] == "two"
 
 
 def test_json_lines_with_malformed_lines_lose_nothing(ws, tmp_path):
@@ -105,7 +105,7 @@ def test_json_lines_with_malformed_lines_lose_nothing(ws, tmp_path):
         f.write(good + "\n{broken json\n[1, 2]\n" + json.dumps(event(event_id="ok2")) + "\n")
     r = ws.ingest_file(path)
     assert (r.received, r.accepted, r.quarantined) == (4, 2, 2)
-    raws = sorted(q["raw"] for q in ws.quarantine())
+    raws = sorted(q.raw for q in ws.quarantine())
     assert raws == ["[1, 2]", "{broken json"]
 
 
@@ -121,7 +121,7 @@ def test_parquet_rows_are_numbered_for_quarantine(ws, tmp_path):
     pq.write_table(table, tmp_path / "e.parquet")
     r = ws.ingest_file(tmp_path / "e.parquet")
     assert r.quarantined == 1
-    assert ws.quarantine()[0]["record_index"] == 1
+    assert ws.quarantine()[0].record_index == 1
 
 
 def test_a_source_without_required_columns_is_refused_clearly(ws, tmp_path):

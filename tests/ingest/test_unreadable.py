@@ -55,9 +55,9 @@ def test_a_jsonl_line_that_is_not_utf8_is_quarantined_with_its_bytes(ws, tmp_pat
     assert (r.received, r.accepted, r.quarantined) == (3, 2, 1)
     assert stored_ids(ws) == ["a", "b"]
     (q,) = ws.quarantine()
-    assert (q["reason_code"], q["record_index"]) == ("invalid_utf8", 1)
-    assert q["raw"] == '{"event_id": "x\\xff\\xfe", "user_id": "u1"}'
-    assert q["detail"] == "byte 0xff at byte 16 is not UTF-8"
+    assert (q.reason_code, q.record_index) == ("invalid_utf8", 1)
+    assert q.raw == '{"event_id": "x\\xff\\xfe", "user_id": "u1"}'
+    assert q.detail == "byte 0xff at byte 16 is not UTF-8"
 
 
 def test_a_csv_line_that_is_not_utf8_is_quarantined_in_its_place(ws, tmp_path):
@@ -67,8 +67,8 @@ def test_a_csv_line_that_is_not_utf8_is_quarantined_in_its_place(ws, tmp_path):
     assert (r.received, r.accepted, r.quarantined) == (3, 2, 1)
     assert stored_ids(ws) == ["a", "c"]
     (q,) = ws.quarantine()
-    assert (q["reason_code"], q["record_index"]) == ("invalid_utf8", 1)
-    assert q["raw"].startswith("b\\xe9,u1,")
+    assert (q.reason_code, q.record_index) == ("invalid_utf8", 1)
+    assert q.raw.startswith("b\\xe9,u1,")
     # the stage's own checks still apply to the rows around it
     rows = ws.warehouse.fetchall("SELECT user_id, type FROM events")
     assert rows == [("u1", "page_view")] * 2
@@ -89,9 +89,9 @@ def test_a_line_over_the_limit_is_quarantined_and_the_next_one_stored(ws, tmp_pa
     assert (r.received, r.accepted, r.quarantined) == (3, 2, 1)
     assert stored_ids(ws) == ["a", "b"]
     (q,) = ws.quarantine()
-    assert (q["reason_code"], q["record_index"]) == ("line_too_long", 1)
-    assert q["detail"].startswith("the line is 2,500,0") and "(max 1,048,576)" in q["detail"]
-    assert len(q["raw"]) <= 4096 and q["raw"].endswith("bytes]")
+    assert (q.reason_code, q.record_index) == ("line_too_long", 1)
+    assert q.detail.startswith("the line is 2,500,0") and "(max 1,048,576)" in q.detail
+    assert len(q.raw) <= 4096 and q.raw.endswith("bytes]")
 
 
 def test_the_line_limit_is_a_setting_and_lines_are_bounded_in_memory(ws, tmp_path):
@@ -101,7 +101,7 @@ def test_the_line_limit_is_a_setting_and_lines_are_bounded_in_memory(ws, tmp_pat
     path.write_bytes(b"".join(lines) + b"z" * 3000)  # a last long line without a break
     r = ws.ingest_file(path)
     assert (r.received, r.accepted, r.quarantined) == (4, 2, 2)
-    details = [q["detail"] for q in sorted(ws.quarantine(), key=lambda q: q["record_index"])]
+    details = [q.detail for q in sorted(ws.quarantine(), key=lambda q: q.record_index)]
     assert details == [
         "the line is 20,000,009 bytes (max 2,048)",
         "the line is 3,000 bytes (max 2,048)",
@@ -114,7 +114,7 @@ def test_a_line_with_a_nul_byte_is_quarantined(ws, tmp_path):
     r = ws.ingest_file(path)
     assert (r.accepted, r.quarantined) == (1, 1)
     (q,) = ws.quarantine()
-    assert q["reason_code"] == "nul_character" and q["raw"].startswith("a\\x00,u1")
+    assert q.reason_code == "nul_character" and q.raw.startswith("a\\x00,u1")
 
 
 def test_a_csv_field_over_several_lines_next_to_a_short_row(ws, tmp_path):
@@ -233,8 +233,8 @@ def test_a_json_line_the_line_reader_cannot_take_is_quarantined(ws, tmp_path, ba
     r = ws.ingest_file(path)
     assert (r.received, r.accepted, r.quarantined) == (3, 2, 1)
     (q,) = ws.quarantine()
-    assert (q["reason_code"], q["record_index"]) == (code, 1)
-    assert "\\x0" in q["raw"]
+    assert (q.reason_code, q.record_index) == (code, 1)
+    assert "\\x0" in q.raw
 
 
 @pytest.mark.parametrize("first", [b"\n", b"\r\n"], ids=["lf-first", "crlf-first"])

@@ -142,7 +142,7 @@ def test_trainer_errors_are_clear(ws: Workspace) -> None:
     with pytest.raises(NextPurchaseError, match="holdout days 0"):
         ws.models.train("next-purchase", holdout_days=0)
     # as of the day after the last order: nothing to evaluate, the tag is still written
-    card = ws.models.train("next-purchase", as_of=ws.summary()["last_event"][:10])
+    card = ws.models.train("next-purchase", as_of=ws.summary().last_event.date().isoformat())
     assert card.tags_written[TAG] == 40
 
 

@@ -12,7 +12,7 @@ from portrait.api.deps import Caller, WorkspaceDep
 from portrait.api.errors import responses
 from portrait.jobs import Job
 from portrait.models import clusters
-from portrait.validate import workspace_report
+from portrait.validate import ValidationReport, workspace_report
 
 
 class ClusterRequest(BaseModel):
@@ -50,7 +50,7 @@ async def cluster(
 
 
 @router.get("/v1/validate")
-def validate(ws: WorkspaceDep, _: Caller) -> dict[str, Any]:
+def validate(ws: WorkspaceDep, _: Caller) -> ValidationReport:
     """Personas and category affinity against the simulator's truth, clusters (adjusted
     Rand index) and every model's held-out metrics beside its baseline."""
     return workspace_report(ws)

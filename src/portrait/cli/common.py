@@ -5,14 +5,16 @@ from __future__ import annotations
 import functools
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import orjson
 import typer
 from pydantic import BaseModel
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -29,6 +31,7 @@ from portrait.config import ConfigError, default_workspace_dir
 from portrait.datasets.base import DatasetMissingError
 from portrait.ingest.plan import SourceSchemaError
 from portrait.ingest.readers import UnsupportedSourceError
+from portrait.ingest.results import WarehouseSummary
 from portrait.security.keys import InvalidRoleError
 from portrait.store.loader import BatchCountError, BatchResult
 from portrait.store.warehouse import WarehouseLockedError
@@ -36,8 +39,11 @@ from portrait.tags.build import BuildError
 from portrait.tags.spark import SparkUnavailableError
 from portrait.workspace import UnknownIdentifierError, Workspace, local_actor
 
-out = Console()
-err = Console(stderr=True)
+# soft_wrap: a line of text is never broken at the console's width (80 columns when the
+# output is not a terminal), so a path or a command in it stays whole for scripts and users;
+# tables still fit the width (see ``fitted_table``).
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 WorkspaceOpt = Annotated[
     Path | None,
@@ -130,6 +136,54 @@ def print_json(data: Any) -> None:
     sys.stdout.write(body + "\n")
 
 
+@dataclass(frozen=True)
+class Column:
+    """A column of a ``fitted_table``: the lower its ``priority``, the sooner it is left out
+    when the console is too narrow for every column."""
+
+    header: str
+    priority: int = 0
+    justify: JustifyMethod = "left"
+    min_width: int = 8  # narrower than this, a column's values are unreadable
+
+
+def fitted_table(
+    title: str | None,
+    columns: Sequence[Column],
+    rows: Iterable[Sequence[str]],
+    width: int | None = None,
+) -> Table:
+    """A table that fits ``width`` (default: the console's): when the columns cannot all get
+    their minimum width, the lowest-priority ones (rightmost first among equals) are left out
+    and named in the caption, and long values fold within their column. Wide reports (a
+    campaign report, the playbook) stay readable at 80 columns; ``--json`` has every column."""
+    rows = [list(r) for r in rows]
+    width = width or out.width
+    keep = list(range(len(columns)))
+    while len(keep) > 1 and _table_width(columns, rows, keep) > width:
+        keep.remove(min(reversed(keep), key=lambda i: columns[i].priority))
+    hidden = [c.header for i, c in enumerate(columns) if i not in keep]
+    caption = f"not shown at this width: {', '.join(hidden)} (see --json)" if hidden else None
+    t = Table(title=title, caption=caption)
+    for i in keep:
+        c = columns[i]
+        t.add_column(c.header, justify=c.justify, overflow="fold", min_width=_least(c, rows, i))
+    for r in rows:
+        t.add_row(*(r[i] for i in keep))
+    return t
+
+
+def _table_width(columns: Sequence[Column], rows: list[list[str]], keep: list[int]) -> int:
+    """The narrowest the kept columns can be: each its header's or its minimum width (or its
+    widest value, when narrower), plus 3 characters of border and padding per column."""
+    return sum(_least(columns[i], rows, i) + 3 for i in keep) + 1
+
+
+def _least(column: Column, rows: list[list[str]], i: int) -> int:
+    widest = max((len(r[i]) for r in rows), default=0)
+    return max(len(column.header), min(column.min_width, widest))
+
+
 def progress_bar() -> Progress:
     return Progress(
         SpinnerColumn(),
@@ -188,31 +242,35 @@ def ingest_with_progress(
         return run(step)
 
 
-def print_summary(s: dict[str, Any]) -> None:
-    t = Table(title=f"Portrait workspace {s['workspace']}", show_header=False)
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def print_summary(s: WarehouseSummary) -> None:
+    t = Table(title=f"Portrait workspace {s.workspace}", show_header=False)
     t.add_column("what")
     t.add_column("count", justify="right")
     for k in ("users", "products", "events", "orders"):
-        t.add_row(k, f"{s[k]:,}")
-    t.add_row("period", f"{s['first_event']} .. {s['last_event']}")
-    t.add_row("records received", f"{s['received']:,}")
-    t.add_row("  accepted", f"{s['accepted']:,}")
-    t.add_row("  duplicates", f"{s['duplicates']:,}")
-    t.add_row("  quarantined", f"{s['quarantined']:,}")
-    for k, v in s["identity"].items():
+        t.add_row(k, f"{getattr(s, k):,}")
+    t.add_row("period", f"{_iso(s.first_event)} .. {_iso(s.last_event)}")
+    t.add_row("records received", f"{s.received:,}")
+    t.add_row("  accepted", f"{s.accepted:,}")
+    t.add_row("  duplicates", f"{s.duplicates:,}")
+    t.add_row("  quarantined", f"{s.quarantined:,}")
+    for k, v in s.identity.model_dump().items():
         t.add_row(k.replace("_", " "), f"{v:,}")
     out.print(t)
     t = Table(title="Events by type")
     t.add_column("type")
     t.add_column("events", justify="right")
-    for k, v in s["events_by_type"].items():
+    for k, v in s.events_by_type.items():
         t.add_row(k, f"{v:,}")
     out.print(t)
-    if s["quarantine_by_reason"]:
+    if s.quarantine_by_reason:
         t = Table(title="Quarantine by reason")
         t.add_column("reason")
         t.add_column("records", justify="right")
-        for k, v in s["quarantine_by_reason"].items():
+        for k, v in s.quarantine_by_reason.items():
             t.add_row(k, f"{v:,}")
         out.print(t)
 

@@ -12,9 +12,11 @@ from rich.table import Table
 
 from portrait.cli.app import app
 from portrait.cli.common import (
+    Column,
     JsonOpt,
     WorkspaceOpt,
     batch_row,
+    fitted_table,
     friendly_errors,
     ingest_with_progress,
     open_ws,
@@ -102,19 +104,19 @@ def quarantine(
     for c in ("kind", "reason", "count", "what it means / fix"):
         t.add_column(c)
     for c in counts:
-        t.add_row(c["kind"], c["reason_code"], f"{c['count']:,}", c["explanation"])
+        t.add_row(c.kind, c.reason_code, f"{c.count:,}", c.explanation)
     out.print(t)
     t = Table(title=f"Records (newest {len(rows)})")
     for c in ("batch", "source", "#", "reason", "detail", "raw"):
         t.add_column(c, overflow="fold")
     for r in rows:
         t.add_row(
-            r["batch_id"],
-            Path(r["source"] or "").name,
-            str(r["record_index"]),
-            r["reason_code"],
-            r["detail"] or "",
-            (r["raw"] or "")[:120],
+            r.batch_id,
+            Path(r.source or "").name,
+            str(r.record_index),
+            r.reason_code,
+            r.detail or "",
+            (r.raw or "")[:120],
         )
     out.print(t)
 
@@ -133,29 +135,22 @@ def batches(
     if as_json:
         print_json(rows)
         return
-    t = Table(title=f"Ingest batches (newest {len(rows)})")
-    for c in (
-        "batch_id",
-        "kind",
-        "source",
-        "sent by",
-        "received",
-        "accepted",
-        "duplicates",
-        "quarantined",
-    ):
-        t.add_column(c, overflow="fold")
-    for r in rows:
-        t.add_row(
-            r["batch_id"],
-            r["kind"],
-            Path(r["source"] or "").name,
-            r["actor"] or "",
-            f"{r['received']:,}",
-            f"{r['accepted']:,}",
-            f"{r['duplicates']:,}",
-            f"{r['quarantined']:,}",
-        )
+    columns = [
+        Column("batch_id", priority=3, min_width=24),
+        Column("kind", priority=2),
+        Column("source", priority=1),
+        Column("sent by", priority=1, min_width=12),
+        Column("received", priority=2, justify="right"),
+        Column("accepted", priority=3, justify="right"),
+        Column("duplicates", priority=1, justify="right"),
+        Column("quarantined", priority=3, justify="right"),
+    ]
+    cells = [
+        [r.batch_id, r.kind, Path(r.source or "").name, r.actor or "",
+         *(f"{n:,}" for n in (r.received, r.accepted, r.duplicates, r.quarantined))]
+        for r in rows
+    ]  # fmt: skip
+    t = fitted_table(f"Ingest batches (newest {len(rows)})", columns, cells)
     out.print(t)
 
 

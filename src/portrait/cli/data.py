@@ -145,10 +145,7 @@ def demo(
         # A feed with resent and broken records, through the same path as POST /v1/events.
         results.append(ws.ingest_records(dirty_batch(files.events[0]), source="dirty feed"))
         s = ws.summary()
-        sample_user = ws.warehouse.fetchone(
-            "SELECT person_id FROM identity_map WHERE id_kind = 'user' "
-            "AND identifier <> person_id ORDER BY person_id LIMIT 1"
-        )
+        sample_user = ws.identities.example_person()
     print_batches(results)
     print_summary(s)
     from portrait.cli.profiles import build_with_spinner, print_build, print_truth
@@ -167,8 +164,8 @@ def demo(
         suggestions = ws.campaigns.suggest()
     out.print("[bold]Campaigns the playbook suggests[/] (`portrait campaign suggest`):")
     print_suggestions(suggestions)
-    who = sample_user[0] if sample_user else "<user_id>"
-    first = suggestions.suggestions[0].campaign if suggestions.suggestions else "NAME"
+    who = sample_user or "<user_id>"
+    first = suggestions["suggestions"][0]["campaign"] if suggestions["suggestions"] else "NAME"
     out.print(
         f"Done in {time.perf_counter() - started:.1f} s. Next: "
         f"`portrait profile {who} -w {directory}`, `portrait tags quality -w {directory}`, "

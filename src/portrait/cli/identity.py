@@ -33,41 +33,42 @@ def identity_show(
     if as_json:
         print_json(report)
         return
-    if report["anonymous_only"]:
+    if report.anonymous_only:
         out.print(f"{identifier} is an anonymous visitor never linked to a user.")
         return
-    out.print(f"[bold]{identifier}[/] belongs to person [bold]{report['person_id']}[/].")
+    out.print(f"[bold]{identifier}[/] belongs to person [bold]{report.person_id}[/].")
     t = Table(title="Identifiers")
     for c in ("identifier", "kind", "events", "conflict"):
         t.add_column(c)
-    for i in report["identifiers"]:
-        t.add_row(i["identifier"], i["kind"], str(i["events"]), "yes" if i["conflict"] else "")
+    for i in report.identifiers:
+        t.add_row(i.identifier, i.kind, str(i.events), "yes" if i.conflict else "")
     out.print(t)
     t = Table(title="Links (evidence)")
     for c in ("from", "to user", "rule", "evidence", "first seen", "batch", "in effect"):
         t.add_column(c, overflow="fold")
-    for link in report["links"]:
+    for link in report.links:
         t.add_row(
-            f"{link['from_kind']}:{link['from_id']}",
-            link["to_user_id"],
-            link["rule"],
-            shorten(str(link["evidence"] or "")),
-            str(link["first_seen"] or ""),
-            str(link["batch_id"] or ""),
-            "yes" if link["in_effect"] else "no",
+            f"{link.from_kind}:{link.from_id}",
+            link.to_user_id,
+            link.rule,
+            shorten(str(link.evidence or "")),
+            link.first_seen.isoformat() if link.first_seen else "",
+            str(link.batch_id or ""),
+            "yes" if link.in_effect else "no",
         )
     out.print(t)
-    for u in report["unmerges"]:
+    for u in report.unmerges:
         out.print(
-            f"[yellow]unmerged:[/] {u['user_id']} and {u['apart_from']} are two persons since "
-            f"{u['unmerged_at']} ({u['actor'] or 'unknown'}: {u['reason'] or 'no reason given'}); "
+            f"[yellow]unmerged:[/] {u.user_id} and {u.apart_from} are two persons since "
+            f"{u.unmerged_at.isoformat()} ({u.actor or 'unknown'}: "
+            f"{u.reason or 'no reason given'}); "
             "links between them are ignored and no ingest links them again "
             "(`portrait identity merge` would)."
         )
-    for c in report["conflicts"]:
+    for c in report.conflicts:
         out.print(
-            f"[yellow]conflict:[/] device {c['anonymous_id']} was used by "
-            f"{', '.join(c['seen_with_users'])}; those users are not merged, and its "
+            f"[yellow]conflict:[/] device {c.anonymous_id} was used by "
+            f"{', '.join(c.seen_with_users)}; those users are not merged, and its "
             "anonymous history goes to the first of them."
         )
 
@@ -87,7 +88,7 @@ def identity_merge(
     if as_json:
         print_json(report)
     else:
-        out.print(f"Merged: {user_a} and {user_b} are now person {report['person_id']}.")
+        out.print(f"Merged: {user_a} and {user_b} are now person {report.person_id}.")
 
 
 @identity_app.command("unmerge")
@@ -105,7 +106,7 @@ def identity_unmerge(
     if as_json:
         print_json(report)
         return
-    apart = sorted({u["apart_from"] for u in report["unmerges"] if u["user_id"] == user_id})
+    apart = sorted({u.apart_from for u in report.unmerges if u.user_id == user_id})
     out.print(
         f"Unmerged: {user_id} is its own person again, apart from {', '.join(apart)} "
         f"(`portrait identity show {user_id}` explains)."

@@ -60,7 +60,11 @@ def keys_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
         t.add_column(c)
     for r in rows:
         t.add_row(
-            *(str(r[c] or "") for c in ("key_id", "role", "note", "created_at", "revoked_at"))
+            r.key_id,
+            r.role,
+            r.note or "",
+            r.created_at.isoformat(),
+            r.revoked_at.isoformat() if r.revoked_at else "",
         )
     out.print(t)
 

@@ -19,7 +19,13 @@ from portrait.cli.common import (
     print_json,
     progress_bar,
 )
-from portrait.validate import SUITE, run_suite, workspace_report
+from portrait.validate import (
+    SUITE,
+    ModelChecked,
+    ValidationReport,
+    run_suite,
+    workspace_report,
+)
 
 
 @app.command()
@@ -79,51 +85,50 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def print_report(name: str, report: dict[str, Any]) -> None:
+def print_report(name: str, report: ValidationReport) -> None:
     out.print(f"\n[bold]{name}[/]")
-    if "skipped" in report:
-        out.print(f"  skipped: {report['skipped']}")
+    if report.skipped:
+        out.print(f"  skipped: {report.skipped}")
         return
-    if "build" in report:
-        b = report["build"]
-        out.print(f"  profile build {b['build_id']} as of {b['as_of']}: {b['persons']:,} persons")
-    if report.get("personas"):
+    if report.build:
+        b = report.build
+        out.print(f"  profile build {b.build_id} as of {b.as_of}: {b.persons:,} persons")
+    if report.personas:
         table = Table("persona", "precision", "recall", "with evidence", "target met")
-        for tag, p in report["personas"].items():
+        for tag, p in report.personas.items():
             table.add_row(
                 tag, _fmt(p["precision"]), _fmt(p["recall"]), f"{p['with_evidence']:,}",
                 "yes" if p["meets_target"] else "no",
             )  # fmt: skip
         out.print(table)
-    aff = report.get("category_affinity")
+    aff = report.category_affinity
     if aff:
         out.print(
             f"  top-3 category affinity holds the true top category for "
             f"{aff['top3_hit_rate']:.1%} of {aff['users']:,} users with {aff['min_orders']}+ "
             f"orders (top-1 {aff['top1_hit_rate']:.1%})"
         )
-    cl = report.get("clusters")
+    cl = report.clusters
     if cl:
-        line = f"  clusters: k={cl['k']} ({cl['method']})"
-        if cl.get("truth"):
-            line += f", adjusted Rand index vs latent classes {cl['truth']['adjusted_rand_index']}"
+        line = f"  clusters: k={cl.k} ({cl.method})"
+        if cl.truth:
+            line += f", adjusted Rand index vs latent classes {cl.truth['adjusted_rand_index']}"
         out.print(line)
-        for d in cl["descriptions"]:
+        for d in cl.descriptions:
             out.print(f"    {d}")
-    models = report.get("models") or {}
-    if models:
+    if report.models:
         table = Table("model", "held-out result (model vs baseline)", "trained in")
-        for model, m in models.items():
-            table.add_row(model, "\n".join(model_lines(m)), f"{m['training_seconds']:.1f} s")
+        for model, m in report.models.items():
+            table.add_row(model, "\n".join(model_lines(m)), f"{m.training_seconds:.1f} s")
         out.print(table)
-    for model, status in (report.get("trained") or {}).items():
+    for model, status in (report.trained or {}).items():
         if status != "trained":
             out.print(f"  {model}: {status}")
 
 
-def model_lines(m: dict[str, Any]) -> list[str]:
+def model_lines(m: ModelChecked) -> list[str]:
     """The headline figures of one model card, each beside its baseline."""
-    metrics, lines = m["metrics"], []
+    metrics, lines = m.metrics, []
     key = metrics.get("key")
     if key:
         lines.append(f"{key['name']}: {_fmt(key['model'])} vs {_fmt(key['baseline'])}")
@@ -145,11 +150,11 @@ def model_lines(m: dict[str, Any]) -> list[str]:
             f"({hold['cumulative_error_pct']:+.2f}%)"
         )
     for part in ("bgnbd", "gamma_gamma"):
-        fitted = (m.get("params") or {}).get(part)
+        fitted = m.params.get(part)
         if fitted:
             shown = {k: v for k, v in fitted.items() if k != "log_likelihood"}
             line = f"{part}: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items())
-            published = (m.get("published") or {}).get(part)
+            published = (m.published or {}).get(part)
             if published:
                 line += " (published " + ", ".join(f"{k} {v}" for k, v in published.items()) + ")"
             lines.append(line)

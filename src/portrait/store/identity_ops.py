@@ -7,12 +7,12 @@ evidence, calls them and writes the result.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from portrait.identity.graph import merge_users
+from portrait.store.warehouse import Warehouse
 
 # More users than this behind one phone is a placeholder number, not one person.
 MAX_USERS_PER_PHONE = 5
@@ -90,6 +90,42 @@ def record_phone_links(
         """,
         [batch_id, now],
     ).fetchall()[0][0]
+
+
+def is_known_user(wh: Warehouse, user_id: str) -> bool:
+    """Whether a stored user or event carries ``user_id``."""
+    row = wh.fetchone(
+        "SELECT (SELECT count(*) FROM users WHERE user_id = ?) "
+        "+ (SELECT count(*) FROM events WHERE user_id = ?)",
+        [user_id, user_id],
+    )
+    return bool(row and row[0])
+
+
+def a_merged_person(wh: Warehouse) -> str | None:
+    """Some person who merges several user ids (the demo names one to look at)."""
+    row = wh.fetchone(
+        "SELECT person_id FROM identity_map WHERE id_kind = 'user' "
+        "AND identifier <> person_id ORDER BY person_id LIMIT 1"
+    )
+    return row[0] if row else None
+
+
+def merge(wh: Warehouse, user_a: str, user_b: str, reason: str) -> None:
+    """Record an explicit merge of two users and resolve the identity map again."""
+    with wh.transaction() as con:
+        add_explicit_merge(con, user_a, user_b, reason)
+        rebuild_map(con)
+
+
+def unmerge(wh: Warehouse, user_id: str, reason: str, actor: str | None) -> list[str]:
+    """Keep ``user_id`` apart from every user of its person now and resolve the map again;
+    returns those users (none: it was not merged, and nothing changed)."""
+    with wh.transaction() as con:
+        apart = add_unmerge(con, user_id, reason, actor)
+        if apart:
+            rebuild_map(con)
+    return apart
 
 
 def add_explicit_merge(
@@ -221,125 +257,3 @@ def refresh_anonymous(con: duckdb.DuckDBPyConnection, batch_id: str) -> None:
         """,
         [batch_id],
     )
-
-
-def identity_report(con: duckdb.DuckDBPyConnection, identifier: str) -> dict[str, Any] | None:
-    """Everything known about the person behind ``identifier`` (a user or anonymous id)."""
-    rows = con.execute(
-        "SELECT person_id FROM identity_map WHERE identifier = ? ORDER BY id_kind DESC LIMIT 1",
-        [identifier],
-    ).fetchall()
-    if rows:
-        person = rows[0][0]
-    else:
-        known = con.execute(
-            "SELECT (SELECT count(*) FROM users WHERE user_id = ?) + "
-            "(SELECT count(*) FROM events WHERE user_id = ?)",
-            [identifier, identifier],
-        ).fetchall()[0][0]
-        anon = con.execute(
-            "SELECT count(*) FROM events WHERE anonymous_id = ?", [identifier]
-        ).fetchall()[0][0]
-        if not known and not anon:
-            return None
-        if not known:
-            return {
-                "person_id": None,
-                "identifier": identifier,
-                "anonymous_only": True,
-                "identifiers": [
-                    {
-                        "identifier": identifier,
-                        "kind": "anonymous",
-                        "events": anon,
-                        "conflict": False,
-                    }
-                ],
-                "links": [],
-                "conflicts": [],
-                "unmerges": [],
-            }
-        person = identifier
-    members = con.execute(
-        "SELECT identifier, id_kind, conflict FROM identity_map WHERE person_id = ? "
-        "UNION SELECT ?, 'user', false ORDER BY 2 DESC, 1",
-        [person, person],
-    ).fetchall()
-    users = [m[0] for m in members if m[1] == "user"]
-    anons = [m[0] for m in members if m[1] == "anonymous"]
-    counts = dict(
-        con.execute(
-            "SELECT 'user:' || user_id, count(*) FROM events WHERE user_id IN "
-            "(SELECT unnest(?::VARCHAR[])) GROUP BY 1 UNION ALL "
-            "SELECT 'anonymous:' || anonymous_id, count(*) FROM events WHERE anonymous_id IN "
-            "(SELECT unnest(?::VARCHAR[])) GROUP BY 1",
-            [users, anons or [""]],
-        ).fetchall()
-    )
-    links = con.execute(
-        "SELECT from_kind, from_id, to_user_id, rule, evidence, first_seen, batch_id, linked_at "
-        "FROM identity_links WHERE from_id IN (SELECT unnest(?::VARCHAR[])) "
-        "OR to_user_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY linked_at, from_id",
-        [users + anons, users],
-    ).fetchall()
-    linked_users = sorted({u for r in links if r[0] == "user" for u in (r[1], r[2])})
-    person_of = dict(
-        con.execute(
-            "SELECT identifier, person_id FROM identity_map WHERE id_kind = 'user' "
-            "AND identifier IN (SELECT unnest(?::VARCHAR[]))",
-            [linked_users or [""]],
-        ).fetchall()
-    )
-    unmerges = con.execute(
-        "SELECT user_id, other_user_id, reason, actor, unmerged_at FROM identity_unmerges "
-        "WHERE user_id IN (SELECT unnest(?::VARCHAR[])) "
-        "OR other_user_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY unmerged_at, 1, 2",
-        [users, users],
-    ).fetchall()
-    conflicts = con.execute(
-        "SELECT from_id, list(DISTINCT to_user_id ORDER BY to_user_id) FROM identity_links "
-        "WHERE from_kind = 'anonymous' AND from_id IN (SELECT unnest(?::VARCHAR[])) "
-        "GROUP BY from_id HAVING count(DISTINCT to_user_id) > 1",
-        [anons or [""]],
-    ).fetchall()
-    return {
-        "person_id": person,
-        "identifier": identifier,
-        "anonymous_only": False,
-        "identifiers": [
-            {
-                "identifier": m[0],
-                "kind": m[1],
-                "conflict": bool(m[2]),
-                "events": counts.get(f"{m[1]}:{m[0]}", 0),
-            }
-            for m in members
-        ],
-        "links": [
-            {
-                "from_kind": r[0],
-                "from_id": r[1],
-                "to_user_id": r[2],
-                "rule": r[3],
-                "evidence": r[4],
-                "first_seen": r[5].isoformat() if r[5] else None,
-                "batch_id": r[6],
-                "linked_at": r[7].isoformat(),
-                # false: a user link an unmerge set aside (its users are two persons)
-                "in_effect": r[0] != "user"
-                or person_of.get(r[1], r[1]) == person_of.get(r[2], r[2]),
-            }
-            for r in links
-        ],
-        "conflicts": [{"anonymous_id": c[0], "seen_with_users": list(c[1])} for c in conflicts],
-        "unmerges": [
-            {
-                "user_id": u[0],
-                "apart_from": u[1],
-                "reason": u[2],
-                "actor": u[3],
-                "unmerged_at": u[4].isoformat(),
-            }
-            for u in unmerges
-        ],
-    }

@@ -25,7 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from portrait.security import keys
+from portrait.store.warehouse import Warehouse
 
 KEYS_FILE = "keys.sqlite"
 SCHEMA_VERSION = 1
@@ -43,6 +46,18 @@ CREATE TABLE IF NOT EXISTS api_keys (
 # Rows of the warehouse's old api_keys table: (key_id, secret_hash, role, note, created_at,
 # revoked_at), the times as datetimes or ISO text.
 LegacyRows = Callable[[], Sequence[tuple[Any, ...]]]
+
+
+class KeyPublic(BaseModel):
+    """An API key as listed: never its secret."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key_id: str
+    role: str
+    note: str | None
+    created_at: datetime
+    revoked_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -141,7 +156,7 @@ class KeyStore:
             return None
         return ApiKey(parsed[0], row[1])
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> list[KeyPublic]:
         """Every key, oldest first (never a secret)."""
         with self._lock:
             rows = self._con.execute(
@@ -149,7 +164,7 @@ class KeyStore:
                 "ORDER BY created_at, key_id"
             ).fetchall()
         cols = ("key_id", "role", "note", "created_at", "revoked_at")
-        return [dict(zip(cols, r, strict=True)) for r in rows]
+        return [KeyPublic(**dict(zip(cols, r, strict=True))) for r in rows]
 
     def revoke(self, key_id: str) -> str:
         """Revoke an active key; returns when. KeyError when there is no such active key."""
@@ -166,6 +181,13 @@ class KeyStore:
     def close(self) -> None:
         with self._lock:
             self._con.close()
+
+
+def warehouse_keys(wh: Warehouse) -> list[tuple[Any, ...]]:
+    """The rows of the warehouse's old ``api_keys`` table, to copy into a new key file."""
+    return wh.fetchall(
+        "SELECT key_id, secret_hash, role, note, created_at, revoked_at FROM api_keys"
+    )
 
 
 def _create_private(path: Path) -> None:

@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import duckdb
+import pyarrow as pa
 
-from portrait.ingest.plan import StagePlan, q
-from portrait.ingest.readers import read_error
+from portrait.ingest.plan import SourceShape, StagePlan, q
+from portrait.ingest.readers import SourceRelation, read_error
 from portrait.schema import CANONICAL
 from portrait.store.identity_ops import (
     rebuild_map,
@@ -61,6 +66,38 @@ class BatchResult:
     def __post_init__(self) -> None:
         if self.accepted + self.duplicates + self.quarantined != self.received:
             raise AssertionError(f"counts do not add up for batch {self.batch_id}: {self}")
+
+
+def ingest_relation(
+    wh: Warehouse,
+    rel: SourceRelation,
+    plan_for: Callable[[SourceShape], StagePlan],
+    source_label: str,
+    **apply: Any,
+) -> BatchResult:
+    """Plan the staging query for the columns ``rel`` has and apply it as one batch
+    (``apply``: the keyword arguments of :func:`apply_batch`). Under the write lock: the
+    relation may read a table registered on the writer's connection."""
+    with wh.lock:
+        cols = [c for c in wh.columns_of(rel.sql) if c[0] not in rel.hidden]
+        return apply_batch(wh, plan_for(SourceShape(dict(cols))), source_label, **apply)
+
+
+@contextmanager
+def registered_lines(wh: Warehouse, lines: Sequence[str], name: str) -> Iterator[str]:
+    """JSON texts as a one-column (``line``) table named ``name`` for the block, holding the
+    write lock throughout (the batch that reads it writes on the same connection)."""
+    with wh.lock:
+        wh.register(name, pa.table({"line": pa.array(list(lines), pa.string())}))
+        try:
+            yield name
+        finally:
+            wh.unregister(name)
+
+
+def attach_parquet(wh: Warehouse, name: str, path: Path) -> None:
+    """Store a data set's side table (e.g. the simulator's ground truth) as table ``name``."""
+    wh.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM read_parquet(?)', [str(path)])
 
 
 def new_batch_id() -> str:
