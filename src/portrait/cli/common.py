@@ -31,7 +31,7 @@ from portrait.config import ConfigError, default_workspace_dir
 from portrait.datasets.base import DatasetMissingError
 from portrait.ingest.plan import SourceSchemaError
 from portrait.ingest.readers import UnsupportedSourceError
-from portrait.ingest.results import WarehouseSummary
+from portrait.ingest.results import IngestedBatch, WarehouseSummary
 from portrait.security.keys import InvalidRoleError
 from portrait.store.loader import BatchCountError, BatchResult
 from portrait.store.warehouse import WarehouseLockedError
@@ -118,21 +118,21 @@ def shorten(text: str, width: int = 16) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def jsonable(data: Any) -> Any:
+def _jsonable(data: Any) -> Any:
     """Models (or lists/dicts of them) as plain JSON data, so commands can hand their typed
     results straight to ``print_json``."""
     if isinstance(data, BaseModel):
         return data.model_dump(mode="json")
     if isinstance(data, list | tuple):
-        return [jsonable(x) for x in data]
+        return [_jsonable(x) for x in data]
     if isinstance(data, dict):
-        return {k: jsonable(v) for k, v in data.items()}
+        return {k: _jsonable(v) for k, v in data.items()}
     return data
 
 
 def print_json(data: Any) -> None:
     """``--json`` output: a model, a list of models or plain data, indented, never wrapped."""
-    body = orjson.dumps(jsonable(data), option=orjson.OPT_INDENT_2, default=str).decode()
+    body = orjson.dumps(_jsonable(data), option=orjson.OPT_INDENT_2, default=str).decode()
     sys.stdout.write(body + "\n")
 
 
@@ -196,17 +196,18 @@ def progress_bar() -> Progress:
     )
 
 
-def batch_row(r: BatchResult) -> dict[str, Any]:
-    return {
-        "batch_id": r.batch_id,
-        "kind": r.kind,
-        "source": r.source,
-        "received": r.received,
-        "accepted": r.accepted,
-        "duplicates": r.duplicates,
-        "quarantined": r.quarantined,
-        "seconds": round(r.seconds, 3),
-    }
+def batch_row(r: BatchResult) -> IngestedBatch:
+    """A batch's counts for ``--json`` (without its rejections and timings)."""
+    return IngestedBatch(
+        batch_id=r.batch_id,
+        kind=r.kind,
+        source=r.source,
+        received=r.received,
+        accepted=r.accepted,
+        duplicates=r.duplicates,
+        quarantined=r.quarantined,
+        seconds=round(r.seconds, 3),
+    )
 
 
 def print_batches(results: list[BatchResult]) -> None:

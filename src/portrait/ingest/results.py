@@ -11,6 +11,21 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 
 
+class IngestedBatch(BaseModel):
+    """What one batch of an ingest command did (``portrait ingest --json``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    batch_id: str
+    kind: str
+    source: str
+    received: int
+    accepted: int
+    duplicates: int
+    quarantined: int
+    seconds: float
+
+
 class BatchLogEntry(BaseModel):
     """One row of the ingest log: who sent a batch and what became of its records."""
 
