@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
+
 from portrait.schema import CANONICAL, EVENT_TYPES, REQUIRED_BY_TYPE, describe_markdown
+from portrait.store.ddl import MIGRATIONS
+from portrait.store.warehouse import Warehouse
 
 DOC = Path(__file__).parents[1] / "docs" / "data-model.md"
 
@@ -76,3 +80,48 @@ def test_orders_are_derivable_from_events(ws):
     (order,) = ws.warehouse.fetchall("SELECT order_id, user_id, lines, items, revenue FROM orders")
     assert order == ("o1", "u1", 2, 3, 25.5)
     assert ws.warehouse.fetchall("SELECT count(*) FROM order_lines")[0][0] == 2
+
+
+def _schema(wh: Warehouse) -> set[tuple[str, str, str, str]]:
+    tables = wh.fetchall(
+        "SELECT schema_name, table_name, column_name, data_type FROM duckdb_columns() "
+        "WHERE NOT internal"
+    )
+    views = wh.fetchall(
+        "SELECT schema_name, view_name, '', '' FROM duckdb_views() WHERE NOT internal"
+    )
+    return set(tables) | set(views)
+
+
+def test_a_warehouse_of_the_first_release_migrates_to_todays_schema(tmp_path: Path):
+    """Opening a workspace made by the first release (migration 1 only, with data in it)
+    applies every later migration, keeps the data, and ends with a fresh warehouse's schema."""
+    old = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(old))
+    con.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ)"
+    )
+    for stmt in MIGRATIONS[0][1]:
+        con.execute(stmt)
+    con.execute("INSERT INTO schema_migrations VALUES (1, now())")
+    con.execute(
+        "INSERT INTO users (user_id, phone_hash, ingested_at, batch_id) "
+        "VALUES ('u1', 'h1', now(), 'b0')"
+    )
+    con.close()
+    migrated = Warehouse(old)
+    fresh = Warehouse(None)
+    try:
+        versions = [
+            r[0] for r in migrated.fetchall("SELECT version FROM schema_migrations ORDER BY 1")
+        ]
+        assert versions == [v for v, _ in MIGRATIONS]
+        assert _schema(migrated) == _schema(fresh)
+        assert migrated.fetchall("SELECT user_id, phone_hash FROM users") == [("u1", "h1")]
+        # migration 7: the phones stored so far had linked persons already: kept as trusted
+        assert migrated.fetchall("SELECT user_id, phone_hash FROM identity_phones") == [
+            ("u1", "h1")
+        ]
+    finally:
+        migrated.close()
+        fresh.close()
