@@ -80,7 +80,7 @@ def run_dataset(name: str, root: Path, users: int) -> dict[str, Any]:
                 continue
             row: dict[str, Any] = {
                 "seconds": round(time.perf_counter() - tick, 1),
-                "key_metric": key_metric(card),
+                "key_metric": key.model_dump() if (key := key_metric(card)) else None,
                 "tags_written": card.tags_written,
             }
             if model in ("churn", "propensity"):

@@ -88,7 +88,7 @@ def test_warehouse_read_again_only_after_a_write(
         assert r.accepted == 1
         out = ws.recs.recommend(user)
         assert len(calls) == 2
-        assert product in out["session"]  # the cart add ingested after training is seen
+        assert product in out.session  # the cart add ingested after training is seen
 
 
 def test_person_tags_lookup() -> None:

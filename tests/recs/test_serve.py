@@ -82,25 +82,25 @@ def test_training_writes_files_and_a_model_card(shop: Path, ws: Workspace) -> No
 def test_recommend_serves_existing_products_with_reasons(ws: Workspace) -> None:
     user = buyers(ws)[0]
     result = ws.recs.recommend(user, k=10)
-    items = result["items"]
-    assert len(items) == 10 and not result["cold_start"]
-    ids = [i["product_id"] for i in items]
+    items = result.items
+    assert len(items) == 10 and not result.cold_start
+    ids = [i.product_id for i in items]
     assert len(set(ids)) == 10
     existing = {r[0] for r in ws.warehouse.fetchall("SELECT product_id FROM products")}
     assert set(ids) <= existing
-    assert all(i["reason"] and i["reason_code"] for i in items)
-    scores = [i["score"] for i in items]
+    assert all(i.reason and i.reason_code for i in items)
+    scores = [i.score for i in items]
     assert scores == sorted(scores, reverse=True)
-    codes = {i["reason_code"] for i in items}
+    codes = {i.reason_code for i in items}
     assert "repeat" in codes or "also_bought" in codes or "bought_together" in codes
 
 
 def test_recently_bought_products_left_out_unless_a_repeat_category(ws: Workspace) -> None:
     for user in buyers(ws)[:40]:
         keep_all = BusinessRules(recent_days=0, repeat_rate=1.0)
-        before = {i["product_id"] for i in ws.recs.recommend(user, 20, rules=keep_all)["items"]}
+        before = {i.product_id for i in ws.recs.recommend(user, 20, rules=keep_all).items}
         recent = BusinessRules(recent_days=10_000, repeat_rate=1.0)  # no repeat category
-        after = {i["product_id"] for i in ws.recs.recommend(user, 20, rules=recent)["items"]}
+        after = {i.product_id for i in ws.recs.recommend(user, 20, rules=recent).items}
         bought = {
             r[0]
             for r in ws.warehouse.fetchall(
@@ -120,7 +120,7 @@ def test_recently_bought_products_left_out_unless_a_repeat_category(ws: Workspac
                 )
             )
             repeat = BusinessRules(recent_days=10_000, repeat_rate=1.0, repeat_categories=cats)
-            again = {i["product_id"] for i in ws.recs.recommend(user, 20, rules=repeat)["items"]}
+            again = {i.product_id for i in ws.recs.recommend(user, 20, rules=repeat).items}
             assert before & bought <= again | (before - again)  # not blocked any more
             assert again & bought
             return
@@ -129,31 +129,31 @@ def test_recently_bought_products_left_out_unless_a_repeat_category(ws: Workspac
 
 def test_category_diversity(ws: Workspace) -> None:
     user = buyers(ws)[1]
-    items = ws.recs.recommend(user, k=8, rules=BusinessRules(max_per_category=1))["items"]
-    cats = [i["category"] for i in items]
+    items = ws.recs.recommend(user, k=8, rules=BusinessRules(max_per_category=1)).items
+    cats = [i.category for i in items]
     assert len(items) == 8 and len(set(cats)) == len(cats)
 
 
 def test_fresh_view_moves_the_list_toward_its_neighbours(ws: Workspace) -> None:
     t = ws.recs.trained()
     user = buyers(ws)[5]
-    before = [i["product_id"] for i in ws.recs.recommend(user, k=10)["items"]]
+    before = [i.product_id for i in ws.recs.recommend(user, k=10).items]
     # a product this user never bought, with neighbours outside their current list
     viewed = next(
         p
         for p in t.items.ids
         if p not in before
-        and len({i["product_id"] for i in ws.recs.similar(p, k=10)["items"]} - set(before)) >= 5
+        and len({i.product_id for i in ws.recs.similar(p, k=10).items} - set(before)) >= 5
     )
-    neighbours = {i["product_id"] for i in ws.recs.similar(viewed, k=10)["items"]}
+    neighbours = {i.product_id for i in ws.recs.similar(viewed, k=10).items}
     view(ws, user, viewed, kind="add_to_cart")
     view(ws, user, viewed, minutes=2)
     result = ws.recs.recommend(user, k=10)
-    after = [i["product_id"] for i in result["items"]]
-    assert result["session"] == [viewed]
+    after = [i.product_id for i in result.items]
+    assert result.session == [viewed]
     assert len(set(after) & neighbours) > len(set(before) & neighbours)
     title = ws.warehouse.fetchone("SELECT title FROM products WHERE product_id = ?", [viewed])[0]
-    assert any(title in i["reason"] for i in result["items"])
+    assert any(title in i.reason for i in result.items)
 
 
 def test_cart_add_brings_in_what_is_bought_together_with_it(ws: Workspace) -> None:
@@ -162,9 +162,9 @@ def test_cart_add_brings_in_what_is_bought_together_with_it(ws: Workspace) -> No
     a, b = t.item_ids[int(coo.row[0])], t.item_ids[int(coo.col[0])]
     user = next(u for u in buyers(ws)[10:] if b not in _bought(ws, u))
     view(ws, user, a, kind="add_to_cart")
-    items = {i["product_id"]: i for i in ws.recs.recommend(user, k=10)["items"]}
+    items = {i.product_id: i for i in ws.recs.recommend(user, k=10).items}
     title = ws.warehouse.fetchone("SELECT title FROM products WHERE product_id = ?", [a])[0]
-    assert items[b]["reason"] == f"bought together with {title}"
+    assert items[b].reason == f"bought together with {title}"
 
 
 def _bought(ws: Workspace, person: str) -> set[str]:
@@ -182,26 +182,26 @@ def test_cold_start_user_gets_segment_popularity(ws: Workspace) -> None:
     )
     person, gender = row
     result = ws.recs.recommend(person, k=10)
-    assert result["cold_start"]
-    segment = [i for i in result["items"] if i["reason_code"] == "segment_popular"]
-    assert segment and all(f"gender {gender}" in i["reason"] for i in segment)
+    assert result.cold_start
+    segment = [i for i in result.items if i.reason_code == "segment_popular"]
+    assert segment and all(f"gender {gender}" in i.reason for i in segment)
     t = ws.recs.trained()
     counts = t.segment_counts[t.segment_keys.index(f"gender={gender}")]
-    assert all(counts[t.items.to_index([i["product_id"]])[0]] > 0 for i in segment)
+    assert all(counts[t.items.to_index([i.product_id])[0]] > 0 for i in segment)
     # nobody known: popular in the shop
     stranger = ws.recs.recommend("never-seen", k=5)
-    assert stranger["cold_start"] and len(stranger["items"]) == 5
-    assert {i["reason_code"] for i in stranger["items"]} == {"popular"}
+    assert stranger.cold_start and len(stranger.items) == 5
+    assert {i.reason_code for i in stranger.items} == {"popular"}
 
 
 def test_cold_start_user_with_views_gets_session_items(ws: Workspace) -> None:
     t = ws.recs.trained()
-    viewed = next(p for p in t.items.ids if len(ws.recs.similar(p, k=5)["items"]) == 5)
+    viewed = next(p for p in t.items.ids if len(ws.recs.similar(p, k=5).items) == 5)
     view(ws, "newbie-1", viewed)
     result = ws.recs.recommend("newbie-1", k=5)
-    assert result["cold_start"] and result["session"] == [viewed]
-    neighbours = {i["product_id"] for i in ws.recs.similar(viewed, k=20)["items"]}
-    assert {i["product_id"] for i in result["items"]} & neighbours
+    assert result.cold_start and result.session == [viewed]
+    neighbours = {i.product_id for i in ws.recs.similar(viewed, k=20).items}
+    assert {i.product_id for i in result.items} & neighbours
 
 
 def test_new_product_enters_through_content(ws: Workspace) -> None:
@@ -219,12 +219,12 @@ def test_new_product_enters_through_content(ws: Workspace) -> None:
         "price": base[6],
     }
     assert ws.ingest_records([new], kind="products").accepted == 1
-    similar = ws.recs.similar("p-new-1", k=5)["items"]
-    assert similar[0]["product_id"] == base[0] and similar[0]["reason_code"] == "content"
+    similar = ws.recs.similar("p-new-1", k=5).items
+    assert similar[0].product_id == base[0] and similar[0].reason_code == "content"
     # a user looking at the old product is offered the new one
     view(ws, "newbie-2", base[0])
-    items = ws.recs.recommend("newbie-2", k=10)["items"]
-    assert "p-new-1" in {i["product_id"] for i in items}
+    items = ws.recs.recommend("newbie-2", k=10).items
+    assert "p-new-1" in {i.product_id for i in items}
     with pytest.raises(LookupError, match="unknown product"):
         ws.recs.similar("no-such-product")
 
@@ -235,9 +235,9 @@ def test_bought_together_rules_match_the_orders(ws: Workspace) -> None:
     assert coo.nnz, "the simulated shop has products bought together"
     a = t.items.to_ids([int(coo.row[0])])[0]
     result = ws.recs.bought_together(a, k=5)
-    assert result["items"], result
-    rule = result["items"][0]
-    b = rule["product_id"]
+    assert result.items, result
+    rule = result.items[0]
+    b = rule.product_id
     with_a, both, n = ws.warehouse.fetchone(
         """WITH o AS (SELECT DISTINCT coalesce(order_id, event_id) AS o, product_id
                       FROM events_resolved WHERE type = 'order' AND product_id IS NOT NULL
@@ -253,10 +253,10 @@ def test_bought_together_rules_match_the_orders(ws: Workspace) -> None:
         "WHERE type = 'order' AND product_id = ? AND person_id IS NOT NULL",
         [b],
     )[0]
-    assert rule["baskets"] == both
-    assert rule["confidence"] == pytest.approx(both / with_a, abs=1e-4)
-    assert rule["lift"] == pytest.approx((both / with_a) / (with_b / n), abs=1e-3)
-    assert rule["support"] == pytest.approx(both / n, abs=1e-4)
+    assert rule.baskets == both
+    assert rule.confidence == pytest.approx(both / with_a, abs=1e-4)
+    assert rule.lift == pytest.approx((both / with_a) / (with_b / n), abs=1e-3)
+    assert rule.support == pytest.approx(both / n, abs=1e-4)
 
 
 def test_cli_commands(shop: Path, ws: Workspace) -> None:
@@ -301,15 +301,15 @@ def test_rest_routes(ws: Workspace, tmp_path: Path) -> None:
 def test_model_choice_and_the_models_hook(ws: Workspace) -> None:
     card = ws.recs.train("repeat")
     assert card.params["generator"] == "repeat"
-    assert ws.recs.recommend(buyers(ws)[0], k=3)["model"] == "repeat"
+    assert ws.recs.recommend(buyers(ws)[0], k=3).model == "repeat"
     # `portrait build --with-models` and `portrait models train` run TRAINERS["recs"], which
     # keeps the generator chosen last
     [outcome] = ws.models.train_all(["recs"])
     assert outcome.status == "trained" and outcome.card.params["generator"] == "repeat"
     ws.recs.train("blend")
     assert ws.models.train("recs").params["generator"] == "blend"
-    assert ws.recs.recommend(buyers(ws)[0], k=3)["model"] == "blend"
+    assert ws.recs.recommend(buyers(ws)[0], k=3).model == "blend"
 
 
 def _snapshot(ws: Workspace) -> str:
-    return ws.profile_builds(1)[0]["snapshot"]
+    return ws.profile_builds(1)[0].snapshot

@@ -10,9 +10,8 @@ from portrait.cli.identity import identity_app
 from portrait.cli.keys import keys_app
 from portrait.cli.models import models_app
 from portrait.cli.profiles import tags_app
+from portrait.cli.recs import recommend_cmd, recs_app
 from portrait.cli.segments import segment_app
-from portrait.recs import cli as _recs_cli  # noqa: F401 - registers `portrait recs`
-from portrait.recs import workspace_cli as _recs_serve  # noqa: F401 - recs train, recommend
 
 app.add_typer(identity_app, name="identity")
 app.add_typer(keys_app, name="keys")
@@ -21,6 +20,8 @@ app.add_typer(segment_app, name="segment")
 app.add_typer(models_app, name="models")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(experiment_app, name="experiment")
+app.add_typer(recs_app, name="recs")
+app.command("recommend")(recommend_cmd)
 
 
 def main() -> None:

@@ -31,7 +31,8 @@ from portrait.recs.rules import repeat_rates
 from portrait.store import recs as serve_data
 
 if TYPE_CHECKING:
-    from portrait.workspace import Workspace
+    from portrait.models.context import ModelContext
+    from portrait.store.warehouse import Warehouse
 
 DEFAULT_MODEL = "blend"
 FOLDER = "recs"
@@ -101,11 +102,10 @@ class TrainedRecs:
 
 
 def fit(
-    ws: Workspace, model: str = DEFAULT_MODEL, min_pair_count: int = 2
+    wh: Warehouse, model: str = DEFAULT_MODEL, min_pair_count: int = 2
 ) -> tuple[TrainedRecs, dict[str, Any]]:
     """Fit ``model`` (a name of ``portrait.recs.registry``), association rules, segment
     popularity and category repeat rates on the workspace's purchases."""
-    wh = ws.warehouse
     started = datetime.now(UTC)  # events ingested after this are the "session" at serving
     lines = serve_data.purchases(wh)
     if lines.num_rows == 0:
@@ -124,7 +124,7 @@ def fit(
     )
     recommender = make(model).fit(data)
     assoc = AssociationRules.fit(baskets, i, len(items), min_count=min_pair_count)
-    keys, counts = segment_popularity(ws, persons, i, len(items))
+    keys, counts = segment_popularity(wh, persons, i, len(items))
     catalogue = {p["product_id"]: p for p in serve_data.products(wh)}
     categories = [(catalogue.get(p) or {}).get(CATEGORY_LEVEL) or "" for p in products]
     meta = {
@@ -152,7 +152,7 @@ def fit(
     return trained, stats
 
 
-def person_history(wh: Any) -> PersonHistory:
+def person_history(wh: Warehouse) -> PersonHistory:
     """Every person's order lines and latest views/cart adds, for serving without a scan."""
     rows = serve_data.person_history(wh, VIEWS_KEPT)
     return PersonHistory.from_rows(
@@ -161,11 +161,11 @@ def person_history(wh: Any) -> PersonHistory:
 
 
 def segment_popularity(
-    ws: Workspace, persons: list[str], items: np.ndarray, n_items: int
+    wh: Warehouse, persons: list[str], items: np.ndarray, n_items: int
 ) -> tuple[list[str], np.ndarray]:
     """Distinct buyers of each item among the persons of each segment ``tag=value`` of the
     latest profile build (none before a build)."""
-    frame: pa.Table | None = serve_data.profile_frame(ws.warehouse, SEGMENT_TAGS)
+    frame: pa.Table | None = serve_data.profile_frame(wh, SEGMENT_TAGS)
     if frame is None:
         return [], np.zeros((0, n_items))
     ids = frame["person_id"].to_pylist()
@@ -184,26 +184,29 @@ def segment_popularity(
     return keys, np.vstack(rows) if rows else np.zeros((0, n_items))
 
 
-def train(ws: Workspace, options: TrainOptions, progress: Callable[[str], None]) -> ModelCard:
+def train(ctx: ModelContext, options: TrainOptions, progress: Callable[[str], None]) -> ModelCard:
     """The ``recs`` trainer (see ``TRAINERS``): fit the generator of the last training
     (``portrait recs train --model``), the blend the first time, and save its files."""
-    meta = ws.root / FOLDER / "meta.json"
+    meta = ctx.root / FOLDER / "meta.json"
     model = json.loads(meta.read_text()).get("model") if meta.exists() else None
-    return train_and_save(ws, model or DEFAULT_MODEL, progress)
+    return train_and_save(ctx.warehouse, ctx.root, model or DEFAULT_MODEL, progress)
 
 
 def train_and_save(
-    ws: Workspace, model: str = DEFAULT_MODEL, progress: Callable[[str], None] | None = None
+    wh: Warehouse,
+    root: Path,
+    model: str = DEFAULT_MODEL,
+    progress: Callable[[str], None] | None = None,
 ) -> ModelCard:
-    """Fit, write the files under ``<workspace>/recs/`` and return the card (not saved)."""
+    """Fit, write the files under ``<root>/recs/`` and return the card (not saved)."""
     say = progress or (lambda _m: None)
     tick = time.perf_counter()
     say(f"fitting {model} on the purchases")
-    trained, stats = fit(ws, model)
+    trained, stats = fit(wh, model)
     card = ModelCard(
         model="recs",
         algorithm=f"{model} ({type(trained.model).__name__}) + pairwise association rules",
-        dataset=str(ws.root),
+        dataset=str(root),
         data_window={"until": datetime.fromtimestamp(trained.meta["data_until"], UTC).isoformat()},
         params={"generator": model, **trained.meta["params"]},
         metrics={"training": stats},
@@ -214,6 +217,6 @@ def train_and_save(
     )
     trained.meta["run_id"] = card.run_id
     say("writing the model files")
-    trained.save(ws.root / FOLDER)
+    trained.save(root / FOLDER)
     card.training_seconds = round(time.perf_counter() - tick, 3)
     return card

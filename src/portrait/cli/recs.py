@@ -1,4 +1,6 @@
-"""`portrait recs ...`: evaluate the recommendation generators on real data."""
+"""`portrait recs ...` and `portrait recommend`: the recommendation generators evaluated on
+public data (``evaluate``, ``next-basket``), the recommender trained on a workspace (``train``),
+and what it serves (``recommend``, added to the top-level app by ``portrait.cli``)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,21 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from portrait.cli.app import app
-from portrait.cli.common import JsonOpt, friendly_errors, out, print_json, progress_bar
+from portrait.cli.common import (
+    JsonOpt,
+    WorkspaceOpt,
+    friendly_errors,
+    open_ws,
+    out,
+    print_json,
+    progress_bar,
+)
 from portrait.recs.evaluation.metrics import METRICS, Estimate
 from portrait.recs.evaluation.runner import PUBLISHED_NDCG10, Evaluation, evaluate
 from portrait.recs.registry import GENERATORS, parse_names
+from portrait.recs.results import BoughtTogether, Recommendations, SimilarProducts
+from portrait.recs.rules import BusinessRules
+from portrait.recs.serve_train import DEFAULT_MODEL
 
 HEADERS = {
     "recall@10": "Recall@10",
@@ -187,4 +199,98 @@ def next_basket_cmd(
             )
 
 
-app.add_typer(recs_app, name="recs")
+@recs_app.command("train")
+@friendly_errors
+def train_cmd(
+    model: Annotated[
+        str, typer.Option(help=f"Candidate generator: {', '.join(GENERATORS)}.")
+    ] = DEFAULT_MODEL,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fit the recommender on the workspace's purchases and save it under <workspace>/recs/."""
+    with open_ws(workspace) as ws:
+        card = ws.recs.train(model)
+    if as_json:
+        print_json(card)
+        return
+    stats = card.metrics["training"]
+    out.print(
+        f"[bold]recs[/] trained in {card.training_seconds:.1f} s (run {card.run_id}): "
+        f"{card.algorithm}; {stats['users']:,} buyers, {stats['items']:,} products bought, "
+        f"{stats['baskets']:,} baskets, {stats['item_pairs']:,} product pairs bought together, "
+        f"{stats['segments']:,} profile segments. `portrait recommend USER_ID` serves it.",
+        highlight=False,
+    )
+
+
+@friendly_errors
+def recommend_cmd(
+    user_id: Annotated[str | None, typer.Argument(help="The user (or anonymous) id.")] = None,
+    k: Annotated[int, typer.Option("--k", "-k", help="How many products.")] = 10,
+    similar: Annotated[
+        str | None, typer.Option(help="Products like this product id instead.", show_default=False)
+    ] = None,
+    bought_together: Annotated[
+        str | None,
+        typer.Option(help="Association rules from this product id instead.", show_default=False),
+    ] = None,
+    recent_days: Annotated[
+        float, typer.Option(help="Leave out products bought in the last N days (not repeats).")
+    ] = BusinessRules.recent_days,
+    max_per_category: Annotated[
+        int | None, typer.Option(help="At most M products per category.", show_default=False)
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Products for a user, each with its reason; or --similar / --bought-together PRODUCT_ID."""
+    chosen = [x for x in (user_id, similar, bought_together) if x is not None]
+    if len(chosen) != 1:
+        raise typer.BadParameter("give one of USER_ID, --similar PRODUCT_ID, --bought-together")
+    result: Recommendations | SimilarProducts | BoughtTogether
+    with open_ws(workspace) as ws:
+        if similar is not None:
+            result = ws.recs.similar(similar, k=k)
+        elif bought_together is not None:
+            result = ws.recs.bought_together(bought_together, k=k)
+        else:
+            rules = BusinessRules(recent_days=recent_days, max_per_category=max_per_category)
+            result = ws.recs.recommend(str(user_id), k=k, rules=rules)
+    if as_json:
+        print_json(result)
+    else:
+        print_items(result)
+
+
+def print_items(result: Recommendations | SimilarProducts | BoughtTogether) -> None:
+    """One row per product: rank, id, title, category, score (or the rule's figures), reason."""
+    rules_columns = isinstance(result, BoughtTogether)
+    if isinstance(result, Recommendations):
+        title = f"for {result.user_id}" + (" (cold start)" if result.cold_start else "")
+        if result.session:
+            title += f"; session: {', '.join(result.session[:5])}"
+    elif isinstance(result, BoughtTogether):
+        title = f"bought together with {result.product_id} ({result.baskets:,} baskets)"
+    else:
+        title = f"like {result.product_id}"
+    table = Table(title=title)
+    for col in ("#", "product", "title", "category"):
+        table.add_column(col)
+    figures = ("support", "confidence", "lift") if rules_columns else ("score",)
+    for col in figures:
+        table.add_column(col, justify="right")
+    table.add_column("reason")
+    for n, item in enumerate(result.items, 1):
+        table.add_row(
+            str(n),
+            item.product_id,
+            item.title or "",
+            item.category or "",
+            *(f"{getattr(item, f):.3f}" for f in figures),
+            item.reason,
+        )
+    if not result.items:
+        out.print(f"{title}: nothing to recommend", highlight=False)
+        return
+    out.print(table)
