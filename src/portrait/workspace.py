@@ -194,14 +194,16 @@ class Workspace:
     @property
     def models(self) -> ModelService:
         """Predictive models that fill model tags (see ``portrait.models.service``)."""
-        return self._service("models", lambda: ModelService(self))
+        return self._service(
+            "models", lambda: ModelService(self.warehouse, self.profiles, self.root)
+        )
 
     @property
     def recs(self) -> RecsService:
         """Recommendations served from this workspace (see ``portrait.recs.serve``)."""
         from portrait.recs.serve import RecsService
 
-        return self._service("recs", lambda: RecsService(self))
+        return self._service("recs", lambda: RecsService(self.warehouse, self.root))
 
     @property
     def campaigns(self) -> CampaignService:
