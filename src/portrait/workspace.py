@@ -26,6 +26,7 @@ from portrait.config import WAREHOUSE_FILE, ConfigError, Settings, create_settin
 from portrait.identity.service import IdentityService, UnknownIdentifierError
 from portrait.ingest.service import IngestService, guess_kind
 from portrait.models.service import ModelService
+from portrait.segments.refresh import refresh_segments
 from portrait.segments.service import SegmentService
 from portrait.store.keys import KEYS_FILE, KeyStore, warehouse_keys
 from portrait.store.loader import BatchResult
@@ -183,13 +184,18 @@ class Workspace:
     def profiles(self) -> ProfileService:
         """Profile building and reading (see ``portrait.tags.service``)."""
         return self._service(
-            "profiles", lambda: ProfileService(self.warehouse, self.settings, self.root)
+            "profiles",
+            lambda: ProfileService(
+                self.warehouse, self.settings, self.root, after_snapshot=[refresh_segments]
+            ),
         )
 
     @property
     def segments(self) -> SegmentService:
         """Segments over tags (see ``portrait.segments.service``)."""
-        return self._service("segments", lambda: SegmentService(self))
+        return self._service(
+            "segments", lambda: SegmentService(self.warehouse, lambda: self.profiles.catalog)
+        )
 
     @property
     def models(self) -> ModelService:
@@ -203,14 +209,23 @@ class Workspace:
         """Recommendations served from this workspace (see ``portrait.recs.serve``)."""
         from portrait.recs.serve import RecsService
 
-        return self._service("recs", lambda: RecsService(self.warehouse, self.root))
+        return self._service("recs", lambda: RecsService(self))
 
     @property
     def campaigns(self) -> CampaignService:
         """Campaigns, consent and the send ledger (see ``portrait.campaigns.service``)."""
         from portrait.campaigns.service import CampaignService
 
-        return self._service("campaigns", lambda: CampaignService(self))
+        return self._service(
+            "campaigns",
+            lambda: CampaignService(
+                self.warehouse,
+                self.settings,
+                self.segments,
+                self.profiles,
+                recommend=lambda user_id, k: self.recs.recommend(user_id, k=k),
+            ),
+        )
 
     def _actor(self) -> str:
         return self.actor
