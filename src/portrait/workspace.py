@@ -209,7 +209,7 @@ class Workspace:
         """Recommendations served from this workspace (see ``portrait.recs.serve``)."""
         from portrait.recs.serve import RecsService
 
-        return self._service("recs", lambda: RecsService(self))
+        return self._service("recs", lambda: RecsService(self.warehouse, self.root))
 
     @property
     def campaigns(self) -> CampaignService:

@@ -132,8 +132,8 @@ def test_segment_cluster_command_saves_the_clusters_as_segments(
     try:
         for c in made["clusters"]:
             counted = ws.segments.count(f"behaviour_cluster = {c['cluster']}")
-            assert counted["count"] == c["size"]
-            assert ws.segments.show(c["segment"])["description"] == c["description"]
+            assert counted.count == c["size"]
+            assert ws.segments.show(c["segment"]).description == c["description"]
     finally:
         ws.close()
     again = runner.invoke(
@@ -143,7 +143,7 @@ def test_segment_cluster_command_saves_the_clusters_as_segments(
     assert json.loads(again.stdout)["removed_segments"] == ["cluster_3", "cluster_4"]
     ws = Workspace.open(root)
     try:  # a new clustering starts each segment's history afresh
-        assert len(ws.segments.show("cluster_1")["history"]) == 1
+        assert len(ws.segments.show("cluster_1").history) == 1
     finally:
         ws.close()
     text = runner.invoke(app, ["segment", "cluster", "--k", "4", "--workspace", str(root)])

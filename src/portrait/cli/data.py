@@ -165,7 +165,7 @@ def demo(
     out.print("[bold]Campaigns the playbook suggests[/] (`portrait campaign suggest`):")
     print_suggestions(suggestions)
     who = sample_user or "<user_id>"
-    first = suggestions["suggestions"][0]["campaign"] if suggestions["suggestions"] else "NAME"
+    first = suggestions.suggestions[0].campaign if suggestions.suggestions else "NAME"
     out.print(
         f"Done in {time.perf_counter() - started:.1f} s. Next: "
         f"`portrait profile {who} -w {directory}`, `portrait tags quality -w {directory}`, "
