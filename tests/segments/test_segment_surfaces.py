@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import warnings
+from datetime import date
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -14,7 +15,9 @@ from typer.testing import CliRunner
 
 from portrait.cli import app
 from portrait.segments.builtin import builtin_segments
+from portrait.segments.results import SegmentDetail
 from portrait.workspace import Workspace
+from shops import DemoShop
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -35,12 +38,10 @@ def cli(root: Path, *args: str, code: int = 0) -> str:
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 300-user shop built as of FIRST, with two saved segments, then built as of SECOND."""
-    root = tmp_path_factory.mktemp("segments") / "ws"
-    ws = Workspace.init(root)
-    ws.simulate(users=300, days=40, seed=5)
-    ws.close()
+def shop(tmp_path_factory: pytest.TempPathFactory, demo_shop: DemoShop) -> Path:
+    """The demo shop (300 users, 40 days, seed 5) built as of FIRST, with two saved segments,
+    then built as of SECOND."""
+    root = demo_shop.copy(tmp_path_factory.mktemp("segments") / "ws")
     first = json.loads(cli(root, "build", "--as-of", FIRST, "--json"))
     assert first["timings"]["segments"] < first["seconds"]
     cli(root, "segment", "create", "vip_f", VIP, "--description", "women, high spend")
@@ -213,6 +214,20 @@ def test_index_survives_reopening(shop: Path) -> None:
         expr = "lifecycle_stage = 'new' AND orders_30d >= 1"
         r = ws.segments.count(expr)
         assert r.path == "bitmap" and r.count == len(sql_members(ws, SECOND, expr))
+    finally:
+        ws.close()
+
+
+def test_python_results_are_typed(shop: Path) -> None:
+    ws = Workspace.open(shop, read_only=True)
+    try:
+        assert ws.segments.check("NOT price_sensitive") == "price_sensitive = FALSE"
+        with pytest.raises(ValueError, match="unknown tag"):
+            ws.segments.check("no_such_tag = 1")
+        shown = ws.segments.show("vip_f")
+        assert isinstance(shown, SegmentDetail) and shown.as_of == date.fromisoformat(SECOND)
+        assert shown.history[-1].build_id == shown.build_id and shown.change is not None
+        assert ws.segments.select(VIP).num_rows == ws.segments.count(VIP).count == shown.size
     finally:
         ws.close()
 

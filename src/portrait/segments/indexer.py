@@ -114,6 +114,7 @@ class IndexReader:
 
     def _open(self, tag_id: str, head: TagHeader) -> TagIndex:
         if head.encoding == "stepped":
+            assert head.values is not None and head.codes is not None  # stored with "stepped"
             steps = segment_index.index_bitmaps(self.wh, self.build_id, tag_id, "step")
             tops = segment_index.index_keys(self.wh, self.build_id, tag_id, "fine")
 

@@ -93,6 +93,12 @@ class SegmentService:
             ms=round((time.perf_counter() - t0) * 1000, 3),
         )
 
+    def check(self, expression: str) -> str:
+        """The expression as checked against the tag catalog (its normalized text), without
+        evaluating it: how another service validates a segment it is given. Raises
+        ``SegmentExpressionError`` (a ValueError) saying what is wrong."""
+        return str(self.engine.parse(expression))
+
     # --- definitions ----------------------------------------------------------------------
     def create(
         self,
