@@ -30,10 +30,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def served(tmp_path: Path):
-    root = tmp_path / "ws"
-    with Workspace.init(root) as ws:
-        ws.simulate(users=300, days=40, seed=3)
+def served(tmp_path: Path, demo_shop_copy: Path):
+    """A server on a copy of the demo shop (not built), with an admin key."""
+    root = demo_shop_copy
+    with Workspace.open(root) as ws:
         token = ws.create_key("admin").token
     port = _free_port()
     log = (tmp_path / "serve.log").open("wb")

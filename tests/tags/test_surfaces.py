@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from portrait.cli import app
 from portrait.workspace import Workspace
+from shops import DemoShop
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -22,11 +23,9 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("surf") / "ws"
-    ws = Workspace.init(root)
-    ws.simulate(users=300, days=40, seed=5)
-    ws.close()
+def built(tmp_path_factory: pytest.TempPathFactory, demo_shop: DemoShop) -> Path:
+    """The demo shop (300 users, 40 days, seed 5) built as of 2025-02-01 by the CLI."""
+    root = demo_shop.copy(tmp_path_factory.mktemp("surf") / "ws")
     r = runner.invoke(app, ["build", "-w", str(root), "--as-of", "2025-02-01", "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["persons"] > 200
