@@ -277,7 +277,7 @@ def real_data(tmp: Path) -> None:
         print(f"{name}: {events:,} events, {r.persons:,} persons, build {r.seconds:.1f} s")
         by_group: dict[str, list[float]] = {}
         for t in ws.tags():
-            by_group.setdefault(t["group"], []).append(t["coverage"] or 0.0)
+            by_group.setdefault(t.group, []).append(t.coverage or 0.0)
         print("  coverage by group (mean over its tags; tags with any value / all):")
         for g, covs in by_group.items():
             filled = sum(c > 0 for c in covs)

@@ -680,7 +680,7 @@ def test_demo_runs_the_main_job_end_to_end(tmp_path: Path):
     from portrait import Workspace
 
     with Workspace.open(d) as ws:
-        assert ws.profile_builds()[0]["persons"] > 300
+        assert ws.profile_builds()[0].persons > 300
 
 
 def test_workspace_may_come_before_the_command(tmp_path: Path, monkeypatch) -> None:

@@ -257,7 +257,7 @@ def test_staging_left_by_a_killed_build_is_dropped(shop: Path, tmp_path: Path) -
 def test_a_failed_build_leaves_no_staging(shop: Path, tmp_path: Path, monkeypatch) -> None:
     import shutil
 
-    from portrait.tags import build as build_module
+    from portrait.store import tag_stats
 
     root = tmp_path / "ws"
     shutil.copytree(shop, root)
@@ -265,7 +265,7 @@ def test_a_failed_build_leaves_no_staging(shop: Path, tmp_path: Path, monkeypatc
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("killed mid-save")
 
-    monkeypatch.setattr(build_module.store, "compute_stats", boom)
+    monkeypatch.setattr(tag_stats, "compute_stats", boom)
     with Workspace.open(root) as ws:
         with pytest.raises(RuntimeError, match="killed"):
             ws.build(full=True)

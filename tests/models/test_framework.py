@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from portrait.cli import app
 from portrait.datasets.base import DatasetFiles
 from portrait.models import features, registry
+from portrait.models.context import ModelContext
 from portrait.models.features import (
     TrainingDataError,
     closure,
@@ -89,7 +90,7 @@ def test_a_current_build_is_read_and_gives_what_computing_gives(
     catalog = load_catalog()
     tags = feature_tags(catalog)
     with trained.open() as ws:
-        end = ws.profile_builds(1)[0]["as_of"]
+        end = ws.profile_builds(1)[0].as_of
         assert features._current_snapshot(ws, end, catalog) is not None
         read = profile_features(ws, end, tags, catalog)
         monkeypatch.setattr(features, "_current_snapshot", lambda *_a: None)
@@ -248,12 +249,15 @@ def fake_trainers(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, list[st
     """TRAINERS replaced by: one that works, one whose data do not fit, one that is missing."""
     calls: dict[str, list[str]] = {"good": []}
 
-    def good(ws: Workspace, options: TrainOptions, progress: Callable[[str], None]) -> ModelCard:
+    def good(
+        ctx: ModelContext, options: TrainOptions, progress: Callable[[str], None]
+    ) -> ModelCard:
         progress("fitting")
-        persons = [r[0] for r in ws.warehouse.fetchall("SELECT DISTINCT person_id FROM profile")]
+        assert not isinstance(ctx, Workspace)  # a trainer gets what it uses, not the facade
+        persons = [r[0] for r in ctx.warehouse.fetchall("SELECT DISTINCT person_id FROM profile")]
         calls["good"].append(str(options.horizon_days))
         written = write_scores(
-            ws.warehouse, "good", persons, {"churn_propensity": [0.5] * len(persons)}
+            ctx.warehouse, "good", persons, {"churn_propensity": [0.5] * len(persons)}
         )
         return ModelCard(
             model="good",
@@ -261,7 +265,9 @@ def fake_trainers(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, list[st
             tags_written=written,
         )
 
-    def short(ws: Workspace, options: TrainOptions, progress: Callable[[str], None]) -> ModelCard:
+    def short(
+        ctx: ModelContext, options: TrainOptions, progress: Callable[[str], None]
+    ) -> ModelCard:
         raise TrainingDataError("too little data for a temporal holdout: it needs 210 days")
 
     for name, fn in (("fake_good", good), ("fake_short", short)):

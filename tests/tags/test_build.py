@@ -134,7 +134,7 @@ def test_rebuild_without_changes_recomputes_nobody(shop, tmp_path: Path) -> None
     assert (again.build_id, again.snapshot, again.persons) == (
         first.build_id, first.snapshot, first.persons,
     )  # fmt: skip
-    assert [b["mode"] for b in ws.profile_builds()] == ["full"]
+    assert [b.mode for b in ws.profile_builds()] == ["full"]
     later = ws.build(as_of="2025-03-03")  # a new date: windows move, so it is a build
     assert later.mode == "incremental" and later.build_id != first.build_id
     assert ws.build(as_of="2025-03-03").mode == "unchanged"
@@ -180,7 +180,7 @@ tags:
 """
     (tags_dir / "shop.yaml").write_text(tag.replace("PRICE", "500"), encoding="utf-8")
     first = ws.build()
-    assert ws.tag("big_orders")["version"] == 1
+    assert ws.tag("big_orders").version == 1
     values_before = ws.warehouse.fetchone(
         "SELECT count(*), max(version) FROM tag_values WHERE tag_id = 'big_orders'"
     )
@@ -190,9 +190,9 @@ tags:
     second = ws.build()
     assert second.mode == "full"  # a new catalog fingerprint forces a full build
     info = ws.tag("big_orders")
-    assert info["version"] == 2
-    assert [v["version"] for v in info["versions"]] == [2, 1]
-    assert ws.tag("orders_total")["version"] == 1  # unchanged tags keep their version
+    assert info.version == 2
+    assert [v.version for v in info.versions] == [2, 1]
+    assert ws.tag("orders_total").version == 1  # unchanged tags keep their version
     by_build = dict(
         ws.warehouse.fetchall(
             "SELECT build_id, version FROM tag_build_tags WHERE tag_id = 'big_orders'"
@@ -226,15 +226,15 @@ def test_profile_lookup_and_errors(shop, tmp_path: Path) -> None:
         "SELECT person_id FROM profile WHERE orders_total > 2 ORDER BY person_id LIMIT 1"
     )[0]
     p = ws.profile(person, lang="zh")
-    assert p["person_id"] == person and p["as_of"] == "2025-03-02"
-    groups = [g["id"] for g in p["groups"]]
+    assert p.person_id == person and p.as_of == "2025-03-02"
+    groups = [g.id for g in p.groups]
     assert groups[:3] == ["basic", "behaviour", "interest"]
-    behaviour = next(g for g in p["groups"] if g["id"] == "behaviour")
-    assert behaviour["label"] == "行为"
-    tags = {t["id"]: t for sub in behaviour["groups"] for t in sub["tags"]}
-    assert tags["orders_total"]["value"] > 2 and tags["orders_total"]["label"] == "累计订单数"
-    assert 0 < len(p["timeline"]) <= 10
-    assert all(e["ts"] < "2025-03-02" for e in p["timeline"])
+    behaviour = next(g for g in p.groups if g.id == "behaviour")
+    assert behaviour.label == "行为"
+    tags = {t.id: t for sub in behaviour.groups for t in sub.tags}
+    assert tags["orders_total"].value > 2 and tags["orders_total"].label == "累计订单数"
+    assert 0 < len(p.timeline) <= 10
+    assert all(e.ts < "2025-03-02" for e in p.timeline)
     with pytest.raises(LookupError, match="no profile"):
         ws.profile("nobody-here")
     with pytest.raises(LookupError, match="--as-of 2024-01-01"):

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from portrait.campaigns.definition import parse_campaign
 from portrait.cli import app
 from portrait.datasets.simulator import simulate
-from portrait.tags.build import Builder
+from portrait.tags import build_plan
 from portrait.workspace import Workspace
 
 with warnings.catch_warnings():
@@ -72,7 +72,7 @@ def reads(ws: Workspace) -> dict:
         "count_as_of": str(ws.segments.count(EXPR).as_of),
         "warehouse_count": ws.segments.count(EXPR, engine="warehouse").count,
         "table": ws.profile_table().num_rows,
-        "profile": ws.profile(person)["as_of"],
+        "profile": ws.profile(person).as_of,
         "view": ws.warehouse.fetchone("SELECT count(*) FROM profile")[0],
         "tag_values": ws.warehouse.fetchone("SELECT count(DISTINCT build_id) || max(build_id) "
                                             "FROM tag_values")[0],
@@ -80,8 +80,8 @@ def reads(ws: Workspace) -> dict:
         "list": {s.name: (s.size, s.build_id) for s in ws.segments.list()},
         "export": ws.segments.members("vip").num_rows,
         "index": ws.segments.index().build_id,
-        "coverage": ws.tag("orders_total")["coverage"],
-        "quality": ws.tag_quality()["build"]["build_id"],
+        "coverage": ws.tag("orders_total").coverage,
+        "quality": ws.tag_quality().build.build_id,
     }  # fmt: skip
 
 
@@ -119,7 +119,7 @@ def test_past_date_build_leaves_the_live_profile(shop, tmp_path: Path) -> None:
     assert str(vip_past.as_of) == PAST and vip_past.change is None
     assert reads(ws) == before  # reading it put nothing into the live history
     assert first.live and live.live
-    logged = {b["build_id"]: b["live"] for b in ws.profile_builds()}
+    logged = {b.build_id: b.live for b in ws.profile_builds()}
     assert logged == {first.build_id: False, live.build_id: True, past.build_id: False}
 
     # two builds of the past date: the second replaces the first's snapshot, still not live
@@ -163,14 +163,14 @@ def test_next_live_build_starts_from_the_live_build(shop, tmp_path: Path, monkey
     ws.ingest_file(tmp_path / "late.parquet", "events", timezone="UTC")
 
     bases = []
-    choose = Builder._previous
+    choose = build_plan._base
 
-    def spy(self, point):
-        found = choose(self, point)
-        bases.append(found and found["build_id"])
+    def spy(*args):
+        found = choose(*args)
+        bases.append(found and found.build_id)
         return found
 
-    monkeypatch.setattr(Builder, "_previous", spy)
+    monkeypatch.setattr(build_plan, "_base", spy)
     inc = ws.build(as_of="2025-02-16")
     assert bases == [live.build_id]
     assert inc.live and inc.mode == "incremental" and 0 < inc.recomputed < inc.persons

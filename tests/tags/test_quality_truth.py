@@ -14,6 +14,7 @@ import pytest
 from portrait.tags.build import Builder
 from portrait.tags.catalog import Catalog, dependencies, load_catalog
 from portrait.tags.quality import PERSONA_TRUTH, TARGETS, truth_report
+from portrait.tags.results import TruthReport
 from portrait.workspace import Workspace
 
 # The smallest shop whose figures stay well clear of the target from seed to seed (2,000 users
@@ -37,7 +38,7 @@ def persona_catalog() -> Catalog:
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def report(tmp_path_factory: pytest.TempPathFactory) -> TruthReport:
     ws = Workspace.init(tmp_path_factory.mktemp("truth") / "ws")
     try:
         ws.simulate(**SHOP)
@@ -51,18 +52,18 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 @pytest.mark.parametrize("tag", list(PERSONA_TRUTH))
-def test_persona_meets_the_precision_and_recall_target(report: dict, tag: str) -> None:
-    r = report["personas"][tag]
-    assert r["precision"] >= TARGETS["persona_precision"], r
-    assert r["recall"] >= TARGETS["persona_recall"], r
-    assert r["meets_target"]
+def test_persona_meets_the_precision_and_recall_target(report: TruthReport, tag: str) -> None:
+    r = report.personas[tag]
+    assert r.precision >= TARGETS["persona_precision"], r
+    assert r.recall >= TARGETS["persona_recall"], r
+    assert r.meets_target
 
 
 @pytest.mark.parametrize("tag", list(PERSONA_TRUTH))
-def test_persona_scores_are_over_the_persons_with_evidence(report: dict, tag: str) -> None:
+def test_persona_scores_are_over_the_persons_with_evidence(report: TruthReport, tag: str) -> None:
     """Persons with too few orders have an empty tag and are left out, visibly."""
-    r = report["personas"][tag]
-    assert 0.15 < r["evidence_share"] < 0.5
-    assert r["with_evidence"] < r["truth_users"]
-    assert "orders_365d <" in r["population"]
-    assert r["recall_all_users"] < r["recall"]
+    r = report.personas[tag]
+    assert 0.15 < r.evidence_share < 0.5
+    assert r.with_evidence < r.truth_users
+    assert "orders_365d <" in r.population
+    assert r.recall_all_users < r.recall

@@ -12,6 +12,7 @@ from portrait.api.deps import Caller, Day, DayQuery, WorkspaceDep
 from portrait.api.errors import responses
 from portrait.jobs import Job
 from portrait.tags.build import BuildError, check_build
+from portrait.tags.results import BuildLogEntry, ProfilePublic, QualityReport, TagDetail, TagSummary
 
 router = APIRouter(tags=["profiles"], responses=responses(401, 403, 404, 422))
 
@@ -56,7 +57,7 @@ async def build(
 @router.get("/v1/builds")
 def builds(
     ws: WorkspaceDep, _: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 20
-) -> list[dict[str, Any]]:
+) -> list[BuildLogEntry]:
     """The profile build log, newest first."""
     return ws.profile_builds(limit)
 
@@ -69,25 +70,25 @@ def user_profile(
     as_of: DayQuery = None,
     lang: Annotated[str, Query(pattern="^(zh|en)$")] = "en",
     include_empty: bool = False,
-) -> dict[str, Any]:
+) -> ProfilePublic:
     """A person's tags grouped by level-1 and level-2 group, with labels in ``lang``, and
     their latest events. ``as_of`` reads the build of that date."""
     return ws.profile(user_id, as_of=as_of, lang=lang, include_empty=include_empty)
 
 
 @router.get("/v1/tags")
-def tags(ws: WorkspaceDep, _: Caller, group: str | None = None) -> list[dict[str, Any]]:
+def tags(ws: WorkspaceDep, _: Caller, group: str | None = None) -> list[TagSummary]:
     """The tag catalog: each tag's group, kind, type, version and coverage."""
-    return [t for t in ws.tags() if group is None or t["group"] == group]
+    return [t for t in ws.tags() if group is None or t.group == group]
 
 
 @router.get("/v1/tags/quality")
-def tags_quality(ws: WorkspaceDep, _: Caller, build_id: str | None = None) -> dict[str, Any]:
+def tags_quality(ws: WorkspaceDep, _: Caller, build_id: str | None = None) -> QualityReport:
     """Coverage, distribution and drift per tag, cross-checks and simulator truth."""
     return ws.tag_quality(build_id)
 
 
 @router.get("/v1/tags/{tag_id}")
-def tag(tag_id: str, ws: WorkspaceDep, _: Caller) -> dict[str, Any]:
+def tag(tag_id: str, ws: WorkspaceDep, _: Caller) -> TagDetail:
     """One tag: its definition, fingerprint, versions and latest statistics."""
     return ws.tag(tag_id)

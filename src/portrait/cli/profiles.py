@@ -24,6 +24,7 @@ from portrait.cli.common import (
 )
 from portrait.store.warehouse import WarehouseLockedError
 from portrait.tags.build import BuildResult
+from portrait.tags.results import TruthReport
 from portrait.workspace import Workspace
 
 tags_app = typer.Typer(help="The tag catalog: list, show, quality, docs.", no_args_is_help=True)
@@ -62,9 +63,8 @@ def build(
             )  # fmt: skip
             for b in rows:
                 table.add_row(
-                    b["build_id"], str(b["as_of"]), "live" if b["live"] else "",
-                    b["backend"], b["mode"], f"{b['persons']:,}",
-                    f"{b['recomputed']:,}", f"{b['seconds']:.2f}",
+                    b.build_id, str(b.as_of), "live" if b.live else "", b.backend, b.mode,
+                    f"{b.persons:,}", f"{b.recomputed:,}", f"{b.seconds:.2f}",
                 )  # fmt: skip
             out.print(table)
             return
@@ -157,24 +157,23 @@ def profile(
         print_json(p)
         return
     head = "用户画像" if lang == "zh" else "Profile"
-    out.print(f"[bold]{head} {p['person_id']}[/] (as of {p['as_of']}, build {p['build_id']})")
-    for g in p["groups"]:
-        table = Table(title=g["label"], title_justify="left", show_header=False, min_width=60)
-        for sub in g["groups"]:
-            for t in sub["tags"]:
-                label = f"{sub['label']} · {t['label']}" if sub["label"] else t["label"]
-                table.add_row(label, _show(t["value"]), f"[dim]{t['id']} v{t['version']}[/]")
+    out.print(f"[bold]{head} {p.person_id}[/] (as of {p.as_of}, build {p.build_id})")
+    for g in p.groups:
+        table = Table(title=g.label, title_justify="left", show_header=False, min_width=60)
+        for sub in g.groups:
+            for t in sub.tags:
+                label = f"{sub.label} · {t.label}" if sub.label else t.label
+                table.add_row(label, _show(t.value), f"[dim]{t.id} v{t.version}[/]")
         out.print(table)
-    if p["empty_tags"]:
-        out.print(f"[dim]{p['empty_tags']} tags have no value (--all shows them).[/]")
-    if p["timeline"]:
+    if p.empty_tags:
+        out.print(f"[dim]{p.empty_tags} tags have no value (--all shows them).[/]")
+    if p.timeline:
         table = Table("time", "event", "product", "detail", title="recent events")
-        for e in p["timeline"]:
-            detail = e.get("query") or (
-                f"{e.get('quantity', '')} x {e.get('price', '')}" if "price" in e else ""
-            )
-            product = e.get("title") or e.get("product_id") or ""
-            table.add_row(str(e["ts"])[:19], e["type"], product[:40], str(detail))
+        for e in p.timeline:
+            quantity = "" if e.quantity is None else e.quantity
+            detail = e.query or (f"{quantity} x {e.price}" if e.price is not None else "")
+            product = e.title or e.product_id or ""
+            table.add_row(e.ts[:19], e.type, product[:40], str(detail))
         out.print(table)
 
 
@@ -196,17 +195,17 @@ def tags_list(
 ) -> None:
     """Every tag: group, kind, type, version and coverage in the latest build."""
     with open_ws(workspace) as ws:
-        rows = [t for t in ws.tags() if group is None or t["group"] == group]
+        rows = [t for t in ws.tags() if group is None or t.group == group]
     if as_json:
         print_json(rows)
         return
     table = Table("tag", "label", "group", "kind", "type", "window", "version", "coverage")
     for t in rows:
-        cov = "" if t["coverage"] is None else f"{t['coverage']:.1%}"
-        group_label = t["group"] + (f"/{t['group2']}" if t["group2"] else "")
+        cov = "" if t.coverage is None else f"{t.coverage:.1%}"
+        group_label = t.group + (f"/{t.group2}" if t.group2 else "")
         table.add_row(
-            t["id"], t[lang], group_label, t["kind"], t["type"], t["window"] or "",
-            str(t["version"] or ""), cov,
+            t.id, getattr(t, lang), group_label, t.kind, t.type, t.window or "",
+            str(t.version or ""), cov,
         )  # fmt: skip
     out.print(table)
     out.print(f"{len(rows)} tags")
@@ -225,24 +224,20 @@ def tags_show(
     if as_json:
         print_json(t)
         return
-    out.print(
-        f"[bold]{t['id']}[/] — {t['zh']} / {t['en']}  ({t['group']}, {t['kind']}, {t['type']})"
-    )
-    out.print(t["description"])
-    out.print(f"file: {t['file']}   fingerprint: {t['fingerprint']}   version: {t['version']}")
-    if t["depends_on"]:
-        out.print("reads: " + ", ".join(t["depends_on"]))
+    out.print(f"[bold]{t.id}[/] — {t.zh} / {t.en}  ({t.group}, {t.kind}, {t.type})")
+    out.print(t.description)
+    out.print(f"file: {t.file}   fingerprint: {t.fingerprint}   version: {t.version}")
+    if t.depends_on:
+        out.print("reads: " + ", ".join(t.depends_on))
     out.print("definition:")
-    out.print(json.dumps(t["definition"], ensure_ascii=False, indent=2))
-    if t["stats"]:
-        s = t["stats"]
-        out.print(f"coverage: {s['coverage']:.1%} of {s['persons']:,} persons")
-        if s["mean"] is not None:
-            out.print(
-                f"mean {s['mean']:.4g}  p50 {s['p50']:.4g}  min {s['min']:.4g}  max {s['max']:.4g}"
-            )
-        if s["distribution"]:
-            out.print("values: " + ", ".join(f"{k} {v:.1%}" for k, v in s["distribution"].items()))
+    out.print(json.dumps(t.definition, ensure_ascii=False, indent=2))
+    if t.stats:
+        s = t.stats
+        out.print(f"coverage: {s.coverage:.1%} of {s.persons:,} persons")
+        if s.mean is not None:
+            out.print(f"mean {s.mean:.4g}  p50 {s.p50:.4g}  min {s.min:.4g}  max {s.max:.4g}")
+        if s.distribution:
+            out.print("values: " + ", ".join(f"{k} {v:.1%}" for k, v in s.distribution.items()))
 
 
 @tags_app.command("docs")
@@ -278,30 +273,28 @@ def tags_quality(
     if as_json:
         print_json(q)
         return
-    table = Table(
-        "tag", "kind", "coverage", "summary", "drift", title=f"build {q['build']['build_id']}"
-    )
-    for t in q["tags"]:
+    table = Table("tag", "kind", "coverage", "summary", "drift", title=f"build {q.build.build_id}")
+    for t in q.tags:
         summary = ""
-        if t["summary"]:
-            summary = f"mean {t['summary']['mean']:.4g} p50 {t['summary']['p50']:.4g}"
-        elif t["distribution"]:
-            summary = ", ".join(f"{k} {v:.0%}" for k, v in list(t["distribution"].items())[:3])
-        d = t["drift"] or {}
+        if t.summary:
+            summary = f"mean {t.summary.mean:.4g} p50 {t.summary.p50:.4g}"
+        elif t.distribution:
+            summary = ", ".join(f"{k} {v:.0%}" for k, v in list(t.distribution.items())[:3])
+        d = t.drift.model_dump() if t.drift else {}
         drift = ", ".join(f"{k} {v:+.3g}" for k, v in d.items() if v is not None)
-        table.add_row(t["id"], t["kind"], f"{t['coverage']:.1%}", summary, drift or "")
+        table.add_row(t.id, t.kind, f"{t.coverage:.1%}", summary, drift or "")
     out.print(table)
-    for c in q["cross_checks"]:
-        agree = "n/a" if c["agreement"] is None else f"{c['agreement']:.1%}"
+    for c in q.cross_checks:
+        agree = "n/a" if c.agreement is None else f"{c.agreement:.1%}"
         out.print(
-            f"cross-check {c['tag']} vs {c['against']}: {agree} agree "
-            f"({c['persons_with_both']:,} persons have both)"
+            f"cross-check {c.tag} vs {c.against}: {agree} agree "
+            f"({c.persons_with_both:,} persons have both)"
         )
-    if q["truth"]:
-        print_truth(q["truth"])
+    if q.truth:
+        print_truth(q.truth)
 
 
-def print_truth(truth: dict[str, Any]) -> None:
+def print_truth(truth: TruthReport) -> None:
     """The simulator ground-truth report: persona precision/recall and category affinity."""
     table = Table(
         "persona",
@@ -311,22 +304,22 @@ def print_truth(truth: dict[str, Any]) -> None:
         "target met",
         title="simulator ground truth",
     )
-    for name, r in truth["personas"].items():
+    for name, r in truth.personas.items():
         table.add_row(
             name,
-            f"{r['with_evidence']:,}/{r['truth_users']:,}",
-            str(r["precision"]),
-            str(r["recall"]),
-            "yes" if r["meets_target"] else "no",
+            f"{r.with_evidence:,}/{r.truth_users:,}",
+            str(r.precision),
+            str(r.recall),
+            "yes" if r.meets_target else "no",
         )
     out.print(table)
-    for name, r in truth["personas"].items():
-        if r.get("population"):
-            out.print(f"[dim]{name} is scored over {r['population']}[/]")
-    a = truth["category_affinity"]
+    for name, r in truth.personas.items():
+        if r.population:
+            out.print(f"[dim]{name} is scored over {r.population}[/]")
+    a = truth.category_affinity
     if a:
         out.print(
             f"top-3 category affinity holds the true top category for "
-            f"{a['top3_hit_rate']:.1%} of {a['users']:,} users with {a['min_orders']}+ "
-            f"orders (top-1: {a['top1_hit_rate']:.1%}); target 90%"
+            f"{a.top3_hit_rate or 0:.1%} of {a.users:,} users with {a.min_orders}+ "
+            f"orders (top-1: {a.top1_hit_rate or 0:.1%}); target 90%"
         )

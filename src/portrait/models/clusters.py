@@ -277,7 +277,7 @@ def run(
         algorithm="k-means (scikit-learn)" if method == "kmeans" else "Gaussian mixture (diag)",
         dataset=str(ctx.root),
         training_seconds=round(time.perf_counter() - tick, 3),
-        data_window={"build_id": build["build_id"], "as_of": build["as_of"]},
+        data_window={"build_id": build.build_id, "as_of": build.as_of},
         features=names,
         params={"k": int(k), "seed": seed, "clusters": [c.model_dump() for c in clusters]},
         metrics=metrics,

@@ -4,13 +4,25 @@ simulator — precision and recall of tags against the users' known latent trait
 from __future__ import annotations
 
 import math
-from typing import Any
 
-from portrait.store import profiles as store
+from portrait.store import tag_builds, tag_stats
+from portrait.store.profiles import has_table
+from portrait.store.tag_stats import TagStats
 from portrait.store.warehouse import Warehouse
 from portrait.tags.catalog import Catalog
 from portrait.tags.conditions import Compare, describe
 from portrait.tags.model import TagDef
+from portrait.tags.results import (
+    AffinityTruth,
+    BuildLogEntry,
+    CrossCheck,
+    Drift,
+    PersonaTruth,
+    QualityReport,
+    StatsSummary,
+    TagQuality,
+    TruthReport,
+)
 
 # Persona tags and the simulator's ground-truth labels they should find.
 PERSONA_TRUTH = {
@@ -33,74 +45,86 @@ def psi(now: dict[str, float], before: dict[str, float]) -> float:
     return round(total, 6)
 
 
-def drift(now: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any] | None:
+def drift(now: TagStats, before: TagStats | None) -> Drift | None:
     """How a tag moved between two builds: coverage change, mean shift (in standard
     deviations of the earlier build) and PSI of the distribution."""
     if before is None:
         return None
-    out: dict[str, Any] = {"coverage_change": round(now["coverage"] - before["coverage"], 6)}
-    if now["mean"] is not None and before["mean"] is not None:
-        sd = before["stddev"] or 0.0
-        out["mean_shift_sd"] = round((now["mean"] - before["mean"]) / sd, 6) if sd > 0 else None
-    if now["distribution"] and before["distribution"]:
-        out["psi"] = psi(now["distribution"], before["distribution"])
-    return out
+    shift = None
+    if now.mean is not None and before.mean is not None and (before.stddev or 0.0) > 0:
+        shift = round((now.mean - before.mean) / before.stddev, 6)
+    both = now.distribution and before.distribution
+    return Drift(
+        coverage_change=round(now.coverage - before.coverage, 6),
+        mean_shift_sd=shift,
+        psi=psi(now.distribution, before.distribution) if both else None,
+    )
 
 
-def quality_report(wh: Warehouse, catalog: Catalog, build_id: str | None = None) -> dict[str, Any]:
+def quality_report(wh: Warehouse, catalog: Catalog, build_id: str | None = None) -> QualityReport:
     """The quality report of a build (default: the live one) against the build before it (the
     latest made before it of a date not after its own)."""
-    history = store.builds(wh, 1000)
+    history = builds_with_live(wh, 1000)
     if not history:
         raise LookupError("no profile build yet; run `portrait build` first")
-    ids = [b["build_id"] for b in history]
+    ids = [b.build_id for b in history]
     if build_id is None:
-        build_id = next((b["build_id"] for b in history if b["live"]), ids[0])
+        build_id = next((b.build_id for b in history if b.live), ids[0])
     if build_id not in ids:
         raise LookupError(f"no build {build_id!r}; `portrait build --list` shows them")
     index = ids.index(build_id)
     build = history[index]
-    previous = next((b for b in history[index + 1 :] if b["as_of"] <= build["as_of"]), None)
-    now = store.stats(wh, build["build_id"])
-    before = store.stats(wh, previous["build_id"]) if previous else {}
-    tags = []
-    for t in catalog:
-        s = now.get(t.id)
-        if s is None:
-            continue
-        tags.append(
-            {
-                "id": t.id,
-                "group": t.group,
-                "kind": t.kind,
-                "type": t.type,
-                "coverage": round(s["coverage"], 6),
-                "non_null": s["non_null"],
-                "summary": {k: s[k] for k in ("mean", "stddev", "min", "p50", "max")}
-                if s["mean"] is not None
-                else None,
-                "distribution": s["distribution"],
-                "drift": drift(s, before.get(t.id)),
-            }
-        )
+    previous = next((b for b in history[index + 1 :] if b.as_of <= build.as_of), None)
+    now = tag_stats.stats(wh, build.build_id)
+    before = tag_stats.stats(wh, previous.build_id) if previous else {}
+    return QualityReport(
+        build=build,
+        previous_build=previous.build_id if previous else None,
+        tags=[_tag_quality(t, now[t.id], before.get(t.id)) for t in catalog if t.id in now],
+        cross_checks=_cross_checks(wh, catalog, build.snapshot),
+        truth=truth_report(wh, build.snapshot, catalog),
+    )
+
+
+def builds_with_live(wh: Warehouse, limit: int = 20) -> list[BuildLogEntry]:
+    """The build log, latest finished first, the live build marked."""
+    rows = tag_builds.builds(wh, limit)
+    live = tag_builds.live_build(wh) if rows else None
+    return [
+        BuildLogEntry(**r.model_dump(), live=live is not None and r.build_id == live.build_id)
+        for r in rows
+    ]
+
+
+def _tag_quality(t: TagDef, s: TagStats, before: TagStats | None) -> TagQuality:
+    summary = None
+    if s.mean is not None:
+        summary = StatsSummary(mean=s.mean, stddev=s.stddev, min=s.min, p50=s.p50, max=s.max)
+    return TagQuality(
+        id=t.id,
+        group=t.group,
+        kind=t.kind,
+        type=t.type,
+        coverage=round(s.coverage, 6),
+        non_null=s.non_null,
+        summary=summary,
+        distribution=s.distribution,
+        drift=drift(s, before),
+    )
+
+
+def _cross_checks(wh: Warehouse, catalog: Catalog, snapshot: str) -> list[CrossCheck]:
     checks = []
     for t in catalog:
         if t.cross_check and t.cross_check in catalog:
-            n, agree = store.agreement(wh, build["snapshot"], t.id, t.cross_check)
+            n, agree = tag_stats.agreement(wh, snapshot, t.id, t.cross_check)
             checks.append(
-                {"tag": t.id, "against": t.cross_check, "persons_with_both": n, "agreement": agree}
+                CrossCheck(tag=t.id, against=t.cross_check, persons_with_both=n, agreement=agree)
             )
-    report = {
-        "build": {k: str(v) for k, v in build.items()},
-        "previous_build": previous["build_id"] if previous else None,
-        "tags": tags,
-        "cross_checks": checks,
-        "truth": truth_report(wh, build["snapshot"], catalog),
-    }
-    return report
+    return checks
 
 
-def truth_report(wh: Warehouse, snapshot: str, catalog: Catalog) -> dict[str, Any] | None:
+def truth_report(wh: Warehouse, snapshot: str, catalog: Catalog) -> TruthReport | None:
     """Tags scored against the simulator's ground truth (None when there is no truth).
 
     A persona tag is empty for persons with too little evidence (its rule's ``then: null``
@@ -109,42 +133,48 @@ def truth_report(wh: Warehouse, snapshot: str, catalog: Catalog) -> dict[str, An
     ``recall_all_users`` is the share of all true members, with evidence or not, that the tag
     finds.
     """
-    if not store.has_table(wh, "truth_users"):
+    if not has_table(wh, "truth_users"):
         return None
-    personas = {}
-    for tag, label in PERSONA_TRUTH.items():
-        if tag not in catalog:
-            continue
-        users, evidence, tp, fp, fn, positives = store.persona_confusion(wh, snapshot, tag, label)
-        precision = tp / (tp + fp) if tp + fp else None
-        recall = tp / (tp + fn) if tp + fn else None
-        empty_when = _empty_when(catalog.get(tag))
-        personas[tag] = {
-            "population": f"truth users whose {tag} is not empty"
-            + (f" (it is empty where {empty_when})" if empty_when else ""),
-            "truth_users": users,
-            "with_evidence": evidence,
-            "evidence_share": round(evidence / users, 4) if users else None,
-            "precision": _r(precision),
-            "recall": _r(recall),
-            "recall_all_users": _r(tp / positives) if positives else None,
-            "meets_target": precision is not None
-            and recall is not None
-            and precision >= TARGETS["persona_precision"]
-            and recall >= TARGETS["persona_recall"],
-        }
+    personas = {
+        tag: _persona_truth(wh, snapshot, catalog.get(tag), label)
+        for tag, label in PERSONA_TRUTH.items()
+        if tag in catalog
+    }
     affinity = None
     if AFFINITY_TAG in catalog and "orders_total" in catalog:
-        n, top3, top1 = store.affinity_hits(wh, snapshot, AFFINITY_TAG, AFFINITY_MIN_ORDERS)
-        affinity = {
-            "tag": AFFINITY_TAG,
-            "users": n,
-            "min_orders": AFFINITY_MIN_ORDERS,
-            "top3_hit_rate": _r(top3),
-            "top1_hit_rate": _r(top1),
-            "meets_target": top3 is not None and top3 >= TARGETS["affinity_top3_hit"],
-        }
-    return {"targets": TARGETS, "personas": personas, "category_affinity": affinity}
+        n, top3, top1 = tag_stats.affinity_hits(wh, snapshot, AFFINITY_TAG, AFFINITY_MIN_ORDERS)
+        affinity = AffinityTruth(
+            tag=AFFINITY_TAG,
+            users=n,
+            min_orders=AFFINITY_MIN_ORDERS,
+            top3_hit_rate=_r(top3),
+            top1_hit_rate=_r(top1),
+            meets_target=top3 is not None and top3 >= TARGETS["affinity_top3_hit"],
+        )
+    return TruthReport(targets=TARGETS, personas=personas, category_affinity=affinity)
+
+
+def _persona_truth(wh: Warehouse, snapshot: str, tag: TagDef, label: str) -> PersonaTruth:
+    users, evidence, tp, fp, fn, positives = tag_stats.persona_confusion(
+        wh, snapshot, tag.id, label
+    )
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    empty_when = _empty_when(tag)
+    return PersonaTruth(
+        population=f"truth users whose {tag.id} is not empty"
+        + (f" (it is empty where {empty_when})" if empty_when else ""),
+        truth_users=users,
+        with_evidence=evidence,
+        evidence_share=round(evidence / users, 4) if users else None,
+        precision=_r(precision),
+        recall=_r(recall),
+        recall_all_users=_r(tp / positives) if positives else None,
+        meets_target=precision is not None
+        and recall is not None
+        and precision >= TARGETS["persona_precision"]
+        and recall >= TARGETS["persona_recall"],
+    )
 
 
 _SYMBOLS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "=", "ne": "!=", "not_in": "not in"}

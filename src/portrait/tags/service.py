@@ -14,10 +14,25 @@ import pyarrow as pa
 
 from portrait.config import Settings
 from portrait.store import profiles as store
+from portrait.store import tag_builds, tag_stats
+from portrait.store.tag_builds import BuildRow
+from portrait.store.tag_stats import TagStats
 from portrait.store.warehouse import Warehouse
 from portrait.tags.build import Builder, BuildError, BuildResult
-from portrait.tags.catalog import Catalog, load_catalog
+from portrait.tags.catalog import Catalog, dependencies, load_catalog
 from portrait.tags.model import TagDef
+from portrait.tags.quality import builds_with_live, quality_report
+from portrait.tags.results import (
+    BuildLogEntry,
+    ProfileGroup,
+    ProfilePublic,
+    ProfileSubgroup,
+    ProfileTag,
+    QualityReport,
+    TagDetail,
+    TagSummary,
+    TimelineEvent,
+)
 from portrait.tags.sources import AsOf
 
 LANGS = ("zh", "en")
@@ -33,7 +48,7 @@ class NoBuildError(LookupError):
 
 def no_build_error(wh: Warehouse, day: date | None) -> NoBuildError:
     """Why there is no build to read (of ``day``), naming the dates that can be read."""
-    dates = store.stored_dates(wh)
+    dates = tag_builds.stored_dates(wh)
     if not dates:
         when, hint = (f" as of {day}", f" --as-of {day}") if day else ("", "")
         return NoBuildError(f"no profile build{when} yet; run `portrait build{hint}` first")
@@ -127,17 +142,19 @@ class ProfileService:
             step(self, result, progress)
         return result
 
-    def builds(self, limit: int = 20) -> list[dict[str, Any]]:
-        return store.builds(self.wh, limit)
+    def builds(self, limit: int = 20) -> list[BuildLogEntry]:
+        """The build log, latest finished first, the live build marked."""
+        return builds_with_live(self.wh, limit)
 
-    def live_build(self) -> dict[str, Any] | None:
+    def live_build(self) -> BuildLogEntry | None:
         """The build reads without a date answer from (the newest date's latest)."""
-        return store.live_build(self.wh)
+        row = tag_builds.live_build(self.wh)
+        return None if row is None else BuildLogEntry(**row.model_dump(), live=True)
 
-    def _build_for(self, as_of: str | date | None) -> dict[str, Any]:
+    def _build_for(self, as_of: str | date | None) -> BuildRow:
         """The live build, or the latest build of ``as_of``."""
         day = parse_day(as_of)
-        found = store.build_of(self.wh, day.isoformat() if day else None)
+        found = tag_builds.build_of(self.wh, day.isoformat() if day else None)
         if found is None:
             raise no_build_error(self.wh, day)
         return found
@@ -146,12 +163,9 @@ class ProfileService:
     def frame(self, as_of: str | date | None = None, tags: list[str] | None = None) -> pa.Table:
         """The profile table (one row per person) as Arrow, optionally only some tags."""
         build = self._build_for(as_of)
-        cols = "*"
-        if tags:
-            for t in tags:
-                self.catalog.get(t)
-            cols = ", ".join(["person_id", *(f'"{t}"' for t in tags)])
-        return self.wh.arrow(f"SELECT {cols} FROM {build['snapshot']}")
+        for t in tags or []:
+            self.catalog.get(t)
+        return store.read_snapshot(self.wh, build.snapshot, tags)
 
     def profile(
         self,
@@ -160,82 +174,88 @@ class ProfileService:
         lang: str = "en",
         include_empty: bool = False,
         timeline: int = 10,
-    ) -> dict[str, Any]:
+    ) -> ProfilePublic:
         """One person's tags grouped by level-1 and level-2 group, with a recent timeline."""
         if lang not in LANGS:
             raise ValueError(f"unknown language {lang!r}; use zh or en")
         build = self._build_for(as_of)
         person = store.resolve_person(self.wh, identifier) or identifier
-        row = store.profile_row(self.wh, build["snapshot"], person)
+        row = store.profile_row(self.wh, build.snapshot, person)
         if row is None:
             raise ProfileNotFoundError(
-                f"no profile for {identifier!r} in the build as of {build['as_of']}; check the "
+                f"no profile for {identifier!r} in the build as of {build.as_of}; check the "
                 "id, or run `portrait build` if the user is new"
             )
-        versions = store.build_versions(self.wh, build["build_id"])
-        groups: dict[str, dict[str, Any]] = {}
+        versions = tag_builds.build_versions(self.wh, build.build_id)
+        groups, empty = self._groups(row, versions, lang, include_empty)
+        point = AsOf.from_date(datetime.combine(build.as_of, datetime.min.time()), build.timezone)
+        events = store.recent_events(self.wh, person, point.epoch, timeline)
+        return ProfilePublic(
+            identifier=identifier,
+            person_id=person,
+            as_of=str(build.as_of),
+            build_id=build.build_id,
+            lang=lang,
+            empty_tags=empty,
+            groups=groups,
+            timeline=[TimelineEvent(**{k: _plain(v) for k, v in e.items()}) for e in events],
+        )
+
+    def _groups(
+        self, row: dict[str, Any], versions: dict[str, int], lang: str, include_empty: bool
+    ) -> tuple[list[ProfileGroup], int]:
+        """The row's tags by level-1 and level-2 group (in catalog order); how many empty."""
+        grouped: dict[str, dict[str, list[ProfileTag]]] = {}
         empty = 0
         for tag in self.catalog:
             value = row.get(tag.id)
             if value is None and not include_empty:
                 empty += 1
                 continue
-            g = groups.setdefault(tag.group, self._group_entry(tag.group, lang))
-            sub_id = tag.group2 or ""
-            sub = g["groups"].setdefault(sub_id, self._group2_entry(sub_id, lang))
-            sub["tags"].append(
-                {
-                    "id": tag.id,
-                    "label": getattr(tag, lang),
-                    "value": _plain(value),
-                    "type": tag.type,
-                    "version": versions.get(tag.id),
-                    "pii": tag.pii,
-                }
+            grouped.setdefault(tag.group, {}).setdefault(tag.group2 or "", []).append(
+                ProfileTag(
+                    id=tag.id,
+                    label=getattr(tag, lang),
+                    value=_plain(value),
+                    type=tag.type,
+                    version=versions.get(tag.id),
+                    pii=tag.pii,
+                )
             )
-        for g in groups.values():
-            g["groups"] = list(g["groups"].values())
-        as_of_point = AsOf.from_date(
-            datetime.combine(build["as_of"], datetime.min.time()), build["timezone"]
-        )
-        return {
-            "identifier": identifier,
-            "person_id": person,
-            "as_of": str(build["as_of"]),
-            "build_id": build["build_id"],
-            "lang": lang,
-            "empty_tags": empty,
-            "groups": list(groups.values()),
-            "timeline": [
-                {k: _plain(v) for k, v in e.items()}
-                for e in store.recent_events(self.wh, person, as_of_point.epoch, timeline)
-            ],
-        }
+        groups = [
+            ProfileGroup(
+                id=group_id,
+                label=self._group_label(group_id, lang),
+                groups=[self._subgroup(sub, tags, lang) for sub, tags in subs.items()],
+            )
+            for group_id, subs in grouped.items()
+        ]
+        return groups, empty
 
-    def _group_entry(self, group_id: str, lang: str) -> dict[str, Any]:
+    def _group_label(self, group_id: str, lang: str) -> str:
         g = self.catalog.groups.get(group_id)
-        return {"id": group_id, "label": getattr(g, lang) if g else group_id, "groups": {}}
+        return getattr(g, lang) if g else group_id
 
-    def _group2_entry(self, group_id: str, lang: str) -> dict[str, Any]:
+    def _subgroup(self, group_id: str, tags: list[ProfileTag], lang: str) -> ProfileSubgroup:
         labels = self.catalog.groups2.get(group_id, {})
-        return {"id": group_id or None, "label": labels.get(lang) if group_id else None, "tags": []}
+        label = labels.get(lang) if group_id else None
+        return ProfileSubgroup(id=group_id or None, label=label, tags=tags)
 
     # --- the catalog --------------------------------------------------------------------
-    def tags(self) -> list[dict[str, Any]]:
+    def tags(self) -> list[TagSummary]:
         """Every tag with its group, kind, type, version and coverage in the live build."""
-        live = store.live_build(self.wh)
-        stats = store.stats(self.wh, live["build_id"]) if live else {}
-        versions = store.build_versions(self.wh, live["build_id"]) if live else {}
-        return [self._describe(t, stats.get(t.id), versions.get(t.id)) for t in self._ordered()]
+        stats, versions = self._live_stats()
+        return [
+            TagSummary(**self._describe(t, stats.get(t.id), versions.get(t.id)))
+            for t in self._ordered()
+        ]
 
-    def tag(self, tag_id: str) -> dict[str, Any]:
+    def tag(self, tag_id: str) -> TagDetail:
         """One tag in full: definition, fingerprint, versions and the live build's statistics."""
         t = self.catalog.get(tag_id)
-        live = store.live_build(self.wh)
-        stats = store.stats(self.wh, live["build_id"]) if live else {}
-        versions = store.build_versions(self.wh, live["build_id"]) if live else {}
-        out = self._describe(t, stats.get(t.id), versions.get(t.id))
-        out.update(
+        stats, versions = self._live_stats()
+        return TagDetail(
+            **self._describe(t, stats.get(t.id), versions.get(t.id)),
             description=t.description,
             definition=t.definition(),
             fingerprint=t.fingerprint,
@@ -243,16 +263,26 @@ class ProfileService:
             refresh=t.refresh,
             cross_check=t.cross_check,
             stats=stats.get(t.id),
-            versions=store.tag_versions(self.wh, tag_id),
-            depends_on=sorted(_deps(t)),
+            versions=tag_builds.tag_versions(self.wh, tag_id),
+            depends_on=sorted(dependencies(t)),
         )
-        return out
+
+    def quality(self, build_id: str | None = None) -> QualityReport:
+        """The quality report of a build (default: the live one); see ``tags.quality``."""
+        return quality_report(self.wh, self.catalog, build_id)
+
+    def _live_stats(self) -> tuple[dict[str, TagStats], dict[str, int]]:
+        live = tag_builds.live_build(self.wh)
+        if live is None:
+            return {}, {}
+        stats = tag_stats.stats(self.wh, live.build_id)
+        return stats, tag_builds.build_versions(self.wh, live.build_id)
 
     def _ordered(self) -> list[TagDef]:
         order = {g: i for i, g in enumerate(self.catalog.groups)}
         return sorted(self.catalog, key=lambda t: (order.get(t.group, 99), t.group2 or "", t.id))
 
-    def _describe(self, t: TagDef, stats: dict | None, version: int | None) -> dict[str, Any]:
+    def _describe(self, t: TagDef, stats: TagStats | None, version: int | None) -> dict[str, Any]:
         return {
             "id": t.id,
             "zh": t.zh,
@@ -265,14 +295,8 @@ class ProfileService:
             "window": t.window,
             "pii": t.pii,
             "version": version,
-            "coverage": None if stats is None else round(stats["coverage"], 4),
+            "coverage": None if stats is None else round(stats.coverage, 4),
         }
-
-
-def _deps(t: TagDef) -> set[str]:
-    from portrait.tags.catalog import dependencies
-
-    return dependencies(t)
 
 
 def _plain(value: Any) -> Any:

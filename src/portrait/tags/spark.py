@@ -23,6 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from portrait.store.profile_build import export_parquet
 from portrait.store.warehouse import Warehouse
 from portrait.tags.catalog import Catalog
 from portrait.tags.compile import Sources, compile_facts, compile_rules
@@ -115,8 +116,7 @@ def run_on_spark(
         tick = time.perf_counter()
         for name in TABLES:
             path = Path(tmp) / f"{name}.parquet"
-            with wh.reading() as con_:
-                con_.execute(f"COPY (SELECT * FROM {name}) TO '{path}' (FORMAT parquet)")
+            export_parquet(wh, name, path)
             session.read.parquet(str(path)).createOrReplaceTempView(f"portrait_{name}")
         timings["export"] = time.perf_counter() - tick
         tick = time.perf_counter()
