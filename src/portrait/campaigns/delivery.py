@@ -34,7 +34,7 @@ from portrait.campaigns.definition import Campaign
 from portrait.campaigns.personalise import address_of
 from portrait.campaigns.results import Dispatched
 from portrait.campaigns.templates import TemplateRenderError
-from portrait.store import campaign_state
+from portrait.store import campaign_messages, campaign_state
 from portrait.store import campaigns as store
 
 if TYPE_CHECKING:
@@ -274,5 +274,5 @@ class Dispatcher:
 
     def _aov(self) -> float:
         if self._avg_order is None:
-            self._avg_order = store.avg_order_value(self.wh)
+            self._avg_order = campaign_messages.avg_order_value(self.wh)
         return self._avg_order

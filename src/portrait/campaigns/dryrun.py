@@ -23,7 +23,7 @@ from portrait.campaigns.templates import (
     render_message,
     sample_context,
 )
-from portrait.store import campaign_state
+from portrait.store import campaign_messages, campaign_state
 from portrait.store import campaigns as store
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def dry_run(service: CampaignService, c: Campaign, persons: list[Person], now: d
     consents = campaign_state.consents(wh, [users[p] for p in treated]) if treated else {}
     recent = store.recent_sends(wh, treated, now - timedelta(days=c.caps.per_days))
     default = service.settings.consent_default[c.channel]
-    aov = store.avg_order_value(wh)
+    aov = campaign_messages.avg_order_value(wh)
     sends, spent = store.campaign_spent(wh, c.name)
     reasons: Counter[str] = Counter()
     per_arm: Counter[str] = Counter()

@@ -18,7 +18,7 @@ from portrait.campaigns.templates import (
     render_message,
     user_context,
 )
-from portrait.store import campaigns as store
+from portrait.store import campaign_messages as store
 
 if TYPE_CHECKING:
     from portrait.campaigns.audience import Audiences

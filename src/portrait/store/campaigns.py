@@ -1,9 +1,10 @@
 """Campaign SQL: definitions, assignments, the send ledger, consent, in-app messages, bandit.
 
-The only module of the campaign code that talks to the database; the rest works on the plain
-rows these functions return. The tables are made by migrations 5 and 9 (``portrait.store.ddl``).
-A send's row is its claim: ``claim_send`` moves it from queued to sending in one statement, so
-two dispatches (or a retry and a restart) never both get it.
+With ``campaign_state``, ``campaign_messages`` and ``campaign_reports``, the only modules of the
+campaign code that talk to the database; the rest works on the plain rows they return. The
+tables are made by migrations 5 and 9 (``portrait.store.ddl``). A send's row is its claim:
+``claim_send`` moves it from queued to sending in one statement, so two dispatches (or a retry
+and a restart) never both get it.
 """
 
 from __future__ import annotations
@@ -214,50 +215,6 @@ def contacts(wh: Warehouse, person_ids: Sequence[str]) -> dict[str, dict[str, An
             {"user_id": uid, "email": email, "phone": phone, "name": name, "language": language},
         )
     return out
-
-
-def snapshot_columns(wh: Warehouse, snapshot: str) -> set[str]:
-    schema, table = snapshot.split(".", 1)
-    rows = wh.fetchall(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
-        "AND table_name = ?",
-        [schema, table],
-    )
-    return {r[0] for r in rows}
-
-
-def profile_rows(
-    wh: Warehouse, snapshot: str, person_ids: Sequence[str], tags: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    """The ``tags`` (those the snapshot has) of these persons in a profile snapshot."""
-    have = snapshot_columns(wh, snapshot)
-    cols = [t for t in tags if t in have]
-    select = "".join(f', s."{c}"' for c in cols)
-    rows = with_ids(
-        wh,
-        "_camp_pids",
-        person_ids,
-        f"SELECT s.person_id{select} FROM {snapshot} s JOIN _camp_pids p ON p.id = s.person_id",
-    )
-    return {r[0]: dict(zip(cols, r[1:], strict=True)) for r in rows}
-
-
-def avg_order_value(wh: Warehouse) -> float:
-    row = wh.fetchone(
-        "SELECT avg(v) FROM (SELECT sum(quantity * price) AS v FROM events WHERE type = 'order' "
-        "GROUP BY order_id)"
-    )
-    return float(row[0]) if row and row[0] is not None else 0.0
-
-
-def product_prices(wh: Warehouse, product_ids: Sequence[str]) -> dict[str, float | None]:
-    rows = with_ids(
-        wh,
-        "_camp_products",
-        product_ids,
-        "SELECT p.product_id, p.price FROM products p JOIN _camp_products x ON x.id = p.product_id",
-    )
-    return {r[0]: r[1] for r in rows}
 
 
 # --- enrolment ----------------------------------------------------------------------------------
