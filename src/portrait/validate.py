@@ -118,10 +118,11 @@ def workspace_report(ws: Workspace) -> ValidationReport:
     if b is not None:
         # from_attributes: the live build reads alike as a dict or a model
         report.build = BuildChecked.model_validate(b, from_attributes=True)
-        truth = ws.tag_quality().get("truth")
+        truth = ws.tag_quality().truth
         if truth:
-            report.personas = truth["personas"]
-            report.category_affinity = truth["category_affinity"]
+            report.personas = {k: v.model_dump() for k, v in truth.personas.items()}
+            affinity = truth.category_affinity
+            report.category_affinity = affinity.model_dump() if affinity else None
     latest: dict[str, ModelCard] = {}
     for card in cards(ws.warehouse):
         latest.setdefault(card.model, card)

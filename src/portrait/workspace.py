@@ -34,6 +34,7 @@ from portrait.store.profiles import drop_staging_tables
 from portrait.store.warehouse import Warehouse
 from portrait.tags.build import BuildResult
 from portrait.tags.quality import quality_report
+from portrait.tags.results import QualityReport
 from portrait.tags.service import ProfileService
 
 if TYPE_CHECKING:
@@ -297,7 +298,7 @@ class Workspace:
     tag = delegate("profiles", ProfileService.tag)
     profile_builds = delegate("profiles", ProfileService.builds)
 
-    def tag_quality(self, build_id: str | None = None) -> dict[str, Any]:
+    def tag_quality(self, build_id: str | None = None) -> QualityReport:
         """Coverage, distributions, drift, cross-checks and (simulator) truth scores."""
         return quality_report(self.warehouse, self.profiles.catalog, build_id)
 

@@ -153,7 +153,7 @@ def demo(
     with ws:
         # the user profile: every tag of the catalog, checked against the simulator's truth
         result = build_with_spinner(ws)
-        truth = ws.tag_quality()["truth"]
+        truth = ws.tag_quality().truth
     print_build(result)
     if truth:
         print_truth(truth)
