@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import pyarrow as pa
 from pydantic import BaseModel, Field
 
@@ -109,10 +108,6 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def card_json(card: ModelCard) -> dict[str, Any]:
-    return orjson.loads(card.model_dump_json())
-
-
 class TrainOptions(BaseModel):
     """Options every trainer accepts; a trainer ignores those that do not apply to it."""
 
@@ -125,7 +120,8 @@ class TrainOptions(BaseModel):
     features: list[str] | None = None  # tags to learn from (churn, propensity; default: all)
 
 
-# model name -> module defining ``train(ws, options, progress) -> ModelCard``; a trainer writes
+# model name -> module defining ``train(ctx, options, progress) -> ModelCard`` (``ctx``: a
+# ``portrait.models.context.ModelContext``); a trainer writes
 # its scores with ``write_scores`` and returns its card, which the service saves.
 TRAINERS: dict[str, str] = {
     "churn": "portrait.models.churn",
