@@ -50,6 +50,7 @@ class NotTrainedError(LookupError):
 class ModelsBuildResult(BuildResult):
     """``portrait build --with-models``: the final build, and what each model did."""
 
+    # each model's TrainOutcome as JSON (model_dump(mode="json")): a build result is plain data
     models: list[dict[str, Any]] = field(default_factory=list)
 
 
