@@ -50,11 +50,12 @@ def test_simulated_responses_flow_into_the_campaign_report(tmp_path: Path) -> No
         }  # fmt: skip
         used = events[events["type"] == "coupon_used"]
         assert (used["campaign_id"] == "loop-smoke").all() and (used["discount"] > 0).all()
-        control_users = set(
-            ws.warehouse.con.sql(
+        control_users = {
+            r[0]
+            for r in ws.warehouse.fetchall(
                 "SELECT user_id FROM campaign_assignments WHERE arm = 'control'"
-            ).df()["user_id"]
-        )
+            )
+        }
         assert not set(used["user_id"]) & control_users  # no coupon without the offer
 
 

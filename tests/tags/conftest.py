@@ -132,7 +132,7 @@ class Shop:
                     assert result.accepted == len(records), result.rejections
             wh = ws.warehouse
             run = Builder(wh, catalog, self.timezone).run(as_of=self.as_of)
-            rows = wh.con.sql(f"SELECT * FROM {run.snapshot}").to_arrow_table().to_pylist()
+            rows = wh.arrow(f"SELECT * FROM {run.snapshot}").to_pylist()
         finally:
             ws.close()
         return Profiles((row["person_id"], row) for row in rows)

@@ -72,7 +72,7 @@ def model_scores(ws: Workspace, catalog: Catalog) -> int:
             elif t.type == "date":
                 value = (AS_OF + timedelta(days=h % 90)).isoformat()
             rows.append([person, t.id, value, t.model.model])
-    ws.warehouse.con.executemany("INSERT INTO model_scores VALUES (?, ?, ?, ?, now())", rows)
+    ws.warehouse.executemany("INSERT INTO model_scores VALUES (?, ?, ?, ?, now())", rows)
     return len(rows)
 
 

@@ -40,12 +40,12 @@ def as_dicts(cols: Sequence[str], rows: Iterable[tuple]) -> list[dict[str, Any]]
 
 def with_ids(wh: Warehouse, name: str, ids: Sequence[str], sql: str, params: list | None = None):
     """Run ``sql`` with the table ``name`` (column ``id``) holding ``ids``."""
-    with wh.lock:
-        wh.con.register(name, pa.table({"id": pa.array(list(ids), pa.string())}))
+    with wh.lock:  # one connection for the registered table and the query
+        wh.register(name, pa.table({"id": pa.array(list(ids), pa.string())}))
         try:
-            return wh.con.execute(sql, params or []).fetchall()
+            return wh.fetchall(sql, params or [])
         finally:
-            wh.con.unregister(name)
+            wh.unregister(name)
 
 
 # --- definitions --------------------------------------------------------------------------------

@@ -108,7 +108,7 @@ def _frame(wh: Warehouse, sql: str, params: Sequence[Any]) -> pd.DataFrame:
     # under the write lock: the connection that created the temporary table (the session's,
     # or the writer's), whichever thread reads
     with wh.lock:
-        return wh.con.execute(sql, list(params)).df()
+        return wh._con.execute(sql, list(params)).df()
 
 
 def last_orders(wh: Warehouse, table: str, before: int) -> pd.DataFrame:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -146,9 +146,9 @@ class Warehouse:
         return reader
 
     @property
-    def con(self) -> duckdb.DuckDBPyConnection:
+    def _con(self) -> duckdb.DuckDBPyConnection:
         """The calling thread's connection (see the module docstring); write only while
-        holding ``lock``."""
+        holding ``lock``. Private: store modules run SQL through the methods below."""
         return self._here().con
 
     @contextmanager
@@ -194,7 +194,7 @@ class Warehouse:
     def migrate(self) -> None:
         """Apply the migrations this warehouse has not seen yet, each in one transaction."""
         with self.lock:
-            con = self.con
+            con = self._con
             con.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
                 "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ DEFAULT now())"
@@ -214,7 +214,7 @@ class Warehouse:
         """All statements inside are committed together or not at all (holding the write
         lock, so no other write interleaves)."""
         with self.lock:
-            con = self.con
+            con = self._con
             self.generation += 1
             con.execute("BEGIN TRANSACTION")
             try:
@@ -234,9 +234,20 @@ class Warehouse:
         with self.lock:
             self.generation += 1
             try:
-                return self.con.execute(sql, params or [])
+                return self._con.execute(sql, params or [])
             finally:
                 self.generation += 1  # once committed (see ``transaction``)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run a write statement once per row of parameters (under the write lock)."""
+        if not rows:
+            return
+        with self.lock:
+            self.generation += 1
+            try:
+                self._con.executemany(sql, [list(r) for r in rows])
+            finally:
+                self.generation += 1
 
     def execute_local(self, sql: str, params: list[Any] | None = None) -> None:
         """Run a statement that touches only the calling session's own objects (temporary
@@ -244,7 +255,7 @@ class Warehouse:
         if getattr(self._local, "session", None) is None:
             self.execute(sql, params)
             return
-        self.con.execute(sql, params or [])
+        self._con.execute(sql, params or [])
 
     def fetchall(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> list[tuple]:
         with self._reader() as c:
