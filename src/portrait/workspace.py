@@ -13,7 +13,6 @@ first use, and lists what a caller can do: most methods pass straight through to
 from __future__ import annotations
 
 import functools
-import getpass
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -24,7 +23,7 @@ import pyarrow as pa
 from portrait import hooks
 from portrait.config import WAREHOUSE_FILE, ConfigError, Settings, create_settings, load_settings
 from portrait.identity.service import IdentityService, UnknownIdentifierError
-from portrait.ingest.service import IngestService, guess_kind
+from portrait.ingest.service import IngestService, guess_kind, local_actor
 from portrait.models.service import ModelService
 from portrait.segments.refresh import refresh_segments
 from portrait.segments.service import SegmentService
@@ -44,15 +43,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 S = TypeVar("S")
 P = ParamSpec("P")
-
-
-def local_actor(via: str = "local") -> str:
-    """Who sends a batch from this machine (the CLI, a notebook): ``via:<OS user>``."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no login name (a container without a passwd entry)
-        user = "unknown"
-    return f"{via}:{user}"
 
 
 def delegate(
@@ -303,4 +293,4 @@ class Workspace:
         return quality_report(self.warehouse, self.profiles.catalog, build_id)
 
 
-__all__ = ["ConfigError", "UnknownIdentifierError", "Workspace", "delegate", "guess_kind"]
+__all__ = ["ConfigError", "UnknownIdentifierError", "Workspace", "guess_kind", "local_actor"]

@@ -9,6 +9,7 @@ and friends) passes through to this service.
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
@@ -49,6 +50,15 @@ def guess_kind(path: Path) -> str:
         if stem.startswith(kind):
             return kind
     return "events"
+
+
+def local_actor(via: str = "local") -> str:
+    """Who sends a batch from this machine (the CLI, a notebook): ``via:<OS user>``."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        user = "unknown"
+    return f"{via}:{user}"
 
 
 class IngestService:
