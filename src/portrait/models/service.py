@@ -151,9 +151,7 @@ class ModelService:
                 card = self.train(name, progress=lambda m, n=name: say(f"{n}: {m}"), **options)
                 outcomes.append(trained(card))
             except ImportError as e:
-                outcomes.append(
-                    failed(name, f"its trainer {TRAINERS[name]} cannot be loaded: {e}")
-                )
+                outcomes.append(failed(name, f"its trainer {TRAINERS[name]} cannot be loaded: {e}"))
             except (ValueError, LookupError) as e:  # the data or the options do not fit
                 outcomes.append(failed(name, str(e)))
             except Exception as e:  # a bug: reported with its type, and logged with a trace
