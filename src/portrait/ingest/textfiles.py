@@ -20,14 +20,19 @@ UTF-16 and UTF-32 files with a byte-order mark are transcoded to UTF-8 in the co
 from __future__ import annotations
 
 import codecs
-import gzip
-import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-CHUNK = 8 * 1024 * 1024
+from portrait.ingest.textblocks import (
+    LongLine,
+    SourceReadError,
+    blocks,
+    lines_of,
+    open_binary,
+    read_block,
+)
+
 SAMPLE = 64 * 1024
 # A marker line starts with this (no real CSV or JSON line does: it is a control character).
 MARK = "\x1eportrait-unreadable-line"
@@ -47,11 +52,6 @@ MAGIC = (
 )
 
 
-class SourceReadError(ValueError):
-    """A file that cannot be read at all; the message names it, says what is wrong and the fix.
-    (A ``ValueError``: the CLI prints it as one line and exits 2.)"""
-
-
 @dataclass
 class TextCheck:
     """What reading a text file found."""
@@ -62,48 +62,15 @@ class TextCheck:
     bad_lines: int = 0  # lines replaced by markers in the copy (after copying)
 
 
-def open_binary(path: Path) -> BinaryIO:
-    """The file's bytes, decompressed when its name says gzip."""
-    if path.suffixes and path.suffixes[-1].lower() == ".gz":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return path.open("rb")
-
-
 def compressed_but_unreadable(path: Path) -> bool:
     """Compressed in a way Python cannot read (zstd): DuckDB reads it unchecked."""
     return bool(path.suffixes) and path.suffixes[-1].lower() == ".zst"
 
 
-def _read(stream: BinaryIO, size: int, path: Path) -> bytes:
-    """``stream.read(size)``, with gzip problems said plainly."""
-    try:
-        return stream.read(size)
-    except gzip.BadGzipFile as e:
-        if "Not a gzipped file" in str(e):
-            raise SourceReadError(
-                f"{path}: is not gzip-compressed although its name ends in .gz; "
-                "rename it without .gz (or compress it with gzip)"
-            ) from None
-        raise SourceReadError(
-            f"{path}: the gzip data is damaged ({e}); copy or download the file again "
-            "(`gzip -t FILE` checks it)"
-        ) from None
-    except EOFError:
-        raise SourceReadError(
-            f"{path}: the gzip data ends early: the file is truncated (an interrupted copy or "
-            "download?) and nothing was stored; copy it again (`gzip -t FILE` checks it)"
-        ) from None
-    except zlib.error as e:
-        raise SourceReadError(
-            f"{path}: the gzip data is damaged ({e}); copy or download the file again "
-            "(`gzip -t FILE` checks it)"
-        ) from None
-
-
 def check_text_file(path: Path, fmt: str, max_line: int) -> TextCheck:
     """Read ``path`` (csv or jsonl) once and say whether DuckDB may read it as it is."""
     with open_binary(path) as f:
-        head = _read(f, SAMPLE, path)
+        head = read_block(f, SAMPLE, path)
     encoding = _sniff_encoding(path, head, fmt)
     if encoding is not None:
         return TextCheck(clean=False, transcode=encoding)
@@ -112,8 +79,8 @@ def check_text_file(path: Path, fmt: str, max_line: int) -> TextCheck:
     quoted = False
     endings: set[str] = set()
     with open_binary(path) as f:
-        for span in _blocks(f, max_line, path):
-            if isinstance(span, _LongLine) or not span.clean(fmt):
+        for span in blocks(f, max_line, path):
+            if isinstance(span, LongLine) or not span.clean(fmt):
                 return TextCheck(clean=False)
             if fmt == "csv" and not quoted:
                 quoted = span.odd_quotes()
@@ -132,15 +99,15 @@ def copy_with_markers(
     bad = 0
     with open_binary(path) as f, out.open("wb") as w:
         stream: BinaryIO = _Transcoder(f, check.transcode, path) if check.transcode else f
-        for span in _blocks(stream, max_line, path):
-            if isinstance(span, _LongLine):
+        for span in blocks(stream, max_line, path):
+            if isinstance(span, LongLine):
                 bad += 1
                 w.write(_marker(fmt, "line_too_long", _long_detail(span, max_line), span, max_raw))
                 continue
             if span.clean(fmt) and (fmt == "csv" or span.endings() in ("lf", "none")):
                 w.write(span.view())
             else:  # line by line; JSON lines all end in \n in the copy
-                for line in _lines(span.bytes()):
+                for line in lines_of(span.bytes()):
                     content = line.rstrip(b"\r\n")
                     reason, detail = _line_problem(content, fmt)
                     if reason is not None:
@@ -153,152 +120,6 @@ def copy_with_markers(
             if fmt == "csv" and not quoted:
                 quoted = span.odd_quotes()
     return TextCheck(clean=False, transcode=check.transcode, quoted_newlines=quoted, bad_lines=bad)
-
-
-# --- blocks of lines ----------------------------------------------------------------------
-
-
-class _LongLine(bytes):
-    """The head of a line over the limit, knowing the line's full length."""
-
-    length: int
-
-
-def _long(head: bytes, length: int) -> _LongLine:
-    x = _LongLine(head)
-    x.length = length
-    return x
-
-
-@dataclass
-class _Span:
-    """Whole lines ``buf[start:end]``, each within the limit (looked at without copying)."""
-
-    buf: bytes
-    start: int
-    end: int
-
-    def view(self) -> memoryview:
-        return memoryview(self.buf)[self.start : self.end]
-
-    def bytes(self) -> bytes:
-        return self.buf[self.start : self.end]
-
-    def clean(self, fmt: str) -> bool:
-        """No NUL byte and valid UTF-8 (decoding without copying: C speed); in JSON lines, no
-        byte the line reader cannot take either."""
-        buf, start, end = self.buf, self.start, self.end
-        if buf.find(b"\x00", start, end) >= 0:
-            return False
-        if fmt == "jsonl" and (
-            buf.find(b"\x01", start, end) >= 0
-            or buf.count(b"\r", start, end) != buf.count(b"\r\n", start, end)
-        ):
-            return False
-        if self.buf.isascii():  # the whole block: faster still than decoding it
-            return True
-        try:
-            str(self.view(), "utf-8")
-        except UnicodeDecodeError:
-            return False
-        return True
-
-    def endings(self) -> str:
-        """How the span's lines end: "lf", "crlf", "mixed" or "none" (no line break)."""
-        lf = self.buf.count(b"\n", self.start, self.end)
-        crlf = self.buf.count(b"\r\n", self.start, self.end) if lf else 0
-        return "none" if not lf else "lf" if not crlf else "crlf" if crlf == lf else "mixed"
-
-    def odd_quotes(self) -> bool:
-        """A line with an odd number of double quotes: a quoted CSV field goes on past it."""
-        if self.buf.find(b'"', self.start, self.end) < 0:
-            return False
-        return any(ln.count(b'"') % 2 for ln in self.bytes().split(b"\n") if b'"' in ln)
-
-    def longest_within(self, limit: int) -> bool:
-        """Every line within ``limit`` bytes: checked in windows of half the limit (each must
-        hold a line break), and line by line only where one does not."""
-        half = max(1, limit // 2)
-        find = self.buf.find
-        if all(
-            find(b"\n", i, min(i + half, self.end)) >= 0 for i in range(self.start, self.end, half)
-        ):
-            return True
-        return max(len(ln.rstrip(b"\r")) for ln in self.bytes().split(b"\n")) <= limit
-
-
-def _blocks(stream: BinaryIO, max_line: int, path: Path) -> Iterator[_Span | _LongLine]:
-    """The file as spans of whole lines (each within ``max_line`` bytes; the last may lack its
-    line break) and, for a longer line, its head only (a :class:`_LongLine`): memory stays
-    bounded by the block size and the limit, however long a line is."""
-    carry = b""
-    skipping: _LongLine | None = None  # a long line being read past
-    while True:
-        chunk = _read(stream, CHUNK, path)
-        if not chunk:
-            break
-        start = 0
-        if skipping is not None:
-            nl = chunk.find(b"\n")
-            if nl < 0:
-                skipping.length += len(chunk)
-                continue
-            skipping.length += nl
-            yield skipping
-            skipping = None
-            start = nl + 1
-        last = chunk.rfind(b"\n", start) + 1
-        if last == 0 or last <= start:  # no line ends in the rest of this block
-            carry += chunk[start:]
-        else:
-            if carry:  # the line begun in the previous block ends here
-                first = chunk.find(b"\n", start) + 1
-                joined = carry + chunk[start:first]
-                yield from _split_long(_Span(joined, 0, len(joined)), max_line)
-                carry = b""
-                start = first
-            if last > start:
-                yield from _split_long(_Span(chunk, start, last), max_line)
-            carry = chunk[last:]
-        if len(carry) > max_line:
-            skipping = _long(carry[:HEAD], len(carry))
-            carry = b""
-    if skipping is not None:
-        yield skipping
-    elif carry:
-        yield from _split_long(_Span(carry, 0, len(carry)), max_line)
-
-
-HEAD = 64 * 1024  # bytes of a long line kept (its marker keeps max_raw_length of them)
-
-
-def _split_long(span: _Span, max_line: int) -> Iterator[_Span | _LongLine]:
-    if span.longest_within(max_line):
-        yield span
-        return
-    run: list[bytes] = []
-    for line in _lines(span.bytes()):
-        content = line.rstrip(b"\r\n")
-        if len(content) > max_line:
-            if run:
-                joined = b"".join(run)
-                yield _Span(joined, 0, len(joined))
-                run = []
-            yield _long(content[:HEAD], len(content))
-        else:
-            run.append(line)
-    if run:
-        joined = b"".join(run)
-        yield _Span(joined, 0, len(joined))
-
-
-def _lines(data: bytes) -> Iterator[bytes]:
-    """The lines of ``data`` with their line breaks, split at \n only (not at a lone \r)."""
-    parts = data.split(b"\n")
-    for part in parts[:-1]:
-        yield part + b"\n"
-    if parts[-1]:
-        yield parts[-1]
 
 
 def _line_problem(line: bytes, fmt: str) -> tuple[str | None, str]:
@@ -361,12 +182,12 @@ class _Transcoder:
         self.done = False
         self.offset = 0
         bom = next(b for b, enc, _ in BOMS if enc == encoding)
-        first = _read(raw, len(bom), path)
+        first = read_block(raw, len(bom), path)
         self.offset = len(first)
 
     def read(self, size: int) -> bytes:
         while not self.done:
-            data = _read(self.raw, size, self.path)
+            data = read_block(self.raw, size, self.path)
             final = not data
             try:
                 text = self.decoder.decode(data, final=final)
