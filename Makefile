@@ -23,11 +23,11 @@ demo: $(STAMP)
 	$(BIN)/portrait demo demo-workspace
 
 # one worker per core (at most 4; each builds its own session shops), a module's tests on one
-# worker (tests/conftest.py groups them). pytest's exit code 5 (no test ran) fails the target.
+# worker (tests/conftest.py groups and orders them). pytest's exit code 5 (no test ran) fails the target.
 PYTEST_WORKERS ?= auto
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadgroup
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadgroup --no-loadscope-reorder
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
