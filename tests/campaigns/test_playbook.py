@@ -133,3 +133,24 @@ def test_rest_routes(shop: Path, tmp_path: Path):
             assert client.get("/v1/campaigns/suggestions").status_code == 401
     finally:
         ws.close()
+
+
+def test_wide_tables_fit_80_columns(shop: Path):
+    """The playbook and a campaign report stay readable in a terminal of 80 columns: the
+    table's lines fit, the campaign names stay whole, and the columns that gave way are named."""
+    suggestions = json.loads(cli(shop, "campaign", "suggest", "--json"))["suggestions"]
+    names = [s["campaign"] for s in suggestions]
+    last = suggestions[-1]
+    if not last["exists"]:
+        cli(shop, "campaign", "suggest", "--create", last["campaign"])
+        cli(shop, "campaign", "launch", last["campaign"])
+    for args in (["campaign", "suggest"], ["campaign", "report", last["campaign"]]):
+        r = runner.invoke(app, [*args, "-w", str(shop)], env={"COLUMNS": "80"})
+        assert r.exit_code == 0, r.output
+        # the table's lines (notes are text lines: never wrapped, so a terminal folds them)
+        lines = [line for line in r.stdout.splitlines() if line[:1] in "┏┃┡│└"]
+        assert lines and max(len(line) for line in lines) <= 80, r.stdout
+        if args[1] == "suggest":
+            assert all(n in r.stdout for n in names)
+        else:
+            assert "not shown at this width" in r.stdout and "P(beat ctl)" in r.stdout

@@ -8,10 +8,18 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from portrait.campaigns.results import ArmReport, BanditSummary, CampaignReport, Suggestions
-from portrait.cli.common import JsonOpt, WorkspaceOpt, friendly_errors, open_ws, out, print_json
+from portrait.cli.common import (
+    Column,
+    JsonOpt,
+    WorkspaceOpt,
+    fitted_table,
+    friendly_errors,
+    open_ws,
+    out,
+    print_json,
+)
 from portrait.experiments.results import TestResultPublic
 
 report_app = typer.Typer()
@@ -65,16 +73,39 @@ def report(
     print_report(r)
 
 
+# At 80 columns the least needed ones give way (named in the caption; --json has them all).
+REPORT_COLUMNS = (
+    Column("arm", 10),
+    Column("assigned", 6, "right"),
+    Column("delivered", 2, "right"),
+    Column("open", 2, "right"),
+    Column("CTR", 3, "right"),
+    Column("conv.", 9, "right"),
+    Column("rev/user", 8, "right"),
+    Column("refunds", 1, "right"),
+    Column("cost", 3, "right"),
+    Column("incr. revenue", 4, "right"),
+    Column("ROI", 7, "right"),
+    Column("conv. diff", 6, "right"),
+    Column("rev diff", 5, "right"),
+    Column("P(beat ctl)", 7, "right"),
+)
+PLAYBOOK_COLUMNS = (
+    Column("campaign", 10, min_width=30),  # the name to pass to --create, whole
+    Column("group", 4),
+    Column("size", 8, "right"),
+    Column("channel", 5),
+    Column("offers", 3),
+    Column("expected cost", 7, "right"),
+)
+
+
 def print_report(r: CampaignReport) -> None:
     """The report as one table per arm row, the SRM verdict, the bandit's state and notes."""
     out.print(f"[bold]{r.campaign}[/] ({r.status}), goal {r.goal}, "
               f"attribution {r.attribution_days:g} days, as of {r.as_of[:16]}")  # fmt: skip
-    table = Table("arm", "assigned", "delivered", "open", "CTR", "conv.", "rev/user", "refunds",
-                  "cost", "incr. revenue", "ROI", "conv. diff", "rev diff",
-                  "P(beat ctl)")  # fmt: skip
-    for a in r.arms:
-        table.add_row(*_arm_row(a, r.primary_metric))
-    out.print(table)
+    rows = [_arm_row(a, r.primary_metric) for a in r.arms]
+    out.print(fitted_table(None, REPORT_COLUMNS, rows))
     if r.srm:
         verdict = "[red]MISMATCH[/]" if r.srm.mismatch else "ok"
         p = "-" if r.srm.p_value is None else f"{r.srm.p_value:.3f}"
@@ -174,14 +205,12 @@ def suggest(
 
 def print_suggestions(r: Suggestions) -> None:
     """The playbook's suggestions as a table (``ws.campaigns.suggest()``)."""
-    table = Table("campaign", "group", "size", "channel", "offers", "expected cost")
-    table.columns[0].no_wrap = True  # the name to pass to --create, whole
-    for s in r.suggestions:
-        offers = ", ".join(v.offer for v in s.variants)
-        mark = " (exists)" if s.exists else ""
-        table.add_row(s.campaign + mark, escape(s.title), f"{s.size:,}",
-                      s.channel, offers, _money(s.expected_cost.total))  # fmt: skip
-    out.print(table)
+    rows = [
+        [s.campaign + (" (exists)" if s.exists else ""), escape(s.title), f"{s.size:,}",
+         s.channel, ", ".join(v.offer for v in s.variants), _money(s.expected_cost.total)]
+        for s in r.suggestions
+    ]  # fmt: skip
+    out.print(fitted_table(None, PLAYBOOK_COLUMNS, rows))
     if r.skipped:
         out.print("skipped: " + ", ".join(f"{s.campaign} ({s.reason})" for s in r.skipped))
     for note in r.notes:

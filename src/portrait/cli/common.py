@@ -165,12 +165,29 @@ def fitted_table(
     hidden = [c.header for i, c in enumerate(columns) if i not in keep]
     caption = f"not shown at this width: {', '.join(hidden)} (see --json)" if hidden else None
     t = Table(title=title, caption=caption)
-    for i in keep:
-        c = columns[i]
-        t.add_column(c.header, justify=c.justify, overflow="fold", min_width=_least(c, rows, i))
+    for i, w in zip(keep, _widths(columns, rows, keep, width), strict=True):
+        t.add_column(columns[i].header, justify=columns[i].justify, overflow="fold", width=w)
     for r in rows:
         t.add_row(*(r[i] for i in keep))
     return t
+
+
+def _widths(
+    columns: Sequence[Column], rows: list[list[str]], keep: list[int], width: int
+) -> list[int]:
+    """Each kept column's width: its widest value (or header) when everything fits; else the
+    room left after every column's least width is shared among the columns that want more, in
+    proportion to what they want (set here rather than left to Rich, whose shrinking stops at
+    the widest column's minimum)."""
+    want = [max([len(columns[i].header), *(len(r[i]) for r in rows)]) for i in keep]
+    least = [_least(columns[i], rows, i) for i in keep]
+    room = width - (3 * len(keep) + 1)
+    if sum(want) <= room:
+        return want
+    spare = max(0, room - sum(least))
+    extra = [w - m for w, m in zip(want, least, strict=True)]
+    total = sum(extra) or 1
+    return [m + (spare * e) // total for m, e in zip(least, extra, strict=True)]
 
 
 def _table_width(columns: Sequence[Column], rows: list[list[str]], keep: list[int]) -> int:
