@@ -10,6 +10,7 @@ import pytest
 from portrait.recs.history import PersonHistory
 from portrait.store import recs as store_recs
 from portrait.workspace import Workspace
+from shops import DemoShop
 
 
 def test_groups_by_person_newest_first() -> None:
@@ -36,12 +37,11 @@ def test_save_and_load(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("recs-history") / "ws"
-    ws = Workspace.init(root)
-    ws.simulate(users=150, days=30, seed=5)
-    ws.recs.train()
-    ws.close()
+def trained(tmp_path_factory: pytest.TempPathFactory, demo_shop: DemoShop) -> Path:
+    """A copy of the demo shop (not built) with the recommender trained."""
+    root = demo_shop.copy(tmp_path_factory.mktemp("recs-history") / "ws")
+    with Workspace.open(root) as ws:
+        ws.recs.train()
     return root
 
 
