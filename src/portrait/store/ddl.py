@@ -219,4 +219,13 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     # which opening a campaign once created lazily: every statement is idempotent, so a
     # warehouse made by a later migration 5 changes nothing
     (9, [*CAMPAIGN_TABLES_SQL, *CAMPAIGN_COLUMNS_SQL]),
+    # the identity map the live build used (its next incremental build diffs against it),
+    # which a build used to create; an older workspace's copy is kept as it is
+    (
+        10,
+        [
+            "CREATE TABLE IF NOT EXISTS profile_identity "
+            "(id_kind VARCHAR, identifier VARCHAR, person_id VARCHAR)"
+        ],
+    ),
 ]

@@ -72,9 +72,9 @@ def identity_digest(wh: Warehouse, table: str = "identity_map") -> str | None:
 
 def keep_identity(wh: Warehouse) -> None:
     """Keep the identity map a live build used: the next incremental build diffs it."""
+    wh.execute("DELETE FROM profile_identity")
     wh.execute(
-        "CREATE OR REPLACE TABLE profile_identity AS "
-        "SELECT id_kind, identifier, person_id FROM identity_map"
+        "INSERT INTO profile_identity SELECT id_kind, identifier, person_id FROM identity_map"
     )
 
 
