@@ -20,7 +20,7 @@ from portrait.cli.common import (
 )
 from portrait.models.registry import TRAINERS, ModelCard
 from portrait.models.results import KeyMetric, TrainOutcome
-from portrait.models.service import trained
+from portrait.models.service import ModelService, trained
 from portrait.store.warehouse import WarehouseLockedError
 
 models_app = typer.Typer(help="Predictive models that fill model tags.", no_args_is_help=True)
@@ -98,7 +98,7 @@ def _train_here(ws: Any, name: str, options: dict[str, Any]) -> list[TrainOutcom
 def _train_on_server(ws: Any, name: str, options: dict[str, Any]) -> list[TrainOutcome]:
     name = name.strip().lower()
     if name != "all":
-        name = ws.models.resolve(name)
+        name = ModelService.resolve(name)  # a static check: the warehouse is the server's
     result = on_server(ws, f"/v1/models/{name}/train", options, f"training of {name}")
     if name == "all":
         return [TrainOutcome.model_validate(o) for o in result["models"]]
