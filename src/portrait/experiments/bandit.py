@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import string
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from portrait.experiments.results import RegretEstimate
+from portrait.experiments.results import BanditReport, RegretEstimate
 
 _CHUNK = 200_000  # sends drawn at once in allocate (bounds memory: chunk x arms floats)
 
@@ -140,39 +139,6 @@ def regret_estimate(state: Mapping[str, Mapping[str, int]]) -> RegretEstimate:
 
 
 # --- simulation ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BanditReport:
-    """A simulated campaign: where the sends went and what that cost against alternatives.
-
-    Regrets are expected conversions lost (true rates times sends), so they do not depend on
-    the luck of the simulated conversions: ``regret`` against always sending the best offer,
-    ``equal_split_regret`` of an equal split against the same.
-    """
-
-    arms: list[str]
-    true_rates: dict[str, float]
-    best_arm: str
-    batches: int
-    batch_size: int
-    seed: int
-    total_sends: int
-    sends: dict[str, int]
-    successes: dict[str, int]
-    conversions: int  # simulated conversions of the bandit
-    expected_conversions: float  # sum of sends x true rate
-    best_fixed_conversions: float
-    equal_split_conversions: float
-    regret: float
-    equal_split_regret: float
-    regret_vs_equal_split: float  # regret / equal_split_regret (lower is better)
-    gain_vs_equal_split: float  # expected conversions above an equal split
-    best_arm_share: float  # share of all sends that went to the best arm
-    shares: list[dict[str, float]]  # share of each batch's sends per arm
-    cumulative_regret: list[float]  # after each batch
-    posterior_means: dict[str, float]
-    prob_best: dict[str, float]
 
 
 def _arm_names(k: int) -> list[str]:

@@ -4,99 +4,72 @@ what the REST routes return and what campaign reports embed.
 The statistics themselves stay frozen dataclasses over sufficient statistics
 (``portrait.experiments.stats``: NaN where a number is undefined, an ``error`` code saying why).
 The ``*Public`` models here are their published form: NaN and infinities become ``None`` (JSON
-has neither), so a degenerate arm reads ``{"p_value": null, "error": "n_too_small"}``.
+has neither), so a degenerate arm reads ``{"p_value": null, "error": "n_too_small"}``. Each is
+built from its dataclass's fields (``_published``), so a field is declared once: a field the
+dataclass types ``MaybeNan`` is ``float | None`` here.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal, Self, get_args, get_type_hints
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, create_model
 
 from portrait.experiments import stats
+from portrait.experiments.stats.sufficient import MaybeNan, NullWhenUndefined
 
 
 class _Result(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
-class TestResultPublic(_Result):
-    """Treatment minus control (``stats.TestResult``): difference, interval, p-value, lift."""
-
-    __test__ = False  # not a pytest class
-
-    difference: float | None
-    ci_low: float | None
-    ci_high: float | None
-    p_value: float | None
-    relative_lift: float | None
-    statistic: float | None
-    df: float | None  # None for a z test (infinite degrees of freedom)
-    alpha: float
-    method: str
-    error: str | None = None
+class _Published(_Result):
+    """The published form of a statistics dataclass: its fields, NaN as ``None``."""
 
     @classmethod
-    def of(cls, result: stats.TestResult) -> TestResultPublic:
-        return cls.model_validate(stats.clean(result))
+    def of(cls, result: Any, **extra: float | None) -> Self:
+        """``result`` (a dataclass) with NaN and infinities as ``None``; ``extra`` adds
+        fields the dataclass does not carry (what was asked for)."""
+        return cls.model_validate({**stats.clean(result), **extra})
 
 
-class BayesResultPublic(_Result):
-    """Posterior comparison of treatment with control (``stats.BayesResult``)."""
-
-    chance_to_beat_control: float | None
-    expected_loss_treatment: float | None
-    expected_loss_control: float | None
-    difference: float | None
-    difference_ci_low: float | None
-    difference_ci_high: float | None
-    lift: float | None
-    lift_ci_low: float | None
-    lift_ci_high: float | None
-    credibility: float
-    method: str
-    error: str | None = None
-
-    @classmethod
-    def of(cls, result: stats.BayesResult) -> BayesResultPublic:
-        return cls.model_validate(stats.clean(result))
+def _published(source: type, doc: str, **extra: Any) -> type[_Published]:
+    """A ``*Public`` model with the fields of the dataclass ``source``, in its order and with
+    its defaults, so the field list is written once: a ``MaybeNan`` field reads
+    ``float | None``, the others keep their type; ``extra`` adds (type, default) fields."""
+    hints = get_type_hints(source, include_extras=True)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(source):
+        hint = hints[f.name]
+        nullable = NullWhenUndefined in get_args(hint)[1:]
+        default = ... if f.default is dataclasses.MISSING else f.default
+        fields[f.name] = (float | None if nullable else hint, default)
+    name = f"{source.__name__}Public"
+    return create_model(
+        name, __base__=_Published, __doc__=doc, __module__=__name__, **fields, **extra
+    )
 
 
-class SrmResultPublic(_Result):
-    """Sample-ratio mismatch of the observed arm sizes against the planned split."""
-
-    chi2: float | None
-    p_value: float | None
-    mismatch: bool
-    threshold: float
-    observed: dict[str, int]
-    expected: dict[str, float]
-    error: str | None = None
-
-    @classmethod
-    def of(cls, result: stats.SrmResult) -> SrmResultPublic:
-        return cls.model_validate(stats.clean(result))
-
-
-class SampleSizePublic(_Result):
-    """Users needed per arm (``stats.SampleSize``), with what was asked for."""
-
-    control: int
-    treatment: int
-    total: int
-    exact_control: float
-    alpha: float
-    power: float
-    two_sided: bool
-    ratio: float
-    effect: float
-    baseline: float | None = None
-    target: float | None = None
-    sd: float | None = None
-
-    @classmethod
-    def of(cls, result: stats.SampleSize, **asked: float | None) -> SampleSizePublic:
-        return cls.model_validate({**stats.clean(result), **asked})
+TestResultPublic = _published(
+    stats.TestResult,
+    "Treatment minus control (``stats.TestResult``): difference, interval, p-value, lift.",
+)
+TestResultPublic.__test__ = False  # not a pytest class
+BayesResultPublic = _published(
+    stats.BayesResult, "Posterior comparison of treatment with control (``stats.BayesResult``)."
+)
+SrmResultPublic = _published(
+    stats.SrmResult, "Sample-ratio mismatch of the observed arm sizes against the planned split."
+)
+SampleSizePublic = _published(
+    stats.SampleSize,
+    "Users needed per arm (``stats.SampleSize``), with what was asked for.",
+    baseline=(float | None, None),
+    target=(float | None, None),
+    sd=(float | None, None),
+)
 
 
 # --- an A/B(/n) analysis ---------------------------------------------------------------------
@@ -166,8 +139,15 @@ class RegretEstimate(_Result):
     share_to_best: float | None
 
 
-class BanditReportPublic(_Result):
-    """A simulated Thompson-sampling campaign (``bandit.BanditReport``), NaN as ``None``."""
+@dataclass(frozen=True)
+class BanditReport:
+    """A simulated campaign (``bandit.simulate_bandit``): where the sends went and what that
+    cost against alternatives.
+
+    Regrets are expected conversions lost (true rates times sends), so they do not depend on
+    the luck of the simulated conversions: ``regret`` against always sending the best offer,
+    ``equal_split_regret`` of an equal split against the same.
+    """
 
     arms: list[str]
     true_rates: dict[str, float]
@@ -178,28 +158,31 @@ class BanditReportPublic(_Result):
     total_sends: int
     sends: dict[str, int]
     successes: dict[str, int]
-    conversions: int
-    expected_conversions: float
+    conversions: int  # simulated conversions of the bandit
+    expected_conversions: float  # sum of sends x true rate
     best_fixed_conversions: float
     equal_split_conversions: float
     regret: float
     equal_split_regret: float
-    regret_vs_equal_split: float | None
-    gain_vs_equal_split: float
-    best_arm_share: float
-    shares: list[dict[str, float]]
-    cumulative_regret: list[float]
+    regret_vs_equal_split: MaybeNan  # regret / equal_split_regret (lower is better)
+    gain_vs_equal_split: float  # expected conversions above an equal split
+    best_arm_share: float  # share of all sends that went to the best arm
+    shares: list[dict[str, float]]  # share of each batch's sends per arm
+    cumulative_regret: list[float]  # after each batch
     posterior_means: dict[str, float]
     prob_best: dict[str, float]
 
-    @classmethod
-    def of(cls, report: Any) -> BanditReportPublic:
-        return cls.model_validate(stats.clean(report))
+
+BanditReportPublic = _published(
+    BanditReport,
+    "A simulated Thompson-sampling campaign (``bandit.BanditReport``), NaN as ``None``.",
+)
 
 
 __all__ = [
     "AbAnalysis",
     "BanditCounts",
+    "BanditReport",
     "BanditReportPublic",
     "BayesResultPublic",
     "Comparison",

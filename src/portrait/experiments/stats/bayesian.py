@@ -14,6 +14,7 @@ from portrait.experiments.stats.sufficient import (
     NAN,
     ZERO_BASELINE,
     ZERO_VARIANCE,
+    MaybeNan,
     MeanStats,
     PropStats,
 )
@@ -28,15 +29,15 @@ class BayesResult:
     credible intervals at ``credibility``; the lift is relative (treatment / control - 1).
     """
 
-    chance_to_beat_control: float
-    expected_loss_treatment: float
-    expected_loss_control: float
-    difference: float  # posterior mean of treatment - control
-    difference_ci_low: float
-    difference_ci_high: float
-    lift: float  # posterior median of the relative lift
-    lift_ci_low: float
-    lift_ci_high: float
+    chance_to_beat_control: MaybeNan
+    expected_loss_treatment: MaybeNan
+    expected_loss_control: MaybeNan
+    difference: MaybeNan  # posterior mean of treatment - control
+    difference_ci_low: MaybeNan
+    difference_ci_high: MaybeNan
+    lift: MaybeNan  # posterior median of the relative lift
+    lift_ci_low: MaybeNan
+    lift_ci_high: MaybeNan
     credibility: float
     method: str
     error: str | None = None

@@ -14,6 +14,7 @@ from portrait.experiments.stats.sufficient import (
     NAN,
     NO_DATA,
     ZERO_VARIANCE,
+    MaybeNan,
     MeanStats,
     PropStats,
 )
@@ -25,13 +26,13 @@ class TestResult:
 
     __test__ = False  # not a pytest class
 
-    difference: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    relative_lift: float  # difference / control mean
-    statistic: float  # t or z
-    df: float  # degrees of freedom (inf for a z test)
+    difference: MaybeNan
+    ci_low: MaybeNan
+    ci_high: MaybeNan
+    p_value: MaybeNan
+    relative_lift: MaybeNan  # difference / control mean
+    statistic: MaybeNan  # t or z
+    df: MaybeNan  # degrees of freedom (inf for a z test)
     alpha: float
     method: str
     error: str | None = None
@@ -101,8 +102,8 @@ def two_proportion_test(
 class SrmResult:
     """Chi-square goodness of fit of the observed arm sizes to the planned split."""
 
-    chi2: float
-    p_value: float
+    chi2: MaybeNan
+    p_value: MaybeNan
     mismatch: bool  # p < threshold: the assignment is probably broken, do not trust results
     threshold: float
     observed: dict[str, int]

@@ -8,11 +8,20 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 
 NAN = float("nan")
+
+
+class NullWhenUndefined:
+    """Marks a result field that is NaN (or infinite) where the number is undefined, so its
+    published form (``experiments.results``) reads ``float | None``: JSON has no NaN."""
+
+
+# A result's float that may be undefined (NaN, or inf for a z test's degrees of freedom).
+MaybeNan = Annotated[float, NullWhenUndefined]
 
 # Error codes carried by results (``result.error``).
 N_TOO_SMALL = "n_too_small"  # an arm has fewer than 2 observations (1 for proportions)
