@@ -6,6 +6,7 @@ Modules whose assertions need another shop (size, seed, dates) keep their own.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,13 @@ def _suffix_node_id(item: pytest.Item, group: str) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     # xdist declares the marker too; this keeps --strict-markers happy with -p no:xdist
     config.addinivalue_line("markers", "xdist_group(name): run on the worker of this group")
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # The main process's GNU readline wrote COLUMNS=80 and LINES=24 into the environment
+        # the workers inherit; rich would fix the CLI's width at 80 when it is imported, and
+        # the tests that pass COLUMNS to CliRunner would see wrapped tables. A plain run has
+        # neither variable, so a worker drops them too.
+        for name in ("COLUMNS", "LINES"):
+            os.environ.pop(name, None)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's hook turns the groups into scopes
