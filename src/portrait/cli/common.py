@@ -215,16 +215,7 @@ def progress_bar() -> Progress:
 
 def batch_row(r: BatchResult) -> IngestedBatch:
     """A batch's counts for ``--json`` (without its rejections and timings)."""
-    return IngestedBatch(
-        batch_id=r.batch_id,
-        kind=r.kind,
-        source=r.source,
-        received=r.received,
-        accepted=r.accepted,
-        duplicates=r.duplicates,
-        quarantined=r.quarantined,
-        seconds=round(r.seconds, 3),
-    )
+    return r.counts()
 
 
 def print_batches(results: list[BatchResult]) -> None:

@@ -6,9 +6,11 @@ documented response bodies, and notebooks read their attributes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class IngestedBatch(BaseModel):
@@ -24,6 +26,43 @@ class IngestedBatch(BaseModel):
     duplicates: int
     quarantined: int
     seconds: float
+
+
+class BatchCountError(RuntimeError):
+    """A batch's counts do not add up: some record would be lost. The batch is rolled back."""
+
+
+@dataclass
+class Rejection:
+    """A record of a batch that went to quarantine: its position and why."""
+
+    index: int
+    reason_code: str
+    detail: str | None
+
+
+class BatchResult(IngestedBatch):
+    """What happened to every record of one batch (the ``IngestedBatch`` counts always add
+    up), with the rejections and timings the service's callers use; not frozen: later steps
+    of a load add their timings."""
+
+    model_config = ConfigDict(frozen=False)
+
+    rejections: list[Rejection] = Field(default_factory=list)
+    seconds: float = 0.0
+    # Seconds spent per step (validate, quarantine, store, identity, commit): where time goes.
+    timings: dict[str, float] = Field(default_factory=dict)
+    # Positions of the accepted records, when asked for (to split a combined HTTP batch).
+    accepted_rows: list[int] | None = None
+
+    def model_post_init(self, context: Any, /) -> None:
+        if self.accepted + self.duplicates + self.quarantined != self.received:
+            raise BatchCountError(f"counts do not add up for batch {self.batch_id}: {self}")
+
+    def counts(self) -> IngestedBatch:
+        """The counts alone (``portrait ingest --json``), seconds to the millisecond."""
+        fields = self.model_dump(include=set(IngestedBatch.model_fields))
+        return IngestedBatch(**fields | {"seconds": round(self.seconds, 3)})
 
 
 class BatchLogEntry(BaseModel):

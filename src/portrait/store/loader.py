@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import pyarrow as pa
 
 from portrait.ingest.plan import SourceShape, StagePlan, q
 from portrait.ingest.readers import SourceRelation, read_error
+from portrait.ingest.results import BatchCountError, BatchResult, Rejection
 from portrait.schema import CANONICAL
 from portrait.store.identity_ops import (
     rebuild_map,
@@ -32,40 +32,6 @@ from portrait.store.identity_ops import (
     refresh_anonymous,
 )
 from portrait.store.warehouse import Warehouse
-
-
-class BatchCountError(RuntimeError):
-    """A batch's counts do not add up: some record would be lost. The batch is rolled back."""
-
-
-@dataclass
-class Rejection:
-    index: int
-    reason_code: str
-    detail: str | None
-
-
-@dataclass
-class BatchResult:
-    """What happened to every record of one batch: the four counts always add up."""
-
-    batch_id: str
-    kind: str
-    source: str
-    received: int
-    accepted: int
-    duplicates: int
-    quarantined: int
-    rejections: list[Rejection] = field(default_factory=list)
-    seconds: float = 0.0
-    # Seconds spent per step (validate, quarantine, store, identity, commit): where time goes.
-    timings: dict[str, float] = field(default_factory=dict)
-    # Positions of the accepted records, when asked for (to split a combined HTTP batch).
-    accepted_rows: list[int] | None = None
-
-    def __post_init__(self) -> None:
-        if self.accepted + self.duplicates + self.quarantined != self.received:
-            raise AssertionError(f"counts do not add up for batch {self.batch_id}: {self}")
 
 
 def ingest_relation(
