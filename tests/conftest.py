@@ -7,6 +7,7 @@ Modules whose assertions need another shop (size, seed, dates) keep their own.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -102,8 +103,9 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)  # before xdist's hook turns the groups into scopes
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Group the tests (see ``_xdist_group``); under ``--dist loadgroup``, also hand out the
-    slow groups first and the longer ones next, so no worker is left with a long group at the
-    end while the others idle (the order within a group is kept)."""
+    work longest first, as far as it is known: slow tests and groups with a slow test, then
+    groups by size, then single tests, so that no worker is left with a long piece at the end
+    while the others idle (the order within a group is kept)."""
     groups = {id(item): _xdist_group(item) for item in items}
     for item in items:
         if groups[id(item)] is not None:
@@ -113,18 +115,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if groups[id(item)] is not None:
             _suffix_node_id(item, groups[id(item)])
-    size: dict[str | None, int] = {}
-    slow: set[str | None] = set()
-    for item in items:
-        size[groups[id(item)]] = size.get(groups[id(item)], 0) + 1
-        if item.get_closest_marker("slow"):
-            slow.add(groups[id(item)])
-    first = {g: n for n, g in enumerate(dict.fromkeys(groups.values()))}
+    items.sort(key=_longest_first(items, groups))
 
-    def order(item: pytest.Item) -> tuple[int, int, int]:
+
+def _longest_first(
+    items: list[pytest.Item], groups: dict[int, str | None]
+) -> Callable[[pytest.Item], tuple[int, int, int]]:
+    """A sort key handing out slow work first, then large groups, then single tests."""
+    size: dict[str, int] = {}
+    slow_groups: set[str] = set()
+    first: dict[str, int] = {}
+    for n, item in enumerate(items):
         group = groups[id(item)]
-        if group is None:  # single tests last, in collection order
-            return (2, 0, 0)
-        return (0 if group in slow else 1, -size[group], first[group])
+        if group is not None:
+            size[group] = size.get(group, 0) + 1
+            first.setdefault(group, n)
+            if item.get_closest_marker("slow"):
+                slow_groups.add(group)
 
-    items.sort(key=order)
+    def key(item: pytest.Item) -> tuple[int, int, int]:
+        group = groups[id(item)]
+        if group is None:  # a single test: slow ones first, the rest last (stable order)
+            return (0 if item.get_closest_marker("slow") else 2, 0, 0)
+        return (0 if group in slow_groups else 1, -size[group], first[group])
+
+    return key
