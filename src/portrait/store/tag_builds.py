@@ -17,10 +17,6 @@ from pydantic import BaseModel, ConfigDict
 from portrait.store.warehouse import Warehouse
 from portrait.tags.model import TagDef
 
-BUILD_COLUMNS = (
-    "build_id", "as_of", "timezone", "backend", "mode", "catalog_fingerprint", "snapshot",
-    "persons", "recomputed", "events_seen", "started_at", "finished_at", "seconds",
-)  # fmt: skip
 STORED_SNAPSHOTS = (  # duckdb_tables(): a third of information_schema's time
     "SELECT schema_name || '.' || table_name FROM duckdb_tables() "
     "WHERE schema_name = 'snapshots' AND NOT temporary"
@@ -56,6 +52,10 @@ class BuildRow(BaseModel):
     seconds: float
 
 
+# the columns reads select, in BuildRow's order
+BUILD_COLUMNS = tuple(BuildRow.model_fields)
+
+
 class BaseBuild(BaseModel):
     """What an incremental build needs of the build it starts from."""
 
@@ -70,25 +70,15 @@ class BaseBuild(BaseModel):
     identity_digest: str | None
 
 
-class BuildLogRecord(BaseModel):
-    """A finished build, as written to ``tag_builds``."""
+class BuildLogRecord(BuildRow):
+    """A finished build, as written to ``tag_builds``: the columns reads use (``BuildRow``)
+    and those only a later incremental build needs."""
 
-    build_id: str
-    as_of: str
+    as_of: str  # type: ignore[assignment]  # the local date as text, as the plan holds it
     as_of_epoch: int
-    timezone: str
-    backend: str
-    mode: str
-    catalog_fingerprint: str
-    snapshot: str
-    persons: int
-    recomputed: int
-    events_seen: int
     last_batch: str | None
     identity_digest: str | None = None  # set when saved (of the identity map it used)
-    started_at: datetime
-    finished_at: datetime | None = None  # set when saved
-    seconds: float
+    finished_at: datetime | None = None  # type: ignore[assignment]  # set when saved
     inputs_digest: str
 
 
