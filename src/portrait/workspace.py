@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 import pyarrow as pa
 
 from portrait import hooks
+from portrait.audit.recorded import audited
+from portrait.audit.service import AuditService, open_audit
 from portrait.config import WAREHOUSE_FILE, ConfigError, Settings, create_settings, load_settings
 from portrait.identity.service import IdentityService, UnknownIdentifierError
 from portrait.ingest.service import IngestService, guess_kind, local_actor
@@ -37,6 +39,8 @@ from portrait.tags.results import QualityReport
 from portrait.tags.service import ProfileService
 
 if TYPE_CHECKING:
+    from portrait.audit.context import AuditCaller
+    from portrait.campaigns.results import ConsentImport, ConsentState
     from portrait.campaigns.service import CampaignService
     from portrait.recs.serve import RecsService
 
@@ -77,6 +81,9 @@ class Workspace:
         # Called after each events batch commits instead of the after-ingest hooks (the REST
         # server hands them to a worker thread: ``campaigns.journeys.IngestJourneys``).
         self.on_events_committed: Callable[[BatchResult], None] | None = None
+        # Who the audit log records when no REST request calls (the CLI's command); None:
+        # this process's user, via python (see ``portrait.audit.recorded.caller_of``)
+        self.audit_caller: AuditCaller | None = None
 
     # --- opening ------------------------------------------------------------------------
     @classmethod
@@ -135,6 +142,8 @@ class Workspace:
             from portrait.campaigns.channels import close_all
 
             close_all(campaigns.channels.values())
+        if "audit" in self._services:
+            self._services["audit"].log.close()
         self._services.clear()  # made again, over the reopened warehouse, when next used
         if self._warehouse is not None:
             self._warehouse.close()
@@ -218,6 +227,11 @@ class Workspace:
             ),
         )
 
+    @property
+    def audit(self) -> AuditService:
+        """The audit log: entries, verify (see ``portrait.audit``)."""
+        return self._service("audit", lambda: open_audit(self.root, self._in_memory))
+
     def _actor(self) -> str:
         return self.actor
 
@@ -247,15 +261,16 @@ class Workspace:
         return self.warehouse.to_arrow(self.warehouse.table(name))
 
     # --- identity -----------------------------------------------------------------------
-    identity = delegate("identities", IdentityService.report)
-    merge_users = delegate("identities", IdentityService.merge)
-    unmerge = delegate("identities", IdentityService.unmerge)
+    # (audited: each call that returns is recorded, see ``portrait.audit.recorded``)
+    identity = audited("identity", delegate("identities", IdentityService.report))
+    merge_users = audited("merge_users", delegate("identities", IdentityService.merge))
+    unmerge = audited("unmerge", delegate("identities", IdentityService.unmerge))
 
     # --- API keys -----------------------------------------------------------------------
-    create_key = delegate("keystore", KeyStore.create)
+    create_key = audited("create_key", delegate("keystore", KeyStore.create))
     authenticate = delegate("keystore", KeyStore.verify)
     list_keys = delegate("keystore", KeyStore.list)
-    revoke_key = delegate("keystore", KeyStore.revoke)
+    revoke_key = audited("revoke_key", delegate("keystore", KeyStore.revoke))
 
     def verify_key(self, token: str) -> str | None:
         """The role of a valid, unrevoked token; None otherwise."""
@@ -282,11 +297,34 @@ class Workspace:
         hooks.run_after_build(self, result)
         return result
 
-    profile = delegate("profiles", ProfileService.profile)
+    profile = audited("profile", delegate("profiles", ProfileService.profile))
     profile_table = delegate("profiles", ProfileService.frame)
     tags = delegate("profiles", ProfileService.tags)
     tag = delegate("profiles", ProfileService.tag)
     profile_builds = delegate("profiles", ProfileService.builds)
+
+    # --- segment members and consent (audited) -----------------------------------------
+    segment_members = audited("segment_members", delegate("segments", SegmentService.members))
+    export_segment = audited("export_segment", delegate("segments", SegmentService.export))
+
+    @functools.partial(audited, "set_consent")
+    def set_consent(
+        self, user_id: str, channel: str, granted: bool, source: str = "api"
+    ) -> ConsentState:
+        """Record a user's yes or no for a channel (``CampaignService.set_consent``)."""
+        return self.campaigns.set_consent(user_id, channel, granted, source)
+
+    @functools.partial(audited, "import_consents")
+    def import_consents(self, path: str | Path, source: str = "import") -> ConsentImport:
+        """Import consents from a CSV file (``CampaignService.import_consents``)."""
+        return self.campaigns.import_consents(path, source)
+
+    @functools.partial(audited, "import_consents_csv")
+    def import_consents_csv(
+        self, text: str, source: str = "import", label: str = "request body"
+    ) -> ConsentImport:
+        """Import consents from CSV text (``POST /v1/consents/import``)."""
+        return self.campaigns.import_consents_csv(text, source, label)
 
     def tag_quality(self, build_id: str | None = None) -> QualityReport:
         """Coverage, distributions, drift, cross-checks and (simulator) truth scores."""
