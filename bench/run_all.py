@@ -14,6 +14,7 @@ BENCHES = [
     ["bench_http.py", "--concurrency", "16"],
     ["bench_concurrency.py"],
     ["bench_profiles.py"],
+    ["bench_audit.py"],
     ["bench_models.py"],
     ["bench_segments.py"],
     ["bench_recs.py"],

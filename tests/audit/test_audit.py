@@ -15,18 +15,9 @@ from portrait.workspace import Workspace
 from shops import copy_workspace
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, demo_shop) -> Path:
-    """The demo shop, built once for this module (copied for each test)."""
-    root = demo_shop.copy(tmp_path_factory.mktemp("audit") / "ws")
-    with Workspace.open(root) as ws:
-        ws.build()
-    return root
-
-
 @pytest.fixture
-def shop(built: Path, tmp_path: Path) -> Iterator[Workspace]:
-    ws = Workspace.open(copy_workspace(built, tmp_path / "ws"))
+def shop(audit_shop: Path, tmp_path: Path) -> Iterator[Workspace]:
+    ws = Workspace.open(copy_workspace(audit_shop, tmp_path / "ws"))
     yield ws
     ws.close()
 
@@ -179,6 +170,7 @@ def test_concurrent_appends_chain_one_after_another(shop: Workspace) -> None:
     import threading
 
     uid = user_ids(shop)[0]
+    shop.audit  # noqa: B018 - opened first, as the server does (workspace services are made lazily)
     threads = [threading.Thread(target=lambda: [shop.identity(uid) for _ in range(5)])
                for _ in range(4)]  # fmt: skip
     for t in threads:

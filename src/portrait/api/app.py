@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from portrait import __version__
 from portrait.api import (
+    audit,
     campaign_reports,
     campaigns,
     errors,
@@ -59,6 +60,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     profiles.router,
     jobs.router,
     keys.router,
+    audit.router,
     segments.router,
     models.router,
     learning.router,
@@ -74,6 +76,7 @@ def create_app(workspace: Workspace) -> FastAPI:
     committer = GroupCommitter(workspace)
     runner = JobRunner()
     workspace.keystore  # noqa: B018 - the key file exists (and old keys moved) before serving
+    workspace.audit  # noqa: B018 - and the audit log, before requests race to open it
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -84,7 +87,8 @@ def create_app(workspace: Workspace) -> FastAPI:
     app = FastAPI(
         lifespan=lifespan,
         # every route: its permission from portrait.security.roles.ROUTES, checked per request
-        dependencies=[Depends(enforce)],
+        # then who calls, for the audit log (portrait.api.audit.audit_caller)
+        dependencies=[Depends(enforce), Depends(audit.audit_caller)],
         title="Portrait",
         version=__version__,
         description="User profiles and precision marketing for e-commerce.",

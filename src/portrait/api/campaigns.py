@@ -151,7 +151,7 @@ def put_consent(
     user_id: str, channel: str, body: ConsentBody, ws: WorkspaceDep, _: Caller
 ) -> ConsentState:
     """Record a user's yes or no for a channel (email, sms, push, in_app)."""
-    return ws.campaigns.set_consent(user_id, channel, body.granted, body.source)
+    return ws.set_consent(user_id, channel, body.granted, body.source)
 
 
 @router.get("/v1/users/{user_id}/consent")
@@ -170,7 +170,7 @@ async def import_consents(
     number (the header is line 1) and record."""
     body = await limited_body(request, ws.settings.api.max_body_mb)
     text, label = consent_csv(request.headers.get("content-type", ""), body)
-    return await run_in_threadpool(ws.campaigns.import_consents_csv, text, source, label)
+    return await run_in_threadpool(ws.import_consents_csv, text, source, label)
 
 
 @router.get("/v1/users/{user_id}/inbox")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from portrait.cli import clusters, core, data, profiles, validate  # noqa: F401 - registers
 from portrait.cli.app import app
+from portrait.cli.audit import audit_app
 from portrait.cli.campaigns import campaign_app
 from portrait.cli.experiments import experiment_app
 from portrait.cli.identity import identity_app
@@ -15,6 +16,7 @@ from portrait.cli.segments import segment_app
 
 app.add_typer(identity_app, name="identity")
 app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
 app.add_typer(tags_app, name="tags")
 app.add_typer(segment_app, name="segment")
 app.add_typer(models_app, name="models")

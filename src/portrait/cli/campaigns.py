@@ -286,7 +286,7 @@ def consent(
         if grant is None:
             r = ws.campaigns.consent(user)
         else:
-            r = ws.campaigns.set_consent(user, channel, grant, source=source)
+            r = ws.set_consent(user, channel, grant, source=source)
     if as_json:
         print_json(r)
         return
@@ -304,7 +304,7 @@ def consent_import(
 ) -> None:
     """Import consents from a CSV file; lines that do not check are listed, not dropped."""
     with open_ws(workspace) as ws:
-        r = ws.campaigns.import_consents(file)
+        r = ws.import_consents(file)
     if as_json:
         print_json(r)
         return

@@ -25,8 +25,10 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from typer.main import get_current_context
 
 from portrait.api.handoff import HandoffError
+from portrait.audit.context import AuditCaller
 from portrait.config import ConfigError, default_workspace_dir
 from portrait.datasets.base import DatasetMissingError
 from portrait.ingest.plan import SourceSchemaError
@@ -110,7 +112,18 @@ def print_error(msg: str) -> None:
 def open_ws(workspace: Path | None) -> Workspace:
     ws = Workspace.open(workspace or default_workspace_dir())
     ws.actor = local_actor("cli")  # recorded on the batches this command ingests
+    ws.audit_caller = AuditCaller(ws.actor, None, "cli", "cli", command_line())
     return ws
+
+
+def command_line() -> str:
+    """``portrait <group> <command>`` running now (what the audit log records; never its
+    arguments, which may name a person)."""
+    ctx, names = get_current_context(silent=True), []
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(["portrait", *reversed(names)])
 
 
 def shorten(text: str, width: int = 16) -> str:

@@ -35,6 +35,7 @@ PERMISSIONS: dict[str, str] = {
     "inbox:write": "mark a user's in-app messages read",
     "experiments:run": "experiment calculators (sample size, A/B analysis, bandit simulation)",
     "keys:manage": "create, list and revoke API keys",
+    "audit:read": "read the audit log and verify its hash chain",
 }
 
 # role -> its permissions. admin has every permission, present and future.
@@ -63,6 +64,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/keys"): "keys:manage",
     ("POST", "/v1/keys"): "keys:manage",
     ("DELETE", "/v1/keys/{key_id}"): "keys:manage",
+    # the audit log
+    ("GET", "/v1/audit"): "audit:read",
+    ("GET", "/v1/audit/verify"): "audit:read",
     # profiles and tags
     ("POST", "/v1/build"): "profiles:build",
     ("GET", "/v1/jobs"): "jobs:read",
