@@ -27,6 +27,10 @@ from portrait.config import WAREHOUSE_FILE, ConfigError, Settings, create_settin
 from portrait.identity.service import IdentityService, UnknownIdentifierError
 from portrait.ingest.service import IngestService, guess_kind, local_actor
 from portrait.models.service import ModelService
+from portrait.security.at_rest import KeyRotation, PiiStatus, open_cipher, rotate_key
+from portrait.security.at_rest import migrate as migrate_pii
+from portrait.security.at_rest import status as pii_status
+from portrait.security.pii import PiiCipher
 from portrait.segments.refresh import refresh_segments
 from portrait.segments.service import SegmentService
 from portrait.store.keys import KEYS_FILE, KeyStore, warehouse_keys
@@ -77,6 +81,7 @@ class Workspace:
         # Recorded on each ingest batch as who sent it (an HTTP request passes its key's).
         self.actor = local_actor()
         self._warehouse: Warehouse | None = None
+        self._cipher: PiiCipher | None = None  # see ``pii``
         self._services: dict[str, Any] = {}  # see ``_service``
         # Called after each events batch commits instead of the after-ingest hooks (the REST
         # server hands them to a worker thread: ``campaigns.journeys.IngestJourneys``).
@@ -97,6 +102,7 @@ class Workspace:
         """Create a workspace in ``root`` (made if missing); an existing one is opened."""
         root = Path(root).resolve()
         create_settings(root, name=name, timezone=timezone, currency=currency)
+        root.chmod(0o700)  # the warehouse, its WAL and the key files: for their owner only
         ws = cls.open(root)
         ws.warehouse  # noqa: B018 - creates the tables now
         ws.keystore  # noqa: B018 - and the key file
@@ -116,8 +122,31 @@ class Workspace:
             wh = Warehouse(path, read_only=self._read_only)
             if not self._read_only:  # a build killed mid-save left its staging table
                 drop_staging_tables(wh)
+            # the key checked (an older warehouse's clear PII sealed) before any other use
+            self._cipher = open_cipher(wh, self.root, self._in_memory)
             self._warehouse = wh
         return self._warehouse
+
+    @property
+    def pii(self) -> PiiCipher:
+        """The cipher of the users' PII under the workspace secret (``secret.key`` or
+        ``$PORTRAIT_SECRET_KEY``; see ``portrait.security.at_rest``)."""
+        self.warehouse  # noqa: B018 - opening it reads and checks the key
+        assert self._cipher is not None
+        return self._cipher
+
+    def pii_status(self) -> PiiStatus:
+        """Which key the PII is under, where it is read from, how many values are in clear."""
+        return pii_status(self.warehouse, self.pii)
+
+    def migrate_pii(self) -> PiiStatus:
+        """Seal the users' PII an older version stored in clear (``portrait privacy migrate``)."""
+        return migrate_pii(self.warehouse, self.pii)
+
+    def rotate_key(self) -> KeyRotation:
+        """A new workspace key: every PII value re-encrypted, every phone HMAC recomputed."""
+        result, self._cipher = rotate_key(self.warehouse, self.root, self.pii)
+        return result
 
     @property
     def keystore(self) -> KeyStore:
@@ -148,6 +177,7 @@ class Workspace:
         if self._warehouse is not None:
             self._warehouse.close()
             self._warehouse = None
+            self._cipher = None
         if self._keystore is not None:
             self._keystore.close()
             self._keystore = None
@@ -171,7 +201,12 @@ class Workspace:
         return self._service(
             "ingest",
             lambda: IngestService(
-                self.warehouse, self.settings, self.root, self._events_committed, self._actor
+                self.warehouse,
+                self.settings,
+                self.root,
+                self._events_committed,
+                self._actor,
+                cipher=lambda: self.pii,
             ),
         )
 
@@ -224,6 +259,7 @@ class Workspace:
                 self.segments,
                 self.profiles,
                 recommend=lambda user_id, k: self.recs.recommend(user_id, k=k),
+                pii=lambda: self.pii,
             ),
         )
 

@@ -178,7 +178,8 @@ def test_users_are_normalised_and_upserted(ws):
             ws, "SELECT user_id, gender, email, phone_hash, language, attributes FROM users"
         )
     }
-    assert rows["u1"][0] == "F" and rows["u1"][1] == "ann@example.com"
+    email = ws.pii.decrypt("email", "u1", rows["u1"][1])  # stored encrypted (tests/security)
+    assert rows["u1"][0] == "F" and email == "ann@example.com"
     assert rows["u1"][2] is not None and rows["u1"][3] == "zh"
     assert rows["u2"][0] == "M"
     assert rows["u3"][0] == "U" and json.loads(rows["u3"][4]) == {"gender_raw": "nonbinary"}

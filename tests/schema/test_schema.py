@@ -49,4 +49,4 @@ def test_event_types_cover_the_product_spec():
 
 
 def test_pii_columns_are_marked():
-    assert set(CANONICAL["users"].pii_columns) == {"phone", "email", "name"}
+    assert set(CANONICAL["users"].pii_columns) == {"phone", "email", "name", "address"}

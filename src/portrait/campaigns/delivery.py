@@ -144,7 +144,7 @@ class Dispatcher:
     # --- one batch ------------------------------------------------------------------------
     def _batch(self, rows: list[dict[str, Any]], clock: Callable[[], datetime]) -> None:
         pids = list({r["person_id"] for r in rows})
-        contacts = store.contacts(self.wh, pids)
+        contacts = store.contacts(self.wh, pids, self.service.pii())  # decrypted to send
         users = list({r["user_id"] for r in rows if r["user_id"]})
         consents = campaign_state.consents(self.wh, users)
         tags = self.service.personaliser.tags(pids)

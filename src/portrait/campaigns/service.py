@@ -56,6 +56,7 @@ from portrait.store import campaigns as store
 
 if TYPE_CHECKING:
     from portrait.config import Settings
+    from portrait.security.pii import PiiCipher
     from portrait.segments.service import SegmentService
     from portrait.store.warehouse import Warehouse
     from portrait.tags.service import ProfileService
@@ -73,8 +74,11 @@ class CampaignService:
         segments: SegmentService,
         profiles: ProfileService,
         recommend: Recommend | None = None,
+        pii: Callable[[], PiiCipher | None] = lambda: None,
     ) -> None:
         self.wh = warehouse
+        # the cipher that opens the contacts a send needs (the workspace's current one)
+        self.pii = pii
         self._settings = settings
         self.audiences = Audiences(segments, profiles)
         self.personaliser = Personaliser(warehouse, self.audiences, settings.name, recommend)

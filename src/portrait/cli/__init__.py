@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from portrait.cli import clusters, core, data, profiles, validate  # noqa: F401 - registers
 from portrait.cli.app import app
 from portrait.cli.audit import audit_app
@@ -10,6 +12,7 @@ from portrait.cli.experiments import experiment_app
 from portrait.cli.identity import identity_app
 from portrait.cli.keys import keys_app
 from portrait.cli.models import models_app
+from portrait.cli.privacy import privacy_app
 from portrait.cli.profiles import tags_app
 from portrait.cli.recs import recommend_cmd, recs_app
 from portrait.cli.segments import segment_app
@@ -23,10 +26,14 @@ app.add_typer(models_app, name="models")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(experiment_app, name="experiment")
 app.add_typer(recs_app, name="recs")
+app.add_typer(privacy_app, name="privacy")
 app.command("recommend")(recommend_cmd)
 
 
 def main() -> None:
+    # what this process creates (the warehouse's WAL, which DuckDB makes afresh after each
+    # checkpoint; exports) is for its owner only: it can hold the shop's data
+    os.umask(0o077)
     app()
 
 

@@ -50,6 +50,11 @@ def init(
     target = directory or workspace or default_workspace_dir()
     ws = Workspace.init(target, name=name, timezone=timezone, currency=currency)
     out.print(f"Workspace ready at {ws.root} (settings in {ws.root / 'portrait.toml'}).")
+    out.print(
+        f"PII (phones, e-mails, names, addresses) is encrypted with the key in "
+        f"{ws.pii.secret.source}: back it up apart from the warehouse. Losing it loses the "
+        "PII, and only the PII."
+    )
     ws.close()
 
 

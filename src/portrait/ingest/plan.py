@@ -15,7 +15,9 @@ Cleaning rules (each has a known-answer test in tests/ingest/test_cleaning.py):
 * an ``order`` line with a negative quantity is a return: it becomes a ``refund`` event with the
   positive quantity, marked ``{"cleaned": "negative_quantity_order"}`` in properties;
 * gender is normalised to F/M/U (the unrecognised raw value is kept in attributes);
-* e-mails are lower-cased; phones get a SHA-256 hash of their last 11 digits for matching;
+* e-mails are lower-cased; phones' last 11 digits are matched by a keyed HMAC, and phone,
+  e-mail, name and address are encrypted, by the loader before any row is stored
+  (``store.pii.seal_stage``; the plain hash computed here only stands in until then);
 * a missing event_id is replaced by a deterministic hash of the record's content;
 * source columns that are not canonical are kept inside the JSON properties/attributes column;
 * everything else that is wrong is rejected with a reason (see :mod:`portrait.ingest.reasons`).

@@ -26,6 +26,7 @@ from portrait.ingest.results import (
     WarehouseSummary,
 )
 from portrait.schema import CANONICAL
+from portrait.security.pii import PiiCipher
 from portrait.store import ingest_log, loader, quarantine, summary
 from portrait.store.loader import BatchResult
 from portrait.store.warehouse import Warehouse
@@ -76,12 +77,16 @@ class IngestService:
         root: Path,
         after_events: Callable[[BatchResult], None] | None = None,
         default_actor: Callable[[], str | None] = lambda: None,
+        cipher: Callable[[], PiiCipher | None] = lambda: None,
     ) -> None:
         self.wh = warehouse
         self.settings = settings
         self.root = root
         self.after_events = after_events
         self.default_actor = default_actor
+        # the cipher that encrypts users' PII before it is stored (the workspace's current
+        # one; None only in the encryption benchmark)
+        self.cipher = cipher
 
     # --- ways in ------------------------------------------------------------------------
     def _ingest(
@@ -108,6 +113,7 @@ class IngestService:
             label,
             actor=actor or self.default_actor(),
             auto_merge=self.settings.identity.auto_merge,
+            cipher=self.cipher(),
             **apply,
         )
         if kind == "events" and self.after_events is not None:

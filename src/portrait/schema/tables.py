@@ -83,11 +83,13 @@ USERS = Table(
         _c("phone", pa.string(), "VARCHAR", "Phone number as given.", pii=True),
         _c("email", pa.string(), "VARCHAR", "E-mail address as given.", pii=True),
         _c("name", pa.string(), "VARCHAR", "Person's name.", pii=True),
+        _c("address", pa.string(), "VARCHAR", "Postal address as given.", pii=True),
         _c(
             "phone_hash",
             pa.string(),
             "VARCHAR",
-            "SHA-256 of the phone's digits; used to find the same person under two ids.",
+            "Keyed HMAC-SHA256 (workspace secret) of the phone's last 11 digits; finds the "
+            "same person under two ids without the phone.",
         ),
         _c("attributes", pa.string(), "VARCHAR", "Other attributes as a JSON object."),
         _c("ingested_at", UTC_TS, "TIMESTAMPTZ", "When this row was stored."),

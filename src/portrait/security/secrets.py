@@ -36,7 +36,7 @@ OLD_SECRET_FILE = "secret.key.old"
 KEY_BYTES = 32
 
 
-class SecretKeyError(RuntimeError):
+class SecretKeyError(ValueError):
     """The workspace secret is missing, malformed or not the one the PII was encrypted with."""
 
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from portrait.store.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from portrait.security.pii import PiiCipher
 
 SEND_COLUMNS = (
     "send_key", "campaign", "person_id", "user_id", "variant", "channel", "status", "reason",
@@ -196,9 +199,13 @@ def pre_spend(wh: Warehouse, person_ids: Sequence[str], at: datetime, days: int 
     return {r[0]: float(r[1] or 0.0) for r in rows}
 
 
-def contacts(wh: Warehouse, person_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def contacts(
+    wh: Warehouse, person_ids: Sequence[str], cipher: PiiCipher | None = None
+) -> dict[str, dict[str, Any]]:
     """Per person: the user id messages go to (the person's own id first), e-mail, phone,
-    name and language from the users table."""
+    name and language from the users table. E-mail, phone and name are decrypted with
+    ``cipher`` (a send needs them); without it they stay encrypted tokens, enough to know
+    whether an address exists."""
     rows = with_ids(
         wh,
         "_camp_pids",
@@ -210,10 +217,16 @@ def contacts(wh: Warehouse, person_ids: Sequence[str]) -> dict[str, dict[str, An
     )
     out: dict[str, dict[str, Any]] = {}
     for pid, uid, email, phone, name, language in rows:
-        out.setdefault(
-            pid,
-            {"user_id": uid, "email": email, "phone": phone, "name": name, "language": language},
-        )
+        if pid in out:
+            continue
+        if cipher is not None:
+            email, phone, name = (
+                cipher.decrypt(c, uid, v)
+                for c, v in (("email", email), ("phone", phone), ("name", name))
+            )
+        out[pid] = {
+            "user_id": uid, "email": email, "phone": phone, "name": name, "language": language
+        }  # fmt: skip
     return out
 
 

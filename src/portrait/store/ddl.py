@@ -228,4 +228,16 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "(id_kind VARCHAR, identifier VARCHAR, person_id VARCHAR)"
         ],
     ),
+    # PII at rest (issue 17): users' phone, email, name and address hold AES-GCM tokens under
+    # the workspace secret kept outside the warehouse; pii_key names that key (one row). An
+    # older warehouse's clear values are sealed by a Python step on first open
+    # (store.pii.seal_clear_rows), which records the key.
+    (
+        11,
+        [
+            "ALTER TABLE users ADD COLUMN IF NOT EXISTS address VARCHAR",
+            "CREATE TABLE IF NOT EXISTS pii_key "
+            "(key_id VARCHAR PRIMARY KEY, recorded_at TIMESTAMPTZ NOT NULL)",
+        ],
+    ),
 ]

@@ -22,6 +22,7 @@ Concurrency (a server answers many requests while a build runs):
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -35,6 +36,19 @@ import pyarrow as pa
 from portrait.store.ddl import MIGRATIONS
 
 _SETUP = ("SET TimeZone = 'UTC'", "SET enable_progress_bar = false")  # the CLI shows its own
+
+
+@contextmanager
+def _private_files(private: bool) -> Iterator[None]:
+    """Files created inside the block are 0600 (the process umask, restored after)."""
+    if not private:
+        yield
+        return
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
 
 
 class WarehouseLockedError(RuntimeError):
@@ -90,7 +104,11 @@ class Warehouse:
         self.path = path
         self.read_only = read_only
         try:
-            self.ibis = ibis.duckdb.connect(str(path) if path else ":memory:", read_only=read_only)
+            # a new file is created readable by its owner only (it holds the shop's data)
+            with _private_files(path is not None and not path.exists()):
+                self.ibis = ibis.duckdb.connect(
+                    str(path) if path else ":memory:", read_only=read_only
+                )
         except duckdb.IOException as e:
             if "lock" in str(e).lower():
                 raise WarehouseLockedError(

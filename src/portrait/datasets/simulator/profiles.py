@@ -141,6 +141,7 @@ def users_table(rng: np.random.Generator, people: People, period: Period, seed: 
         "phone": phone,
         "email": email,
         "name": name,
+        "address": pa.nulls(n, pa.string()),  # the simulated shop keeps no postal address
         "attributes": _nulls_where(_pick(USER_ATTRIBUTES, attrs), rng.random(n) < 0.8),
     }
     columns["gender"] = _nulls_where(columns["gender"], people.gender[:n] == 2)
