@@ -30,7 +30,9 @@ from portrait.models.service import ModelService
 from portrait.security.at_rest import KeyRotation, PiiStatus, open_cipher, rotate_key
 from portrait.security.at_rest import migrate as migrate_pii
 from portrait.security.at_rest import status as pii_status
+from portrait.security.guard import RoleView
 from portrait.security.pii import PiiCipher
+from portrait.security.roles import Access
 from portrait.segments.refresh import refresh_segments
 from portrait.segments.service import SegmentService
 from portrait.store.keys import KEYS_FILE, KeyStore, warehouse_keys
@@ -109,10 +111,31 @@ class Workspace:
         return ws
 
     @classmethod
-    def open(cls, root: str | Path, read_only: bool = False, in_memory: bool = False) -> Workspace:
-        """Open an existing workspace; a clear error if ``root`` is not one."""
+    def open(
+        cls,
+        root: str | Path,
+        read_only: bool = False,
+        in_memory: bool = False,
+        role: str = "admin",
+    ) -> Workspace:
+        """Open an existing workspace; a clear error if ``root`` is not one. ``role``: what
+        the caller may do (``portrait.security.roles``; the owner of a local workspace is
+        admin); another role refuses what it may not call and sees PII masked.
+
+        >>> Workspace.open("/tmp/shop", role="analyst").profile("u1")  # doctest: +SKIP
+        """
         root = Path(root).resolve()
-        return cls(root, load_settings(root), read_only=read_only, in_memory=in_memory)
+        ws = cls(root, load_settings(root), read_only=read_only, in_memory=in_memory)
+        return ws.as_role(role, owns=True)
+
+    # The role of a workspace opened without one: its owner's.
+    role = "admin"
+
+    def as_role(self, role: str, check_operations: bool = True, owns: bool = False) -> Workspace:
+        """This workspace as ``role`` sees it (itself for admin): a view sharing its warehouse
+        and services. ``check_operations`` False: only PII is guarded (the REST API checked
+        the route); ``owns``: closing the view closes this workspace."""
+        return self if Access(role).full else RoleWorkspace(self, role, check_operations, owns)
 
     @property
     def warehouse(self) -> Warehouse:
@@ -365,6 +388,10 @@ class Workspace:
     def tag_quality(self, build_id: str | None = None) -> QualityReport:
         """Coverage, distributions, drift, cross-checks and (simulator) truth scores."""
         return quality_report(self.warehouse, self.profiles.catalog, build_id)
+
+
+class RoleWorkspace(RoleView, Workspace):
+    """A workspace as one role sees it (``Workspace.as_role``; see ``security.guard``)."""
 
 
 __all__ = ["ConfigError", "UnknownIdentifierError", "Workspace", "guess_kind", "local_actor"]

@@ -123,3 +123,100 @@ def test_ingest_routes_accept_the_ingest_key(served):
     for method, path in sorted(INGEST_ROUTES):
         r = client.request(method, path, json=[], headers=headers)
         assert r.status_code == 200, (path, r.text)
+
+
+# --- the least-privilege roles (issue 17) --------------------------------------------------
+def test_only_admin_reads_pii_and_the_narrow_roles_hold_what_they_are_for():
+    assert roles.roles_with("pii:read") == ["admin"]
+    assert roles.roles_with("keys:manage") == ["admin"]
+    assert not roles.allows("analyst", "campaigns:send")
+    assert roles.allows("marketer", "campaigns:send") and roles.allows("analyst", "models:read")
+    assert roles.permissions_of("tracker") == {"collect:write"}
+    # the collect route is the collection issue's (#11): no route needs collect:write yet
+    assert "collect:write" not in set(roles.ROUTES.values())
+
+
+@pytest.mark.parametrize("role", ["analyst", "marketer", "tracker"])
+def test_a_key_is_refused_exactly_the_routes_its_role_lacks(served, role):
+    client, tokens = served
+    headers = {"Authorization": f"Bearer {tokens[role]}"}
+    refused = allowed = 0
+    for method, path, _ in operations(client):
+        needed = roles.ROUTES[(method, path)]
+        if needed == roles.PUBLIC:
+            continue
+        if not roles.allows(role, needed):
+            r = client.request(method, concrete(path), headers=headers)
+            assert r.status_code == 403, (role, method, path, r.status_code, r.text)
+            assert repr(role) in r.json()["detail"] and needed in r.json()["detail"]
+            refused += 1
+        elif method == "GET":  # reads only: a write would change the shared workspace
+            r = client.request(method, concrete(path), headers=headers)
+            assert r.status_code not in (401, 403), (role, method, path, r.text)
+            allowed += 1
+    assert refused > 10 and (allowed > 10 or role == "tracker")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, demo_shop) -> Iterator[tuple[TestClient, dict]]:
+    ws = Workspace.open(demo_shop.copy(tmp_path_factory.mktemp("roles-built") / "ws"))
+    ws.build()
+    tokens = {role: ws.create_key(role, f"{role} test").token for role in roles.ROLES}
+    with TestClient(create_app(ws)) as client:
+        yield client, tokens
+    ws.close()
+
+
+def _get(client: TestClient, token: str, path: str, **params) -> dict:
+    r = client.get(path, params=params, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _birth_dates(profile: dict) -> list:
+    return [
+        t["value"] for g in profile["groups"] for s in g["groups"] for t in s["tags"] if t["pii"]
+    ]
+
+
+def test_profiles_come_masked_to_analyst_and_marketer_and_clear_to_admin(built):
+    client, tokens = built
+    clear = _birth_dates(_get(client, tokens["admin"], "/v1/users/u0000001/profile"))
+    assert len(clear) == 1 and "*" not in clear[0]
+    for role in ("analyst", "marketer"):
+        masked = _birth_dates(_get(client, tokens[role], "/v1/users/u0000001/profile"))
+        assert masked == [f"{clear[0][:4]}-**-**"], role
+
+
+def test_the_identity_report_hides_the_phone_hash_from_an_analyst(built):
+    client, tokens = built
+    owner = client.app.state.workspace
+    links = owner.table("identity_links").to_pylist()
+    user = next(x["to_user_id"] for x in links if x["rule"] == "same_phone")
+    path = f"/v1/identity/{user}"
+    shown = [x for x in _get(client, tokens["admin"], path)["links"] if x["rule"] == "same_phone"]
+    hidden = [
+        x for x in _get(client, tokens["analyst"], path)["links"] if x["rule"] == "same_phone"
+    ]
+    assert shown and all(len(x["evidence"]) == 64 for x in shown)
+    assert [x["evidence"] for x in hidden] == ["****"] * len(shown)
+
+
+def test_a_pii_export_needs_an_admin_key_and_a_purpose(built):
+    client, tokens = built
+    path = "/v1/segments/rfm_champions/export"
+
+    def export(role: str, **params) -> object:
+        headers = {"Authorization": f"Bearer {tokens[role]}"}
+        return client.get(path, params={"tags": "birth_date", **params}, headers=headers)
+
+    refused = export("analyst", purpose="curiosity")
+    assert refused.status_code == 403 and "'pii:read'" in refused.json()["detail"]
+    assert export("marketer", purpose="x").status_code == 403
+    assert "state why" in export("admin").json()["detail"]
+    done = export("admin", purpose="birthday mailing")
+    assert done.status_code == 200 and "birth_date" in done.text.splitlines()[0]
+    plain = client.get(
+        path, params={"tags": "gender"}, headers={"Authorization": f"Bearer {tokens['analyst']}"}
+    )
+    assert plain.status_code == 200 and "gender" in plain.text

@@ -19,8 +19,14 @@ from portrait.workspace import Workspace
 
 
 def get_workspace(request: Request) -> Workspace:
-    """The workspace the app serves."""
-    return request.app.state.workspace
+    """The workspace the app serves, as the caller's role sees it: :func:`enforce` has checked
+    the route, so the view only guards PII (masked, or refused, for a role without
+    ``pii:read``; see ``portrait.security.guard``)."""
+    workspace: Workspace = request.app.state.workspace
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        return workspace
+    return workspace.as_role(principal.role, check_operations=False)
 
 
 WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]

@@ -2,7 +2,8 @@
 
 A service raises a domain error; :func:`install` maps it to its status in ONE place
 (:data:`STATUS_OF`): a missing thing (``LookupError``) is 404, a request that does not check
-(``ValueError``) 422, a clash with the state (``ConflictError`` and the domain conflicts) 409.
+(``ValueError``) 422, a clash with the state (``ConflictError`` and the domain conflicts) 409,
+what the key's role may not see (``roles.AccessDenied``: a PII tag in an export) 403.
 Every error answer has the same body, :class:`ErrorBody` (``detail`` says what is wrong and how
 to fix it), and every route documents the statuses it can answer with (:func:`responses`).
 """
@@ -17,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from portrait.errors import ConflictError
+from portrait.security.roles import AccessDenied
 
 
 class FieldError(BaseModel):
@@ -56,6 +58,8 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 def status_of(error: BaseException) -> int | None:
     """The HTTP status of a domain error; None for an error that is a bug (500)."""
+    if isinstance(error, AccessDenied):  # what the route's permission does not cover (PII)
+        return 403
     if isinstance(error, ConflictError):
         return 409
     if isinstance(error, LookupError):
@@ -100,7 +104,7 @@ def install(app: FastAPI) -> None:
         body = ErrorBody(detail=detail, errors=errors)
         return JSONResponse(body.model_dump(mode="json"), status_code=422)
 
-    for kind in (ConflictError, LookupError, ValueError, ImportError):
+    for kind in (AccessDenied, ConflictError, LookupError, ValueError, ImportError):
         app.add_exception_handler(kind, domain_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
 

@@ -96,8 +96,12 @@ def export(
     format: Annotated[str, Query(pattern="^(csv|parquet)$")] = "csv",
     tags: str | None = None,
     as_of: DayQuery = None,
+    purpose: Annotated[
+        str | None, Query(description="Why: needed to export a personal-data (pii) tag.")
+    ] = None,
 ) -> FileResponse:
-    """The members' user ids (and ``tags``, comma-separated) as a CSV or Parquet file."""
+    """The members' user ids (and ``tags``, comma-separated) as a CSV or Parquet file. A PII
+    tag needs ``purpose`` and a key whose role may read PII (403 otherwise)."""
     wanted = [t.strip() for t in tags.split(",") if t.strip()] if tags else None
     folder = Path(tempfile.mkdtemp(prefix="portrait-export-"))
     path = folder / f"{name}.{format}"
@@ -107,7 +111,7 @@ def export(
         folder.rmdir()
 
     try:
-        ws.segments.export(name, path, tags=wanted, as_of=as_of, fmt=format)
+        ws.segments.export(name, path, tags=wanted, as_of=as_of, fmt=format, purpose=purpose)
     except BaseException:
         cleanup()
         raise

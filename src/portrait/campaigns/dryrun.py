@@ -23,6 +23,7 @@ from portrait.campaigns.templates import (
     render_message,
     sample_context,
 )
+from portrait.security.masking import mask_contact
 from portrait.store import campaign_messages, campaign_state
 from portrait.store import campaigns as store
 
@@ -32,8 +33,15 @@ if TYPE_CHECKING:
 Person = tuple[str, str | None]
 
 
-def dry_run(service: CampaignService, c: Campaign, persons: list[Person], now: datetime) -> DryRun:
-    """The launch of ``c`` for ``persons`` as it would happen at ``now``."""
+def dry_run(
+    service: CampaignService,
+    c: Campaign,
+    persons: list[Person],
+    now: datetime,
+    show_pii: bool = True,
+) -> DryRun:
+    """The launch of ``c`` for ``persons`` as it would happen at ``now`` (``show_pii`` False:
+    the sample messages render the person's PII masked)."""
     wh = service.wh
     users = {p: u or p for p, u in persons}
     pids = list(users)
@@ -86,7 +94,13 @@ def dry_run(service: CampaignService, c: Campaign, persons: list[Person], now: d
             average_order_value=round(aov, 2),
             expected_redemption=c.budget.expected_redemption,
         ),
-        samples=samples(service, c, treated, users, contacts),
+        samples=samples(
+            service,
+            c,
+            treated,
+            users,
+            contacts if show_pii else {p: mask_contact(v) or {} for p, v in contacts.items()},
+        ),
     )
 
 

@@ -230,9 +230,11 @@ class CampaignService:
         dry_run: bool = False,
         now: datetime | None = None,
         progress: Progress | None = None,
+        show_pii: bool = True,
     ) -> LaunchResult:
         """Assign the segment's persons and queue their sends (again: only newcomers);
-        ``dry_run`` changes nothing and says what would happen.
+        ``dry_run`` changes nothing and says what would happen (``show_pii`` False: its
+        sample messages render the person's name and addresses masked).
 
         A campaign with a trigger is a journey: launching starts it (status ``running``) and
         runs its first journey step now; its segment only narrows whom the trigger lets in, so
@@ -249,7 +251,8 @@ class CampaignService:
         if dry_run:
             from portrait.campaigns.dryrun import dry_run as simulate
 
-            return simulate(self, c, persons, now).model_copy(update={"targeting": kept})
+            dry = simulate(self, c, persons, now, show_pii)
+            return dry.model_copy(update={"targeting": kept})
         build_id = self.audiences.latest_build()["build_id"]
         source = "uplift" if c.targeting else "segment"
         result = self.enroll(name, persons, source, now, progress)

@@ -28,8 +28,9 @@ def keys_create(
     role: Annotated[
         str,
         typer.Option(
-            help="ingest (may only send data) or admin (everything); the permissions of each "
-            "role are in portrait/security/roles.py."
+            help="admin (everything), analyst (reads profiles, segments, models; PII masked), "
+            "marketer (segments and campaigns; PII masked), ingest (sends data only) or "
+            "tracker (browser collect only); see docs/privacy.md."
         ),
     ],
     note: Annotated[str | None, typer.Option(help="What the key is for.")] = None,

@@ -151,12 +151,16 @@ def export(
         str | None, typer.Option(help="Tags to add beside the user ids (comma-separated).")
     ] = None,
     as_of: AsOfOpt = None,
+    purpose: Annotated[
+        str | None,
+        typer.Option(help="Why: needed to export a personal-data (pii) tag, e.g. birth_date."),
+    ] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write the members' user ids (and some tags) to CSV or Parquet."""
     with open_ws(workspace) as ws:
-        r = ws.segments.export(name, out_path, tags=_split(tags), as_of=as_of)
+        r = ws.segments.export(name, out_path, tags=_split(tags), as_of=as_of, purpose=purpose)
     if as_json:
         print_json(r)
         return

@@ -133,6 +133,8 @@ class SegmentExport(_Result):
     columns: list[str]
     as_of: date
     build_id: str
+    purpose: str | None = Field(default=None, description="Why it was exported (PII needs it).")
+    pii_tags: list[str] = Field(default=[], description="The personal-data tags it holds.")
 
 
 class IndexStatus(_Result):

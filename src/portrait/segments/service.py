@@ -277,13 +277,26 @@ class SegmentService:
             pairs=pairs,
         )
 
-    def members(self, name: str, as_of: Any = None, tags: list[str] | None = None) -> pa.Table:
-        """The members' user ids (and ``tags``) as Arrow; ``.to_pandas()`` for pandas."""
+    def members(
+        self,
+        name: str,
+        as_of: Any = None,
+        tags: list[str] | None = None,
+        purpose: str | None = None,
+    ) -> pa.Table:
+        """The members' user ids (and ``tags``) as Arrow; ``.to_pandas()`` for pandas. A PII
+        tag (``pii: true``) needs a stated ``purpose`` (and a role with ``pii:read``)."""
         segment = self._get(name)
         build = self.engine.build(as_of)
         tags = list(dict.fromkeys(tags or []))
         for t in tags:
             self._check_export_tag(t, build)
+        pii = [t for t in tags if self.engine.catalog.get(t).pii]
+        if pii and not (purpose or "").strip():
+            raise ValueError(
+                f"{', '.join(pii)} {'is' if len(pii) == 1 else 'are'} personal data: state why "
+                "you export it (--purpose / purpose=...), or leave it out"
+            )
         pids = bm.to_numpy(self.engine.members(segment, build))
         return segment_store.member_rows(self.wh, build["snapshot"], pids, tags)
 
@@ -312,19 +325,23 @@ class SegmentService:
         tags: list[str] | None = None,
         as_of: Any = None,
         fmt: str | None = None,
+        purpose: str | None = None,
     ) -> SegmentExport:
         """Write the members (user ids plus ``tags``) to CSV or Parquet, by ``fmt`` or the
-        file's extension."""
+        file's extension; a PII tag needs a stated ``purpose``, which the answer carries."""
         path = Path(out)
         fmt = fmt or EXPORT_FORMATS.get(path.suffix.lower())
         if fmt not in EXPORT_FORMATS.values():
             raise ValueError(f"cannot tell the format of {path.name!r}: name it .csv or .parquet")
-        table = self.members(name, as_of, tags)
+        table = self.members(name, as_of, tags, purpose)
         write_table(table, path, fmt)
         build = self.engine.build(as_of)
         return SegmentExport(
             name=name, path=str(path), format=fmt, rows=table.num_rows,
             columns=table.column_names, as_of=build["as_of"], build_id=build["build_id"],
+            purpose=purpose,
+            pii_tags=[t for t in table.column_names if t in self.engine.catalog
+                      and self.engine.catalog.get(t).pii],
         )  # fmt: skip
 
     def index(self, as_of: Any = None) -> IndexStatus:
