@@ -216,6 +216,8 @@ def test_a_pii_export_needs_an_admin_key_and_a_purpose(built):
     assert "state why" in export("admin").json()["detail"]
     done = export("admin", purpose="birthday mailing")
     assert done.status_code == 200 and "birth_date" in done.text.splitlines()[0]
+    recorded = client.app.state.workspace.audit.entries(action="segment.export", limit=1)[0]
+    assert recorded.params["purpose"] == "birthday mailing" and recorded.role == "admin"
     plain = client.get(
         path, params={"tags": "gender"}, headers={"Authorization": f"Bearer {tokens['analyst']}"}
     )

@@ -111,7 +111,7 @@ def export(
         folder.rmdir()
 
     try:
-        ws.segments.export(name, path, tags=wanted, as_of=as_of, fmt=format, purpose=purpose)
+        ws.export_segment(name, path, tags=wanted, as_of=as_of, fmt=format, purpose=purpose)
     except BaseException:
         cleanup()
         raise

@@ -160,7 +160,7 @@ def export(
 ) -> None:
     """Write the members' user ids (and some tags) to CSV or Parquet."""
     with open_ws(workspace) as ws:
-        r = ws.segments.export(name, out_path, tags=_split(tags), as_of=as_of, purpose=purpose)
+        r = ws.export_segment(name, out_path, tags=_split(tags), as_of=as_of, purpose=purpose)
     if as_json:
         print_json(r)
         return
