@@ -98,6 +98,9 @@ def pytest_configure(config: pytest.Config) -> None:
         # neither variable, so a worker drops them too.
         for name in ("COLUMNS", "LINES"):
             os.environ.pop(name, None)
+        # one DuckDB thread per worker: the workers already use every core, and two
+        # databases of two threads each on two cores only add switching
+        os.environ.setdefault("PORTRAIT_THREADS", "1")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's hook turns the groups into scopes

@@ -36,6 +36,18 @@ import pyarrow as pa
 from portrait.store.ddl import MIGRATIONS
 
 _SETUP = ("SET TimeZone = 'UTC'", "SET enable_progress_bar = false")  # the CLI shows its own
+THREADS_ENV = "PORTRAIT_THREADS"
+
+
+def _threads() -> int | None:
+    """How many threads DuckDB may use (``$PORTRAIT_THREADS``; default: one per core), e.g.
+    to leave cores to other work on a shared machine, or to the other test workers."""
+    text = os.environ.get(THREADS_ENV)
+    if not text:
+        return None
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ValueError(f"{THREADS_ENV}={text!r}: give a whole number of threads, 1 or more")
+    return int(text)
 
 
 @contextmanager
@@ -119,6 +131,9 @@ class Warehouse:
         self._main = _Conn(self.ibis.con, self.ibis)
         for stmt in _SETUP:
             self._main.con.execute(stmt)
+        threads = _threads()
+        if threads is not None:  # the database's setting: every cursor of it shares it
+            self._main.con.execute(f"SET threads = {threads}")
         self.lock = WriteLock()
         # Held while a profile build and what derives from it (its segment index) are being
         # written: one build at a time, and a request that would make that data itself (an
