@@ -101,6 +101,7 @@ def pytest_configure(config: pytest.Config) -> None:
         # one DuckDB thread per worker: the workers already use every core, and two
         # databases of two threads each on two cores only add switching
         os.environ.setdefault("PORTRAIT_THREADS", "1")
+        os.environ.setdefault("PORTRAIT_SPARK_MASTER", "local[1]")  # Spark's tasks likewise
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's hook turns the groups into scopes
