@@ -15,7 +15,6 @@ even in two processes, never chain to the same entry.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -26,6 +25,7 @@ from typing import Any
 import orjson
 
 from portrait.audit.chain import GENESIS
+from portrait.store.sqlite_files import open_private
 
 AUDIT_FILE = "audit.sqlite"
 SCHEMA_VERSION = 1
@@ -69,21 +69,12 @@ class AuditLog:
     def __init__(self, path: Path | None) -> None:
         """Open (creating if needed) the file at ``path``; ``None`` keeps the log in memory."""
         self.path = path
-        if path is not None:
-            _create_private(path)
-        self._con = sqlite3.connect(
-            ":memory:" if path is None else str(path),
-            timeout=10.0,
-            isolation_level=None,  # autocommit; appends take BEGIN IMMEDIATE explicitly
-            check_same_thread=False,  # the server's threads share it, under self._lock
-        )
+        self._con = open_private(path)
         self._lock = threading.Lock()
         if path is not None:
-            self._con.execute("PRAGMA journal_mode = WAL")
             # durable once the process has written it; a power cut may lose the last few
             # entries, never break the chain (each append is one transaction)
             self._con.execute("PRAGMA synchronous = NORMAL")
-        self._con.execute("PRAGMA busy_timeout = 10000")
         with self._write() as con:
             if con.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 for stmt in _SCHEMA:
@@ -187,13 +178,3 @@ def _iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _create_private(path: Path) -> None:
-    """Readable and writable by the owner only, before SQLite opens it (its -wal and -shm
-    files get the same mode)."""
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    if path.stat().st_mode & 0o077:
-        with contextlib.suppress(PermissionError):
-            os.chmod(path, 0o600)

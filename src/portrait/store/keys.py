@@ -14,8 +14,6 @@ table is then left as it is, unused).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from portrait.security import keys
+from portrait.store.sqlite_files import open_private
 from portrait.store.warehouse import Warehouse
 
 KEYS_FILE = "keys.sqlite"
@@ -85,18 +84,8 @@ class KeyStore:
         """Open (creating if needed) the key file at ``path``; ``None`` keeps keys in memory.
         ``legacy`` gives the rows to copy in when the file is new."""
         self.path = path
-        if path is not None:
-            _create_private(path)
-        self._con = sqlite3.connect(
-            ":memory:" if path is None else str(path),
-            timeout=10.0,  # a writer in another process holds the file for microseconds
-            isolation_level=None,  # autocommit; writes take BEGIN IMMEDIATE explicitly
-            check_same_thread=False,  # the server's threads share it, under self._lock
-        )
+        self._con = open_private(path)
         self._lock = threading.Lock()
-        if path is not None:
-            self._con.execute("PRAGMA journal_mode = WAL")
-        self._con.execute("PRAGMA busy_timeout = 10000")
         self._migrate(legacy)
 
     # --- schema -------------------------------------------------------------------------
@@ -188,13 +177,3 @@ def warehouse_keys(wh: Warehouse) -> list[tuple[Any, ...]]:
     return wh.fetchall(
         "SELECT key_id, secret_hash, role, note, created_at, revoked_at FROM api_keys"
     )
-
-
-def _create_private(path: Path) -> None:
-    """Make the file readable and writable by its owner only (before SQLite opens it, so it
-    is never more open than that; SQLite gives its -wal and -shm files the same mode)."""
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    if path.stat().st_mode & 0o077:
-        with contextlib.suppress(PermissionError):  # not ours: SQLite says if it cannot open it
-            os.chmod(path, 0o600)

@@ -66,14 +66,7 @@ def seal_clear_rows(wh: Warehouse, cipher: PiiCipher) -> int:
             f"SELECT rowid AS _row, user_id, {_COLS} FROM users WHERE {_ANY_CLEAR}"
         ).to_arrow_table()
         if rows.num_rows:
-            sealed = cipher.protect_users(rows)
-            con.register("_pii_sealed", sealed)
-            try:
-                con.execute(
-                    f"UPDATE users SET {_SET_SEALED} FROM _pii_sealed p WHERE users.rowid = p._row"
-                )
-            finally:
-                con.unregister("_pii_sealed")
+            _write_sealed(con, cipher.protect_users(rows))
             phones = rows.column("phone").to_pylist()
             _replace_phone_hashes(
                 con,
@@ -138,13 +131,7 @@ def reseal(wh: Warehouse, old: PiiCipher, new: PiiCipher) -> int:
             if h is not None and n is not None
         }
         if rows.num_rows:
-            con.register("_pii_sealed", sealed)
-            try:
-                con.execute(
-                    f"UPDATE users SET {_SET_SEALED} FROM _pii_sealed p WHERE users.rowid = p._row"
-                )
-            finally:
-                con.unregister("_pii_sealed")
+            _write_sealed(con, sealed)
         _replace_phone_hashes(con, hash_map)
         _record_key(con, new.key_id)
     return rows.num_rows
@@ -170,3 +157,12 @@ def clear_value_count(wh: Warehouse) -> int:
     """Users rows holding a PII value in clear (0 once sealed)."""
     row = wh.fetchone(f"SELECT count(*) FROM users WHERE {_ANY_CLEAR}")
     return int(row[0]) if row else 0
+
+
+def _write_sealed(con: duckdb.DuckDBPyConnection, sealed: pa.Table) -> None:
+    """Write sealed users' PII (rows of ``users`` by ``_row``, their rowid) in place."""
+    con.register("_pii_sealed", sealed)
+    try:
+        con.execute(f"UPDATE users SET {_SET_SEALED} FROM _pii_sealed p WHERE users.rowid = p._row")
+    finally:
+        con.unregister("_pii_sealed")
