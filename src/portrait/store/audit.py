@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from portrait.audit.chain import GENESIS
-from portrait.store.sqlite_files import open_private
+from portrait.store.sqlite_files import immediate, open_private
 
 AUDIT_FILE = "audit.sqlite"
 SCHEMA_VERSION = 1
@@ -81,16 +81,8 @@ class AuditLog:
                     con.execute(stmt)
                 con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._con.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._con
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
-            self._con.execute("COMMIT")
+    def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return immediate(self._con, self._lock)
 
     def append(self, entry: Mapping[str, Any], seal: Seal) -> dict[str, Any]:
         """Chain ``entry`` (every field of ``FIELDS`` but ``seq`` and ``at``, which are given

@@ -14,10 +14,10 @@ table is then left as it is, unused).
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from portrait.security import keys
-from portrait.store.sqlite_files import open_private
+from portrait.store.sqlite_files import immediate, open_private
 from portrait.store.warehouse import Warehouse
 
 KEYS_FILE = "keys.sqlite"
@@ -108,16 +108,8 @@ class KeyStore:
         with self._lock:
             return self._con.execute("PRAGMA user_version").fetchone()[0]
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._con.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._con
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
-            self._con.execute("COMMIT")
+    def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return immediate(self._con, self._lock)
 
     # --- keys ---------------------------------------------------------------------------
     def create(self, role: str, note: str | None = None) -> keys.NewKey:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -26,6 +28,21 @@ def open_private(path: Path | None) -> sqlite3.Connection:
         con.execute("PRAGMA journal_mode = WAL")
     con.execute("PRAGMA busy_timeout = 10000")
     return con
+
+
+@contextlib.contextmanager
+def immediate(con: sqlite3.Connection, lock: threading.Lock) -> Iterator[sqlite3.Connection]:
+    """A write transaction that holds the file's write lock from its start (``BEGIN
+    IMMEDIATE``: no other writer slips in between a read and the write it decides), rolled
+    back on any error; ``lock`` keeps this process's threads apart on the one connection."""
+    with lock:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
 
 
 def _create_private(path: Path) -> None:
