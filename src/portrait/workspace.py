@@ -27,9 +27,8 @@ from portrait.config import WAREHOUSE_FILE, ConfigError, Settings, create_settin
 from portrait.identity.service import IdentityService, UnknownIdentifierError
 from portrait.ingest.service import IngestService, guess_kind, local_actor
 from portrait.models.service import ModelService
-from portrait.security.at_rest import KeyRotation, PiiStatus, open_cipher, rotate_key
-from portrait.security.at_rest import migrate as migrate_pii
-from portrait.security.at_rest import status as pii_status
+from portrait.privacy.service import PrivacyService
+from portrait.security.at_rest import open_cipher
 from portrait.security.guard import RoleView
 from portrait.security.pii import PiiCipher
 from portrait.security.roles import Access
@@ -40,8 +39,6 @@ from portrait.store.loader import BatchResult
 from portrait.store.profiles import drop_staging_tables
 from portrait.store.warehouse import Warehouse
 from portrait.tags.build import BuildResult
-from portrait.tags.quality import quality_report
-from portrait.tags.results import QualityReport
 from portrait.tags.service import ProfileService
 
 if TYPE_CHECKING:
@@ -157,19 +154,6 @@ class Workspace:
         self.warehouse  # noqa: B018 - opening it reads and checks the key
         assert self._cipher is not None
         return self._cipher
-
-    def pii_status(self) -> PiiStatus:
-        """Which key the PII is under, where it is read from, how many values are in clear."""
-        return pii_status(self.warehouse, self.pii)
-
-    def migrate_pii(self) -> PiiStatus:
-        """Seal the users' PII an older version stored in clear (``portrait privacy migrate``)."""
-        return migrate_pii(self.warehouse, self.pii)
-
-    def rotate_key(self) -> KeyRotation:
-        """A new workspace key: every PII value re-encrypted, every phone HMAC recomputed."""
-        result, self._cipher = rotate_key(self.warehouse, self.root, self.pii)
-        return result
 
     @property
     def keystore(self) -> KeyStore:
@@ -287,6 +271,20 @@ class Workspace:
         )
 
     @property
+    def privacy(self) -> PrivacyService:
+        """The PII key, erasure, residue and retention (see ``portrait.privacy``)."""
+        return self._service(
+            "privacy",
+            lambda: PrivacyService(
+                self.warehouse,
+                self.settings,
+                self.root,
+                cipher=lambda: self.pii,
+                set_cipher=lambda cipher: setattr(self, "_cipher", cipher),
+            ),
+        )
+
+    @property
     def audit(self) -> AuditService:
         """The audit log: entries, verify (see ``portrait.audit``)."""
         return self._service("audit", lambda: open_audit(self.root, self._in_memory))
@@ -324,6 +322,11 @@ class Workspace:
     identity = audited("identity", delegate("identities", IdentityService.report))
     merge_users = audited("merge_users", delegate("identities", IdentityService.merge))
     unmerge = audited("unmerge", delegate("identities", IdentityService.unmerge))
+
+    # --- privacy (see docs/privacy.md) ---------------------------------------------------
+    pii_status = delegate("privacy", PrivacyService.status)
+    migrate_pii = delegate("privacy", PrivacyService.migrate)
+    rotate_key = audited("rotate_key", delegate("privacy", PrivacyService.rotate_key))
 
     # --- API keys -----------------------------------------------------------------------
     create_key = audited("create_key", delegate("keystore", KeyStore.create))
@@ -385,9 +388,7 @@ class Workspace:
         """Import consents from CSV text (``POST /v1/consents/import``)."""
         return self.campaigns.import_consents_csv(text, source, label)
 
-    def tag_quality(self, build_id: str | None = None) -> QualityReport:
-        """Coverage, distributions, drift, cross-checks and (simulator) truth scores."""
-        return quality_report(self.warehouse, self.profiles.catalog, build_id)
+    tag_quality = delegate("profiles", ProfileService.quality)
 
 
 class RoleWorkspace(RoleView, Workspace):

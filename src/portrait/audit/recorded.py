@@ -51,6 +51,10 @@ AUDITED: dict[str, Audited] = {
     "unmerge": Audited("identity.unmerge", ("user_id",), keep=("reason",), found=_person),
     "create_key": Audited("key.create", keep=("role",), facts=lambda k: {"key_id": k.key_id}),
     "revoke_key": Audited("key.revoke", keep=("key_id",)),
+    "rotate_key": Audited(
+        "privacy.rotate_key", rows=lambda r: r.users_resealed,
+        facts=lambda r: {"old_key_id": r.old_key_id, "new_key_id": r.new_key_id},
+    ),
     "segment_members": Audited(
         "segment.members", segment="name", keep=("as_of", "tags", "purpose"),
         rows=lambda t: t.num_rows,

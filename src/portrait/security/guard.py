@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from portrait.store.keys import KeyStore
     from portrait.store.warehouse import Warehouse
     from portrait.tags.build import BuildResult
-    from portrait.tags.results import QualityReport
 
 T = TypeVar("T")
 
@@ -125,10 +124,6 @@ class RoleView:
     def build(self, *args: Any, **kwargs: Any) -> BuildResult:
         self._allow("build")
         return self._owner.build(*args, **kwargs)
-
-    def tag_quality(self, build_id: str | None = None) -> QualityReport:
-        self._allow("tag_quality")
-        return self._owner.tag_quality(build_id)
 
     def table(self, name: str) -> pa.Table:
         self._allow("table")

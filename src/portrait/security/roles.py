@@ -43,6 +43,8 @@ PERMISSIONS: dict[str, str] = {
     "audit:read": "read the audit log and verify its hash chain",
     "pii:read": "see personal data (phone, e-mail, name, birth date, address, PII tags) in "
     "clear, and export PII tags (with a stated purpose); without it they are masked",
+    "privacy:manage": "the PII key (status, migrate, rotate), retention runs",
+    "privacy:erase": "erase a person (right to be forgotten) and scan for what mentions one",
     "collect:write": "send browser tracker events (POST /v1/collect of the collection issue, "
     "#11: the route does not exist yet)",
 }
@@ -215,6 +217,7 @@ _BY_PERMISSION: dict[str, tuple[str, ...]] = {
     ),
     "inbox:read": ("campaigns.inbox",),
     "inbox:write": ("campaigns.mark_read",),
+    "privacy:manage": ("privacy.status", "privacy.migrate", "privacy.rotate_key"),
     "keys:manage": (
         "keystore.create", "keystore.list", "keystore.revoke", "keystore.verify", "keystore.close",
         "verify_key",

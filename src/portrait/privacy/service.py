@@ -1,0 +1,48 @@
+"""``ws.privacy``: what ``portrait privacy ...`` and ``/v1/privacy/...`` do.
+
+The key and rotation live in :mod:`portrait.security.at_rest`; this service is the one place
+the surfaces (CLI, REST, Python) reach them and the other privacy operations through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from portrait.config import Settings
+from portrait.security import at_rest
+from portrait.security.at_rest import KeyRotation, PiiStatus
+from portrait.security.pii import PiiCipher
+from portrait.store.warehouse import Warehouse
+
+
+class PrivacyService:
+    """Privacy operations over one warehouse and its workspace folder."""
+
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        settings: Settings,
+        root: Path,
+        cipher: Callable[[], PiiCipher],
+        set_cipher: Callable[[PiiCipher], None],
+    ) -> None:
+        self.warehouse = warehouse
+        self.settings = settings
+        self.root = root
+        self._cipher = cipher
+        self._set_cipher = set_cipher
+
+    def status(self) -> PiiStatus:
+        """Which key the PII is under, where it is read from, how many values are in clear."""
+        return at_rest.status(self.warehouse, self._cipher())
+
+    def migrate(self) -> PiiStatus:
+        """Seal the users' PII an older version stored in clear (``portrait privacy migrate``)."""
+        return at_rest.migrate(self.warehouse, self._cipher())
+
+    def rotate_key(self) -> KeyRotation:
+        """A new workspace key: every PII value re-encrypted, every phone HMAC recomputed."""
+        result, cipher = at_rest.rotate_key(self.warehouse, self.root, self._cipher())
+        self._set_cipher(cipher)
+        return result
