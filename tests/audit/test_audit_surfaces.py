@@ -113,6 +113,7 @@ def test_the_cli_records_its_command_and_lists_and_verifies(root: Path) -> None:
         "profile.read", "cli", "cli", "portrait profile",
     )  # fmt: skip
     assert entry["actor"].startswith("cli:") and uid not in listed.stdout
+    assert entry["role"] == "admin"  # the local owner
     table = invoke("audit", "--since", "2000-01-01", "-w", root)
     assert table.exit_code == 0 and "profile.read" in table.stdout
     ok = invoke("audit", "verify", "-w", root)

@@ -17,7 +17,7 @@ class AuditCaller:
     """Who acts and from where."""
 
     actor: str  # ``key:<key id>`` for REST; ``cli:<OS user>``, ``local:<OS user>`` otherwise
-    role: str | None  # the key's role; None for the workspace's owner on this machine
+    role: str | None  # the key's role; the local owner (CLI, notebook) is admin
     via: str  # rest, cli or python
     origin: str  # the client's address for REST; ``cli`` or ``python`` otherwise
     command: str | None = None  # ``GET /v1/users/{user_id}/profile``, ``portrait profile``

@@ -16,7 +16,9 @@ class AuditEntry(BaseModel):
     seq: int = Field(description="Position in the chain, from 1.")
     at: datetime
     actor: str = Field(description="key:<key id> for REST; cli:<OS user> or local:<OS user>.")
-    role: str | None = Field(description="The key's role; none for the local owner.")
+    role: str | None = Field(
+        description="The key's role; admin for the local owner (CLI, notebook)."
+    )
     via: str = Field(description="rest, cli or python.")
     origin: str = Field(description="The client's address for REST; cli or python otherwise.")
     action: str = Field(examples=["profile.read"])

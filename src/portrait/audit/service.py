@@ -29,7 +29,7 @@ EMAIL = re.compile(r"[^@\s,;<>()\"']+@[^@\s,;<>()\"']+\.[A-Za-z]{2,}")
 # a run of 7 or more digits standing alone (not part of a key id or a word)
 PHONE = re.compile(r"(?<![\w+])\+?\d[\d \-()]{5,}\d(?!\w)")
 PERSON = "person"  # the pseudonym kind of user ids, anonymous ids and person ids
-DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+DIGITS = re.compile(r"\d+")
 
 
 class AuditService:
@@ -119,12 +119,39 @@ class AuditService:
 
     def _phone(self, m: re.Match[str]) -> str:
         found = m.group()
-        if sum(c.isdigit() for c in found) < 7 or DAY.fullmatch(found.strip()):
+        if sum(c.isdigit() for c in found) < 7 or looks_like_date(found):
             return found
         return self._masked(found)
 
     def _masked(self, text: str) -> str:
         return f"<pseudonym {self.pseudonym(text)}>"
+
+
+def looks_like_date(text: str) -> bool:
+    """Whether a run of digits the phone pattern found is a date instead: ``20240101`` (the
+    date of a build id such as ``20240101-20240102T093000-a1b2c3``), ``2024-01-01 10`` (a
+    moment cut at its first colon), ``20240101-20240102``. A calendar date from 1900 to 2099
+    starts it (as YYYYMMDD or YYYY MM DD) and the rest are more such dates or parts of a time
+    (two digits, or HHMMSS). An 8-digit local phone number that is also such a date counts as
+    a date; with its area code or country code it is a phone."""
+    groups = DIGITS.findall(text)
+    if len(groups[0]) == 8:
+        first, rest = groups[0], groups[1:]
+    elif [len(g) for g in groups[:3]] == [4, 2, 2]:
+        first, rest = "".join(groups[:3]), groups[3:]
+    else:
+        return False
+    return _calendar_day(first) and all(
+        len(g) <= 2 or len(g) == 6 or (len(g) == 8 and _calendar_day(g)) for g in rest
+    )
+
+
+def _calendar_day(digits: str) -> bool:
+    try:
+        day = datetime.strptime(digits, "%Y%m%d")
+    except ValueError:
+        return False
+    return 1900 <= day.year <= 2099
 
 
 def person_pseudonyms(secret: WorkspaceSecret) -> Callable[[str], str]:

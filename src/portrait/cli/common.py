@@ -112,7 +112,7 @@ def print_error(msg: str) -> None:
 def open_ws(workspace: Path | None) -> Workspace:
     ws = Workspace.open(workspace or default_workspace_dir())
     ws.actor = local_actor("cli")  # recorded on the batches this command ingests
-    ws.audit_caller = AuditCaller(ws.actor, None, "cli", "cli", command_line())
+    ws.audit_caller = AuditCaller(ws.actor, ws.role, "cli", "cli", command_line())  # admin
     return ws
 
 
