@@ -12,6 +12,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from portrait.campaigns.settings import CampaignSettings
+from portrait.consent.settings import ConsentSettings
 
 CONFIG_FILE = "portrait.toml"
 WAREHOUSE_FILE = "warehouse.duckdb"
@@ -144,6 +145,7 @@ class Settings(BaseModel):
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
+    consent: ConsentSettings = Field(default_factory=ConsentSettings)
 
     @property
     def shop_timezone(self) -> str:

@@ -240,4 +240,19 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "(key_id VARCHAR PRIMARY KEY, recorded_at TIMESTAMPTZ NOT NULL)",
         ],
     ),
+    # consent per purpose (issue 17): each user's yes or no for marketing, personalisation and
+    # analytics; persons with none get the [consent] default of portrait.toml
+    (
+        13,
+        [
+            """CREATE TABLE IF NOT EXISTS purpose_consents (
+  consent_key VARCHAR PRIMARY KEY,    -- user_id/purpose
+  user_id VARCHAR NOT NULL,
+  purpose VARCHAR NOT NULL,           -- marketing, personalisation, analytics
+  granted BOOLEAN NOT NULL,
+  source VARCHAR,                     -- import, api, cli, preference centre, ...
+  updated_at TIMESTAMPTZ NOT NULL
+)"""
+        ],
+    ),
 ]
