@@ -205,17 +205,10 @@ class Workspace:
     @property
     def ingest(self) -> IngestService:
         """Ingest, and what it did (see ``portrait.ingest.service``)."""
-        return self._service(
-            "ingest",
-            lambda: IngestService(
-                self.warehouse,
-                self.settings,
-                self.root,
-                self._events_committed,
-                self._actor,
-                cipher=lambda: self.pii,
-            ),
-        )
+        return self._service("ingest", lambda: IngestService(
+            self.warehouse, self.settings, self.root, self._events_committed, self._actor,
+            cipher=lambda: self.pii,
+        ))  # fmt: skip
 
     @property
     def identities(self) -> IdentityService:
@@ -236,7 +229,8 @@ class Workspace:
     def segments(self) -> SegmentService:
         """Segments over tags (see ``portrait.segments.service``)."""
         return self._service(
-            "segments", lambda: SegmentService(self.warehouse, lambda: self.profiles.catalog)
+            "segments",
+            lambda: SegmentService(self.warehouse, lambda: self.profiles.catalog, self.settings),
         )
 
     @property
@@ -251,7 +245,9 @@ class Workspace:
         """Recommendations served from this workspace (see ``portrait.recs.serve``)."""
         from portrait.recs.serve import RecsService
 
-        return self._service("recs", lambda: RecsService(self.warehouse, self.root))
+        return self._service(
+            "recs", lambda: RecsService(self.warehouse, self.root, consent=self.settings)
+        )
 
     @property
     def campaigns(self) -> CampaignService:
@@ -373,7 +369,7 @@ class Workspace:
     def set_consent(
         self, user_id: str, channel: str, granted: bool, source: str = "api"
     ) -> ConsentState:
-        """Record a user's yes or no for a channel (``CampaignService.set_consent``)."""
+        """Record a user's yes or no for a channel or purpose (``CampaignService.set_consent``)."""
         return self.campaigns.set_consent(user_id, channel, granted, source)
 
     @functools.partial(audited, "import_consents")

@@ -24,6 +24,7 @@ from portrait.campaigns.results import (
     Stopped,
     UpliftCheck,
 )
+from portrait.consent.settings import check_purpose
 
 
 class ConsentBody(BaseModel):
@@ -44,7 +45,7 @@ class Marked(BaseModel):
 
 
 CSV_HELP = (
-    "send the CSV (columns user_id, channel, granted[, source]) as the request body "
+    "send the CSV (columns user_id, channel or purpose, granted[, source]) as the request body "
     "(Content-Type: text/csv) or upload it as multipart/form-data in a field named file"
 )
 
@@ -154,9 +155,19 @@ def put_consent(
     return ws.set_consent(user_id, channel, body.granted, body.source)
 
 
+@router.put("/v1/users/{user_id}/purposes/{purpose}")
+def put_purpose(
+    user_id: str, purpose: str, body: ConsentBody, ws: WorkspaceDep, _: Caller
+) -> ConsentState:
+    """Record a user's yes or no for a purpose: marketing (campaign messages, exports for
+    activation), personalisation (recommendations from their own data) or analytics (exports
+    stating purpose analytics). Persons with no answer get the ``[consent]`` default."""
+    return ws.set_consent(user_id, check_purpose(purpose), body.granted, body.source)
+
+
 @router.get("/v1/users/{user_id}/consent")
 def get_consent(user_id: str, ws: WorkspaceDep, _: Caller) -> ConsentState:
-    """The user's consent per channel (recorded, or the default)."""
+    """The user's consent per channel and per purpose (recorded, or the default)."""
     return ws.campaigns.consent(user_id)
 
 
@@ -164,7 +175,7 @@ def get_consent(user_id: str, ws: WorkspaceDep, _: Caller) -> ConsentState:
 async def import_consents(
     request: Request, ws: WorkspaceDep, _: Caller, source: str = "import"
 ) -> ConsentImport:
-    """Import consents from a CSV (user_id, channel, granted[, source]), sent as the body
+    """Import consents from a CSV (user_id, channel or purpose, granted[, source]), sent as the body
     or uploaded (multipart, field ``file``), like `portrait campaign consent-import`: the
     lines that check are stored, the others come back in ``rejected`` with their line
     number (the header is line 1) and record."""

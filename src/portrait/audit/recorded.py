@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from portrait.audit.context import AuditCaller, current_caller
+from portrait.consent.settings import PURPOSES
 
 if TYPE_CHECKING:
     from portrait.audit.service import AuditService
@@ -35,10 +36,17 @@ class Audited:
     found: Callable[[Any], Iterable[str | None]] | None = None  # persons the result names
     rows: Callable[[Any], int | None] | None = None  # rows the result holds
     facts: Callable[[Any], dict[str, Any]] | None = None  # parameters the result adds
+    named: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # arguments, renamed
 
 
 def _person(result: Any) -> list[str | None]:
     return [getattr(result, "person_id", None)]
+
+
+def _channel_or_purpose(arguments: dict[str, Any]) -> dict[str, Any]:
+    """``set_consent``'s ``channel`` may name a purpose instead: recorded as what it is."""
+    channel = arguments.get("channel")
+    return {"purpose" if channel in PURPOSES else "channel": channel}
 
 
 AUDITED: dict[str, Audited] = {
@@ -64,7 +72,8 @@ AUDITED: dict[str, Audited] = {
         rows=lambda r: r.rows, facts=lambda r: {"build_id": r.build_id},
     ),
     "set_consent": Audited(
-        "consent.change", ("user_id",), keep=("channel", "granted", "source"), rows=lambda r: 1
+        "consent.change", ("user_id",), keep=("granted", "source"), rows=lambda r: 1,
+        named=_channel_or_purpose,
     ),
     "import_consents": Audited(
         "consent.import", keep=("path", "source"), rows=lambda r: r.imported
@@ -113,6 +122,7 @@ def record(
     persons = [arguments.get(a) for a in spec.persons]
     persons += list(spec.found(result)) if spec.found else []
     params = {k: arguments[k] for k in spec.keep if k in arguments}
+    params.update(spec.named(arguments) if spec.named else {})
     params.update(spec.facts(result) if spec.facts else {})
     audit.record(
         spec.action,

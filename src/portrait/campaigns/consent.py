@@ -1,7 +1,9 @@
-"""Consent per user and channel, and the in-app inbox: what ``ws.campaigns`` delegates here.
+"""Consent per user and channel, and per purpose (marketing, personalisation, analytics), and
+the in-app inbox: what ``ws.campaigns`` delegates here.
 
 The dispatch reads consent at send time (``portrait.campaigns.delivery``); a user without a
-record for a channel gets the workspace default (``[campaigns.consent_default]``).
+record for a channel gets the workspace default (``[campaigns.consent_default]``), a person
+without one for a purpose the ``[consent]`` default (``portrait.consent``).
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from portrait.campaigns.results import (
     ConsentImport,
     ConsentState,
     InboxMessage,
+    PurposeConsent,
     RejectedLine,
 )
 from portrait.campaigns.settings import CampaignSettings
-from portrait.store import campaign_state
+from portrait.consent.policy import Consents
+from portrait.consent.settings import PURPOSES
+from portrait.store import campaign_state, purposes
 from portrait.store.warehouse import Warehouse
 
 BOOLS = {"true": True, "1": True, "yes": True, "y": True,
@@ -33,24 +38,34 @@ class UnknownUserError(LookupError):
 
 
 def check_channel(channel: str) -> None:
-    if channel not in CHANNELS:
-        raise ValueError(f"unknown channel {channel!r}; use {', '.join(CHANNELS)}")
+    if channel not in CHANNELS and channel not in PURPOSES:
+        raise ValueError(
+            f"unknown channel or purpose {channel!r}; use a channel ({', '.join(CHANNELS)}) "
+            f"or a purpose ({', '.join(PURPOSES)})"
+        )
 
 
 def set_consent(
-    wh: Warehouse, settings: CampaignSettings, user_id: str, channel: str, granted: bool,
-    source: str,
+    wh: Warehouse, settings: CampaignSettings, consents: Consents, user_id: str, channel: str,
+    granted: bool, source: str,
 ) -> ConsentState:  # fmt: skip
-    """Record a user's yes or no for a channel; returns the user's consent per channel."""
+    """Record a user's yes or no for a channel, or for a purpose named in its place; returns
+    the user's consent per channel and purpose."""
     check_channel(channel)
     if not campaign_state.user_exists(wh, user_id):
         raise UnknownUserError(f"no user {user_id!r}")
-    campaign_state.put_consents(wh, [(user_id, channel, granted, source)], datetime.now(UTC))
-    return consent_of(wh, settings, user_id)
+    row = [(user_id, channel, granted, source)]
+    put = purposes.put_purposes if channel in PURPOSES else campaign_state.put_consents
+    put(wh, row, datetime.now(UTC))
+    return consent_of(wh, settings, consents, user_id)
 
 
-def consent_of(wh: Warehouse, settings: CampaignSettings, user_id: str) -> ConsentState:
-    """Per channel: granted or not, its source and time, or the default."""
+def consent_of(
+    wh: Warehouse, settings: CampaignSettings, consents: Consents, user_id: str
+) -> ConsentState:
+    """Per channel: granted or not, its source and time, or the default. Per purpose: what
+    applies to the user's person (a no recorded on any of its user ids wins), with this user
+    id's own record, else ``merged`` (another user id's), else ``default``."""
     rows = {r["channel"]: r for r in campaign_state.consent_rows(wh, user_id)}
     channels = {}
     for ch in CHANNELS:
@@ -61,12 +76,26 @@ def consent_of(wh: Warehouse, settings: CampaignSettings, user_id: str) -> Conse
             if r else ChannelConsent(granted=settings.consent_default[ch], source="default",
                                      updated_at=None)
         )  # fmt: skip
-    return ConsentState(user_id=user_id, channels=channels)
+    own = {r["purpose"]: r for r in purposes.purpose_rows(wh, user_id)}
+    person = purposes.person_of(wh, user_id)
+    by_purpose = {}
+    for p in PURPOSES:
+        answer = purposes.person_answer(wh, p, person)
+        r = own.get(p)
+        if answer is None:
+            by_purpose[p] = PurposeConsent(granted=consents.default(p), source="default",
+                                           updated_at=None)  # fmt: skip
+        elif r is not None and r["granted"] == answer:
+            by_purpose[p] = PurposeConsent(granted=answer, source=r["source"],
+                                           updated_at=r["updated_at"].isoformat())  # fmt: skip
+        else:
+            by_purpose[p] = PurposeConsent(granted=answer, source="merged", updated_at=None)
+    return ConsentState(user_id=user_id, channels=channels, purposes=by_purpose)
 
 
 def import_consents(wh: Warehouse, path: str | Path, source: str = "import") -> ConsentImport:
-    """Read a CSV file (user_id, channel, granted[, source]); lines that do not check are
-    returned with their line number, not dropped."""
+    """Read a CSV file (user_id, channel or purpose, granted[, source]); lines that do not
+    check are returned with their line number, not dropped."""
     with open(path, encoding="utf-8-sig", newline="") as f:
         return _import_rows(wh, f, source, str(path))
 
@@ -83,24 +112,32 @@ def import_consents_text(
 
 def _import_rows(wh: Warehouse, lines: Iterable[str], source: str, label: str) -> ConsentImport:
     """Store the lines that check, all at one time; return the others with their line number
-    (the header is line 1) and record as read."""
-    rows, rejected = [], []
+    (the header is line 1) and record as read. A line names a channel (column ``channel``) or
+    a purpose (column ``purpose``, or a purpose written under ``channel``), not both."""
+    rows, purpose_rows, rejected = [], [], []
     for i, rec in enumerate(csv.DictReader(lines), start=2):
         granted = (rec.get("granted") or "").strip().lower()
         ch = (rec.get("channel") or "").strip()
+        purpose = (rec.get("purpose") or "").strip()
         uid = (rec.get("user_id") or "").strip()
-        if ch not in CHANNELS or not uid or granted not in BOOLS:
+        if ch in PURPOSES and not purpose:
+            ch, purpose = "", ch
+        ok_target = (ch in CHANNELS and not purpose) or (purpose in PURPOSES and not ch)
+        if not ok_target or not uid or granted not in BOOLS:
             # extra fields of a line (csv's None key) are listed under "_extra"
             record = {k or "_extra": v for k, v in rec.items()}
             rejected.append(RejectedLine(line=i, record=record))
             continue
-        rows.append((uid, ch, BOOLS[granted], rec.get("source") or source))
-    campaign_state.put_consents(wh, rows, datetime.now(UTC))
-    unknown = campaign_state.unknown_users(wh, sorted({r[0] for r in rows}))
+        target = purpose_rows if purpose else rows
+        target.append((uid, purpose or ch, BOOLS[granted], rec.get("source") or source))
+    now = datetime.now(UTC)
+    campaign_state.put_consents(wh, rows, now)
+    purposes.put_purposes(wh, purpose_rows, now)
+    unknown = campaign_state.unknown_users(wh, sorted({r[0] for r in rows + purpose_rows}))
     # kept all the same: an opt-out must hold for a user whose record comes later
     return ConsentImport(
         path=label,
-        imported=len(rows),
+        imported=len(rows) + len(purpose_rows),
         rejected=rejected,
         unknown_users=len(unknown),
         unknown_user_ids=unknown[:UNKNOWN_SHOWN],

@@ -1,12 +1,13 @@
 """Dispatch: send the queued messages that are due, exactly once.
 
 For each due row of the ledger, at send time: the campaign's schedule end, quiet hours (a
-message that comes due in them waits for the next allowed hour), the user's consent for the
-channel, a contact address, the frequency cap over every campaign and the campaign's budget.
-A row that fails a check is recorded as suppressed with the reason; one that passes is
-rendered, **claimed** (queued -> sending, in one statement) and only then handed to the
-channel. The outcome is written right after: sent, a retry later (transient error, exponential
-backoff, up to ``retry.max_attempts``), or failed (permanent error, retries exhausted).
+message that comes due in them waits for the next allowed hour), the person's consent to
+marketing, the user's consent for the channel, a contact address, the frequency cap over every
+campaign and the campaign's budget. A row that fails a check is recorded as suppressed with the
+reason; one that passes is rendered, **claimed** (queued -> sending, in one statement) and only
+then handed to the channel. The outcome is written right after: sent, a retry later (transient
+error, exponential backoff, up to ``retry.max_attempts``), or failed (permanent error, retries
+exhausted).
 
 A dispatch that dies between the claim and the outcome leaves the row ``sending``. Once the
 claim is older than ``claim_timeout_s`` the next dispatch resolves it: channels whose provider
@@ -65,6 +66,7 @@ class Dispatcher:
         self._campaigns: dict[str, Campaign | None] = {}
         self._spent: dict[str, list[float]] = {}
         self._avg_order: float | None = None
+        self._marketing: set[str] = set()  # persons of the batch that consent to marketing
 
     # --- the loop -------------------------------------------------------------------------
     def run(
@@ -147,6 +149,7 @@ class Dispatcher:
         contacts = store.contacts(self.wh, pids, self.service.pii())  # decrypted to send
         users = list({r["user_id"] for r in rows if r["user_id"]})
         consents = campaign_state.consents(self.wh, users)
+        self._marketing = self.service.consents.allowed("marketing", pids)  # now, not at launch
         tags = self.service.personaliser.tags(pids)
         recent: dict[float, dict[str, int]] = {}
         now = clock()
@@ -154,8 +157,9 @@ class Dispatcher:
             [
                 r["user_id"] or r["person_id"]
                 for r in rows
-                if consents.get((r["user_id"], r["channel"]),
-                                self.settings.consent_default[r["channel"]])
+                if r["person_id"] in self._marketing
+                and consents.get((r["user_id"], r["channel"]),
+                                 self.settings.consent_default[r["channel"]])
                 and address_of(r["channel"], r["user_id"] or r["person_id"],
                                contacts.get(r["person_id"]))
             ]
@@ -190,6 +194,8 @@ class Dispatcher:
             store.update_send(self.wh, row["send_key"], now, scheduled_at=allowed)
             self.counts["rescheduled"] += 1
             return None
+        if pid not in self._marketing:
+            return self._finish(row, now, "suppressed", "no_marketing_consent")
         if not consents.get((uid, channel), self.settings.consent_default[channel]):
             return self._finish(row, now, "suppressed", "no_consent")
         address = address_of(channel, uid, contact)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from portrait.campaigns.definition import Campaign
 from portrait.campaigns.report_results import (
@@ -126,6 +126,9 @@ class Launched(Enrolment):
     status: str
     build_id: str | None
     targeting: TargetingSummary | None = None
+    no_marketing_consent: int = Field(
+        0, description="Persons of the segment left out: they do not consent to marketing."
+    )
 
 
 class MessageSample(_Result):
@@ -163,6 +166,9 @@ class DryRun(_Result):
     cost: DryRunCost
     samples: list[MessageSample]
     targeting: TargetingSummary | None = None
+    no_marketing_consent: int = Field(
+        0, description="Persons of the segment left out: they do not consent to marketing."
+    )
 
 
 class JourneyStep(_Result):
@@ -284,11 +290,17 @@ class ChannelConsent(_Result):
     updated_at: str | None
 
 
+class PurposeConsent(ChannelConsent):
+    """Consent for a purpose: ``source`` is the user id's own record's, ``merged`` (another
+    user id of the same person decided), or ``default`` (``[consent]`` of portrait.toml)."""
+
+
 class ConsentState(_Result):
-    """A user's consent per channel: recorded, or the workspace default."""
+    """A user's consent per channel and per purpose: recorded, or the workspace default."""
 
     user_id: str
     channels: dict[str, ChannelConsent]
+    purposes: dict[str, PurposeConsent] = Field(default_factory=dict)
 
 
 class RejectedLine(_Result):
@@ -343,6 +355,7 @@ __all__ = [
     "LaunchResult",
     "Launched",
     "MessageSample",
+    "PurposeConsent",
     "RejectedLine",
     "RevenueComparison",
     "Send",

@@ -51,6 +51,7 @@ from portrait.campaigns.results import (
 )
 from portrait.campaigns.settings import CampaignSettings
 from portrait.campaigns.templates import validate_templates
+from portrait.consent.policy import Consents
 from portrait.store import campaign_state
 from portrait.store import campaigns as store
 
@@ -80,6 +81,7 @@ class CampaignService:
         # the cipher that opens the contacts a send needs (the workspace's current one)
         self.pii = pii
         self._settings = settings
+        self.consents = Consents(warehouse, settings)  # per purpose: marketing for campaigns
         self.audiences = Audiences(segments, profiles)
         self.personaliser = Personaliser(warehouse, self.audiences, settings.name, recommend)
         # channel objects by name; tests and embedders may put their own here
@@ -207,16 +209,24 @@ class CampaignService:
 
     def audience_with_targeting(self, c: Campaign) -> tuple[list[Person], TargetingSummary | None]:
         """The audience and, with uplift targeting, what the model kept and why."""
+        return self._audience(c)[:2]
+
+    def _audience(self, c: Campaign) -> tuple[list[Person], TargetingSummary | None, int]:
+        """The audience, the targeting summary, and how many persons of the segment were left
+        out because they do not consent to marketing."""
         if c.segment is None and c.targeting is None:
-            return [], None
-        pids = self.audiences.persons(c)
+            return [], None, 0
+        everyone = self.audiences.persons(c)
+        marketing = self.consents.allowed("marketing", everyone)
+        pids = [p for p in everyone if p in marketing]
         summary = None
         if c.targeting is not None:
             from portrait.campaigns import targeting  # loads the uplift learners
 
             pids, summary = targeting.pick(self, c, pids)
         contacts = store.contacts(self.wh, pids)
-        return [(p, (contacts.get(p) or {}).get("user_id") or p) for p in pids], summary
+        persons = [(p, (contacts.get(p) or {}).get("user_id") or p) for p in pids]
+        return persons, summary, len(everyone) - len(pids)
 
     def profile_table(
         self, as_of: str | date | None = None, tags: list[str] | None = None
@@ -247,17 +257,20 @@ class CampaignService:
             )
         if c.trigger is not None:
             return self._start_journey(name, c, dry_run, now)
-        persons, kept = self.audience_with_targeting(c)
+        persons, kept, refused = self._audience(c)
         if dry_run:
             from portrait.campaigns.dryrun import dry_run as simulate
 
             dry = simulate(self, c, persons, now, show_pii)
-            return dry.model_copy(update={"targeting": kept})
+            return dry.model_copy(update={"targeting": kept, "no_marketing_consent": refused})
         build_id = self.audiences.latest_build()["build_id"]
         source = "uplift" if c.targeting else "segment"
         result = self.enroll(name, persons, source, now, progress)
         store.set_status(self.wh, name, "launched", now, build_id)
-        return Launched(**result.model_dump(), status="launched", build_id=build_id, targeting=kept)
+        return Launched(
+            **result.model_dump(), status="launched", build_id=build_id, targeting=kept,
+            no_marketing_consent=refused,
+        )  # fmt: skip
 
     def _start_journey(
         self, name: str, c: Campaign, dry_run: bool, now: datetime
@@ -356,15 +369,17 @@ class CampaignService:
     def set_consent(
         self, user_id: str, channel: str, granted: bool, source: str = "api"
     ) -> ConsentState:
-        """Record a user's yes or no for a channel (the latest word wins)."""
-        return consent.set_consent(self.wh, self.settings, user_id, channel, granted, source)
+        """Record a user's yes or no for a channel (email, sms, push, in_app) or a purpose
+        named in its place (marketing, personalisation, analytics); the latest word wins."""
+        args = (self.wh, self.settings, self.consents, user_id, channel, granted, source)
+        return consent.set_consent(*args)
 
     def consent(self, user_id: str) -> ConsentState:
-        """Per channel: granted or not, and whether that is recorded or the default."""
-        return consent.consent_of(self.wh, self.settings, user_id)
+        """Per channel and purpose: granted or not, and whether recorded or the default."""
+        return consent.consent_of(self.wh, self.settings, self.consents, user_id)
 
     def import_consents(self, path: str | Path, source: str = "import") -> ConsentImport:
-        """Read a CSV with columns user_id, channel, granted (true/false/1/0/yes/no)."""
+        """Read a CSV: user_id, channel or purpose, granted (true/false/yes/no/1/0)[, source]."""
         return consent.import_consents(self.wh, path, source)
 
     def import_consents_csv(

@@ -273,7 +273,13 @@ def dispatch(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
 @friendly_errors
 def consent(
     user: Annotated[str, typer.Argument(help="User id.")],
-    channel: Annotated[str, typer.Argument(help="email, sms, push or in_app.")],
+    channel: Annotated[
+        str,
+        typer.Argument(
+            help="A channel (email, sms, push, in_app) or a purpose (marketing, "
+            "personalisation, analytics)."
+        ),
+    ],
     grant: Annotated[
         bool | None, typer.Option("--grant/--revoke", help="Record a yes or a no.")
     ] = None,
@@ -281,7 +287,8 @@ def consent(
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Record (--grant/--revoke) or show a user's consent per channel."""
+    """Record (--grant/--revoke) a user's consent for a channel or a purpose, or show it per
+    channel and purpose."""
     with open_ws(workspace) as ws:
         if grant is None:
             r = ws.campaigns.consent(user)
@@ -290,7 +297,7 @@ def consent(
     if as_json:
         print_json(r)
         return
-    for ch, c in r.channels.items():
+    for ch, c in [*r.channels.items(), *r.purposes.items()]:
         mark = "granted" if c.granted else "[red]refused[/]"
         out.print(f"{ch}: {mark} ({c.source})")
 
@@ -298,7 +305,9 @@ def consent(
 @campaign_app.command("consent-import")
 @friendly_errors
 def consent_import(
-    file: Annotated[Path, typer.Argument(help="CSV: user_id, channel, granted[, source].")],
+    file: Annotated[
+        Path, typer.Argument(help="CSV: user_id, channel or purpose, granted[, source].")
+    ],
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -268,6 +268,8 @@ def print_items(result: Recommendations | SimilarProducts | BoughtTogether) -> N
     rules_columns = isinstance(result, BoughtTogether)
     if isinstance(result, Recommendations):
         title = f"for {result.user_id}" + (" (cold start)" if result.cold_start else "")
+        if not result.personalised:
+            title += " (not personalised: no consent; the shop's best sellers)"
         if result.session:
             title += f"; session: {', '.join(result.session[:5])}"
     elif isinstance(result, BoughtTogether):

@@ -42,6 +42,11 @@ class Recommendations(_Result):
     person_id: str = Field(description="The person the user or anonymous id belongs to.")
     k: int
     cold_start: bool = Field(description="No purchases in training: segment popularity.")
+    personalised: bool = Field(
+        True,
+        description="False: the person does not consent to personalisation, so the list is "
+        "the shop's best sellers and none of their own data was used.",
+    )
     session: list[str] = Field(
         default_factory=list, description="Products viewed or carted since training, newest first."
     )

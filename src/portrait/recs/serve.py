@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from portrait.consent.policy import Consents, HasConsent
 from portrait.models.registry import ModelCard, save_card
 from portrait.recs.base import SECONDS_PER_DAY
 from portrait.recs.catalogue import Catalogue
@@ -89,11 +90,21 @@ class RecsService:
     ``<root>/recs/`` and what serving reads from the warehouse."""
 
     def __init__(
-        self, warehouse: Warehouse, root: Path, settings: ServeSettings | None = None
+        self,
+        warehouse: Warehouse,
+        root: Path,
+        settings: ServeSettings | None = None,
+        consent: HasConsent | None = None,
     ) -> None:
+        """``consent``: the settings whose ``[consent]`` decides who gets personalised lists
+        (None: everyone); see ``portrait.consent.policy``."""
         self.warehouse = warehouse
         self.root = root
         self.settings = settings or ServeSettings()
+        # whether a person consents to personalisation (without it: the shop's best sellers)
+        self.personalised: Callable[[str], bool] | None = (
+            Consents(warehouse, consent).checker("personalisation") if consent else None
+        )
         self._trained: TrainedRecs | None = None
         self._trained_stamp: float | None = None
         self._catalogue: Catalogue | None = None
@@ -196,6 +207,8 @@ class RecsService:
         live = self.live(t)
         cat = self.catalogue()
         person = self._person(t, live, user_id)
+        if self.personalised is not None and not self.personalised(person):
+            return self._best_sellers(t, cat, user_id, person, k, exclude, s)
         old_bought, old_views = t.history.of(person)
         new_bought, new_views = live.since_training.of(person)
         bought = new_bought + old_bought
@@ -228,6 +241,22 @@ class RecsService:
             run_id=t.meta.get("run_id"),
             items=items,
         )
+
+    def _best_sellers(
+        self, t: TrainedRecs, cat: Catalogue, user_id: str, person: str, k: int,
+        exclude: list[str] | None, s: ServeSettings,
+    ) -> Recommendations:  # fmt: skip
+        """The shop's best sellers, for a person who does not consent to personalisation:
+        nothing of their history, session or profile is read (``exclude`` is the caller's)."""
+        total = scaled(popularity_part(t, s).scores)
+        chosen = self._choose(t, cat, total, [], [], 0.0, exclude, k, s)
+        level = s.rules.category_level
+        return Recommendations(
+            user_id=user_id, person_id=person, k=k, cold_start=False, personalised=False,
+            model=t.meta.get("model"), run_id=t.meta.get("run_id"),
+            items=[cat.item(p, total[p], "popular", "popular in the shop", level=level)
+                   for p in chosen],
+        )  # fmt: skip
 
     @staticmethod
     def _choose(

@@ -154,6 +154,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/campaigns/{name}/launch"): "campaigns:send",
     ("GET", "/v1/campaigns/{name}/uplift"): "campaigns:read",
     ("PUT", "/v1/users/{user_id}/consent/{channel}"): "consent:write",
+    ("PUT", "/v1/users/{user_id}/purposes/{purpose}"): "consent:write",
     ("GET", "/v1/users/{user_id}/consent"): "consent:read",
     ("POST", "/v1/consents/import"): "consent:write",
     ("GET", "/v1/users/{user_id}/inbox"): "inbox:read",

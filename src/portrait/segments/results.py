@@ -134,6 +134,12 @@ class SegmentExport(_Result):
     as_of: date
     build_id: str
     purpose: str | None = Field(default=None, description="Why it was exported (PII needs it).")
+    consent_purpose: str = Field(
+        default="marketing",
+        description="The consent purpose it served (analytics or personalisation when the "
+        "stated purpose begins with it, else marketing): members without it are left out.",
+    )
+    without_consent: int = Field(default=0, description="Members left out: no consent to it.")
     pii_tags: list[str] = Field(default=[], description="The personal-data tags it holds.")
 
 

@@ -15,15 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 from pyroaring import AbstractBitMap
 
+from portrait.consent.policy import Consents, HasConsent, purpose_of_use
 from portrait.errors import ConflictError
 from portrait.segments import bitmaps as bm
 from portrait.segments.builtin import check_name
 from portrait.segments.engine import SegmentEngine
+from portrait.segments.export_file import EXPORT_FORMATS, write_table
 from portrait.segments.expr import suggest
 from portrait.segments.index import ValueIndex
 from portrait.segments.results import (
@@ -48,7 +48,6 @@ from portrait.tags.catalog import Catalog
 # tags a segment's composition is shown by (those the catalog has)
 KEY_TAGS = ("gender", "age_band", "rfm_segment", "lifecycle_stage", "main_persona")
 COMPOSITION_KEYS = 50  # the most common values of a tag that a composition looks at
-EXPORT_FORMATS = {".csv": "csv", ".parquet": "parquet"}
 
 
 class SegmentNotFoundError(LookupError):
@@ -62,12 +61,19 @@ class SegmentConflictError(ConflictError, ValueError):
 class SegmentService:
     """Segments of one workspace: count expressions, save, show, compare and export them."""
 
-    def __init__(self, warehouse: Warehouse, catalog: Catalog | Callable[[], Catalog]) -> None:
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        catalog: Catalog | Callable[[], Catalog],
+        consent: HasConsent | None = None,
+    ) -> None:
         """``catalog``: the tag catalog, or how to get the current one (the profile service
-        reloads it when the workspace's tags change)."""
+        reloads it when the workspace's tags change). ``consent``: the settings whose
+        ``[consent]`` member listings and exports honour (None: no one is left out)."""
         current = catalog if callable(catalog) else lambda: catalog
         self.engine = SegmentEngine(warehouse, current)
         self.wh = warehouse
+        self.consents = Consents(warehouse, consent) if consent is not None else None
 
     # --- counting -------------------------------------------------------------------------
     def count(self, expression: str, as_of: Any = None, engine: str = "auto") -> SegmentCount:
@@ -285,7 +291,16 @@ class SegmentService:
         purpose: str | None = None,
     ) -> pa.Table:
         """The members' user ids (and ``tags``) as Arrow; ``.to_pandas()`` for pandas. A PII
-        tag (``pii: true``) needs a stated ``purpose`` (and a role with ``pii:read``)."""
+        tag (``pii: true``) needs a stated ``purpose`` (and a role with ``pii:read``). Members
+        who do not consent to the purpose the listing serves are left out: ``analytics`` or
+        ``personalisation`` when ``purpose`` says so (``"analytics: churn study"``), else
+        marketing (see ``portrait.consent.policy.purpose_of_use``)."""
+        return self._members(name, as_of, tags, purpose)[0]
+
+    def _members(
+        self, name: str, as_of: Any, tags: list[str] | None, purpose: str | None
+    ) -> tuple[pa.Table, int]:
+        """The members with consent to the purpose served, and how many were left out."""
         segment = self._get(name)
         build = self.engine.build(as_of)
         tags = list(dict.fromkeys(tags or []))
@@ -298,7 +313,11 @@ class SegmentService:
                 "you export it (--purpose / purpose=...), or leave it out"
             )
         pids = bm.to_numpy(self.engine.members(segment, build))
-        return segment_store.member_rows(self.wh, build["snapshot"], pids, tags)
+        table = segment_store.member_rows(self.wh, build["snapshot"], pids, tags)
+        if self.consents is None:
+            return table, 0
+        kept = self.consents.keep(purpose_of_use(purpose), table)
+        return kept, table.num_rows - kept.num_rows
 
     def select(self, expression: str, as_of: Any = None) -> pa.Table:
         """The user ids of the persons an expression selects (a segment not saved), as Arrow:
@@ -333,13 +352,13 @@ class SegmentService:
         fmt = fmt or EXPORT_FORMATS.get(path.suffix.lower())
         if fmt not in EXPORT_FORMATS.values():
             raise ValueError(f"cannot tell the format of {path.name!r}: name it .csv or .parquet")
-        table = self.members(name, as_of, tags, purpose)
+        table, left_out = self._members(name, as_of, tags, purpose)
         write_table(table, path, fmt)
         build = self.engine.build(as_of)
         return SegmentExport(
             name=name, path=str(path), format=fmt, rows=table.num_rows,
             columns=table.column_names, as_of=build["as_of"], build_id=build["build_id"],
-            purpose=purpose,
+            purpose=purpose, consent_purpose=purpose_of_use(purpose), without_consent=left_out,
             pii_tags=[t for t in table.column_names if t in self.engine.catalog
                       and self.engine.catalog.get(t).pii],
         )  # fmt: skip
@@ -365,23 +384,3 @@ class SegmentService:
 
 def _share(part: int, whole: int) -> float:
     return round(part / whole, 6) if whole else 0.0
-
-
-def write_table(table: pa.Table, path: Path, fmt: str) -> None:
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        pq.write_table(table, path)
-        return
-    import pyarrow.csv as pcsv
-
-    columns = []
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        if pa.types.is_list(column.type) or pa.types.is_struct(column.type):
-            # nested values (top-N lists) as JSON text in a CSV cell
-            column = pa.array(
-                [None if v is None else orjson.dumps(v).decode() for v in column.to_pylist()],
-                pa.string(),
-            )
-        columns.append(column if name != "user_id" else pc.cast(column, pa.string()))
-    pcsv.write_csv(pa.table(columns, names=table.column_names), path)
