@@ -277,6 +277,7 @@ class Workspace:
                 self.root,
                 cipher=lambda: self.pii,
                 set_cipher=lambda cipher: setattr(self, "_cipher", cipher),
+                audit=lambda: self.audit,
             ),
         )
 

@@ -3,8 +3,8 @@
 ``hash = SHA-256(previous hash + canonical JSON of the entry)``, the first entry chained to
 ``GENESIS``. Changing, inserting or deleting an entry changes its hash and so every later one:
 ``first_break`` names the first entry whose stored hash is not the one its content gives.
-(Dropping entries at the end leaves a shorter chain that still holds: compare the head hash
-``portrait audit verify`` prints with one noted elsewhere to catch that.)
+Dropping entries at the end leaves a shorter chain that still holds: the keyed head (see
+:mod:`portrait.store.audit`) catches that.
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ def seal(previous: str, body: Mapping[str, Any]) -> str:
 
 
 def first_break(
-    entries: Iterable[tuple[Mapping[str, Any], str]],
+    entries: Iterable[tuple[Mapping[str, Any], str]], start: str = GENESIS
 ) -> tuple[int, int | None, str | None]:
-    """Walk (body, stored hash) pairs in order: how many hold, the ``seq`` of the first that
-    does not (None when all hold), and the last hash that holds (the chain's head)."""
-    previous, held, head = GENESIS, 0, None
+    """Walk (body, stored hash) pairs in order, the first chained to ``start`` (``GENESIS``,
+    or the hash of the last entry a prune deleted): how many hold, the ``seq`` of the first
+    that does not (None when all hold), and the last hash that holds (the chain's head)."""
+    previous, held, head = start, 0, None
     for body, stored in entries:
         if seal(previous, body) != stored:
             return held, int(body["seq"]), head

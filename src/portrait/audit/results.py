@@ -31,7 +31,8 @@ class AuditEntry(BaseModel):
 
 
 class AuditVerification(BaseModel):
-    """The chain walked from the first entry: whether every entry's hash holds."""
+    """The chain walked from its start (the first entry, or the anchor a prune left): whether
+    every entry's hash holds and the chain ends where the keyed head says."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -39,6 +40,24 @@ class AuditVerification(BaseModel):
     entries: int = Field(description="Entries in the log.")
     verified: int = Field(description="Entries that hold, from the first.")
     broken_at: int | None = Field(description="seq of the first entry that does not hold.")
-    head_hash: str | None = Field(
-        description="The last hash that holds: note it elsewhere to detect a cut tail."
+    head_hash: str | None = Field(description="The last hash that holds.")
+    head_seq: int | None = Field(
+        None, description="The seq the keyed head records: the last entry written."
     )
+    truncated: bool = Field(
+        False, description="Entries after the last one were deleted (the head points past it)."
+    )
+    anchor_seq: int | None = Field(
+        None, description="Entries up to this seq were pruned by retention; the chain starts after."
+    )
+    problem: str | None = Field(None, description="What does not hold, in words.")
+
+
+class AuditPrune(BaseModel):
+    """Audit entries pruned by retention, and the anchor the chain now starts from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pruned: int = Field(description="Entries deleted.")
+    anchor_seq: int | None = Field(description="The last pruned entry's seq.")
+    anchor_hash: str | None = Field(description="Its hash: the next entry chains to it.")

@@ -3,24 +3,25 @@
 >>> ws.audit.entries(person="u00042")               # doctest: +SKIP
 >>> ws.audit.verify().ok                             # doctest: +SKIP
 
-Entries name persons only by keyed pseudonym (``person_pseudonyms``: an HMAC-SHA256 under the
-workspace secret's pseudonym key, see :mod:`portrait.security.secrets`) and keep parameters
-cleaned: never a secret, e-mail addresses and phone numbers replaced by their
-pseudonym, dates as ISO text.
+Entries name persons only by keyed pseudonym (an HMAC-SHA256 under the audit key, which stays
+the same across workspace key rotations: see :mod:`portrait.audit.keys`) and keep parameters
+cleaned: never a secret, e-mail addresses and phone numbers replaced by their pseudonym, dates
+as ISO text. ``verify`` checks the chain from its start and that it ends at the keyed head;
+``prune`` (retention) deletes old entries, leaving a keyed anchor the chain starts from.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from portrait.audit.chain import first_break, seal
+from portrait.audit.chain import GENESIS, first_break, seal
 from portrait.audit.context import AuditCaller
-from portrait.audit.results import AuditEntry, AuditVerification
-from portrait.security.pii import PiiCipher
+from portrait.audit.keys import AuditKeys, key_for, new_audit_key, seal_key
+from portrait.audit.results import AuditEntry, AuditPrune, AuditVerification
 from portrait.security.secrets import WorkspaceSecret
 from portrait.store.audit import AuditLog
 
@@ -33,15 +34,25 @@ DIGITS = re.compile(r"\d+")
 
 
 class AuditService:
-    """The audit log of one workspace: ``log`` the file, ``pseudonym`` how it names persons."""
+    """The audit log of one workspace: ``log`` the file, ``key`` its audit key (see
+    :mod:`portrait.audit.keys`: pseudonyms, the keyed head and anchor)."""
 
-    def __init__(self, log: AuditLog, pseudonym: Callable[[str], str]) -> None:
+    def __init__(self, log: AuditLog, key: bytes) -> None:
         self.log = log
-        self._pseudonym = pseudonym
+        self._key = key
+        self._keys = AuditKeys(key)
+        if log.new_head:  # a new log, or one from before heads: keyed where it stands
+            log.sign_head(self._head_mark)
 
     def pseudonym(self, identifier: str) -> str:
         """The keyed pseudonym the log names ``identifier`` by."""
-        return self._pseudonym(str(identifier))
+        return self._keys.pseudonym(PERSON, str(identifier))
+
+    def _head_mark(self, seq: int, digest: str) -> str:
+        return self._keys.mark("head", seq, digest)
+
+    def _anchor_mark(self, seq: int, digest: str) -> str:
+        return self._keys.mark("anchor", seq, digest)
 
     def record(
         self,
@@ -55,7 +66,20 @@ class AuditService:
     ) -> AuditEntry:
         """Append one entry for ``action`` by ``caller`` (``command`` when the caller names
         none: the facade method a notebook called)."""
-        entry = {
+        entry = self._entry(action, caller, command, persons, segment, rows, params)
+        return AuditEntry(**self.log.append(entry, seal, self._head_mark))
+
+    def _entry(
+        self,
+        action: str,
+        caller: AuditCaller,
+        command: str | None,
+        persons: Iterable[str | None],
+        segment: str | None,
+        rows: int | None,
+        params: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        return {
             "actor": caller.actor,
             "role": caller.role,
             "via": caller.via,
@@ -67,7 +91,6 @@ class AuditService:
             "segment": segment,
             "rows": rows,
         }  # fmt: skip
-        return AuditEntry(**self.log.append(entry, seal))
 
     def entries(
         self,
@@ -88,16 +111,73 @@ class AuditService:
         return [AuditEntry(**r) for r in rows]
 
     def verify(self) -> AuditVerification:
-        """Walk the chain from the first entry; ``broken_at`` names the first entry whose
-        hash does not hold (changed, inserted or removed before it)."""
-        held, broken, head = first_break(self.log.walk())
+        """Walk the chain from its start (the first entry, or the keyed anchor a prune left);
+        ``broken_at`` names the first entry whose hash does not hold (changed, inserted or
+        removed before it); ``truncated`` says entries were cut from the end (the keyed head
+        records a later entry than the last one)."""
+        anchor = self.log.anchor()
+        start, problem = (0, GENESIS), None
+        if anchor is not None:
+            seq, digest, _, mac = anchor
+            start = (seq, digest)
+            if not self._keys.holds("anchor", seq, digest, mac):
+                problem = "the prune anchor's key does not hold: it was altered"
+        held, broken, last = first_break(self.log.walk(), start[1])
+        end = (start[0] + held, last or start[1])  # where the chain ends, when it holds
+        head = self.log.head()
+        truncated = False
+        if head is None or not self._keys.holds("head", *head):
+            problem = problem or (
+                "the keyed head is missing or its key does not hold: the end of the log "
+                "cannot be vouched for"
+            )
+        elif broken is None and (head[0], head[1]) != end:
+            truncated = head[0] >= end[0]
+            problem = problem or (
+                f"the log ends at entry {end[0]} but entry {head[0]} was written: entries "
+                "were cut from its end"
+                if truncated
+                else f"entries after {head[0]} were added without the audit key"
+            )
         return AuditVerification(
-            ok=broken is None,
+            ok=broken is None and problem is None,
             entries=self.log.count(),
             verified=held,
             broken_at=broken,
-            head_hash=head,
+            head_hash=last,
+            head_seq=None if head is None else head[0],
+            truncated=truncated,
+            anchor_seq=None if anchor is None else anchor[0],
+            problem=problem,
         )
+
+    def prune(self, before: datetime, caller: AuditCaller) -> AuditPrune:
+        """Delete the entries written before ``before`` (retention): the last of them becomes
+        the keyed anchor the chain is verified from, and an ``audit.prune`` entry by
+        ``caller`` says so (it is the first entry after the anchor)."""
+        params = {"before": before}
+        entry = self._entry("audit.prune", caller, "audit.prune", (), None, None, params)
+        done = self.log.prune(before, entry, seal, self._head_mark, self._anchor_mark)
+        if done is None:
+            return AuditPrune(pruned=0, anchor_seq=None, anchor_hash=None)
+        p = done["params"]
+        return AuditPrune(
+            pruned=done["rows"], anchor_seq=p["anchor_seq"], anchor_hash=p["anchor_hash"]
+        )
+
+    def prunable(self, before: datetime) -> tuple[int, datetime | None]:
+        """How many entries were written before ``before``, and the oldest entry after."""
+        return self.log.older_than(before)
+
+    # --- the audit key across workspace key rotations -------------------------------------
+    def seal_for(self, secret: WorkspaceSecret) -> None:
+        """Keep the audit key sealed under ``secret`` too (a rotation's new key, before it
+        replaces the current one)."""
+        self.log.add_sealed_key(secret.key_id, seal_key(self._key, secret))
+
+    def keep_seal_of(self, secret: WorkspaceSecret) -> None:
+        """Forget the seals under every workspace key but ``secret``'s (after a rotation)."""
+        self.log.drop_sealed_keys(secret.key_id)
 
     # --- cleaning -----------------------------------------------------------------------
     def _clean(self, value: Any) -> Any:
@@ -154,11 +234,16 @@ def _calendar_day(digits: str) -> bool:
     return 1900 <= day.year <= 2099
 
 
-def person_pseudonyms(secret: WorkspaceSecret) -> Callable[[str], str]:
-    """How the log names a person: the workspace's keyed pseudonym of kind ``person`` (the
-    same under the same secret, whichever process computes it)."""
-    cipher = PiiCipher(secret)
-    return lambda identifier: cipher.pseudonym(PERSON, identifier)
+def audit_key(log: AuditLog, secret: WorkspaceSecret) -> bytes:
+    """The log's audit key, unsealed with ``secret``. A log without one gets one: a new log a
+    random key; a log made before audit keys existed the pseudonym key its entries were
+    written under (the current workspace secret's), so its pseudonyms hold."""
+    sealed = log.sealed_keys()
+    if not sealed:
+        key = secret.mac_key if log.count() else new_audit_key()
+        log.add_sealed_key(secret.key_id, seal_key(key, secret), only_if_none=True)
+        sealed = log.sealed_keys()  # another process may have made it first: its key counts
+    return key_for(sealed, secret)
 
 
 def _moment(since: str | date | datetime | None) -> datetime | None:
@@ -182,4 +267,4 @@ def open_audit(root: Path, in_memory: bool = False) -> AuditService:
 
     secret = new_secret() if in_memory else load_secret(root, create=True)
     log = AuditLog(None if in_memory else root / AUDIT_FILE)
-    return AuditService(log, person_pseudonyms(secret))
+    return AuditService(log, audit_key(log, secret))

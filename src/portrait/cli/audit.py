@@ -52,17 +52,26 @@ def audit_list(
 @audit_app.command("verify")
 @friendly_errors
 def audit_verify(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
-    """Walk the hash chain from the first entry; exit 1 naming the first that does not hold."""
+    """Walk the hash chain from its start and check it ends at the keyed head; exit 1 naming
+    the first entry that does not hold, or a cut tail."""
     with open_ws(workspace) as ws:
         result = ws.audit.verify()
     if as_json:
         print_json(result)
     elif result.ok:
-        out.print(f"audit log ok: {result.entries:,} entries chain, head {result.head_hash}")
-    else:
+        since = f" after the anchor {result.anchor_seq} (pruned)" if result.anchor_seq else ""
+        out.print(
+            f"audit log ok: {result.entries:,} entries chain{since}, head {result.head_hash} "
+            f"(entry {result.head_seq}, keyed)"
+        )
+    elif result.broken_at is not None:
+        first = (result.anchor_seq or 0) + 1
         out.print(
             f"[bold red]audit log broken at entry {result.broken_at}[/]: its hash does not "
-            f"match its content and the entry before it (entries 1-{result.verified} hold)"
+            f"match its content and the entry before it (entries {first}-"
+            f"{first + result.verified - 1} hold)"
         )
+    else:
+        out.print(f"[bold red]audit log not intact[/]: {result.problem}")
     if not result.ok:
         raise typer.Exit(1)

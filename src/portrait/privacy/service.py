@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from portrait.audit.service import AuditService
 from portrait.config import Settings
 from portrait.security import at_rest
 from portrait.security.at_rest import KeyRotation, PiiStatus
@@ -26,12 +27,14 @@ class PrivacyService:
         root: Path,
         cipher: Callable[[], PiiCipher],
         set_cipher: Callable[[PiiCipher], None],
+        audit: Callable[[], AuditService] | None = None,
     ) -> None:
         self.warehouse = warehouse
         self.settings = settings
         self.root = root
         self._cipher = cipher
         self._set_cipher = set_cipher
+        self._audit = audit  # the workspace's audit log (its key follows a rotation)
 
     def status(self) -> PiiStatus:
         """Which key the PII is under, where it is read from, how many values are in clear."""
@@ -42,7 +45,12 @@ class PrivacyService:
         return at_rest.migrate(self.warehouse, self._cipher())
 
     def rotate_key(self) -> KeyRotation:
-        """A new workspace key: every PII value re-encrypted, every phone HMAC recomputed."""
-        result, cipher = at_rest.rotate_key(self.warehouse, self.root, self._cipher())
+        """A new workspace key: every PII value re-encrypted, every phone HMAC recomputed. The
+        audit log's key is sealed under the new key first, so its pseudonyms stay the same."""
+        audit = self._audit() if self._audit is not None else None
+        adopt = audit.seal_for if audit is not None else None
+        result, cipher = at_rest.rotate_key(self.warehouse, self.root, self._cipher(), adopt)
         self._set_cipher(cipher)
+        if audit is not None:
+            audit.keep_seal_of(cipher.secret)
         return result

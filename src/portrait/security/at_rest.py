@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -20,6 +21,7 @@ from portrait.security.secrets import (
     OLD_SECRET_FILE,
     SECRET_ENV,
     SecretKeyError,
+    WorkspaceSecret,
     decode_key,
     env_secret,
     key_file,
@@ -105,11 +107,17 @@ def migrate(wh: Warehouse, cipher: PiiCipher) -> PiiStatus:
     return status(wh, cipher).model_copy(update={"sealed_now": sealed})
 
 
-def rotate_key(wh: Warehouse, root: Path, cipher: PiiCipher) -> tuple[KeyRotation, PiiCipher]:
+def rotate_key(
+    wh: Warehouse,
+    root: Path,
+    cipher: PiiCipher,
+    adopt: Callable[[WorkspaceSecret], None] | None = None,
+) -> tuple[KeyRotation, PiiCipher]:
     """A new workspace key: every PII value re-encrypted and every phone HMAC recomputed under
     it in one transaction. The new key is written to ``secret.key.new`` first and the current
     one kept as ``secret.key.old`` until the new one is in place (a crash in between is
-    finished by the next open)."""
+    finished by the next open). ``adopt`` is given the new secret before anything is
+    re-encrypted (the audit log seals its own key under it: see ``portrait.audit.keys``)."""
     if env_secret() is not None:
         raise SecretKeyError(
             f"the workspace secret comes from ${SECRET_ENV}: rotate it where it is kept (a "
@@ -120,6 +128,8 @@ def rotate_key(wh: Warehouse, root: Path, cipher: PiiCipher) -> tuple[KeyRotatio
     new_path.unlink(missing_ok=True)  # a rotation that failed before its commit
     secret = new_secret(str(main))
     write_key_file(new_path, secret)
+    if adopt is not None:
+        adopt(secret)
     new = PiiCipher(secret)
     resealed = stored_pii.reseal(wh, cipher, new)
     os.replace(main, old_path)
