@@ -285,10 +285,10 @@ def test_null_properties_mean_no_properties(api: Api):
 def test_quarantine_keeps_raw_payload_of_each_rejected_record(api: Api):
     batch = mixed_batch()
     body = api.post("/v1/events", batch)
-    rows = api.ws.warehouse.fetchall(
-        "SELECT record_index, reason_code, raw FROM quarantine WHERE batch_id = ? ORDER BY 1",
-        [body["batch_id"]],
-    )
+    rows = [  # sealed at rest: read back decrypted
+        (q.record_index, q.reason_code, q.raw)
+        for q in api.ws.quarantine(batch_id=body["batch_id"], limit=1000)
+    ]
     assert {r[0]: r[1] for r in rows} == EXPECTED_REJECTED
     for index, _, raw in rows:
         assert orjson.loads(raw) == batch[index]

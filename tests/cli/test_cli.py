@@ -242,11 +242,9 @@ def test_ingest_json_lines_with_malformed_lines(wsdir: Path, tmp_path: Path):
     [batch] = ok_json("ingest", path, "-w", wsdir)
     assert_adds_up(batch)
     assert (batch["received"], batch["accepted"], batch["quarantined"]) == (7, 3, 4)
-    rows = query(
-        wsdir,
-        "SELECT record_index, reason_code, raw FROM quarantine WHERE batch_id = ? ORDER BY 1",
-        [batch["batch_id"]],
-    )
+    with Workspace.open(wsdir) as ws:  # payloads sealed at rest: read back decrypted
+        records = ws.quarantine(batch_id=batch["batch_id"], limit=100)
+    rows = sorted((q.record_index, q.reason_code, q.raw) for q in records)
     assert [(r[0], r[1]) for r in rows] == [
         (1, "not_an_object"),
         (2, "bad_timestamp"),

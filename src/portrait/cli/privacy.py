@@ -17,8 +17,9 @@ privacy_app = typer.Typer(
 def _print_status(s: PiiStatus) -> None:
     out.print(f"key {s.key_id}, read from {s.key_source}")
     if s.sealed_now:
-        out.print(f"{s.sealed_now:,} users rows stored in clear by an older version: encrypted")
+        out.print(f"{s.sealed_now:,} rows stored in clear by an older version: encrypted")
     out.print(f"users rows with PII in clear: {s.clear_values:,}")
+    out.print(f"quarantined records in clear: {s.clear_quarantine:,}")
 
 
 @privacy_app.command("status")

@@ -270,8 +270,9 @@ class IngestService:
         batch_id: str | None = None,
         kind: str | None = None,
     ) -> list[QuarantinedRecord]:
-        """Quarantined records, newest first, each with a plain explanation and fix."""
-        return quarantine.quarantined(self.wh, limit, reason, batch_id, kind)
+        """Quarantined records, newest first, each with a plain explanation and fix (the
+        payloads, sealed at rest, decrypted)."""
+        return quarantine.quarantined(self.wh, limit, reason, batch_id, kind, self.cipher())
 
     def quarantine_counts(self) -> list[QuarantineCount]:
         """Quarantined records per kind and reason, with what each reason means."""

@@ -30,6 +30,7 @@ from portrait.security.secrets import (
     write_key_file,
 )
 from portrait.store import pii as stored_pii
+from portrait.store import quarantine
 from portrait.store.warehouse import Warehouse
 
 NEW_SECRET_FILE = "secret.key.new"
@@ -51,6 +52,7 @@ class PiiStatus(BaseModel):
     key_source: str
     recorded_key_id: str | None
     clear_values: int  # users rows with a PII value in clear (0 once sealed)
+    clear_quarantine: int = 0  # quarantined records whose payload is in clear (0 once sealed)
     sealed_now: int = 0  # rows an older version stored in clear, sealed by this call
 
 
@@ -88,6 +90,8 @@ def open_cipher(wh: Warehouse, root: Path, in_memory: bool = False) -> PiiCipher
         )
     if recorded is None and writable:
         stored_pii.seal_clear_rows(wh, cipher)
+    if writable:  # records an older version quarantined in clear (none after the first time)
+        quarantine.seal_clear_rows(wh, cipher)
     return cipher
 
 
@@ -97,13 +101,14 @@ def status(wh: Warehouse, cipher: PiiCipher) -> PiiStatus:
         key_source=cipher.secret.source,
         recorded_key_id=stored_pii.recorded_key(wh),
         clear_values=stored_pii.clear_value_count(wh),
+        clear_quarantine=quarantine.clear_count(wh),
     )
 
 
 def migrate(wh: Warehouse, cipher: PiiCipher) -> PiiStatus:
     """Seal any users row still in clear (``portrait privacy migrate``; opening the
     workspace already did it once: this repeats it and reports)."""
-    sealed = stored_pii.seal_clear_rows(wh, cipher)
+    sealed = stored_pii.seal_clear_rows(wh, cipher) + quarantine.seal_clear_rows(wh, cipher)
     return status(wh, cipher).model_copy(update={"sealed_now": sealed})
 
 

@@ -13,6 +13,7 @@ other value its first character). The REST API, the CLI and the Python API call 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
@@ -128,6 +129,21 @@ def mask_contact(contact: dict[str, Any] | None) -> dict[str, Any] | None:
     if contact is None:
         return None
     return {k: mask(PII_COLUMNS[k], v) if k in PII_COLUMNS else v for k, v in contact.items()}
+
+
+def mask_payload(raw: str | None) -> tuple[str | None, bool]:
+    """A received record's JSON payload (a quarantined one) with its PII fields masked, and
+    whether it could be read: one that is no JSON object is masked whole."""
+    if raw is None:
+        return None, True
+    try:
+        fields = json.loads(raw)
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict):
+        return mask_text(raw), False
+    masked = {k: mask(PII_COLUMNS[k], v) if k in PII_COLUMNS else v for k, v in fields.items()}
+    return json.dumps(masked, ensure_ascii=False), True
 
 
 def mask_table(table: pa.Table, kinds: dict[str, str]) -> pa.Table:

@@ -4,7 +4,8 @@
 before it, it refuses a segment export of a PII tag and asks a campaign preview to render the
 person's PII masked; after it, it masks the answer: profiles (PII tags), Arrow frames (PII
 columns and tags), segment composition by a PII tag, the identity report (a phone's hash), the
-send ledger (addresses, rendered messages). The masks themselves are ``security.masking``.
+send ledger (addresses, rendered messages), quarantined records (their payloads' PII). The
+masks themselves are ``security.masking``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import pyarrow as pa
 
 from portrait.campaigns.results import Send
 from portrait.identity.results import IdentityReport
+from portrait.ingest.reasons import explain
+from portrait.ingest.results import QuarantinedRecord
 from portrait.security import masking, roles
 from portrait.security.roles import Access
 from portrait.segments.results import CompositionRow, SegmentDetail
@@ -65,6 +68,8 @@ class PiiPolicy:
             return masking.mask_table(result, {**masking.PII_COLUMNS, **self.pii_tags()})
         if isinstance(result, list) and result and isinstance(result[0], Send):
             return [mask_send(s) for s in result]
+        if isinstance(result, list) and result and isinstance(result[0], QuarantinedRecord):
+            return [mask_quarantined(r) for r in result]
         return result
 
     def mask_composition(self, detail: SegmentDetail) -> SegmentDetail:
@@ -125,4 +130,20 @@ def mask_send(send: Send) -> Send:
     person)."""
     return send.model_copy(
         update={"address": masking.mask_address(send.address), "subject": None, "body": None}
+    )
+
+
+def mask_quarantined(record: QuarantinedRecord) -> QuarantinedRecord:
+    """A quarantined record with the PII fields of its payload masked, and its detail masked
+    where it quotes one (``email = ...``) or quotes a payload that is no JSON object."""
+    raw, readable = masking.mask_payload(record.raw)
+    detail = record.detail
+    if detail is not None:
+        field, sep, value = detail.partition(" = ")
+        if sep and field in masking.PII_COLUMNS:
+            detail = f"{field} = {masking.mask(masking.PII_COLUMNS[field], value)}"
+        elif not readable:
+            detail = masking.mask_text(detail)
+    return record.model_copy(
+        update={"raw": raw, "detail": detail, "explanation": explain(record.reason_code, detail)}
     )

@@ -255,4 +255,20 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
 )"""
         ],
     ),
+    # PII at rest, the rest of it (issue 17): a quarantined record's payload and detail are
+    # sealed like the users' PII, its identifiers kept only as keyed pseudonyms (erasure finds
+    # a person's rows by them; an older warehouse's rows are sealed on first open by
+    # store.quarantine.seal_clear_rows); the send ledger keeps the person, not the address nor
+    # the rendered message (the channel resolves and renders at dispatch)
+    (
+        14,
+        [
+            *(
+                f"ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS {c} VARCHAR"
+                for c in ("user_hmac", "anonymous_hmac", "target_hmac", "phone_hmac", "email_hmac")
+            ),
+            "UPDATE campaign_sends SET address = NULL, subject = NULL, body = NULL "
+            "WHERE address IS NOT NULL OR subject IS NOT NULL OR body IS NOT NULL",
+        ],
+    ),
 ]

@@ -32,6 +32,7 @@ from portrait.store.identity_ops import (
     refresh_anonymous,
 )
 from portrait.store.pii import seal_stage
+from portrait.store.quarantine import insert_rejected
 from portrait.store.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -95,8 +96,8 @@ def apply_batch(
     inside the transaction just before COMMIT; tests use it to crash an ingest at the worst
     moment. ``actor`` (who sent the batch) is logged with it; ``trusted`` and ``auto_merge``
     say whether its users' phones link persons (see ``identity_ops.record_phone_links``).
-    ``cipher`` encrypts a users batch's PII before it is written (``None``: stored in clear,
-    which only the encryption benchmark does).
+    ``cipher`` encrypts a users batch's PII, and every rejected record's payload, before it
+    is written (``None``: stored in clear, which only the encryption benchmark does).
     """
     batch_id = batch_id or new_batch_id()
     started = datetime.now(UTC)
@@ -117,11 +118,7 @@ def apply_batch(
         received, valid = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE _reason IS NULL) FROM _stage"
         ).fetchall()[0]
-        quarantined = con.execute(
-            "INSERT INTO quarantine SELECT ?, ?, ?, _row, _reason, _detail, _raw, ? "
-            "FROM _stage WHERE _reason IS NOT NULL",
-            [batch_id, kind, source_label, started],
-        ).fetchall()[0][0]
+        quarantined = insert_rejected(con, cipher, batch_id, kind, source_label, started)
         clock.step("quarantine")
         new_links = 0
         if kind == "events":

@@ -16,6 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from portrait.security.pii import ENCRYPTED_COLUMNS, TOKEN_PREFIX, PiiCipher, phone_digits
+from portrait.store import quarantine
 from portrait.store.warehouse import Warehouse
 
 _COLS = ", ".join(ENCRYPTED_COLUMNS)
@@ -108,8 +109,9 @@ def _replace_phone_hashes(con: duckdb.DuckDBPyConnection, old_to_new: dict[str, 
 
 
 def reseal(wh: Warehouse, old: PiiCipher, new: PiiCipher) -> int:
-    """Re-encrypt every stored PII value from ``old``'s key to ``new``'s, recompute the phone
-    HMACs wherever they are kept, and record the new key; one transaction."""
+    """Re-encrypt every stored PII value (users, quarantined payloads) from ``old``'s key to
+    ``new``'s, recompute the phone HMACs and pseudonyms wherever they are kept, and record the
+    new key; one transaction."""
     with wh.transaction() as con:
         rows = con.sql(
             f"SELECT rowid AS _row, user_id, {_COLS}, phone_hash FROM users WHERE {_ANY_VALUE}"
@@ -133,6 +135,7 @@ def reseal(wh: Warehouse, old: PiiCipher, new: PiiCipher) -> int:
         if rows.num_rows:
             _write_sealed(con, sealed)
         _replace_phone_hashes(con, hash_map)
+        quarantine.reseal(con, old, new)
         _record_key(con, new.key_id)
     return rows.num_rows
 
