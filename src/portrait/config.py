@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from portrait.campaigns.settings import CampaignSettings
 from portrait.consent.settings import ConsentSettings
+from portrait.privacy.settings import RetentionSettings
 
 CONFIG_FILE = "portrait.toml"
 WAREHOUSE_FILE = "warehouse.duckdb"
@@ -146,6 +147,7 @@ class Settings(BaseModel):
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @property
     def shop_timezone(self) -> str:

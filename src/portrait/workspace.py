@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 import pyarrow as pa
 
 from portrait import hooks
-from portrait.audit.recorded import audited
+from portrait.audit.recorded import audited, caller_of
 from portrait.audit.service import AuditService, open_audit
 from portrait.config import WAREHOUSE_FILE, ConfigError, Settings, create_settings, load_settings
 from portrait.identity.service import IdentityService, UnknownIdentifierError
@@ -278,6 +278,7 @@ class Workspace:
                 cipher=lambda: self.pii,
                 set_cipher=lambda cipher: setattr(self, "_cipher", cipher),
                 audit=lambda: self.audit,
+                caller=lambda: caller_of(self),
             ),
         )
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from portrait.audit.context import AuditCaller
 from portrait.audit.service import AuditService
 from portrait.config import Settings
+from portrait.privacy import retention
+from portrait.privacy.retention import RetentionReport
 from portrait.security import at_rest
 from portrait.security.at_rest import KeyRotation, PiiStatus
 from portrait.security.pii import PiiCipher
@@ -28,6 +31,7 @@ class PrivacyService:
         cipher: Callable[[], PiiCipher],
         set_cipher: Callable[[PiiCipher], None],
         audit: Callable[[], AuditService] | None = None,
+        caller: Callable[[], AuditCaller] | None = None,
     ) -> None:
         self.warehouse = warehouse
         self.settings = settings
@@ -35,6 +39,7 @@ class PrivacyService:
         self._cipher = cipher
         self._set_cipher = set_cipher
         self._audit = audit  # the workspace's audit log (its key follows a rotation)
+        self._caller = caller  # who calls, for the audit log (portrait.audit.recorded.caller_of)
 
     def status(self) -> PiiStatus:
         """Which key the PII is under, where it is read from, how many values are in clear."""
@@ -54,3 +59,15 @@ class PrivacyService:
         if audit is not None:
             audit.keep_seal_of(cipher.secret)
         return result
+
+    def retain(self, dry_run: bool = False) -> RetentionReport:
+        """Apply ``[retention]`` of portrait.toml: delete, per class, what is older than its
+        limit (``dry_run``: only say what would go and the oldest date that stays).
+
+        >>> ws.privacy.retain(dry_run=True).classes  # doctest: +SKIP
+        """
+        if self._audit is None or self._caller is None:
+            raise RuntimeError("retention needs the workspace's audit log (ws.privacy has it)")
+        return retention.retain(
+            self.warehouse, self.settings.retention, self._audit(), self._caller(), dry_run
+        )
