@@ -27,7 +27,7 @@ from portrait.config import WAREHOUSE_FILE, ConfigError, Settings, create_settin
 from portrait.identity.service import IdentityService, UnknownIdentifierError
 from portrait.ingest.service import IngestService, guess_kind, local_actor
 from portrait.models.service import ModelService
-from portrait.privacy.service import PrivacyService
+from portrait.privacy.service import FORGETFUL, PrivacyService
 from portrait.security.at_rest import open_cipher
 from portrait.security.guard import RoleView
 from portrait.security.pii import PiiCipher
@@ -279,6 +279,7 @@ class Workspace:
                 set_cipher=lambda cipher: setattr(self, "_cipher", cipher),
                 audit=lambda: self.audit,
                 caller=lambda: caller_of(self),
+                forgotten=lambda: [self._services.pop(s, None) for s in FORGETFUL],
             ),
         )
 

@@ -63,6 +63,11 @@ AUDITED: dict[str, Audited] = {
         "privacy.rotate_key", rows=lambda r: r.users_resealed,
         facts=lambda r: {"old_key_id": r.old_key_id, "new_key_id": r.new_key_id},
     ),
+    "forget": Audited(
+        "privacy.erase", ("user_id",), keep=("reason", "compact"),
+        rows=lambda r: r.rows_removed,
+        facts=lambda r: {"erasure_id": r.erasure_id, "identifiers": r.identifiers},
+    ),
     "segment_members": Audited(
         "segment.members", segment="name", keep=("as_of", "tags", "purpose"),
         rows=lambda t: t.num_rows,

@@ -129,6 +129,13 @@ _REASONS = [
         "or \\r\\n",
     ),
     Reason(
+        "erased_person",
+        "the record is about a person erased on request (right to be forgotten); nothing of it "
+        "is kept",
+        "stop sending this person's data (their ids are refused from now on: see "
+        "`portrait privacy forget`)",
+    ),
+    Reason(
         "line_too_long",
         "the line is longer than ingest.max_line_bytes (its first bytes are kept)",
         "put one record per line (a missing line break joins records); if such lines are "

@@ -10,14 +10,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 from portrait.audit.context import AuditCaller
+from portrait.audit.recorded import AUDITED, record
 from portrait.audit.service import AuditService
 from portrait.config import Settings
-from portrait.privacy import retention
+from portrait.privacy import erasure, retention
+from portrait.privacy.results import CompactionResult, ErasureResult, ResidueReport
 from portrait.privacy.retention import RetentionReport
 from portrait.security import at_rest
 from portrait.security.at_rest import KeyRotation, PiiStatus
 from portrait.security.pii import PiiCipher
 from portrait.store.warehouse import Warehouse
+
+# The facade's services that hold persons in memory (the recommender's state, segment indexes,
+# campaign audiences): dropped after an erasure, made again when next used.
+FORGETFUL = ("recs", "segments", "campaigns")
 
 
 class PrivacyService:
@@ -32,6 +38,7 @@ class PrivacyService:
         set_cipher: Callable[[PiiCipher], None],
         audit: Callable[[], AuditService] | None = None,
         caller: Callable[[], AuditCaller] | None = None,
+        forgotten: Callable[[], None] | None = None,
     ) -> None:
         self.warehouse = warehouse
         self.settings = settings
@@ -40,6 +47,9 @@ class PrivacyService:
         self._set_cipher = set_cipher
         self._audit = audit  # the workspace's audit log (its key follows a rotation)
         self._caller = caller  # who calls, for the audit log (portrait.audit.recorded.caller_of)
+        # drops what services hold in memory about persons (the recommender's state, segment
+        # indexes), called after an erasure
+        self._forgotten = forgotten
 
     def status(self) -> PiiStatus:
         """Which key the PII is under, where it is read from, how many values are in clear."""
@@ -71,3 +81,39 @@ class PrivacyService:
         return retention.retain(
             self.warehouse, self.settings.retention, self._audit(), self._caller(), dry_run
         )
+
+    # --- erasure (right to be forgotten; see docs/privacy.md, "Erasure") ------------------
+    def _folder(self) -> Path | None:
+        return None if self.warehouse.path is None else self.root
+
+    def forget(
+        self, user_id: str, reason: str | None = None, compact: bool = True
+    ) -> ErasureResult:
+        """Erase the person ``user_id`` belongs to, with every identifier tied to them and
+        everything derived (events, profile snapshots, segment bitmaps, scores, campaign
+        ledger rows, consents, quarantined records, exports, the recommender's state); later
+        records of their ids are refused at ingest. ``compact`` False: the freed bytes stay
+        in the file until ``compact()``. Audited (``privacy.erase``, the person by pseudonym).
+
+        >>> ws.privacy.forget("u000042", reason="request 2024-117").identifiers  # doctest: +SKIP
+        3
+        """
+        result = erasure.forget(
+            self.warehouse, self._folder(), self._cipher(), user_id, compact=compact
+        )
+        if self._forgotten is not None:
+            self._forgotten()
+        if self._audit is not None and self._caller is not None:
+            arguments = {"user_id": user_id, "reason": reason, "compact": compact}
+            record(self._audit(), self._caller(), "forget", AUDITED["forget"], arguments, result)
+        return result
+
+    def residue(self, user_id: str) -> ResidueReport:
+        """What the tool still keeps that mentions the person ``user_id`` belongs to (every
+        table, bitmap and file): before ``forget`` what it would remove, after it nothing."""
+        return erasure.residue(self.warehouse, self._folder(), self._cipher(), user_id)
+
+    def compact(self) -> CompactionResult:
+        """Rewrite the warehouse into a fresh file, so the bytes of deleted rows are gone
+        (after erasures made with ``compact=False``)."""
+        return erasure.compact(self.warehouse)

@@ -5,6 +5,10 @@ A report reads one row per assigned person (``person_outcomes``) and sums it per
 ``portrait.experiments.stats`` works on. Journeys read who newly meets a trigger's condition
 as of a moment ``at`` (nothing at or after ``at`` is looked at) and record who entered.
 
+Reports read ``campaign_events`` (migration 12): every live event, and the outcome events kept
+under a random token for a person erased on request, so a report does not change when a person
+in it is erased (see ``store.erasure``).
+
 Times are compared as epoch microseconds (``epoch_us``) so that windows of fractional days need
 no interval arithmetic.
 """
@@ -68,7 +72,7 @@ WITH a AS (
 ),
 e AS (
   SELECT r.person_id, r.type, epoch_us(r.ts) AS t, r.order_id, r.quantity * r.price AS value
-  FROM events_resolved r SEMI JOIN a ON a.person_id = r.person_id
+  FROM campaign_events r SEMI JOIN a ON a.person_id = r.person_id
   WHERE r.ts < $as_of AND (r.type IN ({_ACTIVITY})
     OR (r.type IN ('message_opened', 'message_clicked') AND r.campaign_id = $campaign))
 ),
@@ -80,7 +84,7 @@ o AS (  -- orders in the attribution window
 ),
 rf AS (  -- refunds (quantity x price) of the attributed orders, within the window
   SELECT o.person_id, o.order_id, sum(coalesce(r.quantity * r.price, 0)) AS refunded
-  FROM o JOIN a USING (person_id) JOIN events_resolved r ON r.type = 'refund'
+  FROM o JOIN a USING (person_id) JOIN campaign_events r ON r.type = 'refund'
     AND r.order_id = o.order_id AND (r.person_id IS NULL OR r.person_id = o.person_id)
     AND r.ts < $as_of AND epoch_us(r.ts) >= a.t0 AND epoch_us(r.ts) < a.t0 + $window_us
   GROUP BY ALL

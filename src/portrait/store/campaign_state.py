@@ -144,12 +144,12 @@ def bandit_outcomes(
         ), o AS (
           SELECT x.send_key, x.person_id, x.sent_at, x.until, e.order_id,
                  sum(coalesce(e.quantity * e.price, 0)) AS value
-          FROM x JOIN events_resolved e ON e.person_id = x.person_id AND e.type = 'order'
+          FROM x JOIN campaign_events e ON e.person_id = x.person_id AND e.type = 'order'
             AND e.ts >= x.sent_at AND e.ts < x.until
           GROUP BY ALL
         ), rf AS (
           SELECT o.send_key, o.order_id, sum(coalesce(r.quantity * r.price, 0)) AS refunded
-          FROM o JOIN events_resolved r ON r.type = 'refund' AND r.order_id = o.order_id
+          FROM o JOIN campaign_events r ON r.type = 'refund' AND r.order_id = o.order_id
             AND (r.person_id IS NULL OR r.person_id = o.person_id)
             AND r.ts >= o.sent_at AND r.ts < o.until
           GROUP BY ALL

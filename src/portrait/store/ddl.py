@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from portrait.schema import CANONICAL, Table
 from portrait.store.campaigns_ddl import CAMPAIGN_COLUMNS_SQL, CAMPAIGN_TABLES_SQL
+from portrait.store.erasure_ddl import ERASURE_TABLES_SQL
 from portrait.store.models_ddl import MODEL_TABLES_SQL
 from portrait.store.segments_ddl import SEGMENT_LAYOUT_SQL, SEGMENT_TABLES_SQL
 
@@ -240,6 +241,10 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "(key_id VARCHAR PRIMARY KEY, recorded_at TIMESTAMPTZ NOT NULL)",
         ],
     ),
+    # erasure (issue 17): tombstones keyed by HMAC, erasures, the outcome events campaign
+    # reports keep under random tokens, the manifest of exported files, and the view campaign
+    # reports read (see store/erasure_ddl.py)
+    (12, ERASURE_TABLES_SQL),
     # consent per purpose (issue 17): each user's yes or no for marketing, personalisation and
     # analytics; persons with none get the [consent] default of portrait.toml
     (

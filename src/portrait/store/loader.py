@@ -25,6 +25,7 @@ from portrait.ingest.plan import SourceShape, StagePlan, q
 from portrait.ingest.readers import SourceRelation, read_error
 from portrait.ingest.results import BatchCountError, BatchResult, Rejection
 from portrait.schema import CANONICAL
+from portrait.store.erasure import refuse_erased
 from portrait.store.identity_ops import (
     rebuild_map,
     record_links_from_events,
@@ -115,6 +116,8 @@ def apply_batch(
         if kind == "users" and cipher is not None:
             seal_stage(con, cipher)
             clock.step("encrypt")
+        if refuse_erased(con, cipher):  # an erased person's records: refused, nothing kept
+            clock.step("erased")
         received, valid = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE _reason IS NULL) FROM _stage"
         ).fetchall()[0]

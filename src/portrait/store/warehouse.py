@@ -129,11 +129,7 @@ class Warehouse:
                 ) from e
             raise
         self._main = _Conn(self.ibis.con, self.ibis)
-        for stmt in _SETUP:
-            self._main.con.execute(stmt)
-        threads = _threads()
-        if threads is not None:  # the database's setting: every cursor of it shares it
-            self._main.con.execute(f"SET threads = {threads}")
+        self._setup_main()
         self.lock = WriteLock()
         # Held while a profile build and what derives from it (its segment index) are being
         # written: one build at a time, and a request that would make that data itself (an
@@ -149,8 +145,16 @@ class Warehouse:
         # process write a database file at a time, and a process holding it open read-only
         # keeps writers out, so this process's own writes are the only ones there are.
         self.generation = 0
+        self.file_generation = 0  # bumped when ``compact`` swaps the file in
         if not read_only:
             self.migrate()
+
+    def _setup_main(self) -> None:
+        for stmt in _SETUP:
+            self._main.con.execute(stmt)
+        threads = _threads()
+        if threads is not None:  # the database's setting: every cursor of it shares it
+            self._main.con.execute(f"SET threads = {threads}")
 
     # --- connections --------------------------------------------------------------------
     def _new_cursor(self) -> duckdb.DuckDBPyConnection:
@@ -174,8 +178,9 @@ class Warehouse:
         if self.lock.held() or threading.get_ident() == self._opener:
             return self._main
         reader = getattr(self._local, "reader", None)
-        if reader is None:
+        if reader is None or getattr(self._local, "file", 0) != self.file_generation:
             reader = self._local.reader = _Conn(self._new_cursor())
+            self._local.file = self.file_generation  # a compacted file: a new cursor
         return reader
 
     @property
@@ -335,6 +340,39 @@ class Warehouse:
     def scalar(self, expr: ibis.Expr) -> Any:
         with self._reader() as c:
             return c.ibis.execute(expr)
+
+    def compact(self) -> bool:
+        """Rewrite the database into a fresh file and swap it in, so that the bytes of deleted
+        rows (DuckDB leaves them in freed blocks) are gone (``portrait privacy compact``).
+        Holds the build lock and the write lock throughout; every connection is reopened
+        (other threads' cursors are made again on their next read). False in memory."""
+        if self.path is None or self.read_only:
+            return False
+        fresh = self.path.with_name(self.path.name + ".compact")
+        with self.build_lock, self.lock:
+            fresh.unlink(missing_ok=True)
+            con = self._main.con
+            con.execute("CHECKPOINT")
+            name = con.execute("SELECT current_database()").fetchall()[0][0]
+            with _private_files(True):
+                con.execute("ATTACH ? AS _compacted", [str(fresh)])
+                try:
+                    con.execute(f'COPY FROM DATABASE "{name}" TO _compacted')
+                finally:
+                    con.execute("DETACH _compacted")
+            with self._cursors_lock:
+                cursors, self._cursors = self._cursors, []
+            for cur in cursors:
+                with contextlib.suppress(duckdb.Error):
+                    cur.close()
+            self.ibis.disconnect()
+            os.replace(fresh, self.path)
+            self.ibis = ibis.duckdb.connect(str(self.path))
+            self._main = _Conn(self.ibis.con, self.ibis)
+            self._setup_main()
+            self.file_generation += 1
+            self.generation += 1
+        return True
 
     def close(self) -> None:
         with self.lock:

@@ -1,0 +1,199 @@
+"""Erasure on request (right to be forgotten), the residue check and compaction.
+
+``forget(user_id)`` finds the person the id resolves to and every identifier tied to them
+(:func:`portrait.store.erasure.resolve`), erases them from the warehouse in one transaction
+(:func:`portrait.store.erasure.erase`, quarantined records included), then from the files
+(:mod:`portrait.privacy.files`), and compacts the warehouse file so the deleted bytes are gone.
+It answers with the identifiers' keyed pseudonyms only: the tombstones that refuse them at
+ingest from then on, and by which ``residue`` finds the identifiers the caller no longer knows
+in clear (a merged user id, a device id) from the one they give.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from portrait.privacy import files
+from portrait.privacy.results import (
+    CompactionResult,
+    ErasedFile,
+    ErasureResult,
+    ResidueHit,
+    ResidueReport,
+)
+from portrait.security.pii import PiiCipher
+from portrait.store import erasure as store
+from portrait.store import pii as stored_pii
+from portrait.store import quarantine
+from portrait.store import residue as scan
+from portrait.store.exports import exported_files
+from portrait.store.warehouse import Warehouse
+
+
+class UnknownPersonError(LookupError):
+    """No user, event or identity has the id, and it was never erased."""
+
+
+def pseudonym(cipher: PiiCipher, identifier: str) -> str:
+    """The keyed pseudonym a tombstone keeps of an identifier."""
+    return cipher.pseudonym(store.PSEUDONYM_KIND, identifier)
+
+
+def _checked(user_id: str) -> str:
+    text = (user_id or "").strip()
+    if not text:
+        raise ValueError("give the user id of the person to erase (it is empty)")
+    return text
+
+
+def forget(
+    wh: Warehouse, root: Path | None, cipher: PiiCipher, user_id: str, compact: bool = True
+) -> ErasureResult:
+    """Erase the person ``user_id`` belongs to (see the module docstring)."""
+    user_id = _checked(user_id)
+    clock = time.perf_counter()
+    person = store.resolve(wh, user_id)
+    if person is None:
+        known = store.erasure_of(wh, pseudonym(cipher, user_id))
+        if known is None:
+            raise UnknownPersonError(
+                f"no user, event or identity has the id {user_id!r}, and it was never erased; "
+                "check the id (`portrait identity ID` shows who an id belongs to)"
+            )
+        return ErasureResult(erasure_id=known[0], already_erased=True)
+    kinds = {**dict.fromkeys(person.anonymous_ids, "anonymous"), **dict.fromkeys(
+        person.user_ids, "user")}  # fmt: skip
+    pseudonyms = [(pseudonym(cipher, i), kind) for i, kind in sorted(kinds.items())]
+    erasure_id = datetime.now(UTC).strftime("er-%Y%m%dT%H%M%S-") + secrets.token_hex(4)
+    # what quarantined records may name them by: ids, and their phones and e-mails
+    contacts = stored_pii.user_pii(wh, cipher, person.user_ids)
+    mentions = [
+        *person.identifiers,
+        *(v for c in contacts.values() for k, v in c.items() if k in ("phone", "email") and v),
+    ]
+    erased = store.erase(
+        wh, person, pseudonyms, cipher.key_id, erasure_id,
+        inside=lambda: quarantine.erase_mentions(wh, cipher, mentions),
+    )  # fmt: skip
+    seconds = {"warehouse": time.perf_counter() - clock}
+    clock = time.perf_counter()
+    changed: list[ErasedFile] = []
+    if root is not None:
+        ids = set(person.identifiers)
+        for path in files.data_files(root, exported_files(wh)):
+            dropped = files.scrub_file(path, ids)
+            if dropped:
+                action = "rewritten" if path.exists() else "deleted"
+                changed.append(ErasedFile(path=str(path), action=action, rows_removed=dropped))
+        changed += [
+            ErasedFile(path=p, action="token") for p in files.scrub_recs(root, person.person_id)
+        ]
+    seconds["files"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    compaction = "in memory" if wh.path is None else "skipped"
+    if compact and wh.path is not None:
+        compaction = compact_if_needed(wh, person.identifiers)
+    seconds["compaction"] = time.perf_counter() - clock
+    return ErasureResult(
+        erasure_id=erasure_id,
+        identifiers=len(pseudonyms),
+        pseudonyms=[p for p, _ in pseudonyms],
+        shared_devices=len(person.shared_anonymous),
+        removed=erased.removed,
+        kept_anonymous={k: v for k, v in erased.tokenized.items() if v},
+        bitmaps_updated=erased.bitmaps_updated,
+        index_dropped=erased.index_dropped,
+        quarantine_removed=erased.quarantine,
+        files=changed,
+        compaction=compaction,
+        seconds={k: round(v, 4) for k, v in seconds.items()},
+    )
+
+
+def _file_mentions(wh: Warehouse, identifiers: list[str]) -> int:
+    assert wh.path is not None
+    wal = wh.path.with_name(wh.path.name + ".wal")
+    return sum(files.byte_mentions(p, identifiers) for p in (wh.path, wal) if p.exists())
+
+
+def compact_if_needed(wh: Warehouse, identifiers: list[str]) -> str:
+    """A checkpoint; then, if the file's bytes still hold an identifier (in freed blocks), the
+    database copied into a fresh file (``Warehouse.compact``)."""
+    store.checkpoint(wh)
+    if _file_mentions(wh, identifiers) == 0:
+        return "checkpoint"
+    wh.compact()
+    return "rewritten"
+
+
+def compact(wh: Warehouse) -> CompactionResult:
+    """Rewrite the warehouse into a fresh file (``portrait privacy compact``): after erasures
+    made with ``--no-compact``, one rewrite for all of them."""
+    clock = time.perf_counter()
+    before = wh.path.stat().st_size if wh.path is not None else 0
+    wh.compact()
+    return CompactionResult(
+        path=None if wh.path is None else str(wh.path),
+        bytes_before=before,
+        bytes_after=wh.path.stat().st_size if wh.path is not None else 0,
+        seconds=round(time.perf_counter() - clock, 4),
+    )
+
+
+def residue(wh: Warehouse, root: Path | None, cipher: PiiCipher, user_id: str) -> ResidueReport:
+    """What still mentions the person ``user_id`` belongs to: before an erasure, what
+    ``forget`` would remove; after it, nothing (see :mod:`portrait.store.residue`)."""
+    user_id = _checked(user_id)
+    clock = time.perf_counter()
+    known = store.erasure_of(wh, pseudonym(cipher, user_id))
+    person = store.resolve(wh, user_id)
+    clear = person.identifiers if person is not None else [user_id]
+    hashed = store.erasure_pseudonyms(wh, known[0]) if known is not None else []
+    pid = person.pid if person is not None else (known[1] if known is not None else None)
+    hits = [
+        ResidueHit(place=p, kind="table", count=n, found_by="id")
+        for p, n in scan.clear_mentions(wh, clear).items()
+    ]
+    hits += [
+        ResidueHit(place=p, kind="table", count=n, found_by="pseudonym")
+        for p, n in scan.pseudonym_mentions(wh, cipher.secret.mac_key, hashed).items()
+    ]
+    if pid is not None:
+        hits += [
+            ResidueHit(place=p, kind="bitmap", count=n, found_by="pid")
+            for p, n in scan.bitmap_mentions(wh, pid).items()
+        ]
+    in_quarantine = quarantine.count_mentions(wh, cipher, clear)
+    if in_quarantine:
+        hits.append(ResidueHit(place="quarantine", kind="table", count=in_quarantine,
+                               found_by="pseudonym"))  # fmt: skip
+    if root is not None:
+        hits += _file_hits(wh, root, cipher, clear, set(hashed))
+    return ResidueReport(
+        erased=known is not None,
+        erasure_id=known[0] if known is not None else None,
+        searched_in_clear=len(clear),
+        searched_by_pseudonym=len(hashed),
+        hits=hits,
+        seconds=round(time.perf_counter() - clock, 4),
+    )
+
+
+def _file_hits(
+    wh: Warehouse, root: Path, cipher: PiiCipher, clear: list[str], hashed: set[str]
+) -> list[ResidueHit]:
+    hits: list[ResidueHit] = []
+    for path in files.workspace_files(root, exported_files(wh)):
+        n = files.byte_mentions(path, clear)
+        if n:
+            hits.append(ResidueHit(place=str(path), kind="file", count=n, found_by="id"))
+        if hashed:
+            found = sum(pseudonym(cipher, v) in hashed for v in files.id_values(path))
+            if found:
+                hits.append(
+                    ResidueHit(place=str(path), kind="file", count=found, found_by="pseudonym")
+                )
+    return hits
