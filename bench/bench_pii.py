@@ -6,7 +6,8 @@ in the same run, medians and ratio; plus key rotation and contact decryption rat
 Each repeat ingests the same users file (phone, e-mail, name, address on every row) and the same
 events file into two fresh on-disk workspaces, one with encryption off (the ingest service's
 internal switch, ``ws.ingest.cipher``, which only this benchmark turns off) and one with it on,
-in alternating order, each followed by a checkpoint. Events carry no PII, so their rate should
+in alternating order, each followed by a checkpoint; then an events file where one record in
+five is rejected (its quarantined payload is sealed). Events carry no PII, so their rate should
 not move; the users rate pays for one AES-GCM and one HMAC per PII value, in Python.
 """
 
@@ -57,7 +58,8 @@ def make_users(n: int, seed: int) -> pa.Table:
     )
 
 
-def make_events(n: int, users: int, seed: int) -> pa.Table:
+def make_events(n: int, users: int, seed: int, bad_every: int = 0) -> pa.Table:
+    """Page views; with ``bad_every`` k, one in k has an unknown type (quarantined)."""
     rng = np.random.default_rng(seed)
     start = np.datetime64("2025-01-01T00:00:00", "us").astype(np.int64)
     cols = {
@@ -70,7 +72,9 @@ def make_events(n: int, users: int, seed: int) -> pa.Table:
         "ts": pa.array(
             start + rng.integers(0, 90 * 86400 * 10**6, n), pa.timestamp("us", tz="UTC")
         ),
-        "type": pa.array(["page_view"] * n),
+        "type": pa.array(
+            ["teleport" if bad_every and i % bad_every == 0 else "page_view" for i in range(n)]
+        ),
     }
     schema = source_schema("events")
     return pa.table(
@@ -84,13 +88,14 @@ def timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def one_run(root: Path, users: Path, events: Path, encrypt: bool) -> dict[str, float]:
+def one_run(root: Path, users: Path, events: Path, bad: Path, encrypt: bool) -> dict[str, float]:
     ws = Workspace.init(root)
     if not encrypt:
         ws.ingest.cipher = lambda: None  # internal switch: stored in clear (benchmark only)
     out = {}
     out["users"] = timed(lambda: (ws.ingest_file(users), ws.warehouse.execute("CHECKPOINT")))
     out["events"] = timed(lambda: (ws.ingest_file(events), ws.warehouse.execute("CHECKPOINT")))
+    out["bad_events"] = timed(lambda: (ws.ingest_file(bad), ws.warehouse.execute("CHECKPOINT")))
     if encrypt:
         pids = [r[0] for r in ws.warehouse.fetchall("SELECT user_id FROM users LIMIT 10000")]
         out["contacts"] = timed(lambda: contacts(ws.warehouse, pids, ws.pii)) / len(pids)
@@ -110,13 +115,17 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="portrait-bench-pii-"))
     try:
         users, events = tmp / "users.parquet", tmp / "events.parquet"
+        bad = tmp / "bad_events.parquet"
         pq.write_table(make_users(args.users, 1), users)
         pq.write_table(make_events(args.events, args.users, 2), events)
+        pq.write_table(make_events(args.events // 5, args.users, 3, bad_every=5), bad)
         runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
         for rep in range(args.repeats):
             order = ("off", "on") if rep % 2 == 0 else ("on", "off")
             for mode in order:
-                runs[mode].append(one_run(tmp / f"ws-{mode}-{rep}", users, events, mode == "on"))
+                runs[mode].append(
+                    one_run(tmp / f"ws-{mode}-{rep}", users, events, bad, mode == "on")
+                )
 
         def med(mode: str, key: str) -> float:
             return statistics.median(r[key] for r in runs[mode])
@@ -128,10 +137,16 @@ def main() -> None:
         )
         print(f"{'batch':<10}{'clear s':>9}{'encrypted s':>13}{'clear /s':>12}"
               f"{'encrypted /s':>14}{'ratio':>8}")  # fmt: skip
-        for key, n in (("users", args.users), ("events", args.events)):
+        for key, n in (
+            ("users", args.users),
+            ("events", args.events),
+            ("bad_events", args.events // 5),
+        ):
             off, on = med("off", key), med("on", key)
             print(f"{key:<10}{off:>9.2f}{on:>13.2f}{n / off:>12,.0f}{n / on:>14,.0f}"
                   f"{on / off:>7.2f}x")  # fmt: skip
+        print("(bad_events: one in five has an unknown type and is quarantined, its payload "
+              "sealed and its ids pseudonymised)")  # fmt: skip
         rotate = med("on", "rotate")
         print(f"\nkey rotation of {args.users:,} users (4 PII values each): {rotate:.2f} s "
               f"({args.users / rotate:,.0f} users/s)")  # fmt: skip

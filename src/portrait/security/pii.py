@@ -23,7 +23,6 @@ number is useless without the key.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import re
 from collections.abc import Sequence
@@ -86,9 +85,9 @@ class PiiCipher:
         if value is None:
             return None
         data = value.encode()
-        nonce = hmac.new(
-            self._nonce_key, self._aad(column, owner) + b"\x00" + data, hashlib.sha256
-        ).digest()[:_NONCE]
+        nonce = hmac.digest(self._nonce_key, self._aad(column, owner) + b"\x00" + data, "sha256")[
+            :_NONCE
+        ]
         sealed = self._aead.encrypt(nonce, data, self._aad(column, owner))
         return self._prefix + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
@@ -130,7 +129,7 @@ class PiiCipher:
     def pseudonym(self, kind: str, value: str) -> str:
         """A keyed, stable pseudonym of ``value`` (hex HMAC-SHA256): the same value gives the
         same pseudonym under this key, and no one without the key can compute or reverse it."""
-        return hmac.new(self._mac_key, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self._mac_key, f"{kind}\x00{value}".encode(), "sha256").hex()
 
     # --- columns --------------------------------------------------------------------------
     def encrypt_column(

@@ -84,9 +84,11 @@ def seal_rows(cipher: PiiCipher, batch_ids: Sequence[str], rows: pa.Table) -> pa
         for column, (field, kind) in MENTIONS.items():
             if field in given:
                 value = given[field][i]
-            else:  # a field the stage has no column for: from the payload, if it has it
+            elif raw and f'"{field}"' in raw:  # a field the stage has no column for
                 parsed = _fields_of(raw) if parsed is None else parsed
                 value = parsed.get(field)
+            else:
+                value = None
             out[column].append(_pseudonym(cipher, kind, value))
     return pa.table(
         {"_row": rows.column("_row"), **{c: pa.array(v, pa.string()) for c, v in out.items()}}
