@@ -113,6 +113,10 @@ ROUTES: dict[tuple[str, str], str] = {
     # the audit log
     ("GET", "/v1/audit"): "audit:read",
     ("GET", "/v1/audit/verify"): "audit:read",
+    # erasure on request (portrait.privacy.erasure)
+    ("DELETE", "/v1/users/{user_id}"): "privacy:erase",
+    ("GET", "/v1/privacy/residue/{user_id}"): "privacy:erase",
+    ("POST", "/v1/privacy/compact"): "privacy:erase",
     # profiles and tags
     ("POST", "/v1/build"): "profiles:build",
     ("GET", "/v1/jobs"): "jobs:read",
@@ -219,6 +223,7 @@ _BY_PERMISSION: dict[str, tuple[str, ...]] = {
     "inbox:read": ("campaigns.inbox",),
     "inbox:write": ("campaigns.mark_read",),
     "privacy:manage": ("privacy.status", "privacy.migrate", "privacy.rotate_key"),
+    "privacy:erase": ("privacy.forget", "privacy.residue", "privacy.compact"),
     "keys:manage": (
         "keystore.create", "keystore.list", "keystore.revoke", "keystore.verify", "keystore.close",
         "verify_key",

@@ -41,6 +41,7 @@ from portrait.segments.results import (
 )
 from portrait.store import segment_index
 from portrait.store import segments as segment_store
+from portrait.store.exports import record_export
 from portrait.store.segments import SegmentRow
 from portrait.store.warehouse import Warehouse
 from portrait.tags.catalog import Catalog
@@ -354,6 +355,7 @@ class SegmentService:
             raise ValueError(f"cannot tell the format of {path.name!r}: name it .csv or .parquet")
         table, left_out = self._members(name, as_of, tags, purpose)
         write_table(table, path, fmt)
+        record_export(self.wh, path, "segment", name, table.num_rows)  # erasure rewrites it
         build = self.engine.build(as_of)
         return SegmentExport(
             name=name, path=str(path), format=fmt, rows=table.num_rows,
