@@ -14,6 +14,7 @@ from campaign_shop import copy_shop, http_receiver, set_campaign_settings, smtp_
 
 from portrait.campaigns.channels import EmailChannel, OutgoingMessage
 from portrait.campaigns.service import CampaignConflictError
+from portrait.store.campaigns import contacts
 from portrait.workspace import Workspace
 
 NOW = datetime(2025, 2, 11, 9, tzinfo=UTC)  # 09:00 in the shop (UTC): not quiet
@@ -41,6 +42,10 @@ def shop(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
     return copy_shop(tmp_path_factory.getbasetemp(), tmp_path / "ws")
 
 
+def person_ids(sends) -> list[str]:
+    return sorted({s.person_id for s in sends})
+
+
 def statuses(ws: Workspace, name: str) -> Counter:
     return Counter(s.status for s in ws.campaigns.sends(name))
 
@@ -60,8 +65,17 @@ def test_email_campaign_sends_once_per_treated_person_with_an_address(shop: Path
             relaunch = ws.campaigns.launch("winback", now=LATER)
             sends = ws.campaigns.sends("winback")
             shown = ws.campaigns.show("winback")
+            # the ledger keeps the person, not the address (read from users, decrypted)
+            to = {
+                p: c["email"] for p, c in contacts(ws.warehouse, person_ids(sends), ws.pii).items()
+            }
         with Workspace.open(shop) as ws:  # a restart
             after_restart = ws.campaigns.dispatch(now=LATER + timedelta(days=3))
+            ws.warehouse.execute("CHECKPOINT")
+            kept = ws.warehouse.fetchone(
+                "SELECT count(*) FROM campaign_sends WHERE address IS NOT NULL "
+                "OR subject IS NOT NULL OR body IS NOT NULL"
+            )[0]
     treated = launched.arms["discount"] + launched.arms["care"]
     assert launched.queued == treated == len(sends) and launched.arms["control"] > 0
     sent = [s for s in sends if s.status == "sent"]
@@ -71,14 +85,17 @@ def test_email_campaign_sends_once_per_treated_person_with_an_address(shop: Path
     assert again.processed == after_restart.processed == 0
     assert relaunch.entered == 0 and relaunch.already_in == launched.entered
     assert max(recipients(box).values()) == 1
-    assert {s.address for s in sent} == set(recipients(box))
+    assert {to[s.person_id] for s in sent} == set(recipients(box))
+    assert kept == 0  # no address, subject or body in the ledger, nor in any file
+    assert [f.name for f in shop.iterdir() if f.is_file() and any(
+        a.encode() in f.read_bytes() for a in recipients(box))] == []  # fmt: skip
     assert shown.sends == {"sent": len(sent), "suppressed": len(no_address)}
     parsed = [
         email.message_from_bytes(m["data"], policy=email.policy.default) for m in box.messages
     ]
     zh = next(s for s in sent if s.language == "zh" and s.variant == "discount")
-    mail = next(p for p in parsed if p["To"] == zh.address)
-    assert mail["Subject"] == zh.subject and zh.subject.endswith("满199减20")
+    mail = next(p for p in parsed if p["To"] == to[zh.person_id])
+    assert mail["Subject"].endswith("满199减20")
     assert "满199减20，欢迎回来" in mail.get_content()
     assert all(s.scheduled_at >= NOW for s in sends)
 
@@ -112,12 +129,15 @@ def test_a_crash_after_the_claim_never_leads_to_a_second_email(shop: Path) -> No
         with Workspace.open(shop) as ws:  # restart, after the claim timeout
             result = ws.campaigns.dispatch(now=LATER + timedelta(hours=1))
             sends = ws.campaigns.sends("crash")
+            to = {
+                p: c["email"] for p, c in contacts(ws.warehouse, person_ids(sends), ws.pii).items()
+            }
     doubt = [s for s in sends if s.reason == "in_doubt"]
     sent = [s for s in sends if s.status == "sent"]
     assert len(doubt) == 1 and doubt[0].status == "failed" and result.failed == 1
     assert max(recipients(box).values()) == 1  # nobody got two
     assert len(box.messages) == len(sent) + 1  # the in-doubt one did arrive, once
-    assert doubt[0].address in recipients(box)
+    assert to[doubt[0].person_id] in recipients(box)
 
 
 def test_transient_failures_are_retried_with_backoff_then_sent(shop: Path) -> None:

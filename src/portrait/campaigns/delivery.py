@@ -5,9 +5,11 @@ message that comes due in them waits for the next allowed hour), the person's co
 marketing, the user's consent for the channel, a contact address, the frequency cap over every
 campaign and the campaign's budget. A row that fails a check is recorded as suppressed with the
 reason; one that passes is rendered, **claimed** (queued -> sending, in one statement) and only
-then handed to the channel. The outcome is written right after: sent, a retry later (transient
-error, exponential backoff, up to ``retry.max_attempts``), or failed (permanent error, retries
-exhausted).
+then handed to the channel. The address (decrypted from the users table) and the rendered
+message go to the channel and are never written to the ledger, which keeps the person, the
+channel, the variant, the language, times, costs and the outcome. The outcome is written right
+after: sent, a retry later (transient error, exponential backoff, up to
+``retry.max_attempts``), or failed (permanent error, retries exhausted).
 
 A dispatch that dies between the claim and the outcome leaves the row ``sending``. Once the
 claim is older than ``claim_timeout_s`` the next dispatch resolves it: channels whose provider
@@ -221,10 +223,11 @@ class Dispatcher:
             )
         except TemplateRenderError as e:
             return self._finish(row, now, "failed", "template_error", last_error=str(e))
+        # the ledger keeps who and how, not where to nor what: the address and the rendered
+        # message go to the channel only (a retry resolves and renders them again)
         claimed = store.claim_send(
             self.wh, row["send_key"], now,
-            {"address": address, "language": language, "subject": subject, "body": body,
-             "cost": cost, "offer_cost": expected, "user_id": uid},
+            {"language": language, "cost": cost, "offer_cost": expected, "user_id": uid},
         )  # fmt: skip
         if not claimed:
             return None  # another dispatch has it

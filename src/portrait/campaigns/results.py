@@ -256,7 +256,8 @@ class Dispatched(_Result):
 
 
 class Send(_Result):
-    """A row of the send ledger (``campaign_sends``)."""
+    """A row of the send ledger (``campaign_sends``): who, which channel and variant, when,
+    at what cost and with what outcome; not the address nor the message (never stored)."""
 
     send_key: str
     campaign: str
@@ -269,10 +270,7 @@ class Send(_Result):
     attempts: int
     scheduled_at: datetime | None
     sent_at: datetime | None
-    address: str | None
     language: str | None
-    subject: str | None
-    body: str | None
     cost: float | None
     provider_id: str | None
     last_error: str | None

@@ -3,9 +3,9 @@
 :class:`PiiPolicy` runs around each call of a guarded service (``portrait.security.guard``):
 before it, it refuses a segment export of a PII tag and asks a campaign preview to render the
 person's PII masked; after it, it masks the answer: profiles (PII tags), Arrow frames (PII
-columns and tags), segment composition by a PII tag, the identity report (a phone's hash), the
-send ledger (addresses, rendered messages), quarantined records (their payloads' PII). The
-masks themselves are ``security.masking``.
+columns and tags), segment composition by a PII tag, the identity report (a phone's hash),
+quarantined records (their payloads' PII). The send ledger holds no address nor message to
+mask. The masks themselves are ``security.masking``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from portrait.campaigns.results import Send
 from portrait.identity.results import IdentityReport
 from portrait.ingest.reasons import explain
 from portrait.ingest.results import QuarantinedRecord
@@ -66,8 +65,6 @@ class PiiPolicy:
             return self.mask_composition(result)
         if isinstance(result, pa.Table):
             return masking.mask_table(result, {**masking.PII_COLUMNS, **self.pii_tags()})
-        if isinstance(result, list) and result and isinstance(result[0], Send):
-            return [mask_send(s) for s in result]
         if isinstance(result, list) and result and isinstance(result[0], QuarantinedRecord):
             return [mask_quarantined(r) for r in result]
         return result
@@ -123,14 +120,6 @@ def mask_identity(report: IdentityReport) -> IdentityReport:
         for link in report.links
     ]
     return report.model_copy(update={"links": links})
-
-
-def mask_send(send: Send) -> Send:
-    """A ledger row without the address in clear nor the rendered message (it may name the
-    person)."""
-    return send.model_copy(
-        update={"address": masking.mask_address(send.address), "subject": None, "body": None}
-    )
 
 
 def mask_quarantined(record: QuarantinedRecord) -> QuarantinedRecord:

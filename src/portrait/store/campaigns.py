@@ -20,11 +20,13 @@ from portrait.store.warehouse import Warehouse
 if TYPE_CHECKING:
     from portrait.security.pii import PiiCipher
 
+# The ledger's columns. It keeps a reference to the person, not where the message went nor
+# what it said: the table's address, subject and body columns stay NULL (migration 14 cleared
+# what an older version wrote).
 SEND_COLUMNS = (
     "send_key", "campaign", "person_id", "user_id", "variant", "channel", "status", "reason",
-    "attempts", "scheduled_at", "sent_at", "address", "language", "subject", "body", "cost",
-    "provider_id", "last_error", "updated_at", "next_attempt_at", "claimed_at", "offer_cost",
-    "entered_at",
+    "attempts", "scheduled_at", "sent_at", "language", "cost", "provider_id", "last_error",
+    "updated_at", "next_attempt_at", "claimed_at", "offer_cost", "entered_at",
 )  # fmt: skip
 CAMPAIGN_COLUMNS = (
     "name", "definition", "status", "created_at", "updated_at", "launched_at", "build_id",
@@ -323,8 +325,8 @@ def in_doubt(wh: Warehouse, claimed_before: datetime) -> list[dict[str, Any]]:
 
 
 def claim_send(wh: Warehouse, send_key: str, now: datetime, fields: dict[str, Any]) -> bool:
-    """Queued -> sending with the attempt counted and what is about to go out (address,
-    language, text, costs); False when another dispatch got it first."""
+    """Queued -> sending with the attempt counted and how it is about to go out (language,
+    costs; never the address nor the text); False when another dispatch got it first."""
     sets = ", ".join(f"{k} = ?" for k in fields)
     row = wh.fetchone(
         f"UPDATE campaign_sends SET status = 'sending', attempts = attempts + 1, "

@@ -43,10 +43,10 @@ CAMPAIGN_TABLES_SQL: list[str] = [
   attempts INTEGER NOT NULL,
   scheduled_at TIMESTAMPTZ,           -- the user's send time (best hour, out of quiet hours)
   sent_at TIMESTAMPTZ,
-  address VARCHAR,                    -- where it went (e-mail, phone, device, user id)
+  address VARCHAR,                    -- no longer written (PII: the channel resolves it)
   language VARCHAR,
-  subject VARCHAR,
-  body VARCHAR,
+  subject VARCHAR,                    -- no longer written (the rendered message may name
+  body VARCHAR,                       -- the person; a retry renders again)
   cost DOUBLE,                        -- message cost
   provider_id VARCHAR,                -- the channel's id for it (message id)
   last_error VARCHAR,
