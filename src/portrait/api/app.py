@@ -31,11 +31,13 @@ from portrait.api import (
     privacy,
     profiles,
     recs,
+    retention,
     segments,
 )
 from portrait.api.auth import enforce
 from portrait.api.batcher import GroupCommitter
 from portrait.jobs import JobRunner
+from portrait.privacy.schedule import RetentionSchedule
 from portrait.workspace import Workspace
 
 meta = APIRouter(tags=["meta"])
@@ -63,6 +65,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     keys.router,
     audit.router,
     privacy.router,
+    retention.router,
     segments.router,
     models.router,
     learning.router,
@@ -80,9 +83,13 @@ def create_app(workspace: Workspace) -> FastAPI:
     workspace.keystore  # noqa: B018 - the key file exists (and old keys moved) before serving
     workspace.audit  # noqa: B018 - and the audit log, before requests race to open it
 
+    schedule = RetentionSchedule(workspace)  # [retention], daily (portrait.privacy.schedule)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        schedule.start()
         yield
+        schedule.close()
         committer.close()
         runner.close()
 
@@ -98,6 +105,7 @@ def create_app(workspace: Workspace) -> FastAPI:
     app.state.workspace = workspace
     app.state.committer = committer  # its ``journeys`` worker runs cart journeys after ingest
     app.state.jobs = runner  # builds, training and clustering, one at a time
+    app.state.retention = schedule
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from portrait.cli import clusters, core, data, profiles, validate  # noqa: F401 - registers
+from portrait.cli import clusters, core, data, profiles, retention, validate  # noqa: F401 - registers
 from portrait.cli.app import app
 from portrait.cli.audit import audit_app
 from portrait.cli.campaigns import campaign_app

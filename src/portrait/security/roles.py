@@ -113,6 +113,8 @@ ROUTES: dict[tuple[str, str], str] = {
     # the audit log
     ("GET", "/v1/audit"): "audit:read",
     ("GET", "/v1/audit/verify"): "audit:read",
+    # retention (portrait.privacy.retention)
+    ("POST", "/v1/privacy/retain"): "privacy:manage",
     # erasure on request (portrait.privacy.erasure)
     ("DELETE", "/v1/users/{user_id}"): "privacy:erase",
     ("GET", "/v1/privacy/residue/{user_id}"): "privacy:erase",
@@ -222,7 +224,9 @@ _BY_PERMISSION: dict[str, tuple[str, ...]] = {
     ),
     "inbox:read": ("campaigns.inbox",),
     "inbox:write": ("campaigns.mark_read",),
-    "privacy:manage": ("privacy.status", "privacy.migrate", "privacy.rotate_key"),
+    "privacy:manage": (
+        "privacy.status", "privacy.migrate", "privacy.rotate_key", "privacy.retain",
+    ),
     "privacy:erase": ("privacy.forget", "privacy.residue", "privacy.compact"),
     "keys:manage": (
         "keystore.create", "keystore.list", "keystore.revoke", "keystore.verify", "keystore.close",
