@@ -13,6 +13,7 @@ first use, and lists what a caller can do: most methods pass straight through to
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -74,14 +75,14 @@ class Workspace:
         self.root = root
         self.settings = settings
         self._read_only = read_only
-        # An in-memory warehouse (nothing persisted): for notebooks, tests and benchmarks.
-        self._in_memory = in_memory
+        self._in_memory = in_memory  # nothing persisted: for notebooks, tests and benchmarks
         self._keystore: KeyStore | None = None
         # Recorded on each ingest batch as who sent it (an HTTP request passes its key's).
         self.actor = local_actor()
         self._warehouse: Warehouse | None = None
         self._cipher: PiiCipher | None = None  # see ``pii``
         self._services: dict[str, Any] = {}  # see ``_service``
+        self._making = threading.RLock()  # one copy of a service, though threads ask at once
         # Called after each events batch commits instead of the after-ingest hooks (the REST
         # server hands them to a worker thread: ``campaigns.journeys.IngestJourneys``).
         self.on_events_committed: Callable[[BatchResult], None] | None = None
@@ -198,9 +199,10 @@ class Workspace:
     # --- services -----------------------------------------------------------------------
     def _service(self, name: str, make: Callable[[], T]) -> T:
         """The service ``name``, made on first use over this warehouse (dropped on close)."""
-        if name not in self._services:
-            self._services[name] = make()
-        return self._services[name]
+        with self._making:  # a service's make() may ask for another: re-entrant
+            if name not in self._services:
+                self._services[name] = make()
+            return self._services[name]
 
     @property
     def ingest(self) -> IngestService:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import os
 import secrets
@@ -106,15 +107,33 @@ def new_secret(source: str = "") -> WorkspaceSecret:
     return WorkspaceSecret(secrets.token_bytes(KEY_BYTES), source=source)
 
 
-def write_key_file(path: Path, secret: WorkspaceSecret) -> None:
-    """Write ``secret`` to ``path`` readable by its owner only (0600 from the start: the file
-    never exists with wider permissions); fails if the file exists."""
+def _write_new(path: Path, secret: WorkspaceSecret) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as f:
         f.write(encode_key(secret.master) + "\n")
         f.flush()
         os.fsync(f.fileno())
     os.chmod(path, 0o600)  # whatever the umask did
+
+
+def write_key_file(path: Path, secret: WorkspaceSecret) -> None:
+    """Write ``secret`` to ``path`` readable by its owner only (0600 from the start: the file
+    never exists with wider permissions); ``FileExistsError`` if the file exists.
+
+    Atomic: the key is written and synced to a temporary file of this process, then linked
+    to ``path``, which fails if ``path`` exists. So ``path`` appears complete or not at all,
+    and of two processes (or threads) making it at once exactly one wins; the other reads
+    the winner's key (see :func:`load_secret`)."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    _write_new(temp, secret)
+    try:
+        os.link(temp, path)  # never replaces an existing file
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: exclusive create in place
+        _write_new(path, secret)
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 def key_file(root: Path) -> Path:
@@ -145,6 +164,6 @@ def load_secret(root: Path, create: bool = False) -> WorkspaceSecret:
             f"(or set ${SECRET_ENV}); without it phones, e-mails, names, addresses and birth "
             "dates cannot be read, everything else can"
         )
-    secret = new_secret(str(path))
-    write_key_file(path, secret)
-    return secret
+    with contextlib.suppress(FileExistsError):  # made by another process meanwhile: theirs
+        write_key_file(path, new_secret(str(path)))
+    return decode_key(path.read_text(encoding="ascii"), str(path))
