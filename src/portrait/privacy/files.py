@@ -185,8 +185,11 @@ def scrub_recs(root: Path, person_id: str) -> list[str]:
 
 # --- searching ----------------------------------------------------------------------------
 def _word_hits(data: bytes, needle: str, encoding: str) -> int:
-    """Occurrences of ``needle`` encoded as ``encoding`` in ``data``, as a whole word."""
+    """Occurrences of ``needle`` encoded as ``encoding`` in ``data``: as a whole word in
+    UTF-8; in UTF-16 and UTF-32 (numpy's fixed-width text, where values touch) anywhere."""
     raw = needle.encode(encoding)
+    if encoding != "utf-8":
+        return data.count(raw)
     width = len("a".encode(encoding))
     n, at = 0, data.find(raw)
     while at >= 0:

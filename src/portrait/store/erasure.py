@@ -182,11 +182,17 @@ def _tokenize(con: duckdb.DuckDBPyConnection, person: Person, token: str) -> dic
     p = {"p": person.person_id, "t": token}
     # keys are "<campaign>/<person>[/...]": the person's part replaced
     rekey = "campaign || '/' || $t || substr({key}, length(campaign || '/' || person_id) + 1)"
+    # whatever could say who they were or what they were sent goes (the columns there are)
+    columns = {d[0] for d in con.execute("SELECT * FROM campaign_sends LIMIT 0").description}
+    cleared = "".join(
+        f"NULL AS {c}, "
+        for c in ("user_id", "address", "subject", "body", "provider_id", "last_error")
+        if c in columns
+    )
     out["campaign_sends"] = con.execute(
         "CREATE OR REPLACE TEMP TABLE _erase_sends AS SELECT * REPLACE ("
-        f"{rekey.format(key='send_key')} AS send_key, $t AS person_id, NULL AS user_id, "
-        "NULL AS address, NULL AS subject, NULL AS body, NULL AS provider_id, "
-        "NULL AS last_error, CASE WHEN status IN ('queued', 'sending') THEN 'suppressed' "
+        f"{rekey.format(key='send_key')} AS send_key, $t AS person_id, {cleared}"
+        "CASE WHEN status IN ('queued', 'sending') THEN 'suppressed' "
         "ELSE status END AS status, CASE WHEN status IN ('queued', 'sending') THEN "
         "'erased_person' ELSE reason END AS reason) FROM campaign_sends WHERE person_id = $p",
         p,
