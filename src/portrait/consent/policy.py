@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from portrait.store.warehouse import Warehouse
 
 
-class _HasConsent(Protocol):
+class HasConsent(Protocol):
+    """What holds the ``[consent]`` settings (the workspace's ``Settings``)."""
+
     @property
     def consent(self) -> ConsentSettings: ...
 
@@ -42,7 +44,7 @@ class Consents:
     """Consent per purpose in one warehouse, under the workspace's settings (read each time:
     a caller may change them)."""
 
-    def __init__(self, warehouse: Warehouse, settings: _HasConsent) -> None:
+    def __init__(self, warehouse: Warehouse, settings: HasConsent) -> None:
         self.wh = warehouse
         self._settings = settings
 
