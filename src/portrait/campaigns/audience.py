@@ -43,13 +43,16 @@ class Audiences:
                 f"segment: {segment!r} is neither a saved segment nor a valid expression: {e}"
             ) from e
 
-    def persons(self, c: Campaign) -> list[str]:
-        """The person ids of the campaign's segment (everyone without one) in the latest build."""
+    def persons(self, c: Campaign) -> tuple[list[str], int]:
+        """The person ids of the campaign's segment (everyone without one) in the latest build,
+        and how many were left out already for want of marketing consent (a saved segment's
+        members are listed for marketing: ``SegmentService.members``)."""
         if c.segment is None:
-            return self.profile_table(tags=[]).column("person_id").to_pylist()
+            return self.profile_table(tags=[]).column("person_id").to_pylist(), 0
         if self.is_saved(c.segment):
-            return self.segments.members(c.segment).column("user_id").to_pylist()
-        return self.segments.select(c.segment).column("user_id").to_pylist()
+            table, refused = self.segments._members(c.segment, None, [], "marketing")
+            return table.column("user_id").to_pylist(), refused
+        return self.segments.select(c.segment).column("user_id").to_pylist(), 0
 
     def latest_build(self) -> dict[str, Any]:
         """The latest profile build (``build_id``, ``snapshot``, ``as_of``); LookupError before

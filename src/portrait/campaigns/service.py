@@ -216,7 +216,7 @@ class CampaignService:
         out because they do not consent to marketing."""
         if c.segment is None and c.targeting is None:
             return [], None, 0
-        everyone = self.audiences.persons(c)
+        everyone, refused = self.audiences.persons(c)
         marketing = self.consents.allowed("marketing", everyone)
         pids = [p for p in everyone if p in marketing]
         summary = None
@@ -226,7 +226,7 @@ class CampaignService:
             pids, summary = targeting.pick(self, c, pids)
         contacts = store.contacts(self.wh, pids)
         persons = [(p, (contacts.get(p) or {}).get("user_id") or p) for p in pids]
-        return persons, summary, len(everyone) - len(pids)
+        return persons, summary, refused + len(everyone) - len(pids)
 
     def profile_table(
         self, as_of: str | date | None = None, tags: list[str] | None = None
