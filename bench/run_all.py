@@ -15,6 +15,7 @@ BENCHES = [
     ["bench_concurrency.py"],
     ["bench_profiles.py"],
     ["bench_audit.py"],
+    ["bench_erasure.py"],
     ["bench_models.py"],
     ["bench_segments.py"],
     ["bench_recs.py"],
