@@ -234,6 +234,8 @@ def tags_show(
     if t.stats:
         s = t.stats
         out.print(f"coverage: {s.coverage:.1%} of {s.persons:,} persons")
+        if t.pii:
+            out.print("personal data: its values are not summarised (coverage only)")
         if s.mean is not None:
             out.print(f"mean {s.mean:.4g}  p50 {s.p50:.4g}  min {s.min:.4g}  max {s.max:.4g}")
         if s.distribution:

@@ -75,8 +75,9 @@ def quality_report(wh: Warehouse, catalog: Catalog, build_id: str | None = None)
     index = ids.index(build_id)
     build = history[index]
     previous = next((b for b in history[index + 1 :] if b.as_of <= build.as_of), None)
-    now = tag_stats.stats(wh, build.build_id)
-    before = tag_stats.stats(wh, previous.build_id) if previous else {}
+    pii = {t.id for t in catalog if t.pii}  # coverage only: their values are persons'
+    now = tag_stats.stats(wh, build.build_id, pii)
+    before = tag_stats.stats(wh, previous.build_id, pii) if previous else {}
     return QualityReport(
         build=build,
         previous_build=previous.build_id if previous else None,

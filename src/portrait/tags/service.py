@@ -275,7 +275,8 @@ class ProfileService:
         live = tag_builds.live_build(self.wh)
         if live is None:
             return {}, {}
-        stats = tag_stats.stats(self.wh, live.build_id)
+        pii = {t.id for t in self.catalog if t.pii}  # coverage only: values are persons'
+        stats = tag_stats.stats(self.wh, live.build_id, pii)
         return stats, tag_builds.build_versions(self.wh, live.build_id)
 
     def _ordered(self) -> list[TagDef]:
