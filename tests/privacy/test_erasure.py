@@ -171,6 +171,9 @@ def test_without_compaction_the_file_is_compacted_later(shop):
     ws, _ = shop
     result = ws.privacy.forget(ALICE, compact=False)
     assert result.compaction == "skipped"
+    waiting = ws.privacy.residue(ALICE).hits  # the file's freed blocks may hold her bytes
+    assert {h.place for h in waiting} == {str(ws.warehouse.path)}
+    assert "freed blocks" in {h.found_by for h in waiting}
     done = ws.privacy.compact()
     assert done.bytes_after > 0
     assert ws.privacy.residue(ALICE).hits == []

@@ -3,7 +3,8 @@
 ``forget(user_id)`` finds the person the id resolves to and every identifier tied to them
 (:func:`portrait.store.erasure.resolve`), erases them from the warehouse in one transaction
 (:func:`portrait.store.erasure.erase`, quarantined records included), then from the files
-(:mod:`portrait.privacy.files`), and compacts the warehouse file so the deleted bytes are gone.
+(:mod:`portrait.privacy.files`), and rewrites the warehouse file so the deleted bytes are gone
+(or leaves that to ``compact``).
 It answers with the identifiers' keyed pseudonyms only: the tombstones that refuse them at
 ingest from then on, and by which ``residue`` finds the identifiers the caller no longer knows
 in clear (a merged user id, a device id) from the one they give.
@@ -63,7 +64,7 @@ def forget(
                 f"no user, event or identity has the id {user_id!r}, and it was never erased; "
                 "check the id (`portrait identity ID` shows who an id belongs to)"
             )
-        return ErasureResult(erasure_id=known[0], already_erased=True)
+        return ErasureResult(erasure_id=known.erasure_id, already_erased=True)
     kinds = {**dict.fromkeys(person.anonymous_ids, "anonymous"), **dict.fromkeys(
         person.user_ids, "user")}  # fmt: skip
     pseudonyms = [(pseudonym(cipher, i), kind) for i, kind in sorted(kinds.items())]
@@ -95,7 +96,9 @@ def forget(
     clock = time.perf_counter()
     compaction = "in memory" if wh.path is None else "skipped"
     if compact and wh.path is not None:
-        compaction = compact_if_needed(wh, person.identifiers)
+        wh.compact()
+        store.mark_compacted(wh)
+        compaction = "rewritten"
     seconds["compaction"] = time.perf_counter() - clock
     return ErasureResult(
         erasure_id=erasure_id,
@@ -113,28 +116,13 @@ def forget(
     )
 
 
-def _file_mentions(wh: Warehouse, identifiers: list[str]) -> int:
-    assert wh.path is not None
-    wal = wh.path.with_name(wh.path.name + ".wal")
-    return sum(files.byte_mentions(p, identifiers) for p in (wh.path, wal) if p.exists())
-
-
-def compact_if_needed(wh: Warehouse, identifiers: list[str]) -> str:
-    """A checkpoint; then, if the file's bytes still hold an identifier (in freed blocks), the
-    database copied into a fresh file (``Warehouse.compact``)."""
-    store.checkpoint(wh)
-    if _file_mentions(wh, identifiers) == 0:
-        return "checkpoint"
-    wh.compact()
-    return "rewritten"
-
-
 def compact(wh: Warehouse) -> CompactionResult:
     """Rewrite the warehouse into a fresh file (``portrait privacy compact``): after erasures
     made with ``--no-compact``, one rewrite for all of them."""
     clock = time.perf_counter()
     before = wh.path.stat().st_size if wh.path is not None else 0
-    wh.compact()
+    if wh.compact():
+        store.mark_compacted(wh)
     return CompactionResult(
         path=None if wh.path is None else str(wh.path),
         bytes_before=before,
@@ -151,8 +139,8 @@ def residue(wh: Warehouse, root: Path | None, cipher: PiiCipher, user_id: str) -
     known = store.erasure_of(wh, pseudonym(cipher, user_id))
     person = store.resolve(wh, user_id)
     clear = person.identifiers if person is not None else [user_id]
-    hashed = store.erasure_pseudonyms(wh, known[0]) if known is not None else []
-    pid = person.pid if person is not None else (known[1] if known is not None else None)
+    hashed = store.erasure_pseudonyms(wh, known.erasure_id) if known is not None else []
+    pid = person.pid if person is not None else (known.pid if known is not None else None)
     hits = [
         ResidueHit(place=p, kind="table", count=n, found_by="id")
         for p, n in scan.clear_mentions(wh, clear).items()
@@ -170,11 +158,13 @@ def residue(wh: Warehouse, root: Path | None, cipher: PiiCipher, user_id: str) -
     if in_quarantine:
         hits.append(ResidueHit(place="quarantine", kind="table", count=in_quarantine,
                                found_by="pseudonym"))  # fmt: skip
+    if known is not None and not known.compacted and wh.path is not None:
+        hits.append(ResidueHit(place=str(wh.path), kind="file", count=1, found_by="freed blocks"))
     if root is not None:
         hits += _file_hits(wh, root, cipher, clear, set(hashed))
     return ResidueReport(
         erased=known is not None,
-        erasure_id=known[0] if known is not None else None,
+        erasure_id=known.erasure_id if known is not None else None,
         searched_in_clear=len(clear),
         searched_by_pseudonym=len(hashed),
         hits=hits,
@@ -186,8 +176,13 @@ def _file_hits(
     wh: Warehouse, root: Path, cipher: PiiCipher, clear: list[str], hashed: set[str]
 ) -> list[ResidueHit]:
     hits: list[ResidueHit] = []
+    database = {wh.path, wh.path.with_name(wh.path.name + ".wal")} if wh.path else set()
     for path in files.workspace_files(root, exported_files(wh)):
-        n = files.byte_mentions(path, clear)
+        # the warehouse compresses text (FSST symbols of up to 8 bytes, dictionaries): a short
+        # id's bytes turn up there by chance, so only longer ones are searched in its bytes
+        # (its content is searched table by table, its freed blocks by the compaction record)
+        searched = [i for i in clear if len(i.encode()) > 8] if path in database else clear
+        n = files.byte_mentions(path, searched)
         if n:
             hits.append(ResidueHit(place=str(path), kind="file", count=n, found_by="id"))
         if hashed:

@@ -49,11 +49,10 @@ class ErasureResult(BaseModel):
     )
     quarantine_removed: int = 0
     files: list[ErasedFile] = Field(default_factory=list)
-    compaction: Literal["rewritten", "checkpoint", "skipped", "in memory"] = Field(
+    compaction: Literal["rewritten", "skipped", "in memory"] = Field(
         "skipped",
         description="rewritten: the database copied into a fresh file (the freed bytes gone); "
-        "checkpoint: a checkpoint left no byte of the identifiers; skipped: --no-compact "
-        "(run `portrait privacy compact`)",
+        "skipped: --no-compact (run `portrait privacy compact`)",
     )
     seconds: dict[str, float] = Field(default_factory=dict)
 
@@ -69,9 +68,10 @@ class ResidueHit(BaseModel):
     place: str = Field(description="table.column, a bitmap table, or a file path")
     kind: Literal["table", "bitmap", "file"]
     count: int = Field(description="rows, bitmaps or occurrences")
-    found_by: Literal["id", "pseudonym", "pid"] = Field(
+    found_by: Literal["id", "pseudonym", "pid", "freed blocks"] = Field(
         description="id: the identifier in clear; pseudonym: a value whose keyed HMAC is a "
-        "tombstone; pid: the person's dense segment id"
+        "tombstone; pid: the person's dense segment id; freed blocks: the warehouse file was "
+        "not rewritten since the erasure (`portrait privacy compact`)"
     )
 
 

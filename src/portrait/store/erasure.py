@@ -24,7 +24,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import duckdb
 import pyarrow as pa
@@ -299,7 +299,7 @@ def erase(
                 [[h, kind, erasure_id, key_id, now] for h, kind in pseudonyms],
             )
             con.execute(
-                "INSERT INTO erasures VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO erasures VALUES (?, ?, ?, ?, ?, NULL)",
                 [
                     erasure_id,
                     len(pseudonyms),
@@ -313,9 +313,9 @@ def erase(
     return Erased(removed, tokenized, bitmaps, index_dropped, in_quarantine)
 
 
-def checkpoint(wh: Warehouse) -> None:
-    """Write the WAL into the database file (after an erasure: the WAL no longer holds it)."""
-    wh.execute("CHECKPOINT")
+def mark_compacted(wh: Warehouse) -> None:
+    """The file was rewritten: no freed block holds any earlier erasure's bytes."""
+    wh.execute("UPDATE erasures SET compacted_at = now() WHERE compacted_at IS NULL")
 
 
 # --- tombstones ---------------------------------------------------------------------------
@@ -324,14 +324,24 @@ def tombstones(wh: Warehouse) -> bool:
     return bool(wh.fetchone("SELECT count(*) > 0 FROM erased_identifiers")[0])
 
 
-def erasure_of(wh: Warehouse, pseudonym: str) -> tuple[str, int | None] | None:
-    """(erasure id, the person's erased pid) of an identifier's pseudonym, if erased."""
+class Erasure(NamedTuple):
+    """An erasure an identifier's tombstone belongs to."""
+
+    erasure_id: str
+    pid: int | None  # the person's dense segment id, if they had one
+    compacted: bool  # the file was rewritten since (no freed block holds their bytes)
+
+
+def erasure_of(wh: Warehouse, pseudonym: str) -> Erasure | None:
+    """The erasure of an identifier's pseudonym, if it was erased."""
     row = wh.fetchone(
-        "SELECT i.erasure_id, e.pid FROM erased_identifiers i JOIN erasures e "
-        "USING (erasure_id) WHERE i.pseudonym = ?",
+        "SELECT i.erasure_id, e.pid, e.compacted_at IS NOT NULL FROM erased_identifiers i "
+        "JOIN erasures e USING (erasure_id) WHERE i.pseudonym = ?",
         [pseudonym],
     )
-    return None if row is None else (row[0], None if row[1] is None else int(row[1]))
+    if row is None:
+        return None
+    return Erasure(row[0], None if row[1] is None else int(row[1]), bool(row[2]))
 
 
 def erasure_pseudonyms(wh: Warehouse, erasure_id: str) -> list[str]:

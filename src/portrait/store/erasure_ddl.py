@@ -6,8 +6,9 @@ events campaign reports keep, and the manifest of files the tool wrote.
   secret, ``PiiCipher.pseudonym("erased", id)``), never the id itself. Ingest refuses a record
   whose identifier has a row here; ``portrait privacy residue`` finds the other identifiers of an
   erasure from the one the caller gives.
-- ``erasures``: one row per erasure: when, how many identifiers, and the person's dense segment
-  id (``pid``, never reused) so the residue check can still look for it in bitmaps.
+- ``erasures``: one row per erasure: when, how many identifiers, the person's dense segment
+  id (``pid``, never reused) so the residue check can still look for it in bitmaps, and when
+  the warehouse file was last rewritten after it (until then, freed blocks may hold its bytes).
 - ``erased_campaign_events``: the events campaign reports read (visits, orders, refunds,
   message opens and clicks) of an erased person who was in a campaign, from their first
   assignment or send on, under a random token that no identifier maps to (order ids replaced by
@@ -30,7 +31,8 @@ ERASURE_TABLES_SQL: list[str] = [
   identifiers INTEGER NOT NULL,
   pid UINTEGER,                     -- the person's dense segment id, if it had one
   rows_removed BIGINT NOT NULL,
-  erased_at TIMESTAMPTZ NOT NULL
+  erased_at TIMESTAMPTZ NOT NULL,
+  compacted_at TIMESTAMPTZ          -- when the file was rewritten after it (freed bytes gone)
 )""",
     """CREATE TABLE IF NOT EXISTS erased_campaign_events (
   person_id VARCHAR NOT NULL,       -- erased:<random>, the token of the ledger rows
