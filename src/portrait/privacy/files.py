@@ -31,7 +31,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from portrait.store.erasure import PERSON_COLUMNS, REFERENCE_COLUMNS, new_token
+from portrait.store.erasure import PERSON_COLUMNS, REFERENCE_COLUMNS
+from portrait.store.erasure_ledger import new_token
 from portrait.store.residue import WORD_CHARS, word_pattern
 
 DATA_SUFFIXES = (".parquet", ".csv", ".jsonl", ".ndjson")
