@@ -6,6 +6,7 @@ were, leaves no byte of their ids in the workspace folder, refuses their ids aft
 from __future__ import annotations
 
 import json
+import threading
 import warnings
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 
 from portrait.api.app import create_app
 from portrait.cli import app as cli_app
+from portrait.errors import ConflictError
 from portrait.privacy.erasure import UnknownPersonError
 from portrait.privacy.files import byte_mentions
 from portrait.store.segments import latest_sizes
@@ -165,6 +167,23 @@ def test_forget_again_unknown_and_empty_ids(shop):
         ws.privacy.forget("nobody-at-all")
     with pytest.raises(ValueError, match="empty"):
         ws.privacy.forget("  ")
+    # a build running (another thread holds the lock): its snapshot would bring them back
+    held, done = threading.Event(), threading.Event()
+
+    def build() -> None:
+        with ws.warehouse.build_lock:
+            held.set()
+            done.wait(10)
+
+    runner = threading.Thread(target=build)
+    runner.start()
+    held.wait(10)
+    try:
+        with pytest.raises(ConflictError, match="build is running"):
+            ws.privacy.forget("u001")
+    finally:
+        done.set()
+        runner.join()
 
 
 def test_without_compaction_the_file_is_compacted_later(shop):

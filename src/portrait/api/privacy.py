@@ -16,7 +16,7 @@ from portrait.privacy.results import CompactionResult, ErasureResult, ResidueRep
 router = APIRouter(tags=["privacy"], responses=responses(401, 403, 422))
 
 
-@router.delete("/v1/users/{user_id}", responses=responses(404))
+@router.delete("/v1/users/{user_id}", responses=responses(404, 409))
 def forget(
     user_id: str,
     ws: WorkspaceDep,
@@ -30,7 +30,8 @@ def forget(
 ) -> ErasureResult:
     """Erase the person this user id belongs to (right to be forgotten): every identifier
     tied to them and everything derived; later data for their ids is refused. The answer
-    names no identifier, only their keyed pseudonyms (404: an id never seen nor erased)."""
+    names no identifier, only their keyed pseudonyms (404: an id never seen nor erased; 409:
+    a profile build is running)."""
     return ws.privacy.forget(user_id, reason=reason, compact=compact)
 
 

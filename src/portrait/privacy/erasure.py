@@ -17,6 +17,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from portrait.errors import ConflictError
 from portrait.privacy import files
 from portrait.privacy.results import (
     CompactionResult,
@@ -53,8 +54,23 @@ def _checked(user_id: str) -> str:
 def forget(
     wh: Warehouse, root: Path | None, cipher: PiiCipher, user_id: str, compact: bool = True
 ) -> ErasureResult:
-    """Erase the person ``user_id`` belongs to (see the module docstring)."""
+    """Erase the person ``user_id`` belongs to (see the module docstring). Under the build
+    lock: a build running meanwhile would save a snapshot read before the erasure."""
     user_id = _checked(user_id)
+    if not wh.build_lock.acquire(blocking=False):
+        raise ConflictError(
+            "a profile build is running in this workspace; erase when it is done (the "
+            "server's GET /v1/jobs shows it)"
+        )
+    try:
+        return _forget(wh, root, cipher, user_id, compact)
+    finally:
+        wh.build_lock.release()
+
+
+def _forget(
+    wh: Warehouse, root: Path | None, cipher: PiiCipher, user_id: str, compact: bool
+) -> ErasureResult:
     clock = time.perf_counter()
     person = store.resolve(wh, user_id)
     if person is None:
