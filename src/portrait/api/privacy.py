@@ -42,7 +42,7 @@ def residue(user_id: str, ws: WorkspaceDep, _: Caller) -> ResidueReport:
     return ws.privacy.residue(user_id)
 
 
-@router.post("/v1/privacy/compact")
+@router.post("/v1/privacy/compact", responses=responses(409))
 def compact(ws: WorkspaceDep, _: Caller) -> CompactionResult:
     """Rewrite the warehouse into a fresh file, so the bytes of deleted rows are gone."""
     return ws.privacy.compact()

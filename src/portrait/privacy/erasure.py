@@ -137,8 +137,13 @@ def compact(wh: Warehouse) -> CompactionResult:
     made with ``--no-compact``, one rewrite for all of them."""
     clock = time.perf_counter()
     before = wh.path.stat().st_size if wh.path is not None else 0
-    if wh.compact():
-        store.mark_compacted(wh)
+    if not wh.build_lock.acquire(blocking=False):
+        raise ConflictError("a profile build is running in this workspace; compact when it is done")
+    try:
+        if wh.compact():
+            store.mark_compacted(wh)
+    finally:
+        wh.build_lock.release()
     return CompactionResult(
         path=None if wh.path is None else str(wh.path),
         bytes_before=before,
