@@ -19,7 +19,7 @@ from portrait.cli import app as cli_app
 from portrait.errors import ConflictError
 from portrait.privacy.erasure import UnknownPersonError
 from portrait.privacy.files import byte_mentions
-from portrait.store.segments import latest_sizes
+from portrait.store.segments import latest_sizes, member_history
 from portrait.workspace import Workspace
 from privacy.erasure_shop import (
     ALICE,
@@ -262,3 +262,30 @@ def test_cli_forget_and_residue(shop):
     assert r.exit_code == 0 and json.loads(r.stdout)["total"] == 0
     r = runner.invoke(cli_app, ["-w", str(root), "privacy", "forget", "nobody-at-all"])
     assert r.exit_code == 2 and "never erased" in r.stderr
+
+
+def test_a_person_merged_after_a_build_leaves_the_bitmaps_of_both_former_persons(tmp_path: Path):
+    ws = Workspace.init(tmp_path / "ws")
+    try:
+        ws.ingest_records([{"user_id": u} for u in ("x1", "x2", "y1", "y2")], kind="users")
+        ws.ingest_records([
+            {"event_id": f"{u}-{k}", "user_id": u, "type": "order", "order_id": f"{u}-o{k}",
+             "product_id": "p1", "quantity": 1, "price": 10.0, "ts": f"2025-03-0{k + 1}T10:00:00Z"}
+            for u in ("x1", "x2", "y1", "y2") for k in range(2)
+        ])  # fmt: skip
+        ws.build(as_of="2025-03-05")  # x1 and x2: two persons, two dense ids
+        ws.segments.create("buyers", "total_spend > 0")
+        ws.segments.members("buyers")
+        ws.merge_users("x1", "x2")
+        ws.build(as_of="2025-03-06")
+        ws.segments.members("buyers")
+        before = ws.privacy.residue("x1")
+        assert {h.place for h in before.hits if h.kind == "bitmap"} >= {"segment_members.bitmap"}
+        result = ws.privacy.forget("x2")
+        assert result.identifiers == 2 and result.bitmaps_updated >= 2
+        assert ws.privacy.residue("x1").hits == [] and ws.privacy.residue("x2").hits == []
+        history = member_history(ws.warehouse, "buyers")
+        assert [m.size for m in history] == [2, 2]  # y1 and y2 in each build, nobody else
+        assert all(len(m.members) == 2 for m in history)
+    finally:
+        ws.close()

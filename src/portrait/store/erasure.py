@@ -29,6 +29,7 @@ import duckdb
 import pyarrow as pa
 from pyroaring import BitMap
 
+from portrait.store.erasure_ledger import IDS as _IDS
 from portrait.store.erasure_ledger import keep_campaign_events, new_token, tokenize
 from portrait.store.warehouse import Warehouse
 
@@ -46,7 +47,6 @@ REFERENCE_COLUMNS = ("target_user_id", "same_person_as")
 # Tables whose rows are kept under the person's token rather than deleted.
 TOKENIZED = ("campaign_assignments", "campaign_sends", "journey_entries", "segment_person_ids")
 INDEX_TABLES = ("segment_index_bitmaps", "segment_index_tags", "segment_index_builds")
-_IDS = "_erase_ids"  # the identifiers, registered as a one-column table
 
 
 @dataclass
@@ -57,7 +57,11 @@ class Person:
     user_ids: list[str]
     anonymous_ids: list[str]
     shared_anonymous: list[str] = field(default_factory=list)  # seen with other persons too
-    pid: int | None = None
+    pids: list[int] = field(default_factory=list)  # dense segment ids (the canonical's first)
+
+    @property
+    def pid(self) -> int | None:
+        return self.pids[0] if self.pids else None
 
     @property
     def identifiers(self) -> list[str]:
@@ -114,14 +118,15 @@ def resolve(wh: Warehouse, user_id: str) -> Person | None:
     finally:
         wh.unregister(_IDS)
     anonymous |= {r[0] for r in seen} - shared
-    pid = wh.fetchone("SELECT pid FROM segment_person_ids WHERE person_id = ?", [person])
-    return Person(
-        person_id=person,
-        user_ids=sorted(users),
-        anonymous_ids=sorted(anonymous - users),
-        shared_anonymous=sorted(shared),
-        pid=None if pid is None else int(pid[0]),
+    found = Person(person, sorted(users), sorted(anonymous - users), sorted(shared))
+    # a dense id of each id that was a person of its own in a build (before a merge, say)
+    rows = wh.fetchall(
+        "SELECT pid FROM segment_person_ids WHERE list_contains(?, person_id) "
+        "ORDER BY person_id <> ?, pid",
+        [found.identifiers, person],
     )
+    found.pids = [int(r[0]) for r in rows]
+    return found
 
 
 def with_ids(wh: Warehouse, ids: list[str]) -> None:
@@ -146,8 +151,10 @@ def person_tables(
     return [(f'"{s}"."{t}"', list(cols)) for s, t, cols in rows]
 
 
-def _drop_pid(con: duckdb.DuckDBPyConnection, pid: int) -> int:
-    """Remove ``pid`` from every stored membership bitmap (fixing sizes); the count changed."""
+def _drop_pids(con: duckdb.DuckDBPyConnection, pids: list[int]) -> int:
+    """Remove ``pids`` from every stored membership bitmap (fixing sizes); bitmaps changed."""
+    if not pids:
+        return 0
     changed = 0
     keys = [r[0] for r in con.execute("SELECT member_key FROM segment_members").fetchall()]
     for key in keys:
@@ -155,9 +162,9 @@ def _drop_pid(con: duckdb.DuckDBPyConnection, pid: int) -> int:
             "SELECT bitmap FROM segment_members WHERE member_key = ?", [key]
         ).fetchall()[0][0]
         members = BitMap.deserialize(blob)
-        if pid not in members:
+        if not any(pid in members for pid in pids):
             continue
-        members.discard(pid)
+        members.difference_update(BitMap(pids))
         con.execute(
             "UPDATE segment_members SET bitmap = ?, size = ? WHERE member_key = ?",
             [members.serialize(), len(members), key],
@@ -185,10 +192,10 @@ def erase(
         con.register(_IDS, pa.table({"id": pa.array(ids, pa.string())}))
         try:
             kept = keep_campaign_events(con, person.person_id, token)
-            tokenized = tokenize(con, person.person_id, token)
+            tokenized = tokenize(con, token)
             tokenized["erased_campaign_events"] = kept
-            bitmaps = 0 if person.pid is None else _drop_pid(con, person.pid)
-            index_dropped = person.pid is not None
+            bitmaps = _drop_pids(con, person.pids)
+            index_dropped = bool(person.pids)
             if index_dropped:  # derived: made again, without the person, when next needed
                 for table in INDEX_TABLES:
                     con.execute(f"DELETE FROM {table}")

@@ -12,6 +12,8 @@ import duckdb
 from portrait.store.campaign_reports import ACTIVITY_TYPES
 
 TOKEN_PREFIX = "erased:"
+IDS = "_erase_ids"  # the erased identifiers, a one-column (id) table the caller registers
+MINE = f"person_id IN (SELECT id FROM {IDS})"
 
 
 def new_token() -> str:
@@ -28,9 +30,9 @@ def keep_campaign_events(con: duckdb.DuckDBPyConnection, person: str, token: str
         f"""INSERT INTO erased_campaign_events
         WITH since AS (
           SELECT min(t) AS t FROM (
-            SELECT min(assigned_at) AS t FROM campaign_assignments WHERE person_id = $p
+            SELECT min(assigned_at) AS t FROM campaign_assignments WHERE {MINE}
             UNION ALL SELECT min(coalesce(sent_at, updated_at)) FROM campaign_sends
-            WHERE person_id = $p))
+            WHERE {MINE}))
         SELECT $token, r.type, r.ts,
                CASE WHEN r.order_id IS NOT NULL THEN '{TOKEN_PREFIX}' || md5($salt || r.order_id)
                END, r.quantity, r.price, r.campaign_id
@@ -42,10 +44,12 @@ def keep_campaign_events(con: duckdb.DuckDBPyConnection, person: str, token: str
     ).fetchall()[0][0]
 
 
-def tokenize(con: duckdb.DuckDBPyConnection, person_id: str, token: str) -> dict[str, int]:
-    """The person's campaign ledger rows and dense id, under ``token``."""
+def tokenize(con: duckdb.DuckDBPyConnection, token: str) -> dict[str, int]:
+    """The person's campaign ledger rows and dense ids, under ``token``: every row whose
+    person is one of their identifiers (``IDS``: an earlier canonical id of a merged person
+    too)."""
     out: dict[str, int] = {}
-    p = {"p": person_id, "t": token}
+    p = {"t": token}
     # keys are "<campaign>/<person>[/...]": the person's part replaced
     rekey = "campaign || '/' || $t || substr({key}, length(campaign || '/' || person_id) + 1)"
     # whatever could say who they were or what they were sent goes (the columns there are)
@@ -60,19 +64,19 @@ def tokenize(con: duckdb.DuckDBPyConnection, person_id: str, token: str) -> dict
         f"{rekey.format(key='send_key')} AS send_key, $t AS person_id, {cleared}"
         "CASE WHEN status IN ('queued', 'sending') THEN 'suppressed' "
         "ELSE status END AS status, CASE WHEN status IN ('queued', 'sending') THEN "
-        "'erased_person' ELSE reason END AS reason) FROM campaign_sends WHERE person_id = $p",
+        f"'erased_person' ELSE reason END AS reason) FROM campaign_sends WHERE {MINE}",
         p,
     ).fetchall()[0][0]
     out["campaign_assignments"] = con.execute(
         "CREATE OR REPLACE TEMP TABLE _erase_assign AS SELECT * REPLACE ("
         f"{rekey.format(key='assign_key')} AS assign_key, $t AS person_id, NULL AS user_id) "
-        "FROM campaign_assignments WHERE person_id = $p",
+        f"FROM campaign_assignments WHERE {MINE}",
         p,
     ).fetchall()[0][0]
     out["journey_entries"] = con.execute(
         "CREATE OR REPLACE TEMP TABLE _erase_entries AS SELECT * REPLACE ("
         f"{rekey.format(key='entry_key')} AS entry_key, $t AS person_id) "
-        "FROM journey_entries WHERE person_id = $p",
+        f"FROM journey_entries WHERE {MINE}",
         p,
     ).fetchall()[0][0]
     for table, temp in (
@@ -80,10 +84,10 @@ def tokenize(con: duckdb.DuckDBPyConnection, person_id: str, token: str) -> dict
         ("campaign_assignments", "_erase_assign"),
         ("journey_entries", "_erase_entries"),
     ):
-        con.execute(f"DELETE FROM {table} WHERE person_id = $p", {"p": person_id})
+        con.execute(f"DELETE FROM {table} WHERE {MINE}")
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {temp}")
         con.execute(f"DROP TABLE {temp}")
     out["segment_person_ids"] = con.execute(
-        "UPDATE segment_person_ids SET person_id = $t WHERE person_id = $p", p
+        f"UPDATE segment_person_ids SET person_id = $t WHERE {MINE}", p
     ).fetchall()[0][0]
     return out
