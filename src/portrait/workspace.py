@@ -220,12 +220,10 @@ class Workspace:
     @property
     def profiles(self) -> ProfileService:
         """Profile building and reading (see ``portrait.tags.service``)."""
-        return self._service(
-            "profiles",
-            lambda: ProfileService(
-                self.warehouse, self.settings, self.root, after_snapshot=[refresh_segments]
-            ),
-        )
+        return self._service("profiles", lambda: ProfileService(
+            self.warehouse, self.settings, self.root, after_snapshot=[refresh_segments],
+            pii=lambda: self.pii,
+        ))  # fmt: skip
 
     @property
     def segments(self) -> SegmentService:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import inspect
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,6 +17,7 @@ from portrait.security import roles
 from portrait.security.policy import PiiPolicy
 from portrait.security.roles import AccessDenied
 from portrait.segments.results import CompositionRow, SegmentDetail
+from portrait.store.pii import user_pii
 from portrait.workspace import RoleWorkspace, Workspace
 from shops import copy_workspace
 
@@ -42,11 +43,16 @@ def _phone_linked_user(ws: Workspace) -> str:
     return row.column("to_user_id")[0].as_py()
 
 
+def _birth_date(ws: Workspace, user_id: str) -> date:
+    """A user's birth date as stored (encrypted at rest), decrypted."""
+    return date.fromisoformat(user_pii(ws.warehouse, ws.pii, [user_id])[user_id]["birth_date"])
+
+
 def test_the_owner_is_admin_and_sees_pii(shop: Path) -> None:
     with Workspace.open(shop) as ws:
         assert type(ws) is Workspace and ws.role == "admin"
         uid = ws.table("users").column("user_id")[0].as_py()
-        birth = ws.table("users").column("birth_date")[0].as_py()
+        birth = _birth_date(ws, uid)  # sealed in users; the build decrypted it for the tag
         assert _pii_tags(ws.profile(uid)) == {"birth_date": birth.isoformat()}
         linked = _phone_linked_user(ws)
         evidence = {x.evidence for x in ws.identity(linked).links if x.rule == "same_phone"}
@@ -57,7 +63,7 @@ def test_the_owner_is_admin_and_sees_pii(shop: Path) -> None:
 def test_analyst_and_marketer_see_pii_masked(shop: Path, role: str) -> None:
     with Workspace.open(shop) as owner:
         uid = owner.table("users").column("user_id")[0].as_py()
-        birth = owner.table("users").column("birth_date")[0].as_py()
+        birth = _birth_date(owner, uid)
         clear = owner.profile(uid)
     with Workspace.open(shop, role=role) as ws:
         assert isinstance(ws, RoleWorkspace) and ws.role == role

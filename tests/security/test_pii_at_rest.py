@@ -18,16 +18,18 @@ PHONE = "13912345678"
 EMAIL = "zhang.wei.private@example.cn"
 NAME = "张伟私密"
 ADDRESS = "朝阳区秘密路88号"
+BIRTH_DATE = "1987-06-29"
 RECORD = {
     "user_id": "u1",
     "phone": f"+86 {PHONE}",
     "email": EMAIL,
     "name": NAME,
     "address": ADDRESS,
+    "birth_date": BIRTH_DATE,
     "city": "Zzyzx",  # not PII: stays in clear (the search's own check)
 }
 NEEDLES = {"phone": PHONE.encode(), "email": EMAIL.encode(), "name": NAME.encode(),
-           "address": ADDRESS.encode()}  # fmt: skip
+           "address": ADDRESS.encode(), "birth_date": BIRTH_DATE.encode()}  # fmt: skip
 
 
 def found_in_files(root: Path, needles: dict[str, bytes]) -> dict[str, list[str]]:
@@ -58,7 +60,8 @@ def test_ingested_pii_is_in_no_file_of_the_workspace(tmp_path: Path) -> None:
     assert found_in_files(tmp_path / "ws", {"city": b"Zzyzx"}) == {"city": ["warehouse.duckdb"]}
     with Workspace.open(tmp_path / "ws") as ws:
         assert user_pii(ws.warehouse, ws.pii, ["u1"])["u1"] == {
-            "phone": f"+86 {PHONE}", "email": EMAIL, "name": NAME, "address": ADDRESS
+            "phone": f"+86 {PHONE}", "email": EMAIL, "name": NAME, "address": ADDRESS,
+            "birth_date": BIRTH_DATE,
         }  # fmt: skip
         # the two users still match by phone (keyed HMAC), one person
         persons = ws.warehouse.fetchall("SELECT DISTINCT person_id FROM identity_map")

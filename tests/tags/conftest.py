@@ -131,7 +131,7 @@ class Shop:
                     result = ws.ingest_records(records, kind, timezone="UTC")
                     assert result.accepted == len(records), result.rejections
             wh = ws.warehouse
-            run = Builder(wh, catalog, self.timezone).run(as_of=self.as_of)
+            run = Builder(wh, catalog, self.timezone, cipher=ws.pii).run(as_of=self.as_of)
             rows = wh.arrow(f"SELECT * FROM {run.snapshot}").to_pylist()
         finally:
             ws.close()

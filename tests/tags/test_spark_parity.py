@@ -87,7 +87,7 @@ def profiles(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     ws.ingest_dataset(simulate(tmp / "shop", users=300, days=60, seed=11, start=START))
     catalog = load_catalog()
     scores = model_scores(ws, catalog)
-    builder = Builder(ws.warehouse, catalog, TIMEZONE)
+    builder = Builder(ws.warehouse, catalog, TIMEZONE, cipher=ws.pii)  # ages need birth dates
     out: dict[str, Any] = {"catalog": catalog, "scores": scores}
     for backend in ("duckdb", "pyspark"):
         result = builder.run(as_of=AS_OF, backend=backend, full=True)

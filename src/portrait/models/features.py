@@ -24,6 +24,8 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from portrait.store import features as feature_store
+from portrait.store import pii as stored_pii
+from portrait.store.pii import BUILD_USERS
 from portrait.store.profiles import snapshot_select
 from portrait.tags.build import normalized_facts
 from portrait.tags.catalog import Catalog, dependencies
@@ -154,7 +156,7 @@ def _compute_sql(ctx: ModelContext, day: date, catalog: Catalog, tags: Sequence[
     identity = identity_as_of(ctx, point.epoch)
     src = Sources(
         events=event_source(t("events"), t("products"), identity, offsets),
-        users=user_source(t("users"), identity),
+        users=user_source(t(BUILD_USERS), identity),  # birth dates decrypted (see below)
         scores=None,  # features never read model scores
     )
     sub = closure(catalog, tags)
@@ -174,9 +176,13 @@ def profile_features(
     snapshot = _current_snapshot(ctx, day, catalog)
     if snapshot is not None:
         table = feature_store.snapshot_columns(ctx.warehouse, snapshot, [t.id for t in tags])
-    else:
-        sql = _compute_sql(ctx, day, catalog, tags)
-        table = feature_store.computed_profile(ctx.warehouse, sql)
+    else:  # computed as a build computes it: the birth dates decrypted for the age tags
+        stored_pii.stage_build_users(ctx.warehouse, ctx.profiles.pii())
+        try:
+            sql = _compute_sql(ctx, day, catalog, tags)
+            table = feature_store.computed_profile(ctx.warehouse, sql)
+        finally:
+            stored_pii.drop_build_users(ctx.warehouse)
     frame = table.to_pandas().set_index("person_id")
     frame = frame.loc[frame.index.isin(known_persons(ctx, day))]
     for t in tags:

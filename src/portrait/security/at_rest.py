@@ -71,6 +71,8 @@ def open_cipher(wh: Warehouse, root: Path, in_memory: bool = False) -> PiiCipher
     """The workspace's PII cipher, checked against the key the warehouse records; an older
     warehouse (no key recorded) gets its key file and its clear values sealed, unless it is
     open read-only (nothing is written then)."""
+    if not wh.read_only:  # birth dates as text, to hold tokens (sealed below)
+        stored_pii.widen_birth_date(wh)
     if in_memory:  # nothing persisted: a key for this process, unless one is given
         return PiiCipher(env_secret() or new_secret("in-memory"))
     recorded = stored_pii.recorded_key(wh)
@@ -88,8 +90,8 @@ def open_cipher(wh: Warehouse, root: Path, in_memory: bool = False) -> PiiCipher
             f"warehouse's PII is encrypted with key {recorded}: restore the secret.key this "
             f"workspace was made with (or set ${SECRET_ENV} to it)"
         )
-    if recorded is None and writable:
-        stored_pii.seal_clear_rows(wh, cipher)
+    if writable and (recorded is None or stored_pii.clear_value_count(wh)):
+        stored_pii.seal_clear_rows(wh, cipher)  # also birth dates an older version kept clear
     if writable:  # records an older version quarantined in clear (none after the first time)
         quarantine.seal_clear_rows(wh, cipher)
     return cipher

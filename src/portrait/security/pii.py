@@ -33,8 +33,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from portrait.security.secrets import SecretKeyError, WorkspaceSecret
 
-# The users columns stored encrypted (the canonical model's PII columns).
-ENCRYPTED_COLUMNS = ("phone", "email", "name", "address")
+# The users columns stored encrypted (the canonical model's PII columns, and the birth date:
+# stored as its ISO text, decrypted into a build's temporary table for the age tags).
+ENCRYPTED_COLUMNS = ("phone", "email", "name", "address", "birth_date")
 TOKEN_PREFIX = "pii1:"
 _NONCE = 12
 _NON_DIGITS = re.compile(r"[^0-9]")

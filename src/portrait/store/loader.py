@@ -113,7 +113,7 @@ def apply_batch(
                 raise
             raise problem from None
         clock.step("validate")
-        if kind == "users" and cipher is not None:
+        if kind == "users":  # (without a cipher only the birth date is made text)
             seal_stage(con, cipher)
             clock.step("encrypt")
         if refuse_erased(con, cipher):  # an erased person's records: refused, nothing kept

@@ -10,28 +10,49 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import duckdb
 import pyarrow as pa
 
-from portrait.security.pii import ENCRYPTED_COLUMNS, TOKEN_PREFIX, PiiCipher, phone_digits
+from portrait.security.pii import (
+    ENCRYPTED_COLUMNS,
+    TOKEN_PREFIX,
+    PiiCipher,
+    is_token,
+    phone_digits,
+)
 from portrait.store import quarantine
 from portrait.store.warehouse import Warehouse
 
 _COLS = ", ".join(ENCRYPTED_COLUMNS)
+# as text: the birth date of a stage (or of a warehouse not yet widened) is a DATE
+_COLS_TEXT = ", ".join(f"CAST({c} AS VARCHAR) AS {c}" for c in ENCRYPTED_COLUMNS)
 _ANY_VALUE = " OR ".join(f"{c} IS NOT NULL" for c in ENCRYPTED_COLUMNS)
 _ANY_CLEAR = " OR ".join(
-    f"({c} IS NOT NULL AND NOT starts_with({c}, '{TOKEN_PREFIX}'))" for c in ENCRYPTED_COLUMNS
+    f"({c} IS NOT NULL AND NOT starts_with(CAST({c} AS VARCHAR), '{TOKEN_PREFIX}'))"
+    for c in ENCRYPTED_COLUMNS
 )
+BUILD_USERS = "_build_users"  # a build's view of users, birth dates decrypted (see below)
+_BUILD_BIRTHS = "_build_births"
 _SET_SEALED = ", ".join(f"{c} = p.{c}" for c in ENCRYPTED_COLUMNS) + ", phone_hash = p.phone_hash"
 
 
-def seal_stage(con: duckdb.DuckDBPyConnection, cipher: PiiCipher) -> int:
+def seal_stage(con: duckdb.DuckDBPyConnection, cipher: PiiCipher | None) -> int:
     """Encrypt the PII of the staged users batch (``_stage``, inside the loader's
-    transaction) and set each phone's keyed HMAC, before any row reaches a table."""
+    transaction) and set each phone's keyed HMAC, before any row reaches a table. The stage's
+    birth date becomes text first, as it is stored (a token is text); without a cipher (the
+    encryption benchmark) that is all."""
+    typed = con.execute(
+        "SELECT data_type FROM duckdb_columns() WHERE database_name = 'temp' "
+        "AND table_name = '_stage' AND column_name = 'birth_date'"
+    ).fetchall()
+    if typed and typed[0][0] != "VARCHAR":
+        con.execute("ALTER TABLE _stage ALTER birth_date SET DATA TYPE VARCHAR")
+    if cipher is None:
+        return 0
     rows = con.sql(
-        f"SELECT _row, user_id, {_COLS} FROM _stage WHERE _reason IS NULL AND ({_ANY_VALUE})"
+        f"SELECT _row, user_id, {_COLS_TEXT} FROM _stage WHERE _reason IS NULL AND ({_ANY_VALUE})"
     ).to_arrow_table()
     if rows.num_rows == 0:
         return 0
@@ -58,17 +79,54 @@ def _record_key(con: duckdb.DuckDBPyConnection, key_id: str) -> None:
     con.execute("INSERT INTO pii_key VALUES (?, ?)", [key_id, datetime.now(UTC)])
 
 
+def widen_birth_date(wh: Warehouse) -> bool:
+    """Make ``users.birth_date`` text, so that it can hold a token: a warehouse made before
+    the birth date was encrypted stores a DATE (its values become ISO text, which
+    :func:`seal_clear_rows` then seals). Whether it changed anything."""
+    row = wh.fetchone(
+        "SELECT data_type FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND table_name = 'users' AND column_name = 'birth_date'"
+    )
+    if row is None or row[0] == "VARCHAR":
+        return False
+    wh.execute("ALTER TABLE users ALTER birth_date SET DATA TYPE VARCHAR")
+    return True
+
+
+def _clear_part(rows: pa.Table) -> pa.Table:
+    """``rows`` with each value that is sealed already (a token) left out (None)."""
+    out = {"_row": rows.column("_row"), "user_id": rows.column("user_id")}
+    for c in ENCRYPTED_COLUMNS:
+        values = rows.column(c).to_pylist()
+        out[c] = pa.array([None if is_token(v) else v for v in values], pa.string())
+    return pa.table(out)
+
+
+def _keep_sealed(rows: pa.Table, sealed: pa.Table) -> pa.Table:
+    """The new tokens where a value was in clear, the stored token elsewhere (and the stored
+    phone hash where the phone was sealed already)."""
+    out = {"_row": rows.column("_row")}
+    for c in ENCRYPTED_COLUMNS:
+        pairs = zip(rows.column(c).to_pylist(), sealed.column(c).to_pylist(), strict=True)
+        out[c] = pa.array([old if is_token(old) else new for old, new in pairs], pa.string())
+    hashes = zip(rows.column("phone").to_pylist(), rows.column("phone_hash").to_pylist(),
+                 sealed.column("phone_hash").to_pylist(), strict=True)  # fmt: skip
+    out["phone_hash"] = pa.array([h if is_token(p) else n for p, h, n in hashes], pa.string())
+    return pa.table(out)
+
+
 def seal_clear_rows(wh: Warehouse, cipher: PiiCipher) -> int:
-    """Encrypt the users rows an older version stored in clear, replace the unsalted phone
-    hashes (in users, identity_phones and the links' evidence) by keyed HMACs, and record the
-    key; one transaction. Returns the rows sealed."""
+    """Encrypt the users values an older version stored in clear (a row may hold both: the
+    birth date was sealed later than the rest), replace the unsalted phone hashes (in users,
+    identity_phones and the links' evidence) by keyed HMACs, and record the key; one
+    transaction. Returns the rows sealed."""
     with wh.transaction() as con:
         rows = con.sql(
-            f"SELECT rowid AS _row, user_id, {_COLS} FROM users WHERE {_ANY_CLEAR}"
+            f"SELECT rowid AS _row, user_id, {_COLS_TEXT}, phone_hash FROM users WHERE {_ANY_CLEAR}"
         ).to_arrow_table()
         if rows.num_rows:
-            _write_sealed(con, cipher.protect_users(rows))
-            phones = rows.column("phone").to_pylist()
+            _write_sealed(con, _keep_sealed(rows, cipher.protect_users(_clear_part(rows))))
+            phones = [p for p in rows.column("phone").to_pylist() if not is_token(p)]
             _replace_phone_hashes(
                 con,
                 {
@@ -154,6 +212,42 @@ def user_pii(
         r[0]: {c: cipher.decrypt(c, r[0], v) for c, v in zip(ENCRYPTED_COLUMNS, r[1:], strict=True)}
         for r in rows
     }
+
+
+def stage_build_users(wh: Warehouse, cipher: PiiCipher | None) -> str:
+    """For a build, in its session: the users' birth dates decrypted into a temporary table
+    of the session's connection (never written to the warehouse file) and a temporary view of
+    ``users`` reading them (:data:`BUILD_USERS`, its name). Without a cipher, only dates
+    stored in clear are read."""
+    rows = wh.fetchall(
+        "SELECT user_id, CAST(birth_date AS VARCHAR) FROM users WHERE birth_date IS NOT NULL"
+    )
+    births = [
+        None if is_token(v) and cipher is None else
+        date.fromisoformat(cipher.decrypt("birth_date", u, v) if is_token(v) else v)
+        for u, v in rows
+    ]  # fmt: skip
+    table = pa.table(
+        {"user_id": pa.array([r[0] for r in rows], pa.string()),
+         "birth_date": pa.array(births, pa.date32())}
+    )  # fmt: skip
+    wh.register("_build_births_arrow", table)
+    try:
+        wh.execute_local(
+            f"CREATE OR REPLACE TEMP TABLE {_BUILD_BIRTHS} AS SELECT * FROM _build_births_arrow"
+        )
+    finally:
+        wh.unregister("_build_births_arrow")
+    wh.execute_local(
+        f"CREATE OR REPLACE TEMP VIEW {BUILD_USERS} AS SELECT u.* REPLACE (b.birth_date AS "
+        f"birth_date) FROM users u LEFT JOIN {_BUILD_BIRTHS} b ON b.user_id = u.user_id"
+    )
+    return BUILD_USERS
+
+
+def drop_build_users(wh: Warehouse) -> None:
+    wh.execute_local(f"DROP VIEW IF EXISTS {BUILD_USERS}")
+    wh.execute_local(f"DROP TABLE IF EXISTS {_BUILD_BIRTHS}")
 
 
 def clear_value_count(wh: Warehouse) -> int:

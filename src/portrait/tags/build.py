@@ -22,8 +22,9 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from portrait.store import pii as stored_pii
 from portrait.store import profile_build as work
 from portrait.store import profiles as snapshots
 from portrait.store import tag_builds
@@ -32,6 +33,9 @@ from portrait.store.warehouse import Warehouse
 from portrait.tags.build_compute import compute, normalized_facts
 from portrait.tags.build_plan import BuildPlan, Progress, default_as_of, plan_build
 from portrait.tags.catalog import Catalog
+
+if TYPE_CHECKING:
+    from portrait.security.pii import PiiCipher
 
 __all__ = [
     "BACKENDS",
@@ -86,11 +90,20 @@ def check_build(as_of: str | date | None, backend: str) -> None:
 class Builder:
     """Runs builds against one warehouse."""
 
-    def __init__(self, wh: Warehouse, catalog: Catalog, timezone: str, keep: int = 30) -> None:
+    def __init__(
+        self,
+        wh: Warehouse,
+        catalog: Catalog,
+        timezone: str,
+        keep: int = 30,
+        cipher: PiiCipher | None = None,
+    ) -> None:
         self.wh = wh
         self.catalog = catalog
         self.timezone = timezone
         self.keep = keep
+        # opens the users' birth dates (sealed at rest) for the age tags, inside the build
+        self.cipher = cipher
 
     def run(
         self,
@@ -105,11 +118,14 @@ class Builder:
         (a warehouse session: its temporary tables live there, readers go on meanwhile)."""
         with self.wh.session():
             snapshots.drop_staging_tables(self.wh)
+            stored_pii.stage_build_users(self.wh, self.cipher)
             try:
                 return self._run(as_of, backend, full, progress or (lambda _msg: None))
             except BaseException:
                 snapshots.drop_staging_tables(self.wh)
                 raise
+            finally:
+                stored_pii.drop_build_users(self.wh)
 
     def _run(self, as_of: date | None, backend: str, full: bool, say: Progress) -> BuildResult:
         if backend not in BACKENDS:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from portrait.store import profile_build as inputs
 from portrait.store import profiles as snapshots
+from portrait.store.pii import BUILD_USERS
 from portrait.store.tag_builds import BaseBuild, base_build
 from portrait.store.warehouse import Warehouse
 from portrait.tags.catalog import Catalog
@@ -59,11 +60,12 @@ def default_as_of(wh: Warehouse, timezone: str) -> date:
 
 
 def sources(wh: Warehouse, offsets: list[tuple[int, int]], scores: bool = True) -> Sources:
-    """The warehouse's canonical tables as the relations a build reads."""
+    """The warehouse's canonical tables as the relations a build reads (users through the
+    build's view with the birth dates decrypted, ``store.pii.stage_build_users``)."""
     t = wh.table
     return Sources(
         events=event_source(t("events"), t("products"), t("identity_map"), offsets),
-        users=user_source(t("users"), t("identity_map")),
+        users=user_source(t(BUILD_USERS), t("identity_map")),
         scores=t("model_scores") if scores else None,
     )
 

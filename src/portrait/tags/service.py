@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -34,6 +34,9 @@ from portrait.tags.results import (
     TimelineEvent,
 )
 from portrait.tags.sources import AsOf
+
+if TYPE_CHECKING:
+    from portrait.security.pii import PiiCipher
 
 LANGS = ("zh", "en")
 
@@ -83,11 +86,13 @@ class ProfileService:
         settings: Settings,
         root: Path,
         after_snapshot: Sequence[AfterSnapshot] = (),
+        pii: Callable[[], PiiCipher | None] = lambda: None,
     ) -> None:
         self.wh = wh
         self.settings = settings
         self.root = root
         self.after_snapshot = tuple(after_snapshot)
+        self.pii = pii  # the cipher a build opens the birth dates with (the current one)
         self._catalog: Catalog | None = None
 
     @property
@@ -133,8 +138,9 @@ class ProfileService:
         progress: Callable[[str], None] | None,
     ) -> BuildResult:
         builder = Builder(
-            self.wh, self.catalog, self.timezone, keep=self.settings.profile.keep_snapshots
-        )
+            self.wh, self.catalog, self.timezone, keep=self.settings.profile.keep_snapshots,
+            cipher=self.pii(),
+        )  # fmt: skip
         result = builder.run(as_of=day, backend=backend, full=full, progress=progress)
         if result.mode == "unchanged":  # the last build stands, its segment index with it
             return result

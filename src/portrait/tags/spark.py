@@ -23,6 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from portrait.store.pii import BUILD_USERS
 from portrait.store.profile_build import export_parquet
 from portrait.store.warehouse import Warehouse
 from portrait.tags.catalog import Catalog
@@ -116,7 +117,8 @@ def run_on_spark(
         tick = time.perf_counter()
         for name in TABLES:
             path = Path(tmp) / f"{name}.parquet"
-            export_parquet(wh, name, path)
+            # users through the build's view: birth dates decrypted, in this temporary folder
+            export_parquet(wh, BUILD_USERS if name == "users" else name, path)
             session.read.parquet(str(path)).createOrReplaceTempView(f"portrait_{name}")
         timings["export"] = time.perf_counter() - tick
         tick = time.perf_counter()
