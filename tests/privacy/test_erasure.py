@@ -289,3 +289,17 @@ def test_a_person_merged_after_a_build_leaves_the_bitmaps_of_both_former_persons
         assert all(len(m.members) == 2 for m in history)
     finally:
         ws.close()
+
+
+def test_tombstones_survive_a_key_rotation(shop):
+    ws, _ = shop
+    ws.privacy.forget(ALICE)
+    ws.rotate_key()
+    later = (T0 + timedelta(days=40)).isoformat()
+    r = ws.ingest_records(
+        [{"event_id": "late-9", "anonymous_id": ALICE_DEVICE, "type": "page_view", "ts": later}]
+    )
+    assert (r.accepted, r.quarantined) == (0, 1)  # still refused under the new key
+    after = ws.privacy.residue(ALICE_WORK)
+    assert after.erased and after.searched_by_pseudonym == 3 and after.hits == []
+    assert ws.privacy.forget(ALICE_DEVICE).already_erased

@@ -26,6 +26,7 @@ from portrait.privacy.results import (
     ResidueHit,
     ResidueReport,
 )
+from portrait.security import erasure_key
 from portrait.security.pii import PiiCipher
 from portrait.store import erasure as store
 from portrait.store import pii as stored_pii
@@ -39,9 +40,10 @@ class UnknownPersonError(LookupError):
     """No user, event or identity has the id, and it was never erased."""
 
 
-def pseudonym(cipher: PiiCipher, identifier: str) -> str:
-    """The keyed pseudonym a tombstone keeps of an identifier."""
-    return cipher.pseudonym(store.PSEUDONYM_KIND, identifier)
+def _known(wh: Warehouse, cipher: PiiCipher, user_id: str) -> store.Erasure | None:
+    """The erasure ``user_id`` fell under, if any (its tombstone, by the erasure key)."""
+    key = store.tombstone_key(wh, cipher.secret)
+    return None if key is None else store.erasure_of(wh, erasure_key.pseudonym(key, user_id))
 
 
 def _checked(user_id: str) -> str:
@@ -74,7 +76,7 @@ def _forget(
     clock = time.perf_counter()
     person = store.resolve(wh, user_id)
     if person is None:
-        known = store.erasure_of(wh, pseudonym(cipher, user_id))
+        known = _known(wh, cipher, user_id)
         if known is None:
             raise UnknownPersonError(
                 f"no user, event or identity has the id {user_id!r}, and it was never erased; "
@@ -83,7 +85,9 @@ def _forget(
         return ErasureResult(erasure_id=known.erasure_id, already_erased=True)
     kinds = {**dict.fromkeys(person.anonymous_ids, "anonymous"), **dict.fromkeys(
         person.user_ids, "user")}  # fmt: skip
-    pseudonyms = [(pseudonym(cipher, i), kind) for i, kind in sorted(kinds.items())]
+    key = store.tombstone_key(wh, cipher.secret, create=True)
+    assert key is not None
+    pseudonyms = [(erasure_key.pseudonym(key, i), kind) for i, kind in sorted(kinds.items())]
     erasure_id = datetime.now(UTC).strftime("er-%Y%m%dT%H%M%S-") + secrets.token_hex(4)
     # what quarantined records may name them by: ids, and their phones and e-mails
     contacts = stored_pii.user_pii(wh, cipher, person.user_ids)
@@ -157,7 +161,8 @@ def residue(wh: Warehouse, root: Path | None, cipher: PiiCipher, user_id: str) -
     ``forget`` would remove; after it, nothing (see :mod:`portrait.store.residue`)."""
     user_id = _checked(user_id)
     clock = time.perf_counter()
-    known = store.erasure_of(wh, pseudonym(cipher, user_id))
+    key = store.tombstone_key(wh, cipher.secret)
+    known = None if key is None else store.erasure_of(wh, erasure_key.pseudonym(key, user_id))
     person = store.resolve(wh, user_id)
     clear = person.identifiers if person is not None else [user_id]
     hashed = store.erasure_pseudonyms(wh, known.erasure_id) if known is not None else []
@@ -168,7 +173,7 @@ def residue(wh: Warehouse, root: Path | None, cipher: PiiCipher, user_id: str) -
     ]
     hits += [
         ResidueHit(place=p, kind="table", count=n, found_by="pseudonym")
-        for p, n in scan.pseudonym_mentions(wh, cipher.secret.mac_key, hashed).items()
+        for p, n in scan.pseudonym_mentions(wh, key or b"", hashed).items()
     ]
     if pid is not None:
         hits += [
@@ -182,7 +187,7 @@ def residue(wh: Warehouse, root: Path | None, cipher: PiiCipher, user_id: str) -
     if known is not None and not known.compacted and wh.path is not None:
         hits.append(ResidueHit(place=str(wh.path), kind="file", count=1, found_by="freed blocks"))
     if root is not None:
-        hits += _file_hits(wh, root, cipher, clear, set(hashed))
+        hits += _file_hits(wh, root, key, clear, set(hashed))
     return ResidueReport(
         erased=known is not None,
         erasure_id=known.erasure_id if known is not None else None,
@@ -194,7 +199,7 @@ def residue(wh: Warehouse, root: Path | None, cipher: PiiCipher, user_id: str) -
 
 
 def _file_hits(
-    wh: Warehouse, root: Path, cipher: PiiCipher, clear: list[str], hashed: set[str]
+    wh: Warehouse, root: Path, key: bytes | None, clear: list[str], hashed: set[str]
 ) -> list[ResidueHit]:
     hits: list[ResidueHit] = []
     database = {wh.path, wh.path.with_name(wh.path.name + ".wal")} if wh.path else set()
@@ -206,8 +211,8 @@ def _file_hits(
         n = files.byte_mentions(path, searched)
         if n:
             hits.append(ResidueHit(place=str(path), kind="file", count=n, found_by="id"))
-        if hashed:
-            found = sum(pseudonym(cipher, v) in hashed for v in files.id_values(path))
+        if hashed and key is not None:
+            found = sum(erasure_key.pseudonym(key, v) in hashed for v in files.id_values(path))
             if found:
                 hits.append(
                     ResidueHit(place=str(path), kind="file", count=found, found_by="pseudonym")

@@ -19,6 +19,8 @@ from portrait.privacy.retention import RetentionReport
 from portrait.security import at_rest
 from portrait.security.at_rest import KeyRotation, PiiStatus
 from portrait.security.pii import PiiCipher
+from portrait.security.secrets import WorkspaceSecret
+from portrait.store import erasure as erasure_store
 from portrait.store.warehouse import Warehouse
 
 # The facade's services that hold persons in memory (the recommender's state, segment indexes,
@@ -61,11 +63,19 @@ class PrivacyService:
 
     def rotate_key(self) -> KeyRotation:
         """A new workspace key: every PII value re-encrypted, every phone HMAC recomputed. The
-        audit log's key is sealed under the new key first, so its pseudonyms stay the same."""
+        audit log's key and the erasure key are sealed under the new key first, so pseudonyms
+        and tombstones stay the same."""
         audit = self._audit() if self._audit is not None else None
-        adopt = audit.seal_for if audit is not None else None
-        result, cipher = at_rest.rotate_key(self.warehouse, self.root, self._cipher(), adopt)
+        current = self._cipher()
+
+        def adopt(secret: WorkspaceSecret) -> None:
+            erasure_store.seal_key_for(self.warehouse, current.secret, secret)
+            if audit is not None:
+                audit.seal_for(secret)
+
+        result, cipher = at_rest.rotate_key(self.warehouse, self.root, current, adopt)
         self._set_cipher(cipher)
+        erasure_store.keep_key_of(self.warehouse, cipher.secret)
         if audit is not None:
             audit.keep_seal_of(cipher.secret)
         return result

@@ -29,12 +29,14 @@ import duckdb
 import pyarrow as pa
 from pyroaring import BitMap
 
+from portrait.security import erasure_key
 from portrait.store.erasure_ledger import IDS as _IDS
 from portrait.store.erasure_ledger import keep_campaign_events, new_token, tokenize
 from portrait.store.warehouse import Warehouse
 
 if TYPE_CHECKING:
     from portrait.security.pii import PiiCipher
+    from portrait.security.secrets import WorkspaceSecret
 
 # Columns that name a person by one of their identifiers, in any table.
 PERSON_COLUMNS = (
@@ -279,7 +281,46 @@ def erasure_pseudonyms(wh: Warehouse, erasure_id: str) -> list[str]:
     ]
 
 
-PSEUDONYM_KIND = "erased"  # the kind of keyed pseudonym tombstones are under
+PSEUDONYM_KIND = erasure_key.KIND  # the kind of keyed pseudonym tombstones are under
+
+
+# --- the erasure key (tombstones' HMAC key, sealed under each workspace key) ----------------
+def _seals(run: Callable[..., list[tuple]]) -> dict[str, bytes]:
+    return {k: bytes(v) for k, v in run("SELECT key_id, sealed FROM erasure_keys")}
+
+
+def tombstone_key(wh: Warehouse, secret: WorkspaceSecret, create: bool = False) -> bytes | None:
+    """The erasure key, unsealed with the workspace ``secret``; made by the first erasure
+    (``create``), None before it."""
+    seals = _seals(wh.fetchall)
+    if seals:
+        return erasure_key.unseal(seals, secret)
+    if not create:
+        return None
+    key = erasure_key.new_erasure_key()
+    wh.execute(
+        "INSERT INTO erasure_keys VALUES (?, ?, now())",
+        [secret.key_id, erasure_key.seal(key, secret)],
+    )
+    return key
+
+
+def seal_key_for(wh: Warehouse, current: WorkspaceSecret, new: WorkspaceSecret) -> None:
+    """Seal the erasure key under a rotation's ``new`` workspace key too (before it replaces
+    ``current``)."""
+    key = tombstone_key(wh, current)
+    if key is not None:
+        wh.execute(
+            "INSERT OR REPLACE INTO erasure_keys VALUES (?, ?, now())",
+            [new.key_id, erasure_key.seal(key, new)],
+        )
+
+
+def keep_key_of(wh: Warehouse, secret: WorkspaceSecret) -> None:
+    """Drop the seals under every workspace key but ``secret``'s (after a rotation)."""
+    wh.execute("DELETE FROM erasure_keys WHERE key_id <> ?", [secret.key_id])
+
+
 _REFUSED_CLEARED = ("user_id", "anonymous_id", "phone", "phone_hash", "email", "name", "address")
 
 
@@ -291,6 +332,7 @@ def refuse_erased(con: duckdb.DuckDBPyConnection, cipher: PiiCipher | None) -> i
         return 0
     if not con.execute("SELECT count(*) > 0 FROM erased_identifiers").fetchall()[0][0]:
         return 0
+    key = erasure_key.unseal(_seals(lambda sql: con.execute(sql).fetchall()), cipher.secret)
     staged = set(con.sql("SELECT * FROM _stage LIMIT 0").columns)
     columns = [c for c in ("user_id", "anonymous_id") if c in staged]
     if not columns:
@@ -306,7 +348,7 @@ def refuse_erased(con: duckdb.DuckDBPyConnection, cipher: PiiCipher | None) -> i
     hashed = pa.table(
         {
             "id": pa.array(values, pa.string()),
-            "pseudonym": pa.array([cipher.pseudonym(PSEUDONYM_KIND, v) for v in values]),
+            "pseudonym": pa.array([erasure_key.pseudonym(key, v) for v in values]),
         }
     )
     con.register("_erase_check", hashed)

@@ -5,7 +5,10 @@ events campaign reports keep, and the manifest of files the tool wrote.
   device ids, merged user ids), keyed by its keyed pseudonym (HMAC-SHA256 under the workspace
   secret, ``PiiCipher.pseudonym("erased", id)``), never the id itself. Ingest refuses a record
   whose identifier has a row here; ``portrait privacy residue`` finds the other identifiers of an
-  erasure from the one the caller gives.
+  erasure from the one the caller gives. The HMAC key is the erasure key (below), not the
+  workspace secret's, so a key rotation keeps every tombstone valid.
+- ``erasure_keys``: the tombstones' HMAC key, sealed under each workspace key in force
+  (``portrait.security.erasure_key``: it survives a key rotation).
 - ``erasures``: one row per erasure: when, how many identifiers, the person's dense segment
   id (``pid``, never reused) so the residue check can still look for it in bitmaps, and when
   the warehouse file was last rewritten after it (until then, freed blocks may hold its bytes).
@@ -33,6 +36,11 @@ ERASURE_TABLES_SQL: list[str] = [
   rows_removed BIGINT NOT NULL,
   erased_at TIMESTAMPTZ NOT NULL,
   compacted_at TIMESTAMPTZ          -- when the file was rewritten after it (freed bytes gone)
+)""",
+    """CREATE TABLE IF NOT EXISTS erasure_keys (
+  key_id VARCHAR PRIMARY KEY,       -- the workspace key the erasure key is sealed under
+  sealed BLOB NOT NULL,             -- the erasure key (tombstones' HMAC key), AES-GCM sealed
+  sealed_at TIMESTAMPTZ NOT NULL
 )""",
     """CREATE TABLE IF NOT EXISTS erased_campaign_events (
   person_id VARCHAR NOT NULL,       -- erased:<random>, the token of the ledger rows
