@@ -9,6 +9,10 @@ seeded random order; one warm-up request first):
 * in-process: ``ws.recs.recommend(user, k=10)``;
 * REST: ``GET /v1/users/{id}/recommendations?k=10`` on `portrait serve` in its own process, one
   request at a time over a kept-alive connection (loopback);
+* the consent check's cost: in-process again with personalisation consent recorded for every
+  user (one in ten refused, as an opt-in shop's table would be), answered from memory
+  (``consent.policy.Consents``) and with that cache off (a warehouse query per request),
+  beside the same requests with no check at all;
 * baseline, measured in the same run: what one request read before serving kept persons'
   history in memory: the person's order lines and latest views from the events table (two
   queries per request, each scanning the events).
@@ -30,6 +34,7 @@ from pathlib import Path
 import httpx
 
 from bench_http import free_port, pct, start_server, stop_server, wait_ready
+from portrait.consent import policy
 from portrait.workspace import Workspace
 
 TARGET_P99_MS = 10.0
@@ -100,6 +105,25 @@ def main() -> int:
             in_process = timed(lambda u: ws.recs.recommend(u, k=10), sample)
             baseline = timed(lambda u: old_reads(ws, u), sample[: args.baseline_requests])
             warm = sum(not ws.recs.recommend(u, k=10).cold_start for u in sample[:200])
+            checker = ws.recs.personalised
+            ws.recs.personalised = None  # no consent check at all
+            unchecked = timed(lambda u: ws.recs.recommend(u, k=10), sample)
+            ws.recs.personalised = checker
+            answers = "".join(f"{u},personalisation,{i % 10 != 0}\n" for i, u in enumerate(users))
+            ws.campaigns.import_consents_csv(f"user_id,purpose,granted\n{answers}", "bench")
+            ws.recs.recommend(sample[0], k=10)
+            consented = timed(lambda u: ws.recs.recommend(u, k=10), sample)
+            limit = policy.CACHE_LIMIT
+            policy.CACHE_LIMIT = -1  # a checker that asks the warehouse on every request
+            try:
+                ws.recs.personalised = policy.Consents(ws.warehouse, ws.settings).checker(
+                    "personalisation"
+                )
+                uncached = timed(lambda u: ws.recs.recommend(u, k=10), sample)
+            finally:
+                policy.CACHE_LIMIT = limit
+                ws.recs.personalised = checker
+            refused = sum(not ws.recs.recommend(u, k=10).personalised for u in sample)
 
         port = free_port()
         log = Path(tmp) / "serve.log"
@@ -125,6 +149,10 @@ def main() -> int:
     )
     print(f"  {'':<46}{'median':>9}{'p99':>9}{'target':>8}")
     print(line("in-process ws.recs.recommend", in_process, TARGET_P99_MS))
+    print(line("  with no consent check at all", unchecked))
+    print(line("  consent recorded for all, cached", consented))
+    print(line("  consent recorded for all, not cached", uncached))
+    print(f"  (consent recorded for all: {refused} of the {len(sample)} refuse personalisation)")
     print(line("REST GET /v1/users/{id}/recommendations", rest))
     print(line("baseline: the old per-request event reads", baseline))
     ratio = statistics.median(baseline) / statistics.median(in_process)

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from portrait.api.app import create_app
 from portrait.cli import app
 from portrait.config import ConfigError, load_settings, write_settings
+from portrait.consent import policy
 from portrait.consent.policy import purpose_of_use
 from portrait.consent.settings import ConsentSettings
 from portrait.workspace import Workspace
@@ -153,6 +154,21 @@ def test_recommendations_without_personalisation_consent_are_the_best_sellers(
     # the same list as another person's without consent: nothing of u1's own data is used
     shop.set_consent("u2", "personalisation", False)
     assert shop.recs.recommend("u2", k=3).items == plain.items
+
+
+@pytest.mark.parametrize("limit", [100_000, -1])  # answers read once, or per person
+def test_a_person_answer_is_current_after_each_change(
+    shop: Workspace, monkeypatch: pytest.MonkeyPatch, limit: int
+) -> None:
+    monkeypatch.setattr(policy, "CACHE_LIMIT", limit)
+    consents = shop.campaigns.consents
+    assert consents.allows("personalisation", "u3")
+    shop.set_consent("u3", "personalisation", False)
+    assert not consents.allows("personalisation", "u3")
+    shop.set_consent("u3", "personalisation", True)
+    assert consents.allows("personalisation", "u3")
+    shop.set_consent("u9", "personalisation", False)  # u9 is one person with u8
+    assert not consents.allows("personalisation", "u8")
 
 
 def test_exports_and_member_listings_leave_out_who_refuses_their_purpose(

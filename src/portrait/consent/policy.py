@@ -40,6 +40,11 @@ def purpose_of_use(stated: str | None) -> str:
     return "marketing"
 
 
+# Up to this many recorded answers for a purpose, ``allows`` reads them all once and answers
+# from memory until the warehouse is next written (a recommendation asks on every request).
+CACHE_LIMIT = 100_000
+
+
 class Consents:
     """Consent per purpose in one warehouse, under the workspace's settings (read each time:
     a caller may change them)."""
@@ -47,6 +52,18 @@ class Consents:
     def __init__(self, warehouse: Warehouse, settings: HasConsent) -> None:
         self.wh = warehouse
         self._settings = settings
+        # purpose -> (warehouse generation read at, every person's answer or None: too many)
+        self._answers: dict[str, tuple[int, dict[str, bool] | None]] = {}
+
+    def _recorded(self, purpose: str, person_id: str) -> bool | None:
+        generation = self.wh.generation  # before reading: a write meanwhile invalidates
+        seen = self._answers.get(purpose)
+        if seen is None or seen[0] != generation:
+            seen = (generation, store.all_person_answers(self.wh, purpose, CACHE_LIMIT))
+            self._answers[purpose] = seen
+        if seen[1] is None:
+            return store.person_answer(self.wh, purpose, person_id)
+        return seen[1].get(person_id)
 
     def default(self, purpose: str) -> bool:
         """Whether a person with no recorded answer consents to ``purpose``."""
@@ -54,7 +71,7 @@ class Consents:
 
     def allows(self, purpose: str, person_id: str) -> bool:
         """Whether the person consents to ``purpose`` (recorded, else the default)."""
-        answer = store.person_answer(self.wh, check_purpose(purpose), person_id)
+        answer = self._recorded(check_purpose(purpose), person_id)
         return self.default(purpose) if answer is None else answer
 
     def allowed(self, purpose: str, person_ids: Sequence[str]) -> set[str]:

@@ -81,6 +81,15 @@ def person_answers(wh: Warehouse, purpose: str, person_ids: Sequence[str]) -> di
     return {p: bool(g) for p, g in rows}
 
 
+def all_person_answers(wh: Warehouse, purpose: str, limit: int) -> dict[str, bool] | None:
+    """Every person's recorded answer for ``purpose``; None when more than ``limit`` user ids
+    recorded one (then ask per person)."""
+    row = wh.fetchone("SELECT count(*) FROM purpose_consents WHERE purpose = ?", [purpose])
+    if row is not None and row[0] > limit:
+        return None
+    return {str(p): bool(g) for p, g in wh.fetchall(_PERSON_ANSWERS, [purpose])}
+
+
 def person_answer(wh: Warehouse, purpose: str, person_id: str) -> bool | None:
     """One person's recorded answer for ``purpose`` (None: nothing recorded)."""
     row = wh.fetchone(
