@@ -162,7 +162,7 @@ def test_consent_import_over_rest(api: Api, tmp_path: Path) -> None:
         "path": "opt-outs.csv", "imported": 1,
         "rejected": [{"line": 3, "record": {
             "user_id": u1, "channel": "sms", "granted": "nope", "source": "退订",
-        }}],
+        }, "reason": "invalid"}],
         "unknown_users": 0, "unknown_user_ids": [],
     }  # fmt: skip
     email = api.call("GET", f"/v1/users/{u1}/consent")["channels"]["email"]

@@ -99,7 +99,7 @@ def test_dispatch_consent_and_inbox(shop: Path, tmp_path: Path) -> None:
     r = json.loads(cli(shop, "campaign", "consent-import", str(excel), "--json"))
     assert r["imported"] == 1 and r["rejected"] == [
         {"line": 3, "record": {"user_id": users[2], "channel": "fax", "granted": "no",
-                               "_extra": ["extra"]}}
+                               "_extra": ["extra"]}, "reason": "invalid"}
     ]  # fmt: skip
     r = json.loads(cli(shop, "campaign", "dispatch", "--json"))
     assert r["sent"] == len(users) - 1 and r["reasons"] == {"no_consent": 1}

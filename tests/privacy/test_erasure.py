@@ -157,6 +157,25 @@ def test_their_ids_are_refused_afterwards_and_nothing_of_the_records_is_kept(sho
         assert ws.privacy.residue(identifier).hits == []
 
 
+def test_consent_for_their_ids_is_refused_and_names_them_nowhere(shop):
+    ws, _ = shop
+    ws.privacy.forget(ALICE)
+    with pytest.raises(LookupError):  # the user is gone
+        ws.set_consent(ALICE_WORK, "email", False)
+    csv_text = (
+        "user_id,channel,purpose,granted\n"
+        f"{ALICE_WORK},email,,no\nu001,,marketing,no\n{ALICE},,analytics,no\nu001,fax,,no\n"
+    )
+    r = ws.import_consents_csv(csv_text)
+    assert r.imported == 1
+    assert [(x.line, x.reason) for x in r.rejected] == [
+        (2, "erased_person"), (4, "erased_person"), (5, "invalid"),
+    ]  # fmt: skip
+    assert ws.campaigns.consent("u001").purposes["marketing"].granted is False
+    for identifier in ALICE_IDS:
+        assert ws.privacy.residue(identifier).hits == []
+
+
 def test_forget_again_unknown_and_empty_ids(shop):
     ws, _ = shop
     first = ws.privacy.forget(ALICE)

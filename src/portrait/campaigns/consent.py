@@ -13,6 +13,7 @@ import io
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from portrait.campaigns.definition import CHANNELS
 from portrait.campaigns.results import (
@@ -26,8 +27,11 @@ from portrait.campaigns.results import (
 from portrait.campaigns.settings import CampaignSettings
 from portrait.consent.policy import Consents
 from portrait.consent.settings import PURPOSES
-from portrait.store import campaign_state, purposes
+from portrait.store import campaign_state, erasure, purposes
 from portrait.store.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from portrait.security.pii import PiiCipher
 
 BOOLS = {"true": True, "1": True, "yes": True, "y": True,
          "false": False, "0": False, "no": False, "n": False}  # fmt: skip
@@ -93,24 +97,31 @@ def consent_of(
     return ConsentState(user_id=user_id, channels=channels, purposes=by_purpose)
 
 
-def import_consents(wh: Warehouse, path: str | Path, source: str = "import") -> ConsentImport:
+def import_consents(
+    wh: Warehouse, path: str | Path, source: str = "import", cipher: PiiCipher | None = None
+) -> ConsentImport:
     """Read a CSV file (user_id, channel or purpose, granted[, source]); lines that do not
-    check are returned with their line number, not dropped."""
+    check are returned with their line number, not dropped (``cipher``: the workspace's, to
+    refuse the ids of erased persons, which no table may name again)."""
     with open(path, encoding="utf-8-sig", newline="") as f:
-        return _import_rows(wh, f, source, str(path))
+        return _import_rows(wh, f, source, str(path), cipher)
 
 
 UNKNOWN_SHOWN = 20  # user ids of an import that are not (yet) in the users table, listed
 
 
 def import_consents_text(
-    wh: Warehouse, text: str, source: str = "import", label: str = "request body"
-) -> ConsentImport:
+    wh: Warehouse, text: str, source: str = "import", label: str = "request body",
+    cipher: PiiCipher | None = None,
+) -> ConsentImport:  # fmt: skip
     """The same import from CSV text (a REST upload or body); ``label`` stands for the path."""
-    return _import_rows(wh, io.StringIO(text.removeprefix("\ufeff"), newline=""), source, label)
+    lines = io.StringIO(text.removeprefix("\ufeff"), newline="")
+    return _import_rows(wh, lines, source, label, cipher)
 
 
-def _import_rows(wh: Warehouse, lines: Iterable[str], source: str, label: str) -> ConsentImport:
+def _import_rows(
+    wh: Warehouse, lines: Iterable[str], source: str, label: str, cipher: PiiCipher | None
+) -> ConsentImport:
     """Store the lines that check, all at one time; return the others with their line number
     (the header is line 1) and record as read. A line names a channel (column ``channel``) or
     a purpose (column ``purpose``, or a purpose written under ``channel``), not both."""
@@ -126,10 +137,16 @@ def _import_rows(wh: Warehouse, lines: Iterable[str], source: str, label: str) -
         if not ok_target or not uid or granted not in BOOLS:
             # extra fields of a line (csv's None key) are listed under "_extra"
             record = {k or "_extra": v for k, v in rec.items()}
-            rejected.append(RejectedLine(line=i, record=record))
+            rejected.append(RejectedLine(line=i, record=record, reason="invalid"))
             continue
         target = purpose_rows if purpose else rows
-        target.append((uid, purpose or ch, BOOLS[granted], rec.get("source") or source))
+        target.append((uid, purpose or ch, BOOLS[granted], rec.get("source") or source, i, rec))
+    # an erased person's ids are refused (their tombstone keeps them from every contact)
+    erased = erasure.erased_among(wh, cipher, [r[0] for r in rows + purpose_rows])
+    for r in sorted((r for r in rows + purpose_rows if r[0] in erased), key=lambda r: r[4]):
+        rejected.append(RejectedLine(line=r[4], record=dict(r[5]), reason="erased_person"))
+    rows, purpose_rows = ([r[:4] for r in t if r[0] not in erased] for t in (rows, purpose_rows))
+    rejected.sort(key=lambda r: r.line)
     now = datetime.now(UTC)
     campaign_state.put_consents(wh, rows, now)
     purposes.put_purposes(wh, purpose_rows, now)

@@ -304,6 +304,9 @@ class ConsentState(_Result):
 class RejectedLine(_Result):
     line: int
     record: dict[str, Any]
+    # invalid (a field missing or wrong), or erased_person (the user id's person was erased
+    # on request: nothing may name them again)
+    reason: str = "invalid"
 
 
 class ConsentImport(_Result):

@@ -380,13 +380,13 @@ class CampaignService:
 
     def import_consents(self, path: str | Path, source: str = "import") -> ConsentImport:
         """Read a CSV: user_id, channel or purpose, granted (true/false/yes/no/1/0)[, source]."""
-        return consent.import_consents(self.wh, path, source)
+        return consent.import_consents(self.wh, path, source, self.pii())
 
     def import_consents_csv(
         self, text: str, source: str = "import", label: str = "request body"
     ) -> ConsentImport:
         """The same import from CSV text (``POST /v1/consents/import``); bad lines returned."""
-        return consent.import_consents_text(self.wh, text, source, label)
+        return consent.import_consents_text(self.wh, text, source, label, self.pii())
 
     def inbox(self, user_id: str, unread_only: bool = False) -> list[InboxMessage]:
         """The user's in-app messages, newest first."""

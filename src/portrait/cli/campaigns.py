@@ -326,7 +326,8 @@ def consent_import(
             f"({escape(shown)}{more}): their consents are kept and apply once they arrive"
         )
     for bad in r.rejected[:20]:
-        out.print(f"[yellow]line {bad.line} rejected:[/] {escape(str(bad.record))}")
+        why = " (an erased person's id)" if bad.reason == "erased_person" else ""
+        out.print(f"[yellow]line {bad.line} rejected{why}:[/] {escape(str(bad.record))}")
     if len(r.rejected) > 20:
         out.print(f"... and {len(r.rejected) - 20:,} more rejected lines (--json lists all)")
 

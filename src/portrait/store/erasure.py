@@ -271,6 +271,19 @@ def erasure_of(wh: Warehouse, pseudonym: str) -> Erasure | None:
     return Erasure(row[0], None if row[1] is None else int(row[1]), bool(row[2]))
 
 
+def erased_among(wh: Warehouse, cipher: PiiCipher | None, identifiers: list[str]) -> set[str]:
+    """Those of ``identifiers`` that belong to an erased person (by their tombstones)."""
+    key = None if cipher is None else tombstone_key(wh, cipher.secret)
+    if key is None or not identifiers:
+        return set()
+    by_pseudonym = {erasure_key.pseudonym(key, i): i for i in set(identifiers)}
+    found = wh.fetchall(
+        "SELECT pseudonym FROM erased_identifiers WHERE list_contains(?, pseudonym)",
+        [list(by_pseudonym)],
+    )
+    return {by_pseudonym[r[0]] for r in found}
+
+
 def erasure_pseudonyms(wh: Warehouse, erasure_id: str) -> list[str]:
     return [
         r[0]
