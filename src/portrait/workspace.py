@@ -139,13 +139,16 @@ class Workspace:
     def warehouse(self) -> Warehouse:
         """The warehouse, opened (and migrated) on first use."""
         if self._warehouse is None:
-            path = None if self._in_memory else self.root / WAREHOUSE_FILE
-            wh = Warehouse(path, read_only=self._read_only)
-            if not self._read_only:  # a build killed mid-save left its staging table
-                drop_staging_tables(wh)
-            # the key checked (an older warehouse's clear PII sealed) before any other use
-            self._cipher = open_cipher(wh, self.root, self._in_memory)
-            self._warehouse = wh
+            with self._making:  # opened once, though threads ask at once
+                if self._warehouse is not None:
+                    return self._warehouse
+                path = None if self._in_memory else self.root / WAREHOUSE_FILE
+                wh = Warehouse(path, read_only=self._read_only)
+                if not self._read_only:  # a build killed mid-save left its staging table
+                    drop_staging_tables(wh)
+                # the key checked (an older warehouse's clear PII sealed) before any other use
+                self._cipher = open_cipher(wh, self.root, self._in_memory)
+                self._warehouse = wh
         return self._warehouse
 
     @property

@@ -1,6 +1,6 @@
 """Two openers at once: a new workspace's key file is made by exactly one of them and read
 whole by the others (threads and processes), and a workspace makes one copy of a service
-however many threads ask for it at the same moment."""
+however many threads ask for it at the same moment, and opens its warehouse once."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from portrait import workspace as workspace_module
 from portrait.security import secrets as secrets_module
 from portrait.security.secrets import SECRET_ENV, load_secret
 from portrait.workspace import Workspace
@@ -84,4 +85,30 @@ def test_a_service_is_made_once_though_threads_ask_at_once(tmp_path: Path) -> No
     with ThreadPoolExecutor(OPENERS) as pool:
         got = list(pool.map(ask, range(OPENERS)))
     assert len(made) == 1 and all(g is made[0] for g in got)
+    ws.close()
+
+
+def test_the_warehouse_is_opened_once_though_threads_ask_at_once(
+    tmp_path: Path, monkeypatch
+) -> None:
+    Workspace.init(tmp_path / "ws").close()
+    ws = Workspace.open(tmp_path / "ws")
+    opened: list[object] = []
+    real = workspace_module.Warehouse
+
+    def slow_warehouse(*args: object, **kwargs: object) -> object:
+        time.sleep(0.05)  # long enough for every thread to ask meanwhile
+        opened.append(real(*args, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(workspace_module, "Warehouse", slow_warehouse)
+    start = threading.Barrier(OPENERS)
+
+    def ask(_: int) -> object:
+        start.wait()
+        return ws.warehouse
+
+    with ThreadPoolExecutor(OPENERS) as pool:
+        got = list(pool.map(ask, range(OPENERS)))
+    assert len(opened) == 1 and all(g is opened[0] for g in got)
     ws.close()
