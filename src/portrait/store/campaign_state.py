@@ -19,6 +19,16 @@ def put_consents(
 ) -> int:
     """Upsert (user_id, channel, granted, source) rows; the latest word wins (within ``rows``
     too: the last row of a user and channel)."""
+    return upsert_answers(wh, "consents", "channel", rows, now)
+
+
+def upsert_answers(
+    wh: Warehouse, table: str, what: str, rows: list[tuple[str, str, bool, str | None]],
+    now: datetime,
+) -> int:  # fmt: skip
+    """Upsert (user_id, ``what``, granted, source) rows into a consent table keyed by
+    ``user_id/what`` (``consents`` by channel, ``purpose_consents`` by purpose); the last row
+    of a user and ``what`` wins."""
     rows = list({(r[0], r[1]): r for r in rows}.values())
     if not rows:
         return 0
@@ -26,22 +36,22 @@ def put_consents(
         {
             "consent_key": [f"{u}/{c}" for u, c, _, _ in rows],
             "user_id": [r[0] for r in rows],
-            "channel": [r[1] for r in rows],
+            what: [r[1] for r in rows],
             "granted": pa.array([r[2] for r in rows], pa.bool_()),
             "source": [r[3] for r in rows],
             "updated_at": pa.array([now] * len(rows), pa.timestamp("us", tz="UTC")),
         }
     )
     with wh.transaction() as con:
-        con.register("_camp_consent", t)
+        con.register("_consent_rows", t)
         try:
             con.execute(
-                "INSERT INTO consents SELECT DISTINCT ON (consent_key) * FROM _camp_consent "
+                f"INSERT INTO {table} SELECT * FROM _consent_rows "
                 "ON CONFLICT (consent_key) DO UPDATE SET granted = excluded.granted, "
                 "source = excluded.source, updated_at = excluded.updated_at"
             )
         finally:
-            con.unregister("_camp_consent")
+            con.unregister("_consent_rows")
     return len(rows)
 
 

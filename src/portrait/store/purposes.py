@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import pyarrow as pa
-
+from portrait.store.campaign_state import upsert_answers
 from portrait.store.campaigns import as_dicts, with_ids
 from portrait.store.warehouse import Warehouse
 
@@ -32,30 +31,7 @@ def put_purposes(
 ) -> int:
     """Upsert (user_id, purpose, granted, source) rows; the latest word wins (within ``rows``
     too: the last row of a user and purpose)."""
-    rows = list({(r[0], r[1]): r for r in rows}.values())
-    if not rows:
-        return 0
-    t = pa.table(
-        {
-            "consent_key": [f"{u}/{p}" for u, p, _, _ in rows],
-            "user_id": [r[0] for r in rows],
-            "purpose": [r[1] for r in rows],
-            "granted": pa.array([r[2] for r in rows], pa.bool_()),
-            "source": [r[3] for r in rows],
-            "updated_at": pa.array([now] * len(rows), pa.timestamp("us", tz="UTC")),
-        }
-    )
-    with wh.transaction() as con:
-        con.register("_purpose_consent", t)
-        try:
-            con.execute(
-                "INSERT INTO purpose_consents SELECT * FROM _purpose_consent "
-                "ON CONFLICT (consent_key) DO UPDATE SET granted = excluded.granted, "
-                "source = excluded.source, updated_at = excluded.updated_at"
-            )
-        finally:
-            con.unregister("_purpose_consent")
-    return len(rows)
+    return upsert_answers(wh, "purpose_consents", "purpose", rows, now)
 
 
 def purpose_rows(wh: Warehouse, user_id: str) -> list[dict[str, Any]]:
