@@ -231,10 +231,9 @@ class Workspace:
     @property
     def segments(self) -> SegmentService:
         """Segments over tags (see ``portrait.segments.service``)."""
-        return self._service(
-            "segments",
-            lambda: SegmentService(self.warehouse, lambda: self.profiles.catalog, self.settings),
-        )
+        return self._service("segments", lambda: SegmentService(
+            self.warehouse, lambda: self.profiles.catalog, self.settings, pii=lambda: self.pii,
+        ))  # fmt: skip
 
     @property
     def models(self) -> ModelService:

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from portrait.store import pii_tags
 from portrait.tags.build import Builder
 from portrait.tags.catalog import Catalog, dependencies, load_catalog
 from portrait.workspace import Workspace
@@ -132,7 +133,8 @@ class Shop:
                     assert result.accepted == len(records), result.rejections
             wh = ws.warehouse
             run = Builder(wh, catalog, self.timezone, cipher=ws.pii).run(as_of=self.as_of)
-            rows = wh.arrow(f"SELECT * FROM {run.snapshot}").to_pylist()
+            stored = wh.arrow(f"SELECT * FROM {run.snapshot}")
+            rows = pii_tags.open_columns(wh, stored, catalog, ws.pii).to_pylist()  # PII opened
         finally:
             ws.close()
         return Profiles((row["person_id"], row) for row in rows)

@@ -10,12 +10,14 @@ everything under a new key, keeping the old key file as ``secret.key.old`` until
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel
 
+from portrait.config import load_settings
 from portrait.security.pii import PiiCipher
 from portrait.security.secrets import (
     OLD_SECRET_FILE,
@@ -30,7 +32,7 @@ from portrait.security.secrets import (
     write_key_file,
 )
 from portrait.store import pii as stored_pii
-from portrait.store import quarantine
+from portrait.store import pii_tags, quarantine
 from portrait.store.warehouse import Warehouse
 
 NEW_SECRET_FILE = "secret.key.new"
@@ -53,6 +55,7 @@ class PiiStatus(BaseModel):
     recorded_key_id: str | None
     clear_values: int  # users rows with a PII value in clear (0 once sealed)
     clear_quarantine: int = 0  # quarantined records whose payload is in clear (0 once sealed)
+    clear_tag_values: int = 0  # PII tag values in clear in profile snapshots (0 once sealed)
     sealed_now: int = 0  # rows an older version stored in clear, sealed by this call
 
 
@@ -94,7 +97,33 @@ def open_cipher(wh: Warehouse, root: Path, in_memory: bool = False) -> PiiCipher
         stored_pii.seal_clear_rows(wh, cipher)  # also birth dates an older version kept clear
     if writable:  # records an older version quarantined in clear (none after the first time)
         quarantine.seal_clear_rows(wh, cipher)
+    if writable and pii_tags.snapshot_tables(wh):  # PII tags an older build kept in clear
+        pii_tags.seal_snapshots(wh, pii_tag_ids(wh), cipher, typed_only=True)
     return cipher
+
+
+@functools.cache
+def _builtin_pii_tags() -> tuple[str, ...]:
+    from portrait.tags.catalog import load_catalog  # the YAML catalog: parsed once
+
+    return tuple(t.id for t in load_catalog() if t.pii)
+
+
+def pii_tag_ids(wh: Warehouse) -> list[str]:
+    """The personal-data tags (``pii: true``) of the workspace's catalog: the built-in ones
+    and its own (``tags/*.yaml``; if those cannot be read, the built-in ones: a build would
+    refuse them anyway)."""
+    from portrait.tags.catalog import load_catalog
+
+    ids = list(_builtin_pii_tags())
+    if wh.path is None:
+        return ids
+    root = wh.path.parent
+    with contextlib.suppress(ValueError, OSError):  # no portrait.toml, a bad tag file
+        extra = root / load_settings(root).profile.tags_dir
+        if extra.is_dir() and any(extra.glob("*.y*ml")):
+            return [t.id for t in load_catalog(extra) if t.pii]
+    return ids
 
 
 def status(wh: Warehouse, cipher: PiiCipher) -> PiiStatus:
@@ -104,6 +133,7 @@ def status(wh: Warehouse, cipher: PiiCipher) -> PiiStatus:
         recorded_key_id=stored_pii.recorded_key(wh),
         clear_values=stored_pii.clear_value_count(wh),
         clear_quarantine=quarantine.clear_count(wh),
+        clear_tag_values=pii_tags.clear_count(wh, pii_tag_ids(wh)),
     )
 
 
@@ -111,6 +141,7 @@ def migrate(wh: Warehouse, cipher: PiiCipher) -> PiiStatus:
     """Seal any users row still in clear (``portrait privacy migrate``; opening the
     workspace already did it once: this repeats it and reports)."""
     sealed = stored_pii.seal_clear_rows(wh, cipher) + quarantine.seal_clear_rows(wh, cipher)
+    sealed += pii_tags.seal_snapshots(wh, pii_tag_ids(wh), cipher)
     return status(wh, cipher).model_copy(update={"sealed_now": sealed})
 
 

@@ -38,6 +38,9 @@ class IndexReport:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+PII_SKIPPED = "personal data stored encrypted: not indexed"
+
+
 def build_index(wh: Warehouse, tags: Sequence[TagDef], build_id: str, snapshot: str) -> IndexReport:
     """Index every tag of ``snapshot`` that is in ``tags`` and store it under ``build_id``."""
     t0 = time.perf_counter()
@@ -50,9 +53,10 @@ def build_index(wh: Warehouse, tags: Sequence[TagDef], build_id: str, snapshot: 
     timings["ids"] = time.perf_counter() - t0
 
     present = segment_store.snapshot_columns(wh, snapshot)
-    wanted = [t for t in tags if t.id in present]
+    wanted = [t for t in tags if t.id in present and not t.pii]
     built: list[BuiltTag] = []
-    skipped: dict[str, str] = {}
+    # sealed in the snapshot: a token per person, no value to index (nor to segment on)
+    skipped = {t.id: PII_SKIPPED for t in tags if t.id in present and t.pii}
     tick = time.perf_counter()
     # numpy's sorts, most of the work, release the GIL: a chunk's tags are indexed side by side
     with ThreadPoolExecutor(max_workers=INDEX_THREADS) as pool:

@@ -30,7 +30,7 @@ from portrait.segments.expr import (
     SegmentExpressionError,
     suggest,
 )
-from portrait.tags.model import TagDef
+from portrait.tags.model import TagDef, dependencies
 
 MAX_LENGTH = 20_000
 FLIP = {"lt": "gt", "gt": "lt", "le": "ge", "ge": "le", "eq": "eq", "ne": "ne"}
@@ -240,6 +240,8 @@ class _Reader:
             raise SegmentExpressionError(
                 f"unknown tag {name!r}{_did_you_mean(found)} (`portrait tags list` shows every tag)"
             )
+        if tag.pii:
+            raise SegmentExpressionError(_sealed(tag, self.tags))
         return tag
 
     def not_a_tag_comparison(self, tag: TagDef, other: exp.Column) -> None:
@@ -376,3 +378,14 @@ def _list_tag_hint(tag: TagDef, text: str, key: exp.Expression | None = None) ->
         f"{text!r}: {tag.id} is a top-N list of keys; test membership as "
         f"{k} IN {tag.id} (or {k} NOT IN {tag.id}, {tag.id} IS NULL)"
     )
+
+
+def _sealed(tag: TagDef, tags: Mapping[str, TagDef]) -> str:
+    """Why a personal-data tag cannot be segmented on, and the tags derived from it instead."""
+    derived, grew = {tag.id}, True
+    while grew:  # the tags that read it, directly or through another (age_band reads age)
+        more = {t.id for t in tags.values() if dependencies(t) & derived} - derived
+        derived, grew = derived | more, bool(more)
+    instead = sorted(derived - {tag.id})
+    hint = f"; segment on {' or '.join(instead)} instead" if instead else ""
+    return f"{tag.id} is personal data stored encrypted (a token per person){hint}"

@@ -13,7 +13,7 @@ import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from pyroaring import AbstractBitMap
@@ -39,12 +39,15 @@ from portrait.segments.results import (
     SegmentPublic,
     SegmentSize,
 )
-from portrait.store import segment_index
+from portrait.store import pii_tags, segment_index
 from portrait.store import segments as segment_store
 from portrait.store.exports import record_export
 from portrait.store.segments import SegmentRow
 from portrait.store.warehouse import Warehouse
 from portrait.tags.catalog import Catalog
+
+if TYPE_CHECKING:
+    from portrait.security.pii import PiiCipher
 
 # tags a segment's composition is shown by (those the catalog has)
 KEY_TAGS = ("gender", "age_band", "rfm_segment", "lifecycle_stage", "main_persona")
@@ -67,14 +70,17 @@ class SegmentService:
         warehouse: Warehouse,
         catalog: Catalog | Callable[[], Catalog],
         consent: HasConsent | None = None,
+        pii: Callable[[], PiiCipher | None] = lambda: None,
     ) -> None:
         """``catalog``: the tag catalog, or how to get the current one (the profile service
         reloads it when the workspace's tags change). ``consent``: the settings whose
-        ``[consent]`` member listings and exports honour (None: no one is left out)."""
+        ``[consent]`` member listings and exports honour (None: no one is left out). ``pii``:
+        the cipher that opens the PII tags (sealed in the snapshots) a listing asks for."""
         current = catalog if callable(catalog) else lambda: catalog
         self.engine = SegmentEngine(warehouse, current)
         self.wh = warehouse
         self.consents = Consents(warehouse, consent) if consent is not None else None
+        self.pii = pii
 
     # --- counting -------------------------------------------------------------------------
     def count(self, expression: str, as_of: Any = None, engine: str = "auto") -> SegmentCount:
@@ -315,6 +321,9 @@ class SegmentService:
             )
         pids = bm.to_numpy(self.engine.members(segment, build))
         table = segment_store.member_rows(self.wh, build["snapshot"], pids, tags)
+        if pii:  # sealed in the snapshot: opened for this listing only
+            sealed = [self.engine.catalog.get(t) for t in pii]
+            table = pii_tags.open_columns(self.wh, table, sealed, self.pii(), "user_id")
         if self.consents is None:
             return table, 0
         kept = self.consents.keep(purpose_of_use(purpose), table)

@@ -22,7 +22,7 @@ from portrait.security.pii import (
     is_token,
     phone_digits,
 )
-from portrait.store import quarantine
+from portrait.store import pii_tags, quarantine
 from portrait.store.warehouse import Warehouse
 
 _COLS = ", ".join(ENCRYPTED_COLUMNS)
@@ -167,9 +167,9 @@ def _replace_phone_hashes(con: duckdb.DuckDBPyConnection, old_to_new: dict[str, 
 
 
 def reseal(wh: Warehouse, old: PiiCipher, new: PiiCipher) -> int:
-    """Re-encrypt every stored PII value (users, quarantined payloads) from ``old``'s key to
-    ``new``'s, recompute the phone HMACs and pseudonyms wherever they are kept, and record the
-    new key; one transaction."""
+    """Re-encrypt every stored PII value (users, quarantined payloads, the PII tags of profile
+    snapshots) from ``old``'s key to ``new``'s, recompute the phone HMACs and pseudonyms
+    wherever they are kept, and record the new key; one transaction."""
     with wh.transaction() as con:
         rows = con.sql(
             f"SELECT rowid AS _row, user_id, {_COLS}, phone_hash FROM users WHERE {_ANY_VALUE}"
@@ -194,6 +194,7 @@ def reseal(wh: Warehouse, old: PiiCipher, new: PiiCipher) -> int:
             _write_sealed(con, sealed)
         _replace_phone_hashes(con, hash_map)
         quarantine.reseal(con, old, new)
+        pii_tags.reseal_snapshots(con, old, new)  # the PII tags sealed in profile snapshots
         _record_key(con, new.key_id)
     return rows.num_rows
 

@@ -25,9 +25,9 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from portrait.store import pii as stored_pii
+from portrait.store import pii_tags, tag_builds
 from portrait.store import profile_build as work
 from portrait.store import profiles as snapshots
-from portrait.store import tag_builds
 from portrait.store.tag_builds import BuildLogRecord
 from portrait.store.warehouse import Warehouse
 from portrait.tags.build_compute import compute, normalized_facts
@@ -126,6 +126,7 @@ class Builder:
                 raise
             finally:
                 stored_pii.drop_build_users(self.wh)
+                pii_tags.drop_open_base(self.wh)
 
     def _run(self, as_of: date | None, backend: str, full: bool, say: Progress) -> BuildResult:
         if backend not in BACKENDS:
@@ -136,7 +137,12 @@ class Builder:
         if plan.mode == "unchanged":  # the base build is this build
             work.drop_working_tables(self.wh)
             return self._unchanged(plan, t0)
+        if plan.mode == "incremental" and plan.base is not None:  # its PII tags opened
+            plan.base_source = pii_tags.stage_open_base(
+                self.wh, plan.base.snapshot_table, list(self.catalog), self.cipher
+            )
         compute(self.wh, self.catalog, plan, say)
+        self._seal(plan)
         persons = snapshots.row_count(self.wh, plan.staging)
         if plan.recomputed < 0:
             plan.recomputed = persons
@@ -147,6 +153,16 @@ class Builder:
         plan.timings["save"] = time.perf_counter() - tick
         snapshots.drop_old_snapshots(self.wh, self.keep)
         return self._result(plan, persons, live, t0)
+
+    def _seal(self, plan: BuildPlan) -> None:
+        """The staging snapshot's PII tags sealed (``store.pii_tags``), whichever engine
+        computed it; without a cipher (a bare ``Builder``) they stay as computed."""
+        if self.cipher is None:
+            return
+        tick = time.perf_counter()
+        pii = [t.id for t in self.catalog if t.pii]
+        pii_tags.seal_table(self.wh, plan.staging, pii, self.cipher)
+        plan.timings["seal"] = time.perf_counter() - tick
 
     def _record(self, plan: BuildPlan, persons: int, t0: float) -> BuildLogRecord:
         """The build's log row (save_build adds the identity digest and the time it took)."""

@@ -143,7 +143,8 @@ def _incremental_facts(wh: Warehouse, catalog: Catalog, src: Sources, plan: Buil
     """The base build's facts, with those of the affected persons recomputed."""
     assert plan.base is not None
     fact_ids = {t.id for t in catalog if t.fact}
-    view = work.stage_previous_facts(wh, list(catalog), plan.base.snapshot_table, fact_ids)
+    base = plan.base_source or plan.base.snapshot_table
+    view = work.stage_previous_facts(wh, list(catalog), base, fact_ids)
     kept = normalized_facts(catalog, wh.table(view))
     if plan.recomputed == 0:  # nothing to recompute: no pass over the events at all
         return kept

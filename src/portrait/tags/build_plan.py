@@ -47,6 +47,7 @@ class BuildPlan:
     mode: str = "full"  # full, incremental or unchanged
     base: BaseBuild | None = None  # the build an incremental (or unchanged) build starts from
     base_persons: int = 0
+    base_source: str | None = None  # the base snapshot as read (its PII tags opened)
     recomputed: int = -1  # persons whose facts are computed (-1: everyone, counted later)
     timings: dict[str, float] = field(default_factory=dict)
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from portrait.config import Settings
+from portrait.store import pii_tags, tag_builds, tag_stats
 from portrait.store import profiles as store
-from portrait.store import tag_builds, tag_stats
 from portrait.store.tag_builds import BuildRow
 from portrait.store.tag_stats import TagStats
 from portrait.store.warehouse import Warehouse
@@ -92,7 +92,9 @@ class ProfileService:
         self.settings = settings
         self.root = root
         self.after_snapshot = tuple(after_snapshot)
-        self.pii = pii  # the cipher a build opens the birth dates with (the current one)
+        # the cipher (the current one) a build opens the birth dates and seals the PII tags
+        # with, and reads open the PII tags with
+        self.pii = pii
         self._catalog: Catalog | None = None
 
     @property
@@ -171,7 +173,8 @@ class ProfileService:
         build = self._build_for(as_of)
         for t in tags or []:
             self.catalog.get(t)
-        return store.read_snapshot(self.wh, build.snapshot, tags)
+        rows = store.read_snapshot(self.wh, build.snapshot, tags)
+        return pii_tags.open_columns(self.wh, rows, self.catalog, self.pii())  # PII tags opened
 
     def profile(
         self,
@@ -192,6 +195,7 @@ class ProfileService:
                 f"no profile for {identifier!r} in the build as of {build.as_of}; check the "
                 "id, or run `portrait build` if the user is new"
             )
+        row = pii_tags.open_row(self.wh, row, list(self.catalog), self.pii())
         versions = tag_builds.build_versions(self.wh, build.build_id)
         groups, empty = self._groups(row, versions, lang, include_empty)
         point = AsOf.from_date(datetime.combine(build.as_of, datetime.min.time()), build.timezone)
