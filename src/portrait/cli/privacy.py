@@ -23,6 +23,7 @@ def _print_status(s: PiiStatus) -> None:
         out.print(f"{s.sealed_now:,} rows stored in clear by an older version: encrypted")
     out.print(f"users rows with PII in clear: {s.clear_values:,}")
     out.print(f"quarantined records in clear: {s.clear_quarantine:,}")
+    out.print(f"PII tag values in clear in profile snapshots: {s.clear_tag_values:,}")
 
 
 @privacy_app.command("status")
