@@ -360,11 +360,7 @@ class Warehouse:
                     con.execute(f'COPY FROM DATABASE "{name}" TO _compacted')
                 finally:
                     con.execute("DETACH _compacted")
-            with self._cursors_lock:
-                cursors, self._cursors = self._cursors, []
-            for cur in cursors:
-                with contextlib.suppress(duckdb.Error):
-                    cur.close()
+            self._close_cursors()
             self.ibis.disconnect()
             os.replace(fresh, self.path)
             self.ibis = ibis.duckdb.connect(str(self.path))
@@ -374,12 +370,16 @@ class Warehouse:
             self.generation += 1
         return True
 
+    def _close_cursors(self) -> None:
+        """Close every thread's reading cursor (each makes a new one on its next read)."""
+        with self._cursors_lock:
+            cursors, self._cursors = self._cursors, []
+        for cur in cursors:
+            with contextlib.suppress(duckdb.Error):
+                cur.close()
+
     def close(self) -> None:
         with self.lock:
             self._closed = True
-            with self._cursors_lock:
-                cursors, self._cursors = self._cursors, []
-            for cur in cursors:
-                with contextlib.suppress(duckdb.Error):
-                    cur.close()
+            self._close_cursors()
             self.ibis.disconnect()
