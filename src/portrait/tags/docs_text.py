@@ -80,7 +80,8 @@ FIELD_DOCS = {
     "values": "For `enum`: the allowed values; rules may only compare with or yield these.",
     "window": "For facts over events: only the last N days, written `30d`.",
     "refresh": "How often the tag is meant to be rebuilt (a build computes every tag).",
-    "pii": "The value is personal data.",
+    "pii": "The value is personal data: sealed (encrypted) in the snapshots, masked for roles "
+    "without pii:read, coverage only in statistics, not usable in segment expressions.",
     "params": "Named values that conditions and rules read as `$name`.",
     "fact": "For `kind: fact`: the aggregate (see [Facts](#facts)).",
     "rule": "For `kind: rule`: the computation (see [Rules](#rules)).",
