@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 import pyarrow as pa
 
 from portrait import hooks
-from portrait.audit.recorded import audited, caller_of
+from portrait.audit.recorded import audited, caller_of, recorder
 from portrait.audit.service import AuditService, open_audit
 from portrait.config import WAREHOUSE_FILE, ConfigError, Settings, create_settings, load_settings
 from portrait.identity.service import IdentityService, UnknownIdentifierError
@@ -256,17 +256,11 @@ class Workspace:
         """Campaigns, consent and the send ledger (see ``portrait.campaigns.service``)."""
         from portrait.campaigns.service import CampaignService
 
-        return self._service(
-            "campaigns",
-            lambda: CampaignService(
-                self.warehouse,
-                self.settings,
-                self.segments,
-                self.profiles,
-                recommend=lambda user_id, k: self.recs.recommend(user_id, k=k),
-                pii=lambda: self.pii,
-            ),
-        )
+        return self._service("campaigns", lambda: CampaignService(
+            self.warehouse, self.settings, self.segments, self.profiles,
+            recommend=lambda user_id, k: self.recs.recommend(user_id, k=k),
+            pii=lambda: self.pii, recorded=recorder(self),
+        ))  # fmt: skip
 
     @property
     def privacy(self) -> PrivacyService:
@@ -287,8 +281,9 @@ class Workspace:
 
     @property
     def audit(self) -> AuditService:
-        """The audit log: entries, verify (see ``portrait.audit``)."""
-        return self._service("audit", lambda: open_audit(self.root, self._in_memory))
+        """The audit log: entries, verify (see ``portrait.audit``); opening it records a
+        change of ``portrait.toml`` (``portrait.audit.settings_change``)."""
+        return self._service("audit", lambda: open_audit(self.root, self._in_memory, self.settings))
 
     def _actor(self) -> str:
         return self.actor
@@ -311,7 +306,7 @@ class Workspace:
     # --- what ingest did ----------------------------------------------------------------
     summary = delegate("ingest", IngestService.summary)
     batches = delegate("ingest", IngestService.batches)
-    quarantine = delegate("ingest", IngestService.quarantine)
+    quarantine = audited("quarantine", delegate("ingest", IngestService.quarantine))
     quarantine_counts = delegate("ingest", IngestService.quarantine_counts)
 
     def table(self, name: str) -> pa.Table:
@@ -361,7 +356,7 @@ class Workspace:
         return result
 
     profile = audited("profile", delegate("profiles", ProfileService.profile))
-    profile_table = delegate("profiles", ProfileService.frame)
+    profile_table = audited("profile_table", delegate("profiles", ProfileService.frame))
     tags = delegate("profiles", ProfileService.tags)
     tag = delegate("profiles", ProfileService.tag)
     profile_builds = delegate("profiles", ProfileService.builds)

@@ -48,6 +48,7 @@ def test_each_audited_call_leaves_one_entry(shop: Workspace, tmp_path: Path) -> 
 
     entries = list(reversed(shop.audit.entries()))
     assert [e.action for e in entries] == [
+        "settings.change",  # the first open of the log: the settings as they are
         "profile.read", "identity.read", "segment.members", "segment.export", "consent.change",
         "consent.import", "identity.merge", "identity.unmerge", "key.create", "key.revoke",
     ]  # fmt: skip
@@ -68,14 +69,14 @@ def test_each_audited_call_leaves_one_entry(shop: Workspace, tmp_path: Path) -> 
     assert {pseudonym(a), pseudonym(b)} <= set(by["identity.merge"].persons)
     assert by["key.create"].params == {"key_id": key.key_id, "role": "ingest"}
     assert by["key.revoke"].params == {"key_id": key.key_id}
-    assert [e.seq for e in entries] == list(range(1, 11))
+    assert [e.seq for e in entries] == list(range(1, 12))
     assert shop.audit.verify().ok
 
 
 def test_a_call_that_fails_records_nothing(shop: Workspace) -> None:
     with pytest.raises(LookupError):
         shop.profile("no-such-user")
-    assert shop.audit.entries() == []
+    assert [e.action for e in shop.audit.entries()] == ["settings.change"]  # opening it
 
 
 def test_entries_by_person_since_and_action(shop: Workspace) -> None:
@@ -95,7 +96,7 @@ def test_entries_by_person_since_and_action(shop: Workspace) -> None:
 def test_the_workspace_caller_is_recorded(shop: Workspace) -> None:
     shop.audit_caller = AuditCaller("cli:ana", "admin", "cli", "cli", "portrait profile")
     shop.profile(user_ids(shop)[0])
-    (e,) = shop.audit.entries()
+    (e,) = shop.audit.entries(action="profile.read")
     assert (e.actor, e.role, e.via, e.origin, e.command) == (
         "cli:ana", "admin", "cli", "cli", "portrait profile",
     )  # fmt: skip
@@ -124,7 +125,8 @@ def test_the_chain_verifies_and_a_changed_row_breaks_it_there(shop: Workspace) -
     for uid in user_ids(shop, 5):
         shop.profile(uid)
     good = shop.audit.verify()
-    assert (good.ok, good.entries, good.verified, good.broken_at) == (True, 5, 5, None)
+    # 6: the log's first entry is the settings it was opened with (settings.change)
+    assert (good.ok, good.entries, good.verified, good.broken_at) == (True, 6, 6, None)
     assert good.head_hash == shop.audit.entries(limit=1)[0].hash
     _tamper(shop, "UPDATE audit_log SET rows = 2 WHERE seq = 3", [])
     bad = shop.audit.verify()
@@ -181,7 +183,7 @@ def test_concurrent_appends_chain_one_after_another(shop: Workspace) -> None:
     for t in threads:
         t.join()
     result = shop.audit.verify()
-    assert (result.ok, result.entries) == (True, 20)
+    assert (result.ok, result.entries) == (True, 21)  # and the first, settings.change
 
 
 def test_phones_and_e_mails_are_scrubbed_and_dates_are_not(shop: Workspace) -> None:

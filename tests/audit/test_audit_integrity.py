@@ -51,7 +51,8 @@ def test_a_cut_tail_is_reported_as_truncation(root: Path) -> None:
     with Workspace.open(root) as ws:
         for uid in users(ws):
             ws.profile(uid)
-        assert ws.audit.verify().ok and ws.audit.verify().head_seq == 4
+        # entry 1 is the settings the log was first opened with (settings.change)
+        assert ws.audit.verify().ok and ws.audit.verify().head_seq == 5
     con = raw(root)
     con.execute("DELETE FROM audit_log WHERE seq > 2")
     con.close()
@@ -60,7 +61,7 @@ def test_a_cut_tail_is_reported_as_truncation(root: Path) -> None:
     assert (result.ok, result.truncated, result.verified, result.broken_at) == (
         False, True, 2, None,
     )  # fmt: skip
-    assert result.head_seq == 4 and "ends at entry 2 but entry 4 was written" in result.problem
+    assert result.head_seq == 5 and "ends at entry 2 but entry 5 was written" in result.problem
     r = CliRunner().invoke(cli_app, ["audit", "verify", "-w", str(root)])
     assert r.exit_code == 1 and "cut from its end" in r.stdout
 
@@ -82,7 +83,8 @@ def test_a_head_moved_back_without_the_key_does_not_hold(root: Path) -> None:
 def test_a_forged_entry_after_the_head_is_reported(shop: Workspace) -> None:
     shop.profile(users(shop)[0])
     last = shop.audit.entries()[0]
-    body = {**last.model_dump(mode="json", exclude={"hash"}), "seq": 2, "action": "forged"}
+    forged = {"seq": last.seq + 1, "action": "forged"}
+    body = {**last.model_dump(mode="json", exclude={"hash"}), **forged}
     row = _to_row(body)  # chained as the store would, but the head cannot follow without the key
     shop.audit.log._con.execute(
         f"INSERT INTO audit_log VALUES ({', '.join('?' * (len(FIELDS) + 1))})",
@@ -99,21 +101,22 @@ def test_a_prune_leaves_an_anchor_the_chain_verifies_from(shop: Workspace) -> No
     shop.profile(b)
     cut = datetime.now(UTC)
     shop.profile(c)
-    assert shop.audit.prunable(cut)[0] == 2
+    # 3: the log's first entry (the settings it was opened with: settings.change) and a, b
+    assert shop.audit.prunable(cut)[0] == 3
     done = shop.audit.prune(cut, CALLER)
-    assert (done.pruned, done.anchor_seq) == (2, 2)
+    assert (done.pruned, done.anchor_seq) == (3, 3)
     entries = shop.audit.entries()
-    assert [e.seq for e in entries] == [4, 3]
+    assert [e.seq for e in entries] == [5, 4]
     prune = entries[0]
-    assert (prune.action, prune.rows, prune.params["anchor_seq"]) == ("audit.prune", 2, 2)
+    assert (prune.action, prune.rows, prune.params["anchor_seq"]) == ("audit.prune", 3, 3)
     assert prune.params["anchor_hash"] == done.anchor_hash
     result = shop.audit.verify()
-    assert (result.ok, result.anchor_seq, result.verified, result.head_seq) == (True, 2, 2, 4)
+    assert (result.ok, result.anchor_seq, result.verified, result.head_seq) == (True, 3, 2, 5)
     assert shop.audit.entries(person=a) == [] and len(shop.audit.entries(person=c)) == 1
     # a second prune moves the anchor on; appends go on chaining
     assert shop.audit.prune(datetime.now(UTC) + timedelta(seconds=1), CALLER).pruned == 2
     shop.profile(a)
-    assert shop.audit.verify().ok and shop.audit.verify().anchor_seq == 4
+    assert shop.audit.verify().ok and shop.audit.verify().anchor_seq == 5
     assert shop.audit.prune(datetime(2000, 1, 1, tzinfo=UTC), CALLER).pruned == 0
 
 
@@ -179,7 +182,7 @@ def test_a_log_from_before_audit_keys_keeps_its_pseudonyms(root: Path) -> None:
     con.close()
     with Workspace.open(root) as ws:
         assert [e.seq for e in ws.audit.entries(person="u0000002")] == [2]
-        ws.profile("u0000001")
-        assert [e.seq for e in ws.audit.entries(person="u0000001")] == [3, 1]
+        ws.profile("u0000001")  # entry 3 is the settings.change its opening recorded
+        assert [e.seq for e in ws.audit.entries(person="u0000001")] == [4, 1]
         result = ws.audit.verify()
-        assert (result.ok, result.entries, result.head_seq) == (True, 3, 3)
+        assert (result.ok, result.entries, result.head_seq) == (True, 4, 4)

@@ -91,10 +91,12 @@ def test_get_audit_is_for_admins_and_filters(served) -> None:
     about = client.get("/v1/audit", params={"person": uid}, headers=bearer(admin.token))
     assert [e["action"] for e in about.json()] == ["profile.read"]
     everything = client.get("/v1/audit", headers=bearer(admin.token)).json()
-    assert [e["action"] for e in everything] == ["profile.read", "key.create", "key.create"]
+    assert [e["action"] for e in everything] == [
+        "profile.read", "key.create", "key.create", "settings.change",
+    ]  # fmt: skip
     assert "token" not in orjson.dumps(everything).decode()
     verify = client.get("/v1/audit/verify", headers=bearer(admin.token)).json()
-    assert verify["ok"] and verify["entries"] == 3
+    assert verify["ok"] and verify["entries"] == 4
 
 
 def invoke(*args: str | Path):
@@ -117,7 +119,7 @@ def test_the_cli_records_its_command_and_lists_and_verifies(root: Path) -> None:
     table = invoke("audit", "--since", "2000-01-01", "-w", root)
     assert table.exit_code == 0 and "profile.read" in table.stdout
     ok = invoke("audit", "verify", "-w", root)
-    assert ok.exit_code == 0 and "audit log ok: 1 entries" in ok.stdout
+    assert ok.exit_code == 0 and "audit log ok: 2 entries" in ok.stdout  # settings, profile
 
 
 def test_audit_verify_exits_1_naming_the_first_broken_entry(root: Path) -> None:

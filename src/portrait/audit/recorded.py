@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -41,6 +42,19 @@ class Audited:
 
 def _person(result: Any) -> list[str | None]:
     return [getattr(result, "person_id", None)]
+
+
+def _quarantined_ids(records: Any) -> list[str | None]:
+    """The user and anonymous ids the quarantined records returned carry (JSON payloads)."""
+    ids: list[str | None] = []
+    for r in records:
+        try:
+            fields = json.loads(r.raw) if r.raw else None
+        except ValueError:
+            continue
+        if isinstance(fields, dict):
+            ids += [str(fields[k]) for k in ("user_id", "anonymous_id") if fields.get(k)]
+    return ids
 
 
 def _channel_or_purpose(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +100,26 @@ AUDITED: dict[str, Audited] = {
     "import_consents_csv": Audited(
         "consent.import", keep=("label", "source"), rows=lambda r: r.imported
     ),
+    # PII decrypts: quarantined payloads, the profile table's PII tags, contacts a dispatch
+    # hands to channels (one entry per run), a launch preview's sample messages
+    "quarantine": Audited(
+        "quarantine.read", keep=("limit", "reason", "batch_id", "kind"),
+        found=_quarantined_ids, rows=len,
+    ),
+    "profile_table": Audited(
+        "profile.table", keep=("as_of", "tags"), rows=lambda t: t.num_rows
+    ),
+    "campaigns.dispatch": Audited(
+        "campaign.dispatch", rows=lambda r: r["handed"],
+        facts=lambda r: {k: v for k, v in r.items() if k != "handed"},
+    ),
+    "campaigns.launch": Audited(  # with dry_run: the preview
+        "campaign.preview", keep=("name", "show_pii"), found=list, rows=len,
+    ),  # the result: the users whose contact the sample messages were rendered with
 }  # fmt: skip
+
+# a service's way to record ``AUDITED[name]``: (name, the call's arguments, its result)
+Recorder = Callable[[str, dict[str, Any], Any], None]
 
 
 def audited(name: str, call: F) -> F:
@@ -104,6 +137,16 @@ def audited(name: str, call: F) -> F:
         return result
 
     return run  # type: ignore[return-value]
+
+
+def recorder(ws: Any) -> Recorder:
+    """Records ``AUDITED[name]`` from inside one of ``ws``'s services, for what no facade
+    method wraps (a dispatch run, a launch preview), by whoever calls then (``caller_of``)."""
+
+    def run(name: str, arguments: dict[str, Any], result: Any) -> None:
+        record(ws.audit, caller_of(ws), name, AUDITED[name], arguments, result)
+
+    return run
 
 
 def caller_of(ws: Any) -> AuditCaller:

@@ -13,7 +13,7 @@ as ISO text. ``verify`` checks the chain from its start and that it ends at the 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from portrait.audit.chain import GENESIS, first_break, seal
 from portrait.audit.context import AuditCaller
 from portrait.audit.keys import AuditKeys, key_for, new_audit_key, seal_key
 from portrait.audit.results import AuditEntry, AuditPrune, AuditVerification
+from portrait.config import CONFIG_FILE, Settings
 from portrait.security.secrets import WorkspaceSecret
 from portrait.store.audit import AuditLog
 
@@ -91,6 +92,32 @@ class AuditService:
             "segment": segment,
             "rows": rows,
         }  # fmt: skip
+
+    def record_unless(
+        self,
+        action: str,
+        caller: AuditCaller,
+        params_for: Callable[[dict[str, Any] | None], Mapping[str, Any] | None],
+        command: str | None = None,
+    ) -> AuditEntry | None:
+        """Append an entry of ``action`` with the parameters ``params_for`` makes of the
+        latest such entry's (None when there is none), unless it makes none: read, decided
+        and appended in one transaction (two processes at once append once)."""
+
+        def _entry_for(latest: dict[str, Any] | None) -> dict[str, Any] | None:
+            params = params_for(latest)
+            if params is None:
+                return None
+            return self._entry(action, caller, command, (), None, None, params)
+
+        done = self.log.append_unless(action, _entry_for, seal, self._head_mark)
+        return None if done is None else AuditEntry(**done)
+
+    def keyed(self, kind: str, text: str) -> str:
+        """HMAC-SHA256 of ``text`` under the audit key (hex), for ``kind``: a digest that
+        shows whether a value changed and that no one without the workspace secret can
+        compute or try guesses against (a setting's value: a channel password may be one)."""
+        return self._keys.pseudonym(kind, text)
 
     def entries(
         self,
@@ -259,12 +286,20 @@ def _moment(since: str | date | datetime | None) -> datetime | None:
     return datetime(since.year, since.month, since.day, tzinfo=UTC)
 
 
-def open_audit(root: Path, in_memory: bool = False) -> AuditService:
+def open_audit(
+    root: Path, in_memory: bool = False, settings: Settings | None = None
+) -> AuditService:
     """The audit log of the workspace in ``root`` (``audit.sqlite``, its pseudonyms under the
-    workspace secret); ``in_memory``: a log and a secret for this process only."""
+    workspace secret); ``in_memory``: a log and a secret for this process only. ``settings``
+    (what this process parsed of ``portrait.toml``): recorded as a ``settings.change`` entry
+    when they differ from the latest one's (``portrait.audit.settings_change``)."""
+    from portrait.audit.settings_change import record_settings
     from portrait.security.secrets import load_secret, new_secret
     from portrait.store.audit import AUDIT_FILE
 
     secret = new_secret() if in_memory else load_secret(root, create=True)
     log = AuditLog(None if in_memory else root / AUDIT_FILE)
-    return AuditService(log, audit_key(log, secret))
+    service = AuditService(log, audit_key(log, secret))
+    if settings is not None:
+        record_settings(service, settings, root / CONFIG_FILE)
+    return service

@@ -69,6 +69,9 @@ class Dispatcher:
         self._spent: dict[str, list[float]] = {}
         self._avg_order: float | None = None
         self._marketing: set[str] = set()  # persons of the batch that consent to marketing
+        # for the audit log: persons whose contact was decrypted, messages handed to channels
+        self.decrypted = 0
+        self.handed: Counter[tuple[str, str]] = Counter()  # (campaign, channel) -> messages
 
     # --- the loop -------------------------------------------------------------------------
     def run(
@@ -85,6 +88,8 @@ class Dispatcher:
             self._loop(clock, progress)
         finally:  # the SMTP session and HTTP clients this dispatch opened, even on error
             close_all(self.service.channels.values())
+            if self.decrypted:  # one entry per run that opened contacts, even on error
+                self.service.recorded("campaigns.dispatch", {}, self.audited())
         still_queued, next_due = store.queued_summary(self.wh)
         return Dispatched(
             at=base.isoformat(),
@@ -99,6 +104,20 @@ class Dispatcher:
             still_queued=still_queued,
             next_due=next_due.isoformat() if next_due else None,
         )
+
+    def audited(self) -> dict[str, Any]:
+        """What the run's audit entry keeps: messages handed to channels (their addresses
+        decrypted), per campaign and per channel, and how many persons' contacts it opened."""
+        campaigns: Counter[str] = Counter()
+        channels: Counter[str] = Counter()
+        for (campaign, channel), n in self.handed.items():
+            campaigns[campaign] += n
+            channels[channel] += n
+        return {
+            "handed": sum(self.handed.values()), "campaigns": dict(campaigns),
+            "channels": dict(channels), "contacts_decrypted": self.decrypted,
+            "sent": self.counts["sent"],
+        }  # fmt: skip
 
     def _loop(
         self, clock: Callable[[], datetime], progress: Callable[[int, int], None] | None
@@ -149,6 +168,7 @@ class Dispatcher:
     def _batch(self, rows: list[dict[str, Any]], clock: Callable[[], datetime]) -> None:
         pids = list({r["person_id"] for r in rows})
         contacts = store.contacts(self.wh, pids, self.service.pii())  # decrypted to send
+        self.decrypted += len(contacts)
         users = list({r["user_id"] for r in rows if r["user_id"]})
         consents = campaign_state.consents(self.wh, users)
         self._marketing = self.service.consents.allowed("marketing", pids)  # now, not at launch
@@ -238,6 +258,7 @@ class Dispatcher:
             address=address, language=language, subject=subject, body=body,
         )  # fmt: skip
         attempts = row["attempts"] + 1
+        self.handed[(c.name, channel)] += 1
         try:
             provider_id = channel_impl.send(message)
         except TransientChannelError as e:

@@ -94,13 +94,7 @@ def dry_run(
             average_order_value=round(aov, 2),
             expected_redemption=c.budget.expected_redemption,
         ),
-        samples=samples(
-            service,
-            c,
-            treated,
-            users,
-            contacts if show_pii else {p: mask_contact(v) or {} for p, v in contacts.items()},
-        ),
+        samples=samples(service, c, treated, users, contacts, show_pii),
     )
 
 
@@ -110,13 +104,20 @@ def samples(
     treated: list[str],
     users: dict[str, str],
     contacts: dict[str, dict[str, Any]],
+    show_pii: bool = True,
 ) -> list[MessageSample]:
-    """One rendered message per variant and language, for a real user where there is one."""
+    """One rendered message per variant and language, for a real user where there is one:
+    their contact decrypted (masked unless ``show_pii``), the preview recorded in the audit
+    log (``campaign.preview``, the users by pseudonym) when it rendered one."""
     tags = service.personaliser.tags(treated[:2000])
     by_language: dict[str, str] = {}
     for p in treated[:2000]:
         lang = (contacts.get(p) or {}).get("language") or (tags.get(p) or {}).get("language")
         by_language.setdefault(str(lang), p)
+    chosen = sorted(set(by_language.values()))
+    contacts = store.contacts(service.wh, chosen, service.pii()) if chosen else {}
+    if not show_pii:
+        contacts = {p: mask_contact(v) or {} for p, v in contacts.items()}
     out = []
     for v in c.variants:
         for language in v.message.body:
@@ -136,4 +137,7 @@ def samples(
                 MessageSample(variant=v.name, language=lang, user_id=users[p] if p else None,
                               subject=subject, body=body)
             )  # fmt: skip
+    if chosen:
+        arguments = {"name": c.name, "show_pii": show_pii}
+        service.recorded("campaigns.launch", arguments, [users[p] for p in chosen])
     return out

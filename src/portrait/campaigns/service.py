@@ -56,6 +56,7 @@ from portrait.store import campaign_state
 from portrait.store import campaigns as store
 
 if TYPE_CHECKING:
+    from portrait.audit.recorded import Recorder
     from portrait.config import Settings
     from portrait.security.pii import PiiCipher
     from portrait.segments.service import SegmentService
@@ -76,10 +77,13 @@ class CampaignService:
         profiles: ProfileService,
         recommend: Recommend | None = None,
         pii: Callable[[], PiiCipher | None] = lambda: None,
+        recorded: Recorder | None = None,
     ) -> None:
         self.wh = warehouse
         # the cipher that opens the contacts a send needs (the workspace's current one)
         self.pii = pii
+        # records what decrypts contacts in the audit log: a dispatch run, a launch preview
+        self.recorded = recorded or (lambda name, arguments, result: None)
         self._settings = settings
         self.consents = Consents(warehouse, settings)  # per purpose: marketing for campaigns
         self.audiences = Audiences(segments, profiles)
@@ -158,19 +162,12 @@ class CampaignService:
         for row in store.list_campaigns(self.wh):
             c = Campaign.model_validate_json(row["definition"])
             counts = store.campaign_counts(self.wh, c.name)
-            out.append(
-                CampaignSummary(
-                    name=c.name,
-                    status=row["status"],
-                    channel=c.channel,
-                    segment=c.segment,
-                    trigger=c.trigger.type if c.trigger else None,
-                    variants=[v.name for v in c.variants],
-                    persons=sum(counts["arms"].values()),
-                    sent=counts["sends"].get("sent", 0),
-                    created_at=row["created_at"].isoformat(),
-                )
-            )
+            out.append(CampaignSummary(
+                name=c.name, status=row["status"], channel=c.channel, segment=c.segment,
+                trigger=c.trigger.type if c.trigger else None,
+                variants=[v.name for v in c.variants], persons=sum(counts["arms"].values()),
+                sent=counts["sends"].get("sent", 0), created_at=row["created_at"].isoformat(),
+            ))  # fmt: skip
         return out
 
     def show(self, name: str) -> CampaignPublic:

@@ -38,6 +38,7 @@ def audit_list(
     table = Table("seq", "at (UTC)", "who", "from", "action", "command", "about", "rows")
     for e in entries:
         about = e.segment or (f"{len(e.persons)} person(s)" if e.persons else "")
+        about = about or ", ".join(e.params.get("changed") or [])  # settings.change: names
         who = e.actor + (f" ({e.role})" if e.role else "")
         rows = "" if e.rows is None else f"{e.rows:,}"
         table.add_row(

@@ -120,6 +120,25 @@ class AuditLog:
         with self._write() as con:
             return _append(con, entry, seal, mark)
 
+    def append_unless(
+        self,
+        action: str,
+        entry_for: Callable[[dict[str, Any] | None], Mapping[str, Any] | None],
+        seal: Seal,
+        mark: Mark,
+    ) -> dict[str, Any] | None:
+        """Append the entry ``entry_for`` makes of the params of the latest entry of
+        ``action`` (None when there is none), unless it makes none; read, decided and
+        appended in one transaction, so two processes deciding at once append once. Returns
+        the stored entry, or None."""
+        with self._write() as con:
+            row = con.execute(
+                "SELECT params FROM audit_log WHERE action = ? ORDER BY seq DESC LIMIT 1",
+                [action],
+            ).fetchone()
+            entry = entry_for(None if row is None else orjson.loads(row[0]))
+            return None if entry is None else _append(con, entry, seal, mark)
+
     def prune(
         self, before: datetime, entry: Mapping[str, Any], seal: Seal, mark: Mark, anchor: Mark
     ) -> dict[str, Any] | None:
