@@ -8,7 +8,6 @@ import getpass
 import threading
 import tomllib
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
