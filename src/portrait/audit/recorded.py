@@ -5,7 +5,9 @@
 raises records nothing), whoever calls: the REST routes, the CLI and notebooks all go through
 the facade. ``AUDITED`` says, per facade method, what the entry keeps: the action, which
 arguments name persons (recorded by pseudonym) or the segment, which parameters are kept, and
-what the result adds (the person an identifier resolved to, the rows returned).
+what the result adds (the person an identifier resolved to, the rows returned). What no facade
+method wraps records from its service through the same table: ``recorder(ws)``, handed to the
+campaign service, records a dispatch run and a launch preview; ``ws.privacy`` an erasure.
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ then handed to the channel. The address (decrypted from the users table) and the
 message go to the channel and are never written to the ledger, which keeps the person, the
 channel, the variant, the language, times, costs and the outcome. The outcome is written right
 after: sent, a retry later (transient error, exponential backoff, up to
-``retry.max_attempts``), or failed (permanent error, retries exhausted).
+``retry.max_attempts``), or failed (permanent error, retries exhausted). A run that decrypted
+contacts records one audit entry (``campaign.dispatch``): messages handed to channels, per
+campaign and per channel, not one entry per person.
 
 A dispatch that dies between the claim and the outcome leaves the row ``sending``. Once the
 claim is older than ``claim_timeout_s`` the next dispatch resolves it: channels whose provider
