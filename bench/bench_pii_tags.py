@@ -48,7 +48,7 @@ def one_run(src: Path, dest: Path, sealed: bool) -> dict[str, float]:
             )  # fmt: skip
             inc, inc_s = timed(ws.build, as_of=day + timedelta(days=1))
             assert inc.mode == "incremental", inc.mode
-            _, frame_s = timed(ws.profile_table)
+            _, frame_s = timed(ws.profiles.frame)
             return {
                 "full build": full_s,
                 "seal step": full.timings.get("seal", 0.0),
