@@ -144,7 +144,8 @@ def build_speed(tmp: Path, users: int, days: int = 90, name: str = "big") -> Wor
     # the build, then checked against the build's snapshot (same as-of)
     as_of_epoch, timezone, snapshot = profile_baseline.latest_build(ws.warehouse)
     facts_s = min(
-        profile_baseline.run_baseline(ws.warehouse, as_of_epoch, timezone) for _ in range(2)
+        profile_baseline.run_baseline(ws.warehouse, as_of_epoch, timezone, cipher=ws.pii)
+        for _ in range(2)
     )
     nfacts = len(ws.warehouse.columns_of("baseline_profile")) - 1
     query = compute  # staging the events + the fact and rule queries, best of 2
@@ -157,7 +158,8 @@ def build_speed(tmp: Path, users: int, days: int = 90, name: str = "big") -> Wor
         f"{result.tags} tags), {query / facts_s:.2f}x its query stage ({query:.1f} s: staging "
         f"the events, fact and rule queries)"
     )
-    parity = profile_baseline.compare_with_snapshot(ws.warehouse, snapshot)
+    opened = profile_baseline.opened_snapshot(ws.warehouse, snapshot, ws.profiles.catalog, ws.pii)
+    parity = profile_baseline.compare_with_snapshot(ws.warehouse, opened)
     wrong = {c: n for c, n in parity.mismatches.items() if n}
     print(
         f"  parity with the build: {len(parity.matching)}/{len(profile_baseline.FACT_TYPES)} "

@@ -43,6 +43,9 @@ from string import Template
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from portrait.store import pii as stored_pii
+from portrait.store import pii_tags
+
 DAY = 86_400
 WINDOWS = (7, 30, 90, 120, 365)
 
@@ -441,7 +444,7 @@ queries AS (
 us AS (
   SELECT u.user_id AS pid, u.gender, u.birth_date, u.city, u.region, u.country, u.channel,
          u.language, u.registered_at, u.phone_hash, u.email
-  FROM users u LEFT JOIN identity_map m ON m.id_kind = 'user' AND m.identifier = u.user_id
+  FROM $users u LEFT JOIN identity_map m ON m.id_kind = 'user' AND m.identifier = u.user_id
   WHERE coalesce(m.person_id, u.user_id) = u.user_id
     AND (u.registered_at IS NULL OR u.registered_at < to_timestamp($asof))
 ),
@@ -603,15 +606,20 @@ def offset_sql(changes: list[tuple[int, int]]) -> str:
     return f"(CASE {whens} ELSE {changes[0][1]} END)"
 
 
-def baseline_sql(as_of_epoch: int, timezone: str, first_epoch: int | None = None) -> str:
+def baseline_sql(
+    as_of_epoch: int, timezone: str, first_epoch: int | None = None, users: str = "users"
+) -> str:
     """The hand-written pass as one SELECT (one row per person, ``person_id`` and one column
     per fact tag) for a build whose as-of instant is ``as_of_epoch`` (a local midnight in
     ``timezone``). ``first_epoch``: the earliest event, from where the UTC offsets are
-    tracked (default: 400 days before the build date)."""
+    tracked (default: 400 days before the build date). ``users``: the table or view of the
+    users (the build reads one with the birth dates decrypted)."""
     first = as_of_epoch if first_epoch is None else first_epoch
     start = min(first, as_of_epoch - 400 * DAY) - DAY
     changes = offset_changes(timezone, start, as_of_epoch + DAY)
-    consts: dict[str, Any] = {"asof": as_of_epoch, "offset": offset_sql(changes)}
+    consts: dict[str, Any] = {
+        "asof": as_of_epoch, "offset": offset_sql(changes), "users": users
+    }  # fmt: skip
     consts.update(TYPE_CODES)
     consts.update(CHANNEL_CODES)
     consts.update({f"w{n}": s for n, s in window_starts(as_of_epoch, timezone).items()})
@@ -629,15 +637,36 @@ def latest_build(wh: Any) -> tuple[int, str, str]:
 
 
 def run_baseline(
-    wh: Any, as_of_epoch: int, timezone: str, table: str = "baseline_profile"
+    wh: Any, as_of_epoch: int, timezone: str, table: str = "baseline_profile", cipher: Any = None
 ) -> float:
     """Runs the pass on a warehouse (``portrait.store.warehouse.Warehouse``) into the temp
-    table ``table``; returns the seconds it took (finding the first event included)."""
+    table ``table``; returns the seconds it took (finding the first event included).
+    ``cipher``: the workspace's PII cipher (``ws.pii``), to read the users' birth dates,
+    which are stored encrypted, as the build does."""
     t0 = time.perf_counter()
     first = wh.fetchone("SELECT CAST(floor(epoch(min(ts))) AS BIGINT) FROM events")[0]
-    sql = baseline_sql(as_of_epoch, timezone, first)
-    wh.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}")
+    users = "users" if cipher is None else stored_pii.stage_build_users(wh, cipher)
+    try:
+        sql = baseline_sql(as_of_epoch, timezone, first, users)
+        wh.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}")
+    finally:
+        if cipher is not None:
+            stored_pii.drop_build_users(wh)
     return time.perf_counter() - t0
+
+
+def opened_snapshot(wh: Any, snapshot: str, tags: Any, cipher: Any) -> str:
+    """A temporary copy of ``snapshot`` with its PII tags (stored sealed) decrypted, for the
+    comparison; its name."""
+    with wh.reading() as con:
+        rows = con.sql(f"SELECT * FROM {snapshot}").to_arrow_table()
+    rows = pii_tags.open_columns(wh, rows, tags, cipher)
+    wh.register("_opened_snapshot_rows", rows)
+    try:
+        wh.execute("CREATE OR REPLACE TEMP TABLE opened_snapshot AS FROM _opened_snapshot_rows")
+    finally:
+        wh.unregister("_opened_snapshot_rows")
+    return "opened_snapshot"
 
 
 # --- parity -------------------------------------------------------------------------------

@@ -74,8 +74,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace,
     result = ws.build(as_of=AS_OF, full=True)
     as_of, timezone, snapshot = pb.latest_build(ws.warehouse)
     assert snapshot == result.snapshot and timezone == "America/New_York"
-    pb.run_baseline(ws.warehouse, as_of, timezone)
-    yield ws, snapshot
+    pb.run_baseline(ws.warehouse, as_of, timezone, cipher=ws.pii)
+    # the snapshot's PII tags (the birth date) are stored sealed: compared decrypted
+    yield ws, pb.opened_snapshot(ws.warehouse, snapshot, ws.profiles.catalog, ws.pii)
     ws.close()
 
 
